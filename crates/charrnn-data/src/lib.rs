@@ -1,0 +1,1 @@
+//! charrnn-data (placeholder; see the issue).

@@ -1,0 +1,1 @@
+//! charrnn-sampling (placeholder; see the issue).

@@ -1,0 +1,1 @@
+//! charrnn-vocab (placeholder; see the issue).

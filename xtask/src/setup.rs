@@ -1,0 +1,213 @@
+//! `cargo xtask setup`: make libtorch 2.11.0 (what tch 0.24.0 is built for) available.
+//!
+//! In order of preference:
+//! 1. `LIBTORCH_USE_PYTORCH` set: torch-sys asks `python3`'s torch; we only check its version.
+//! 2. `LIBTORCH` set by the user: we check that directory and leave the build to use it.
+//! 3. Otherwise the PyPI wheel `torch==2.11.0`, installed once per machine with
+//!    `python3 -m pip install --target` into a per-user cache (`$CHARRNN_CACHE_DIR`, else
+//!    `$XDG_CACHE_HOME/charrnn`, else `~/.cache/charrnn`) and reused by every clone.
+//!
+//! The build finds the chosen libtorch through the link `target/libtorch`, which
+//! `.cargo/config.toml` names as `LIBTORCH` (an environment `LIBTORCH` takes precedence).
+
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Instant,
+};
+
+use anyhow::{Context, Result, bail};
+
+use crate::project_root;
+
+pub(crate) const TORCH_VERSION: &str = "2.11.0";
+
+/// Makes libtorch available and returns its directory (the one holding `lib/` and `include/`).
+pub(crate) fn ensure() -> Result<PathBuf> {
+    let root = project_root();
+    let link = root.join("target").join("libtorch");
+    if env::var_os("LIBTORCH_USE_PYTORCH").is_some() {
+        return from_python();
+    }
+    if let Some(user) = env::var_os("LIBTORCH").map(PathBuf::from) {
+        // cargo's [env] sets LIBTORCH to our own link when it runs xtask; that is not a choice.
+        if user != link {
+            check_libtorch(&user)
+                .with_context(|| format!("LIBTORCH={} is not usable", user.display()))?;
+            return Ok(user);
+        }
+    }
+    let cache = cache_dir()?;
+    let install = cache.join(format!("torch-{TORCH_VERSION}"));
+    let torch = install.join("torch");
+    if check_libtorch(&torch).is_err() {
+        pip_install(&install)?;
+        check_libtorch(&torch).context("the freshly installed torch wheel is not usable")?;
+    }
+    point_link(&link, &torch)?;
+    Ok(torch)
+}
+
+fn cache_dir() -> Result<PathBuf> {
+    if let Some(dir) = env::var_os("CHARRNN_CACHE_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir).join("charrnn"));
+    }
+    let home =
+        env::var_os("HOME").context("neither CHARRNN_CACHE_DIR, XDG_CACHE_HOME nor HOME is set")?;
+    Ok(PathBuf::from(home).join(".cache").join("charrnn"))
+}
+
+/// Checks that `dir` is a libtorch of the pinned version: libraries, headers, version.
+fn check_libtorch(dir: &Path) -> Result<()> {
+    let lib = dir.join("lib");
+    if !lib.join("libtorch_cpu.so").exists() {
+        bail!("{} has no libtorch_cpu.so", lib.display());
+    }
+    if !dir.join("include").join("torch").is_dir() {
+        bail!("{} has no include/torch headers", dir.display());
+    }
+    let version = read_version(dir)?;
+    if version.split('+').next() != Some(TORCH_VERSION) {
+        bail!(
+            "{} holds libtorch {version}, but tch 0.24.0 needs {TORCH_VERSION}",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// The version of a libtorch directory: `build-version` (libtorch zips) or `version.py` (wheels).
+fn read_version(dir: &Path) -> Result<String> {
+    if let Ok(text) = fs::read_to_string(dir.join("build-version")) {
+        return Ok(text.trim().to_owned());
+    }
+    let path = dir.join("version.py");
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("__version__ = "))
+        .map(|v| v.trim().trim_matches(['\'', '"']).to_owned())
+        .with_context(|| format!("{} names no __version__", path.display()))
+}
+
+fn python_has_pip() -> bool {
+    Command::new("python3")
+        .args(["-m", "pip", "--version"])
+        .output()
+        .map(|out| out.status.success())
+        .unwrap_or(false)
+}
+
+fn pip_install(install: &Path) -> Result<()> {
+    if !python_has_pip() {
+        bail!(
+            "libtorch {TORCH_VERSION} is needed and comes from the PyPI wheel torch=={TORCH_VERSION}, \
+             but `python3 -m pip` does not run: install python3 and pip (Debian: `apt-get install python3-pip`), \
+             or set LIBTORCH to an existing libtorch {TORCH_VERSION}"
+        );
+    }
+    let partial = install.with_extension("partial");
+    if partial.exists() {
+        fs::remove_dir_all(&partial)
+            .with_context(|| format!("cannot remove {}", partial.display()))?;
+    }
+    fs::create_dir_all(install.parent().expect("cache dir has a parent"))?;
+    eprintln!(
+        "setup: installing torch=={TORCH_VERSION} from PyPI into {} \n\
+         setup: this happens once per machine: about 4.6 GB, roughly a minute on a fast link",
+        install.display()
+    );
+    let started = Instant::now();
+    let status = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--no-input",
+            "--target",
+        ])
+        .arg(&partial)
+        .arg(format!("torch=={TORCH_VERSION}"))
+        .status()
+        .context("could not run python3 -m pip")?;
+    if !status.success() {
+        let _ = fs::remove_dir_all(&partial);
+        bail!("`pip install torch=={TORCH_VERSION}` failed ({status}); see pip's output above");
+    }
+    if install.exists() {
+        fs::remove_dir_all(install)
+            .with_context(|| format!("cannot replace {}", install.display()))?;
+    }
+    fs::rename(&partial, install)
+        .with_context(|| format!("cannot move the wheel into {}", install.display()))?;
+    eprintln!("setup: libtorch installed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn point_link(link: &Path, target: &Path) -> Result<()> {
+    if fs::read_link(link).is_ok_and(|current| current == target) {
+        return Ok(());
+    }
+    fs::create_dir_all(link.parent().expect("link has a parent"))?;
+    match fs::symlink_metadata(link) {
+        Ok(meta) if meta.is_dir() => fs::remove_dir_all(link)?,
+        Ok(_) => fs::remove_file(link)?,
+        Err(_) => {}
+    }
+    std::os::unix::fs::symlink(target, link)
+        .with_context(|| format!("cannot link {} to {}", link.display(), target.display()))
+}
+
+fn from_python() -> Result<PathBuf> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import torch, os; print(torch.__version__); print(os.path.dirname(torch.__file__))",
+        ])
+        .output()
+        .context("LIBTORCH_USE_PYTORCH is set but python3 could not be run")?;
+    if !out.status.success() {
+        bail!(
+            "LIBTORCH_USE_PYTORCH is set but python3 cannot import torch: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let version = lines.next().unwrap_or_default();
+    if version.split('+').next() != Some(TORCH_VERSION) {
+        bail!(
+            "LIBTORCH_USE_PYTORCH: python3's torch is {version}, but tch 0.24.0 needs {TORCH_VERSION}"
+        );
+    }
+    Ok(PathBuf::from(lines.next().unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_versions_of_both_layouts() {
+        let dir =
+            std::env::temp_dir().join(format!("charrnn-xtask-version-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("version.py"),
+            "x = 1\n__version__ = '2.11.0+cu130'\n",
+        )
+        .unwrap();
+        assert_eq!(read_version(&dir).unwrap(), "2.11.0+cu130");
+        fs::write(dir.join("build-version"), "2.10.0+cpu\n").unwrap();
+        assert_eq!(read_version(&dir).unwrap(), "2.10.0+cpu");
+        // A directory without libraries is refused with a message naming it.
+        let err = check_libtorch(&dir).unwrap_err().to_string();
+        assert!(err.contains("libtorch_cpu.so"), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
