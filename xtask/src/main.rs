@@ -4,6 +4,10 @@
 //! CI runs (`test`), and drive the `charrnn` binary end to end. It never links tch: everything
 //! that needs a tensor happens in a `charrnn` subprocess.
 
+mod experiment;
+mod experiment_metrics;
+mod fetch;
+mod report;
 mod setup;
 mod tidy;
 
@@ -27,6 +31,10 @@ enum Cmd {
     Tidy,
     /// Everything CI runs: setup, rustfmt, clippy and the whole test suite.
     Test,
+    /// Download AG News (or take it from --mirror DIR), verify it, convert it to Parquet.
+    Fetch(fetch::FetchArgs),
+    /// The whole job: fetch, build, vocabulary, train, evaluate, sample, report (and --sweep).
+    Experiment(experiment::ExperimentArgs),
 }
 
 fn main() {
@@ -42,6 +50,8 @@ fn run() -> Result<()> {
         Cmd::Setup => setup::ensure().map(|lt| eprintln!("libtorch: {}", lt.display())),
         Cmd::Tidy => tidy::run_all(&project_root()),
         Cmd::Test => test(),
+        Cmd::Fetch(args) => fetch::run(args),
+        Cmd::Experiment(args) => experiment::run(args),
     }
 }
 
