@@ -1,1 +1,52 @@
-//! charrnn-data (placeholder; see the issue).
+//! Datasets for character-level language models: AG News style CSV converted to Parquet,
+//! streaming Parquet reading, next-character examples, padding and (bucketed) batching.
+//!
+//! What this crate knows:
+//! - CSV → Parquet ([`csv_to_parquet`]): the AG News layout (no header; `label` Int64, `title`
+//!   and `description` Utf8) or any CSV with a header (all columns Utf8), zstd-compressed, in
+//!   row groups, written atomically. Text is kept byte for byte; nothing is cleaned.
+//! - Reading any Parquet file ([`TextReader`], [`read_texts`], [`parquet_columns`]): one or
+//!   several text columns (joined by single spaces), an optional integer label, record batch by
+//!   record batch with column projection, so memory does not grow with the file.
+//! - Examples ([`make_examples`]): `target[i] = input[i + 1]`, ended by `<eos>`, with an
+//!   optional `<bos>` in front and optional fixed windows for long texts.
+//! - Batches ([`plan_epoch`], [`collate`]): seeded, platform-independent orders (ChaCha8),
+//!   length bucketing that cuts padding, right padding with `<pad>` = 0, masks and lengths,
+//!   [`padding_efficiency`], and seeded validation splits ([`holdout_split`]).
+//!
+//! What it does not know: characters and vocabularies (it works on text and on ids that the
+//! caller already encoded, and the caller passes the `<eos>`/`<bos>` ids; only `<pad>` = 0 is
+//! fixed), tensors or devices (batches are plain `Vec<i64>`/`Vec<f32>` buffers with a shape),
+//! and the network (files are local; downloading is someone else's job).
+//!
+//! ```
+//! use charrnn_data::{collate, make_examples, plan_epoch, Example, ExampleOptions, Order};
+//!
+//! // Two texts already encoded by a vocabulary in which <eos> = 2 and <bos> = 1.
+//! let texts: [&[u32]; 2] = [&[5, 6, 7], &[8, 9]];
+//! let opts = ExampleOptions { eos: 2, bos: Some(1), window: None };
+//! let mut examples: Vec<Example> = Vec::new();
+//! for ids in texts {
+//!     make_examples(ids, Some(0), &opts, &mut examples);
+//! }
+//! assert_eq!(examples[0].input, [1, 5, 6, 7]);
+//! assert_eq!(examples[0].target, [5, 6, 7, 2]);
+//!
+//! let lengths: Vec<usize> = examples.iter().map(Example::len).collect();
+//! let plan = plan_epoch(&lengths, 2, Order::Bucketed { window_batches: 8 }, 42, 0);
+//! assert_eq!(plan.len(), 1);
+//! let batch = collate(&examples, &plan[0]);
+//! assert_eq!((batch.batch_size, batch.seq_len), (2, 4));
+//! assert_eq!(batch.real_targets(), 7); // one padding cell
+//! ```
+mod batch;
+mod convert;
+mod error;
+mod examples;
+mod read;
+
+pub use batch::{Batch, Order, collate, holdout_split, padding_efficiency, plan_epoch};
+pub use convert::{ConvertStats, CsvHeader, CsvOptions, csv_to_parquet};
+pub use error::DataError;
+pub use examples::{Example, ExampleOptions, Window, make_examples};
+pub use read::{NullPolicy, ReadOptions, TextReader, TextRecord, parquet_columns, read_texts};

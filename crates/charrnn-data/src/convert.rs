@@ -1,0 +1,343 @@
+//! CSV to Parquet conversion.
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use arrow::csv::ReaderBuilder;
+use arrow::csv::reader::Format;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::DataError;
+use crate::error::one_line;
+
+/// Rows the CSV reader decodes at a time (independent of the row group size).
+const CSV_BATCH_ROWS: usize = 8192;
+
+/// How the first line of a CSV file is understood.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CsvHeader {
+    /// AG News layout: no header; three columns `label` (integer, stored as Int64), `title`
+    /// and `description` (stored as Utf8).
+    #[default]
+    AgNews,
+    /// The first record is a header naming the columns; every column is stored as Utf8.
+    FromFile,
+}
+
+/// Options of [`csv_to_parquet`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// How to name and type the columns.
+    pub header: CsvHeader,
+    /// Rows per Parquet row group (the unit a reader decodes and projects at once).
+    pub row_group_rows: usize,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self {
+            header: CsvHeader::AgNews,
+            row_group_rows: 65_536,
+        }
+    }
+}
+
+/// What [`csv_to_parquet`] wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConvertStats {
+    /// Data rows written (a header is not counted).
+    pub rows: u64,
+    /// Column names of the Parquet file, in order.
+    pub columns: Vec<String>,
+}
+
+/// Converts a CSV file into a zstd-compressed Parquet file, streaming (memory is bounded by the
+/// row group size, not by the file size).
+///
+/// Field text is kept byte for byte: quotes are undone (`""` becomes `"`) and nothing else is
+/// cleaned. A CSV field cannot tell an empty value from a missing one, so empty text fields are
+/// stored as empty strings; an empty AG News label is stored as null.
+///
+/// The output appears atomically: it is written to a temporary file in the same directory and
+/// renamed over `parquet` only once complete, so a reader never sees half a file and a failed
+/// conversion leaves any previous file untouched.
+///
+/// # Errors
+/// [`DataError::Io`] when a file cannot be read or written, [`DataError::Csv`] naming the file
+/// and the record for a row with the wrong number of fields, bytes that are not UTF-8, a label
+/// that is not an integer or a bad header, [`DataError::NoRows`] for a file without data rows,
+/// [`DataError::Options`] for `row_group_rows == 0`.
+pub fn csv_to_parquet(
+    csv: &Path,
+    parquet: &Path,
+    opts: &CsvOptions,
+) -> Result<ConvertStats, DataError> {
+    if opts.row_group_rows == 0 {
+        return Err(DataError::Options(
+            "row_group_rows must be at least 1".into(),
+        ));
+    }
+    let io = |source| DataError::Io {
+        path: csv.to_path_buf(),
+        source,
+    };
+    let (names, has_header) = match opts.header {
+        CsvHeader::AgNews => (
+            vec!["label".to_string(), "title".into(), "description".into()],
+            false,
+        ),
+        CsvHeader::FromFile => (read_header(csv)?, true),
+    };
+    let label_column = matches!(opts.header, CsvHeader::AgNews).then_some(0);
+
+    // Everything is read as nullable Utf8; labels are parsed here so the row is known exactly.
+    let read_schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let out_schema: SchemaRef = Arc::new(Schema::new(
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                if Some(i) == label_column {
+                    Field::new(n, DataType::Int64, true)
+                } else {
+                    Field::new(n, DataType::Utf8, false)
+                }
+            })
+            .collect::<Vec<_>>(),
+    ));
+
+    let file = File::open(csv).map_err(io)?;
+    let reader = ReaderBuilder::new(read_schema)
+        .with_header(has_header)
+        .with_batch_size(CSV_BATCH_ROWS)
+        .build_buffered(BufReader::with_capacity(1 << 20, file))
+        .map_err(|e| csv_error(csv, None, &e))?;
+
+    let out = AtomicFile::new(parquet)?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_size(opts.row_group_rows)
+        .build();
+    let pq = |e: parquet::errors::ParquetError| DataError::Parquet {
+        path: parquet.to_path_buf(),
+        message: one_line(e),
+    };
+    let mut writer =
+        ArrowWriter::try_new(out.file(), out_schema.clone(), Some(props)).map_err(pq)?;
+
+    let first_data_record = 1 + u64::from(has_header);
+    let mut rows: u64 = 0;
+    for batch in reader {
+        let batch = batch.map_err(|e| csv_error(csv, None, &e))?;
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+        for (i, column) in batch.columns().iter().enumerate() {
+            let strings = column
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| DataError::Csv {
+                    path: csv.to_path_buf(),
+                    row: None,
+                    message: "the CSV reader returned a non-string column".into(),
+                })?;
+            if Some(i) == label_column {
+                columns.push(Arc::new(parse_labels(
+                    csv,
+                    strings,
+                    first_data_record + rows,
+                )?));
+            } else {
+                columns.push(Arc::new(without_nulls(strings)));
+            }
+        }
+        let batch =
+            RecordBatch::try_new(out_schema.clone(), columns).map_err(|e| DataError::Parquet {
+                path: parquet.to_path_buf(),
+                message: one_line(e),
+            })?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).map_err(pq)?;
+    }
+    if rows == 0 {
+        return Err(DataError::NoRows {
+            path: csv.to_path_buf(),
+        });
+    }
+    writer.into_inner().map_err(pq)?;
+    out.commit()?;
+    Ok(ConvertStats {
+        rows,
+        columns: names,
+    })
+}
+
+/// Reads the header record of a CSV file: the column names.
+fn read_header(csv: &Path) -> Result<Vec<String>, DataError> {
+    let file = File::open(csv).map_err(|source| DataError::Io {
+        path: csv.to_path_buf(),
+        source,
+    })?;
+    let (schema, _) = Format::default()
+        .with_header(true)
+        .infer_schema(BufReader::new(file), Some(0))
+        .map_err(|e| csv_error(csv, Some(1), &e))?;
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    if names.is_empty() || names.len() == 1 && names[0].is_empty() {
+        return Err(DataError::NoRows {
+            path: csv.to_path_buf(),
+        });
+    }
+    for (i, name) in names.iter().enumerate() {
+        let bad = |message: String| DataError::Csv {
+            path: csv.to_path_buf(),
+            row: Some(1),
+            message,
+        };
+        if name.is_empty() {
+            return Err(bad(format!("header: column {} has no name", i + 1)));
+        }
+        if names[..i].contains(name) {
+            return Err(bad(format!("header: column name `{name}` appears twice")));
+        }
+    }
+    Ok(names)
+}
+
+/// Parses the AG News class column; an empty field is null.
+fn parse_labels(
+    csv: &Path,
+    strings: &StringArray,
+    first_row: u64,
+) -> Result<Int64Array, DataError> {
+    let mut out = Vec::with_capacity(strings.len());
+    for i in 0..strings.len() {
+        if strings.is_null(i) {
+            out.push(None);
+            continue;
+        }
+        let raw = strings.value(i);
+        let value = raw.trim();
+        match value.parse::<i64>() {
+            Ok(v) => out.push(Some(v)),
+            Err(_) => {
+                return Err(DataError::Csv {
+                    path: csv.to_path_buf(),
+                    row: Some(first_row + i as u64),
+                    message: format!("label `{}` is not an integer", shorten(raw)),
+                });
+            }
+        }
+    }
+    Ok(Int64Array::from(out))
+}
+
+/// The CSV reader turns empty fields into nulls; CSV cannot express null, so they become `""`
+/// again. Null slots hold zero bytes, so dropping the validity bitmap is enough.
+fn without_nulls(strings: &StringArray) -> StringArray {
+    if strings.null_count() == 0 {
+        return strings.clone();
+    }
+    let (offsets, values, _) = strings.clone().into_parts();
+    StringArray::new(offsets, values, None)
+}
+
+/// Maps an Arrow CSV error, recovering the record number from its message when present.
+fn csv_error(csv: &Path, row: Option<u64>, e: &ArrowError) -> DataError {
+    let message = match e {
+        ArrowError::CsvError(m) | ArrowError::ParseError(m) => one_line(m),
+        ArrowError::IoError(m, _) => one_line(m),
+        other => one_line(other),
+    };
+    let row = row.or_else(|| line_number(&message));
+    DataError::Csv {
+        path: csv.to_path_buf(),
+        row,
+        message,
+    }
+}
+
+/// Finds `line N` in an Arrow CSV message (arrow counts records from 1, a header included).
+fn line_number(message: &str) -> Option<u64> {
+    let at = message.find("line ")?;
+    let digits: String = message[at + 5..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// A value quoted in an error message: at most 40 characters, control characters escaped.
+pub(crate) fn shorten(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(40)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    if value.chars().nth(40).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// A file written under a temporary name in the target's directory and renamed into place by
+/// [`AtomicFile::commit`]; dropped without committing, the temporary file is removed.
+pub(crate) struct AtomicFile {
+    target: PathBuf,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl AtomicFile {
+    pub(crate) fn new(target: &Path) -> Result<Self, DataError> {
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|source| DataError::Io {
+                path: target.to_path_buf(),
+                source,
+            })?;
+        Ok(Self {
+            target: target.to_path_buf(),
+            tmp,
+        })
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        self.tmp.as_file()
+    }
+
+    pub(crate) fn commit(self) -> Result<(), DataError> {
+        let io = |source| DataError::Io {
+            path: self.target.clone(),
+            source,
+        };
+        let mut f = self.tmp.as_file();
+        f.flush().map_err(io)?;
+        f.sync_all().map_err(io)?;
+        let target = self.target.clone();
+        self.tmp.persist(&target).map_err(|e| DataError::Io {
+            path: target,
+            source: e.error,
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,109 @@
+//! The one error type of the crate.
+use std::path::PathBuf;
+
+/// Everything that can go wrong while converting or reading a dataset.
+///
+/// Every variant names the file it is about, and where it makes sense the column and the row, so
+/// its one-line `Display` is enough for a user to find the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The file could not be opened, read, written or renamed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The CSV file is malformed: a row with the wrong number of fields, bytes that are not
+    /// UTF-8, a label that is not an integer, a bad header.
+    #[error("{}: {}{message}", path.display(), row.map(|r| format!("row {r}: ")).unwrap_or_default())]
+    Csv {
+        /// The CSV file.
+        path: PathBuf,
+        /// The 1-based record number in the file (a header, when there is one, is record 1;
+        /// a line break inside a quoted field does not start a new record), when known.
+        row: Option<u64>,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file holds a header or a schema but not a single data row.
+    #[error("{} has no rows", path.display())]
+    NoRows {
+        /// The empty file.
+        path: PathBuf,
+    },
+    /// The file is not Parquet at all, or is truncated, or its footer is damaged.
+    #[error("{} is not a readable Parquet file (not Parquet, or truncated): {message}", path.display())]
+    NotParquet {
+        /// The file.
+        path: PathBuf,
+        /// The Parquet library's diagnosis.
+        message: String,
+    },
+    /// A Parquet or Arrow error while reading data pages or writing the output.
+    #[error("{}: {message}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The library's diagnosis.
+        message: String,
+    },
+    /// A requested column does not exist.
+    #[error("{}: no column `{column}`; the columns are: {}", path.display(), available.join(", "))]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column asked for.
+        column: String,
+        /// The columns the file does have.
+        available: Vec<String>,
+    },
+    /// A column exists but its type cannot be used for what it was asked for.
+    #[error("{}: column `{column}` has type {found}, expected {expected}", path.display())]
+    WrongType {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// The type the file has, as Arrow writes it.
+        found: String,
+        /// What would have been accepted.
+        expected: &'static str,
+    },
+    /// A null value where [`NullPolicy::Fail`](crate::NullPolicy::Fail) forbids one.
+    #[error("{}: row {row}: column `{column}` is null", path.display())]
+    Null {
+        /// The file.
+        path: PathBuf,
+        /// The column holding the null.
+        column: String,
+        /// The 1-based row number in the file.
+        row: u64,
+    },
+    /// A string label that does not parse as an integer.
+    #[error("{}: row {row}: label `{value}` in column `{column}` is not an integer", path.display())]
+    BadLabel {
+        /// The file.
+        path: PathBuf,
+        /// The label column.
+        column: String,
+        /// The 1-based row number in the file.
+        row: u64,
+        /// The offending value.
+        value: String,
+    },
+    /// The options make no sense (no text column, the same column twice, a zero row count).
+    #[error("invalid options: {0}")]
+    Options(String),
+}
+
+/// Keeps a library message on one line.
+pub(crate) fn one_line(message: impl std::fmt::Display) -> String {
+    message
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

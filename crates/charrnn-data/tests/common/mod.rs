@@ -1,0 +1,60 @@
+//! Helpers shared by the integration tests: CSV quoting and small Parquet files.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use parquet::arrow::ArrowWriter;
+
+/// One CSV field, always double-quoted, inner quotes doubled (the AG News convention).
+pub fn quote(field: &str) -> String {
+    format!("\"{}\"", field.replace('"', "\"\""))
+}
+
+/// AG News style CSV text of `(label, title, description)` rows.
+pub fn ag_news_csv(rows: &[(i64, String, String)]) -> String {
+    let mut out = String::new();
+    for (label, title, description) in rows {
+        out.push_str(&format!(
+            "{},{},{}\n",
+            quote(&label.to_string()),
+            quote(title),
+            quote(description)
+        ));
+    }
+    out
+}
+
+/// Writes the named columns as one Parquet file (several row groups when `row_group_rows` is
+/// smaller than the data).
+pub fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>, row_group_rows: usize) {
+    let batch = RecordBatch::try_from_iter(columns).expect("valid test batch");
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_size(row_group_rows)
+        .build();
+    let file = std::fs::File::create(path).expect("create test parquet");
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+}
+
+/// A column of optional strings.
+pub fn strings(values: &[Option<&str>]) -> ArrayRef {
+    Arc::new(arrow::array::StringArray::from(values.to_vec()))
+}
+
+/// A column of optional i64.
+pub fn ints(values: &[Option<i64>]) -> ArrayRef {
+    Arc::new(arrow::array::Int64Array::from(values.to_vec()))
+}
+
+/// Names of the files in a directory, sorted.
+pub fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
