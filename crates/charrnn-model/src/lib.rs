@@ -1,9 +1,103 @@
-//! Character-level recurrent language models on libtorch: the only crate of charrnn that knows
-//! tensors.
+//! Character-level recurrent language models on libtorch (through `tch`): the only crate of
+//! charrnn that knows tensors.
 //!
-//! (Work in progress: network, training, evaluation, checkpoints and generation land here.)
+//! # What this crate knows
+//!
+//! - **The network** ([`CharRnn`], [`ModelConfig`]): a learned embedding or a one-hot input,
+//!   optionally concatenated at every step with a learned label embedding (conditioning on a
+//!   class, e.g. an AG News topic), a stack of LSTM, GRU or tanh-RNN layers run by libtorch's
+//!   fused whole-sequence kernels (cuDNN on CUDA), dropout between layers and before the output,
+//!   and a linear layer to logits. The recurrent [`State`] can be carried between calls.
+//! - **The loss** ([`evaluate`], [`Eval`]): cross-entropy summed over real target characters
+//!   (padding `0` ignored, `<eos>` counted) divided by their number, in nats and bits per
+//!   character.
+//! - **Training** ([`Trainer`], [`TrainConfig`]): Adam, RMSprop or SGD written over one flat
+//!   parameter buffer (a fixed handful of kernels per step, whatever the number of tensors),
+//!   learning-rate schedules, gradient-norm clipping on the device, budgets in epochs, steps
+//!   and seconds, shuffled or length-bucketed batches, evaluation every N steps and at each
+//!   epoch end, `best/` and `last/` checkpoints, `metrics.jsonl`, exact resume, a stop with a
+//!   clear error on a NaN loss, and an [`Observer`] for progress bars and per-epoch samples.
+//!   The loss is read back from the device only every `log_every` steps.
+//! - **Checkpoints** ([`Checkpoint`]): a directory with `model.safetensors`, `config.json`,
+//!   `tokenizer.json` and (when training) `optimizer.safetensors`, written whole and renamed
+//!   into place; loading checks that the parts agree and says what does not.
+//! - **Generation** ([`generate`], [`GenerateOptions`]): incremental (state carried, linear cost),
+//!   batched, with every strategy of `charrnn-sampling`, stop at `<eos>`, stop strings or a
+//!   length, and a streaming callback.
+//! - **Devices** ([`parse_device`]): `auto`, `cpu`, `cuda`, `cuda:N`, with a clear error when
+//!   CUDA is asked for and absent.
+//!
+//! # What it does not know
+//!
+//! Files of text, CSV or Parquet, how examples are cut from texts (it takes
+//! `charrnn_data::Example`s, built by the caller, normally with `<bos>` in front), how a
+//! vocabulary is built (it takes a `charrnn_vocab::Vocab`), how ids are drawn from logits
+//! (`charrnn-sampling` does that on the host), and command lines, progress bars or plots.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::collections::BTreeMap;
+//! use charrnn_data::{ExampleOptions, make_examples};
+//! use charrnn_model::{
+//!     Checkpoint, CharRnn, GenerateOptions, ModelConfig, TrainConfig, TrainData, Trainer,
+//!     generate, parse_device,
+//! };
+//! use charrnn_sampling::SamplingConfig;
+//! use charrnn_vocab::{Unknown, Vocab, VocabOptions};
+//!
+//! let titles = ["Stocks rally as oil falls", "Team wins the cup final"];
+//! let vocab = Vocab::build(titles, &VocabOptions::default())?;
+//! let opts = ExampleOptions { eos: vocab.eos_id(), bos: Some(vocab.bos_id()), window: None };
+//! let mut examples = Vec::new();
+//! for t in titles {
+//!     make_examples(&vocab.encode(t, Unknown::Error)?, None, &opts, &mut examples);
+//! }
+//!
+//! let device = parse_device("auto")?;
+//! let model = CharRnn::new(&ModelConfig::new(vocab.len()), device, 42)?;
+//! let config = TrainConfig { max_steps: Some(200), ..TrainConfig::default() };
+//! let mut trainer = Trainer::new(model, config, "runs/demo")?;
+//! let data = TrainData {
+//!     train: &examples,
+//!     valid: &examples,
+//!     vocab: &vocab,
+//!     settings: &serde_json::json!({ "source": "two titles" }),
+//!     checksums: &BTreeMap::new(),
+//! };
+//! let summary = trainer.fit(&data, &mut ())?;
+//! println!("validation bits/char: {:?}", summary.last.val_bpc);
+//!
+//! let best = Checkpoint::load("runs/demo".as_ref(), device)?; // prefers runs/demo/best
+//! let options = GenerateOptions { sampling: SamplingConfig::greedy(), ..Default::default() };
+//! for sample in generate(&best.model, &best.vocab, &["Stocks", "Team"], &options)? {
+//!     println!("{}", sample.text);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub use tch;
+
+mod checkpoint;
+mod device;
+mod error;
+mod eval;
+mod generate;
+mod network;
+mod optim;
+mod train;
+
+pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointConfig, resolve};
+pub use device::{device_name, parse_device, set_cpu_threads};
+pub use error::{ModelError, Result};
+pub use eval::{Eval, evaluate};
+pub use generate::{GenerateOptions, Generated, generate, generate_streaming};
+pub use network::{Cell, CharRnn, InputMode, ModelConfig, State};
+pub use optim::{LrSchedule, OptimizerConfig};
+pub use train::{
+    BatchOrder, EpochEnd, EvalRecord, Observer, Progress, StepInfo, StopCause, TrainConfig,
+    TrainData, TrainSummary, Trainer,
+};
 
 #[cfg(test)]
 mod smoke;

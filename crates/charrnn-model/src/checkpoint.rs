@@ -1,0 +1,406 @@
+//! Checkpoint directories: `model.safetensors`, `config.json`, `tokenizer.json` and, for an
+//! exact resume, `optimizer.safetensors`. A directory is always written whole under a temporary
+//! name beside its destination and then renamed into place, so a reader never sees half of one.
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use charrnn_vocab::Vocab;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{ModelError, Result};
+use crate::network::{CharRnn, ModelConfig};
+use crate::optim::Optimizer;
+use crate::train::{EvalRecord, Progress, TrainConfig};
+
+/// The version of the checkpoint layout this crate writes (and the newest it reads).
+pub const CHECKPOINT_FORMAT: u32 = 1;
+
+const CONFIG: &str = "config.json";
+const WEIGHTS: &str = "model.safetensors";
+const TOKENIZER: &str = "tokenizer.json";
+const OPTIMIZER: &str = "optimizer.safetensors";
+
+/// The contents of a checkpoint's `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointConfig {
+    /// Layout version ([`CHECKPOINT_FORMAT`]).
+    pub format: u32,
+    /// The network's shape.
+    pub model: ModelConfig,
+    /// The training settings, when the checkpoint comes from training.
+    #[serde(default)]
+    pub training: Option<TrainConfig>,
+    /// Data settings, as the caller described them (files, columns, bos/eos use...).
+    #[serde(default)]
+    pub data: serde_json::Value,
+    /// Checksums of the data files, as the caller computed them (name → hex digest).
+    #[serde(default)]
+    pub data_checksums: BTreeMap<String, String>,
+    /// The latest evaluation when the checkpoint was written.
+    #[serde(default)]
+    pub metrics: Option<EvalRecord>,
+    /// Where training stood (step, epoch, position in the epoch...), for an exact resume.
+    #[serde(default)]
+    pub progress: Option<Progress>,
+    /// SHA-256 of every other file of the directory, checked on load.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+}
+
+impl CheckpointConfig {
+    /// A configuration with only the model filled in.
+    pub fn new(model: ModelConfig) -> Self {
+        CheckpointConfig {
+            format: CHECKPOINT_FORMAT,
+            model,
+            training: None,
+            data: serde_json::Value::Null,
+            data_checksums: BTreeMap::new(),
+            metrics: None,
+            progress: None,
+            files: BTreeMap::new(),
+        }
+    }
+}
+
+/// A loaded checkpoint: the network, its vocabulary and its configuration.
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// The `config.json` contents.
+    pub config: CheckpointConfig,
+    /// The network, with the saved weights.
+    pub model: CharRnn,
+    /// The vocabulary from `tokenizer.json`.
+    pub vocab: Vocab,
+}
+
+impl Checkpoint {
+    /// Writes `model.safetensors`, `tokenizer.json` and `config.json` into `dir` (replacing
+    /// it whole; no optimizer state, so this is for inference or a fresh fine-tune).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let mut config = self.config.clone();
+        config.model = self.model.config().clone();
+        write_checkpoint(dir, &self.model, &self.vocab, &mut config, None)
+    }
+
+    /// Loads a checkpoint directory, or a training run directory (then its `best/`, else its
+    /// `last/`), onto `device`.
+    ///
+    /// Checks that the parts agree: config.json is readable, every file matches the checksum
+    /// recorded for it, the weights have exactly the names and shapes the configuration
+    /// implies, and the vocabulary has as many ids as the model's input and output layers.
+    pub fn load(path: &Path, device: Device) -> Result<Checkpoint> {
+        let dir = resolve(path)?;
+        let config = read_config(&dir)?;
+        let vocab_path = dir.join(TOKENIZER);
+        check_file(&dir, &config, TOKENIZER)?;
+        let vocab = Vocab::load(&vocab_path)
+            .map_err(|e| ModelError::checkpoint(&vocab_path, e.to_string()))?;
+        if vocab.len() != config.model.vocab_size {
+            return Err(ModelError::checkpoint(
+                &dir,
+                format!(
+                    "tokenizer.json has {} ids but config.json's model has vocab_size {}: \
+                     they come from different runs",
+                    vocab.len(),
+                    config.model.vocab_size
+                ),
+            ));
+        }
+        let mut model = CharRnn::new(&config.model, device, 0)
+            .map_err(|e| ModelError::checkpoint(dir.join(CONFIG), e.to_string()))?;
+        load_weights(&dir, &config, &mut model)?;
+        Ok(Checkpoint {
+            config,
+            model,
+            vocab,
+        })
+    }
+}
+
+/// The checkpoint directory `path` designates: itself if it holds a `config.json`, else its
+/// `best/`, else its `last/` (a training run directory).
+pub fn resolve(path: &Path) -> Result<PathBuf> {
+    if path.join(CONFIG).is_file() {
+        return Ok(path.to_owned());
+    }
+    for sub in ["best", "last"] {
+        if path.join(sub).join(CONFIG).is_file() {
+            return Ok(path.join(sub));
+        }
+    }
+    if !path.exists() {
+        return Err(ModelError::checkpoint(path, "does not exist"));
+    }
+    Err(ModelError::checkpoint(
+        path,
+        "missing config.json: not a checkpoint directory, nor a run directory with best/ or last/",
+    ))
+}
+
+pub(crate) fn read_config(dir: &Path) -> Result<CheckpointConfig> {
+    let path = dir.join(CONFIG);
+    let text = fs::read_to_string(&path).map_err(|e| {
+        ModelError::checkpoint(
+            &path,
+            if e.kind() == std::io::ErrorKind::NotFound {
+                "missing config.json".to_string()
+            } else {
+                format!("cannot read: {e}")
+            },
+        )
+    })?;
+    let config: CheckpointConfig = serde_json::from_str(&text)
+        .map_err(|e| ModelError::checkpoint(&path, format!("not a valid config: {e}")))?;
+    if config.format > CHECKPOINT_FORMAT {
+        return Err(ModelError::checkpoint(
+            &path,
+            format!(
+                "format {} is newer than this program's ({CHECKPOINT_FORMAT}); update charrnn",
+                config.format
+            ),
+        ));
+    }
+    config
+        .model
+        .validate()
+        .map_err(|e| ModelError::checkpoint(&path, e.to_string()))?;
+    Ok(config)
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| ModelError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Checks `name` against the checksum config.json recorded for it (if any).
+fn check_file(dir: &Path, config: &CheckpointConfig, name: &str) -> Result<()> {
+    let path = dir.join(name);
+    if !path.is_file() {
+        return Err(ModelError::checkpoint(&path, format!("missing {name}")));
+    }
+    if let Some(expected) = config.files.get(name) {
+        let actual = sha256_file(&path)?;
+        if &actual != expected {
+            return Err(ModelError::checkpoint(
+                &path,
+                format!(
+                    "{name} does not match the SHA-256 recorded in config.json \
+                     (corrupt, truncated or replaced)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn read_tensors(
+    dir: &Path,
+    config: &CheckpointConfig,
+    name: &str,
+) -> Result<Vec<(String, Tensor)>> {
+    check_file(dir, config, name)?;
+    let path = dir.join(name);
+    Tensor::read_safetensors(&path).map_err(|e| {
+        ModelError::checkpoint(
+            &path,
+            format!("cannot read the tensors (truncated or corrupt file?): {e}"),
+        )
+    })
+}
+
+fn load_weights(dir: &Path, config: &CheckpointConfig, model: &mut CharRnn) -> Result<()> {
+    let path = dir.join(WEIGHTS);
+    let mut saved: HashMap<String, Tensor> =
+        read_tensors(dir, config, WEIGHTS)?.into_iter().collect();
+    let mut problems = Vec::new();
+    let mut values = Vec::new();
+    for (name, p) in model.named_parameters() {
+        match saved.remove(name) {
+            None => problems.push(format!("{name} is missing")),
+            Some(t) if t.size() != p.size() => problems.push(format!(
+                "{name} has shape {:?} but the configuration implies {:?}",
+                t.size(),
+                p.size()
+            )),
+            Some(t) if !t.is_floating_point() => {
+                problems.push(format!("{name} holds {:?}, not floats", t.kind()))
+            }
+            Some(t) => values.push(t.f_to_kind(Kind::Float)?),
+        }
+    }
+    let mut extra: Vec<&String> = saved.keys().collect();
+    extra.sort();
+    if !extra.is_empty() {
+        problems.push(format!("unexpected tensors {extra:?}"));
+    }
+    if !problems.is_empty() {
+        return Err(ModelError::checkpoint(
+            &path,
+            format!(
+                "the weights disagree with config.json's model ({} {}x{}, vocab {}): {}",
+                config.model.cell,
+                config.model.num_layers,
+                config.model.hidden,
+                config.model.vocab_size,
+                problems.join("; ")
+            ),
+        ));
+    }
+    model.copy_from(&values)
+}
+
+/// Restores the optimizer state of a checkpoint written during training.
+pub(crate) fn load_optimizer(
+    dir: &Path,
+    config: &CheckpointConfig,
+    model: &CharRnn,
+    optimizer: &mut Optimizer,
+    steps: u64,
+) -> Result<()> {
+    let named = read_tensors(dir, config, OPTIMIZER)?.into_iter().collect();
+    optimizer
+        .load_named_state(model, steps, named)
+        .map_err(|problem| ModelError::checkpoint(dir.join(OPTIMIZER), problem))
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| ModelError::io(path, std::io::Error::other(e)))?;
+    fs::write(path, text + "\n").map_err(|e| ModelError::io(path, e))
+}
+
+fn write_tensors(path: &Path, named: &[(String, Tensor)]) -> Result<()> {
+    Tensor::write_safetensors(named, path)?;
+    Ok(())
+}
+
+/// Writes a whole checkpoint directory (optimizer state included when given), atomically:
+/// everything goes to a temporary sibling directory, which then replaces `dir`.
+pub(crate) fn write_checkpoint(
+    dir: &Path,
+    model: &CharRnn,
+    vocab: &Vocab,
+    config: &mut CheckpointConfig,
+    optimizer: Option<&Optimizer>,
+) -> Result<()> {
+    if vocab.len() != model.config().vocab_size {
+        return Err(ModelError::InvalidInput(format!(
+            "the vocabulary has {} ids but the model was built for {}",
+            vocab.len(),
+            model.config().vocab_size
+        )));
+    }
+    config.format = CHECKPOINT_FORMAT;
+    config.model = model.config().clone();
+    replace_dir(dir, |tmp| {
+        let weights = model
+            .named_parameters()
+            .map(|(n, t)| Ok((n.to_owned(), t.f_to_device(Device::Cpu)?.f_contiguous()?)))
+            .collect::<Result<Vec<_>>>()?;
+        write_tensors(&tmp.join(WEIGHTS), &weights)?;
+        let tokenizer = tmp.join(TOKENIZER);
+        vocab
+            .save(&tokenizer)
+            .map_err(|e| ModelError::checkpoint(&tokenizer, e.to_string()))?;
+        let mut names = vec![WEIGHTS, TOKENIZER];
+        if let Some(opt) = optimizer {
+            write_tensors(&tmp.join(OPTIMIZER), &opt.named_state(model)?)?;
+            names.push(OPTIMIZER);
+        }
+        config.files.clear();
+        for name in names {
+            config
+                .files
+                .insert(name.to_owned(), sha256_file(&tmp.join(name))?);
+        }
+        write_json(&tmp.join(CONFIG), config)
+    })
+}
+
+/// Fills a fresh temporary sibling of `dir`, flushes it to disk, then puts it in `dir`'s place
+/// (moving any old `dir` aside first and deleting it after).
+pub(crate) fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let name = dir
+        .file_name()
+        .ok_or_else(|| ModelError::checkpoint(dir, "not a directory name"))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&parent).map_err(|e| ModelError::io(&parent, e))?;
+    let pid = std::process::id();
+    let tmp = parent.join(format!(".{name}.tmp-{pid}"));
+    let old = parent.join(format!(".{name}.old-{pid}"));
+    for leftover in [&tmp, &old] {
+        if leftover.exists() {
+            fs::remove_dir_all(leftover).map_err(|e| ModelError::io(leftover, e))?;
+        }
+    }
+    fs::create_dir(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+    let filled = fill(&tmp).and_then(|()| sync_dir_files(&tmp));
+    if let Err(e) = filled {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let had_old = dir.exists();
+    if had_old {
+        fs::rename(dir, &old).map_err(|e| ModelError::io(dir, e))?;
+    }
+    if let Err(e) = fs::rename(&tmp, dir) {
+        if had_old {
+            let _ = fs::rename(&old, dir);
+        }
+        return Err(ModelError::io(dir, e));
+    }
+    if had_old {
+        let _ = fs::remove_dir_all(&old);
+    }
+    Ok(())
+}
+
+fn sync_dir_files(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).map_err(|e| ModelError::io(dir, e))? {
+        let path = entry.map_err(|e| ModelError::io(dir, e))?.path();
+        fs::File::open(&path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| ModelError::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// Writes `text` to `path` atomically (temporary file in the same directory, then rename).
+pub(crate) fn write_file_atomically(path: &Path, text: &str) -> Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| ModelError::checkpoint(path, "not a file name"))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    fs::write(&tmp, text)
+        .and_then(|()| fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            ModelError::io(path, e)
+        })
+}

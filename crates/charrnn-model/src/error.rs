@@ -1,0 +1,86 @@
+//! The one error type of this crate.
+use std::path::PathBuf;
+
+/// Everything that can go wrong while building, training, saving, loading or sampling a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A model configuration that cannot describe a network (zero sizes, dropout outside [0, 1)...).
+    #[error("invalid model configuration: {0}")]
+    InvalidConfig(String),
+    /// A training configuration that cannot run (no budget, zero batch size...).
+    #[error("invalid training configuration: {0}")]
+    InvalidTrainConfig(String),
+    /// Input that does not fit the model: ids outside the vocabulary, a missing label...
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A device string other than `auto`, `cpu`, `cuda` or `cuda:N`.
+    #[error("unknown device {0:?}: expected auto, cpu, cuda or cuda:N")]
+    UnknownDevice(String),
+    /// CUDA was asked for on a machine (or build) without it.
+    #[error("device {requested:?} was requested but {reason}")]
+    CudaUnavailable {
+        /// The device string as given.
+        requested: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// A checkpoint directory that is missing, corrupt, or whose parts disagree.
+    #[error("checkpoint {}: {problem}", path.display())]
+    Checkpoint {
+        /// The directory or file at fault.
+        path: PathBuf,
+        /// What is wrong, in words.
+        problem: String,
+    },
+    /// Training produced a NaN or infinite loss; nothing was saved after the last good checkpoint.
+    #[error(
+        "training diverged: the {what} became {value} at step {step} (epoch {epoch}); \
+         the last good checkpoint, if any, was kept; try a lower learning rate or gradient clipping"
+    )]
+    NonFiniteLoss {
+        /// Which quantity: "training loss" or "validation loss".
+        what: &'static str,
+        /// The value read back (NaN or ±inf).
+        value: f64,
+        /// The optimiser step at which it was seen.
+        step: u64,
+        /// The epoch at which it was seen.
+        epoch: usize,
+    },
+    /// A file-system error, with the path involved.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// An error from libtorch.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    /// An error from the vocabulary (unknown characters in a prompt, a bad tokenizer.json...).
+    #[error(transparent)]
+    Vocab(#[from] charrnn_vocab::VocabError),
+    /// An error from the sampler (bad temperature, top-p...).
+    #[error(transparent)]
+    Sampling(#[from] charrnn_sampling::SamplingError),
+}
+
+impl ModelError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ModelError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn checkpoint(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        ModelError::Checkpoint {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// This crate's result type.
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;

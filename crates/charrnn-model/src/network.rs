@@ -1,0 +1,713 @@
+//! The network: input encoding (embedding or one-hot, plus an optional label embedding) → a
+//! recurrent stack run by libtorch's fused whole-sequence kernels (cuDNN on CUDA) → linear → logits.
+//!
+//! All parameters live in ONE contiguous buffer (and their gradients in another), so that the
+//! optimisers update every parameter with a handful of element-wise kernels, whatever the
+//! number of tensors. On CUDA the recurrent weights open that buffer in cuDNN's own layout, so
+//! cuDNN uses them in place instead of copying them on every call.
+use std::fmt;
+use std::str::FromStr;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::error::{ModelError, Result};
+
+/// The recurrent cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cell {
+    /// Long short-term memory (state: hidden and cell vectors).
+    Lstm,
+    /// Gated recurrent unit.
+    Gru,
+    /// Elman RNN with tanh.
+    Rnn,
+}
+
+impl Cell {
+    fn gates(self) -> i64 {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+            Cell::Rnn => 1,
+        }
+    }
+
+    /// cuDNN's mode number, as PyTorch's `rnn.cpp` names them.
+    fn cudnn_mode(self) -> i64 {
+        match self {
+            Cell::Rnn => 1,
+            Cell::Lstm => 2,
+            Cell::Gru => 3,
+        }
+    }
+}
+
+impl fmt::Display for Cell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Cell::Lstm => "lstm",
+            Cell::Gru => "gru",
+            Cell::Rnn => "rnn",
+        })
+    }
+}
+
+impl FromStr for Cell {
+    type Err = ModelError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "lstm" => Ok(Cell::Lstm),
+            "gru" => Ok(Cell::Gru),
+            "rnn" => Ok(Cell::Rnn),
+            _ => Err(ModelError::InvalidConfig(format!(
+                "unknown cell {s:?}: expected lstm, gru or rnn"
+            ))),
+        }
+    }
+}
+
+/// How a character id becomes the recurrent stack's input vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputMode {
+    /// A learned `vocab_size × dim` embedding.
+    Embedding {
+        /// The embedding width.
+        dim: usize,
+    },
+    /// A one-hot vector of width `vocab_size` (as the original notebook does).
+    OneHot,
+}
+
+/// The shape of a network. Serialised into a checkpoint's `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// The recurrent cell.
+    pub cell: Cell,
+    /// The input encoding.
+    pub input: InputMode,
+    /// Units per recurrent layer.
+    pub hidden: usize,
+    /// Recurrent layers.
+    pub num_layers: usize,
+    /// Dropout probability between recurrent layers and before the output layer (training only).
+    pub dropout: f64,
+    /// Number of ids (the vocabulary's `len()`, specials included): input and output width.
+    pub vocab_size: usize,
+    /// Number of classes to condition on (`None`: unconditional).
+    #[serde(default)]
+    pub num_labels: Option<usize>,
+    /// Width of the learned label embedding concatenated to every input step.
+    #[serde(default = "default_label_dim")]
+    pub label_dim: usize,
+    /// Optional names of the labels, in id order (e.g. World, Sports, Business, Sci/Tech).
+    #[serde(default)]
+    pub label_names: Vec<String>,
+}
+
+fn default_label_dim() -> usize {
+    16
+}
+
+impl ModelConfig {
+    /// An unconditional 2-layer LSTM of 256 units over a 64-wide embedding, dropout 0.1.
+    pub fn new(vocab_size: usize) -> Self {
+        ModelConfig {
+            cell: Cell::Lstm,
+            input: InputMode::Embedding { dim: 64 },
+            hidden: 256,
+            num_layers: 2,
+            dropout: 0.1,
+            vocab_size,
+            num_labels: None,
+            label_dim: default_label_dim(),
+            label_names: Vec::new(),
+        }
+    }
+
+    /// Checks that the sizes describe a network.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(ModelError::InvalidConfig(m));
+        if self.vocab_size < 2 {
+            return bad(format!(
+                "vocab_size is {}, need at least 2",
+                self.vocab_size
+            ));
+        }
+        if self.hidden == 0 || self.num_layers == 0 {
+            return bad("hidden and num_layers must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout {} is outside [0, 1)", self.dropout));
+        }
+        if let InputMode::Embedding { dim: 0 } = self.input {
+            return bad("the embedding dim must be at least 1".into());
+        }
+        if let Some(n) = self.num_labels {
+            if n == 0 {
+                return bad("num_labels must be at least 1 (or absent)".into());
+            }
+            if self.label_dim == 0 {
+                return bad("label_dim must be at least 1 when num_labels is set".into());
+            }
+            if !self.label_names.is_empty() && self.label_names.len() != n {
+                return bad(format!(
+                    "{} label names given for {n} labels",
+                    self.label_names.len()
+                ));
+            }
+        } else if !self.label_names.is_empty() {
+            return bad("label names given but num_labels is absent".into());
+        }
+        let too_big = |x: usize| i64::try_from(x).map_or(true, |v| v > (1 << 31));
+        if [
+            self.vocab_size,
+            self.hidden,
+            self.num_layers,
+            self.label_dim,
+            self.input_width(),
+        ]
+        .into_iter()
+        .any(too_big)
+        {
+            return bad("a size is too large".into());
+        }
+        Ok(())
+    }
+
+    /// The id of a label by (case-insensitive) name, or by its decimal id.
+    pub fn label_id(&self, name: &str) -> Option<u32> {
+        let n = self.num_labels?;
+        if let Some(i) = self
+            .label_names
+            .iter()
+            .position(|l| l.eq_ignore_ascii_case(name.trim()))
+        {
+            return u32::try_from(i).ok();
+        }
+        name.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&i| (i as usize) < n)
+    }
+
+    fn char_width(&self) -> usize {
+        match self.input {
+            InputMode::Embedding { dim } => dim,
+            InputMode::OneHot => self.vocab_size,
+        }
+    }
+
+    fn input_width(&self) -> usize {
+        self.char_width() + self.num_labels.map_or(0, |_| self.label_dim)
+    }
+}
+
+/// The recurrent state carried between calls: `[num_layers, batch, hidden]` tensors.
+#[derive(Debug)]
+pub struct State {
+    h: Tensor,
+    c: Option<Tensor>,
+}
+
+impl State {
+    /// Number of sequences the state is for.
+    pub fn batch_size(&self) -> usize {
+        self.h.size().get(1).map_or(0, |&b| b as usize)
+    }
+
+    /// The same state, cut from any autograd graph.
+    pub fn detach(&self) -> State {
+        State {
+            h: self.h.detach(),
+            c: self.c.as_ref().map(Tensor::detach),
+        }
+    }
+
+    /// Joins states of several batches into one, in order (along the batch dimension).
+    pub fn cat(states: &[State]) -> Result<State> {
+        let hs: Vec<&Tensor> = states.iter().map(|s| &s.h).collect();
+        let h = Tensor::f_cat(&hs, 1)?;
+        let c = if states.iter().all(|s| s.c.is_some()) {
+            let cs: Vec<&Tensor> = states.iter().filter_map(|s| s.c.as_ref()).collect();
+            Some(Tensor::f_cat(&cs, 1)?)
+        } else {
+            None
+        };
+        Ok(State { h, c })
+    }
+
+    /// The rows `index` (a 1-D int64 tensor on the state's device) of the state.
+    pub fn select(&self, index: &Tensor) -> Result<State> {
+        Ok(State {
+            h: self.h.f_index_select(1, index)?,
+            c: match &self.c {
+                Some(c) => Some(c.f_index_select(1, index)?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// Where one parameter sits in the flat buffer.
+#[derive(Clone, Debug)]
+pub(crate) struct Slot {
+    pub offset: i64,
+    pub size: Vec<i64>,
+    pub stride: Vec<i64>,
+}
+
+/// A character-level recurrent language model.
+#[derive(Debug)]
+pub struct CharRnn {
+    config: ModelConfig,
+    device: Device,
+    /// Every parameter, in a fixed order, with its name (as saved in `model.safetensors`).
+    names: Vec<String>,
+    params: Vec<Tensor>,
+    slots: Vec<Slot>,
+    /// The buffer all parameters alias, and the one all their gradients alias.
+    flat: Tensor,
+    flat_grad: Tensor,
+    /// Index of the first recurrent weight in `params`, and their count.
+    rnn_range: std::ops::Range<usize>,
+    /// Whether the recurrent weights open the flat buffer in cuDNN's layout.
+    #[cfg(test)]
+    cudnn_layout: bool,
+    embedding: Option<usize>,
+    label_embedding: Option<usize>,
+    out_w: usize,
+    out_b: usize,
+}
+
+/// Parameters as first made: name, shape, initial values.
+struct Init {
+    name: String,
+    shape: Vec<i64>,
+    values: Vec<f32>,
+}
+
+fn uniform(rng: &mut ChaCha8Rng, n: usize, bound: f64) -> Vec<f32> {
+    (0..n)
+        .map(|_| (rng.random::<f64>() * 2.0 - 1.0) * bound)
+        .map(|v| v as f32)
+        .collect()
+}
+
+fn normal(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+    // Box-Muller: two uniforms give a standard normal.
+    (0..n)
+        .map(|_| {
+            let u1 = 1.0 - rng.random::<f64>();
+            let u2 = rng.random::<f64>();
+            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        })
+        .collect()
+}
+
+impl CharRnn {
+    /// Builds a freshly initialised network on `device`. Initial weights depend only on the
+    /// configuration and `seed` (drawn on the host), so CPU and CUDA start from the same point.
+    ///
+    /// Initialisation follows PyTorch: recurrent and output weights and biases uniform in
+    /// ±1/√hidden, embeddings standard normal.
+    pub fn new(config: &ModelConfig, device: Device, seed: u64) -> Result<CharRnn> {
+        config.validate()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let h = config.hidden as i64;
+        let v = config.vocab_size as i64;
+        let bound = 1.0 / (config.hidden as f64).sqrt();
+        let mut inits = Vec::new();
+        let mut add = |name: String, shape: Vec<i64>, values: Vec<f32>| {
+            inits.push(Init {
+                name,
+                shape,
+                values,
+            })
+        };
+        let gates = config.cell.gates() * h;
+        let mut in_dim = config.input_width() as i64;
+        for layer in 0..config.num_layers {
+            let shapes = [
+                (format!("rnn.weight_ih_l{layer}"), vec![gates, in_dim]),
+                (format!("rnn.weight_hh_l{layer}"), vec![gates, h]),
+                (format!("rnn.bias_ih_l{layer}"), vec![gates]),
+                (format!("rnn.bias_hh_l{layer}"), vec![gates]),
+            ];
+            for (name, shape) in shapes {
+                let n = shape.iter().product::<i64>() as usize;
+                add(name, shape, uniform(&mut rng, n, bound));
+            }
+            in_dim = h;
+        }
+        let rnn_count = 4 * config.num_layers;
+        let mut next = rnn_count;
+        let embedding = match config.input {
+            InputMode::Embedding { dim } => {
+                let shape = vec![v, dim as i64];
+                add(
+                    "embedding.weight".into(),
+                    shape,
+                    normal(&mut rng, config.vocab_size * dim),
+                );
+                next += 1;
+                Some(next - 1)
+            }
+            InputMode::OneHot => None,
+        };
+        let label_embedding = match config.num_labels {
+            Some(n) => {
+                let shape = vec![n as i64, config.label_dim as i64];
+                add(
+                    "label_embedding.weight".into(),
+                    shape,
+                    normal(&mut rng, n * config.label_dim),
+                );
+                next += 1;
+                Some(next - 1)
+            }
+            None => None,
+        };
+        add(
+            "output.weight".into(),
+            vec![v, h],
+            uniform(&mut rng, config.vocab_size * config.hidden, bound),
+        );
+        add(
+            "output.bias".into(),
+            vec![v],
+            uniform(&mut rng, config.vocab_size, bound),
+        );
+        let (out_w, out_b) = (next, next + 1);
+
+        let _guard = tch::no_grad_guard();
+        let mut params = Vec::with_capacity(inits.len());
+        let mut names = Vec::with_capacity(inits.len());
+        for init in &inits {
+            let t = Tensor::f_from_slice(&init.values)?
+                .f_view(init.shape.as_slice())?
+                .f_to_device(device)?;
+            params.push(t);
+            names.push(init.name.clone());
+        }
+        drop(inits);
+
+        let cudnn_block = if device.is_cuda() && tch::Cuda::cudnn_is_available() {
+            cudnn_layout(config, &params[..rnn_count])?
+        } else {
+            None
+        };
+        #[cfg(test)]
+        let cudnn_layout = cudnn_block.is_some();
+        let (slots, total) = layout(&params, cudnn_block)?;
+        let flat = Tensor::f_zeros([total], (Kind::Float, device))?;
+        let flat_grad = Tensor::f_zeros([total], (Kind::Float, device))?;
+        for (p, slot) in params.iter_mut().zip(&slots) {
+            flat.f_as_strided(slot.size.as_slice(), slot.stride.as_slice(), slot.offset)?
+                .f_copy_(p)?;
+            let _ = p.f_set_source_tensor_storage_offset_(
+                &flat,
+                slot.offset,
+                slot.size.as_slice(),
+                slot.stride.as_slice(),
+            )?;
+            let _ = p.f_set_requires_grad(true)?;
+        }
+        drop(_guard);
+        // Give every parameter a gradient, then make each gradient alias its place in
+        // `flat_grad`: autograd then accumulates in place, into one buffer.
+        let mut zero = Tensor::f_zeros([], (Kind::Float, device))?;
+        for p in &params {
+            zero = zero.f_add(&p.f_sum(Kind::Float)?.f_mul_scalar(0.0)?)?;
+        }
+        zero.f_backward()?;
+        let _guard = tch::no_grad_guard();
+        for (p, slot) in params.iter().zip(&slots) {
+            let mut g = p.f_grad()?;
+            let _ = g.f_set_source_tensor_storage_offset_(
+                &flat_grad,
+                slot.offset,
+                slot.size.as_slice(),
+                slot.stride.as_slice(),
+            )?;
+        }
+        let _ = flat_grad.shallow_clone().f_zero_()?;
+        Ok(CharRnn {
+            config: config.clone(),
+            device,
+            names,
+            params,
+            slots,
+            flat,
+            flat_grad,
+            rnn_range: 0..rnn_count,
+            #[cfg(test)]
+            cudnn_layout,
+            embedding,
+            label_embedding,
+            out_w,
+            out_b,
+        })
+    }
+
+    /// The configuration the network was built from.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The device holding the parameters.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Number of scalar parameters.
+    pub fn num_parameters(&self) -> usize {
+        self.params.iter().map(|p| p.numel()).sum()
+    }
+
+    /// Parameter names and tensors, in the fixed order used everywhere (names as in
+    /// `model.safetensors`, following PyTorch's `weight_ih_l0`... convention).
+    pub fn named_parameters(&self) -> impl Iterator<Item = (&str, &Tensor)> {
+        self.names.iter().map(String::as_str).zip(&self.params)
+    }
+
+    pub(crate) fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    pub(crate) fn flat(&self) -> &Tensor {
+        &self.flat
+    }
+
+    pub(crate) fn flat_grad(&self) -> &Tensor {
+        &self.flat_grad
+    }
+
+    /// A zero state for `batch` sequences.
+    pub fn zero_state(&self, batch: usize) -> Result<State> {
+        let shape = [
+            self.config.num_layers as i64,
+            batch as i64,
+            self.config.hidden as i64,
+        ];
+        let h = Tensor::f_zeros(shape, (Kind::Float, self.device))?;
+        let c = match self.config.cell {
+            Cell::Lstm => Some(Tensor::f_zeros(shape, (Kind::Float, self.device))?),
+            _ => None,
+        };
+        Ok(State { h, c })
+    }
+
+    /// Runs whole sequences through the network.
+    ///
+    /// - `input`: `[batch, steps]` int64 ids on the model's device (any id below `vocab_size`);
+    /// - `labels`: `[batch]` int64 class ids, required exactly when the model has labels;
+    /// - `state`: the state to start from (zeros when `None`);
+    /// - `train`: applies dropout when true.
+    ///
+    /// Returns `[batch, steps, vocab_size]` logits and the state after the last step. Running
+    /// a sequence in pieces, carrying the state, gives the same logits as running it whole.
+    pub fn forward(
+        &self,
+        input: &Tensor,
+        labels: Option<&Tensor>,
+        state: Option<&State>,
+        train: bool,
+    ) -> Result<(Tensor, State)> {
+        let size = input.size();
+        let (batch, steps) = match size.as_slice() {
+            &[b, t] if b > 0 && t > 0 => (b, t),
+            _ => {
+                return Err(ModelError::InvalidInput(format!(
+                    "input must be a non-empty [batch, steps] tensor, got shape {size:?}"
+                )));
+            }
+        };
+        if input.kind() != Kind::Int64 {
+            return Err(ModelError::InvalidInput(format!(
+                "input ids must be int64, got {:?}",
+                input.kind()
+            )));
+        }
+        let chars = match self.embedding {
+            Some(i) => Tensor::f_embedding(&self.params[i], input, -1, false, false)?,
+            None => input
+                .f_one_hot(self.config.vocab_size as i64)?
+                .f_to_kind(Kind::Float)?,
+        };
+        let x = match (self.label_embedding, labels) {
+            (Some(i), Some(labels)) => {
+                if labels.size() != [batch] {
+                    return Err(ModelError::InvalidInput(format!(
+                        "labels must be a [{batch}] tensor, got shape {:?}",
+                        labels.size()
+                    )));
+                }
+                let l = Tensor::f_embedding(&self.params[i], labels, -1, false, false)?
+                    .f_unsqueeze(1)?
+                    .f_expand([batch, steps, self.config.label_dim as i64], false)?;
+                Tensor::f_cat(&[chars, l], 2)?
+            }
+            (None, None) => chars,
+            (Some(_), None) => {
+                return Err(ModelError::InvalidInput(format!(
+                    "this model is conditioned on a label (0..{}); give one",
+                    self.config.num_labels.unwrap_or(0)
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(ModelError::InvalidInput(
+                    "this model takes no label, but one was given".into(),
+                ));
+            }
+        };
+        let zero;
+        let state = match state {
+            Some(s) => {
+                if s.batch_size() != batch as usize {
+                    return Err(ModelError::InvalidInput(format!(
+                        "the state is for {} sequences, the input has {batch}",
+                        s.batch_size()
+                    )));
+                }
+                s
+            }
+            None => {
+                zero = self.zero_state(batch as usize)?;
+                &zero
+            }
+        };
+        let rnn = &self.params[self.rnn_range.clone()];
+        let layers = self.config.num_layers as i64;
+        let p = self.config.dropout;
+        let (out, new_state) = match (self.config.cell, &state.c) {
+            (Cell::Lstm, Some(c)) => {
+                let hx = [state.h.shallow_clone(), c.shallow_clone()];
+                let (out, h, c) = x.f_lstm(&hx, rnn, true, layers, p, train, false, true)?;
+                (out, State { h, c: Some(c) })
+            }
+            (Cell::Gru, None) => {
+                let (out, h) = x.f_gru(&state.h, rnn, true, layers, p, train, false, true)?;
+                (out, State { h, c: None })
+            }
+            (Cell::Rnn, None) => {
+                let (out, h) = x.f_rnn_tanh(&state.h, rnn, true, layers, p, train, false, true)?;
+                (out, State { h, c: None })
+            }
+            _ => {
+                return Err(ModelError::InvalidInput(format!(
+                    "the state does not fit a {} network",
+                    self.config.cell
+                )));
+            }
+        };
+        let out = if train && p > 0.0 {
+            out.f_dropout(p, true)?
+        } else {
+            out
+        };
+        let logits = out.f_linear(&self.params[self.out_w], Some(&self.params[self.out_b]))?;
+        Ok((logits, new_state))
+    }
+
+    /// Overwrites every parameter with `values` (same names, same shapes; checked by the caller).
+    pub(crate) fn copy_from(&mut self, values: &[Tensor]) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        for (p, v) in self.params.iter_mut().zip(values) {
+            p.f_copy_(v)?;
+        }
+        Ok(())
+    }
+}
+
+/// On CUDA, lets cuDNN lay the recurrent weights out in its own flat buffer; returns where each
+/// weight landed (offset, stride) and the buffer size, or `None` if cuDNN did not re-point them.
+fn cudnn_layout(config: &ModelConfig, rnn: &[Tensor]) -> Result<Option<(Vec<Slot>, i64)>> {
+    let buf = Tensor::f_internal_cudnn_rnn_flatten_weight(
+        rnn,
+        4,
+        config.input_width() as i64,
+        config.cell.cudnn_mode(),
+        config.hidden as i64,
+        0,
+        config.num_layers as i64,
+        true,
+        false,
+    )?;
+    let base = buf.data_ptr() as usize;
+    let len = buf.numel();
+    let mut slots = Vec::with_capacity(rnn.len());
+    for p in rnn {
+        let at = (p.data_ptr() as usize).wrapping_sub(base);
+        if at % 4 != 0 || at / 4 + p.numel() > len {
+            return Ok(None);
+        }
+        slots.push(Slot {
+            offset: (at / 4) as i64,
+            size: p.size(),
+            stride: p.stride(),
+        });
+    }
+    Ok(Some((slots, len as i64)))
+}
+
+/// Places the parameters in the flat buffer: the cuDNN block (if any) first, at offset 0 as
+/// cuDNN requires, then every other parameter contiguously, in order.
+fn layout(params: &[Tensor], cudnn: Option<(Vec<Slot>, i64)>) -> Result<(Vec<Slot>, i64)> {
+    let (mut slots, mut next) = cudnn.unwrap_or((Vec::new(), 0));
+    for p in &params[slots.len()..] {
+        let size = p.size();
+        let mut stride = vec![1i64; size.len()];
+        for d in (0..size.len().saturating_sub(1)).rev() {
+            stride[d] = stride[d + 1] * size[d + 1];
+        }
+        slots.push(Slot {
+            offset: next,
+            size,
+            stride,
+        });
+        next += p.numel() as i64;
+    }
+    Ok((slots, next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every parameter lives in the flat buffer at its slot; on CUDA with cuDNN the recurrent
+    /// weights open it in cuDNN's layout (so cuDNN uses them without copying).
+    #[test]
+    fn parameters_alias_one_buffer() {
+        let mut devices = vec![Device::Cpu];
+        if tch::Cuda::is_available() {
+            devices.push(Device::Cuda(0));
+        }
+        for device in devices {
+            for cell in [Cell::Lstm, Cell::Gru, Cell::Rnn] {
+                let mut cfg = ModelConfig::new(12);
+                cfg.cell = cell;
+                cfg.num_labels = Some(3);
+                let model = CharRnn::new(&cfg, device, 1).unwrap();
+                let base = model.flat.data_ptr() as usize;
+                for (p, slot) in model.params.iter().zip(&model.slots) {
+                    assert_eq!(p.data_ptr() as usize, base + 4 * slot.offset as usize);
+                    assert_eq!(p.size(), slot.size);
+                    assert!(p.requires_grad() && p.is_leaf());
+                    let g = p.grad();
+                    let gbase = model.flat_grad.data_ptr() as usize;
+                    assert_eq!(g.data_ptr() as usize, gbase + 4 * slot.offset as usize);
+                }
+                let expect_cudnn = device.is_cuda() && tch::Cuda::cudnn_is_available();
+                assert_eq!(model.cudnn_layout, expect_cudnn, "{device:?} {cell}");
+                let total: i64 = model.params.iter().map(|p| p.numel() as i64).sum();
+                assert!(model.flat.numel() as i64 >= total);
+            }
+        }
+    }
+}

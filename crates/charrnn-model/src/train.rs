@@ -1,0 +1,728 @@
+//! Training: the loop, its budgets (epochs, steps, seconds), evaluation, checkpoints, exact
+//! resume, and the observer hooks a front end turns into a progress bar and samples.
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use charrnn_data::{Batch, Example, Order, collate, plan_epoch};
+use charrnn_vocab::Vocab;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::checkpoint::{
+    CheckpointConfig, load_optimizer, read_config, write_checkpoint, write_file_atomically,
+};
+use crate::device::set_cpu_threads;
+use crate::error::{ModelError, Result};
+use crate::eval::{DeviceBatch, Eval, check_examples, evaluate_checked, loss_sum};
+use crate::generate::{GenerateOptions, Generated, generate};
+use crate::network::CharRnn;
+use crate::optim::{LrSchedule, Optimizer, OptimizerConfig};
+
+/// The order of the training examples within an epoch (see `charrnn_data::Order`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum BatchOrder {
+    /// The examples' own order.
+    Sequential,
+    /// A seeded shuffle per epoch.
+    Shuffled,
+    /// A seeded shuffle, then batches of similar lengths inside windows of `window_batches`
+    /// batches (less padding, hence faster), batches shuffled.
+    Bucketed {
+        /// Batches per sorting window.
+        window_batches: usize,
+    },
+}
+
+impl From<BatchOrder> for Order {
+    fn from(o: BatchOrder) -> Order {
+        match o {
+            BatchOrder::Sequential => Order::Sequential,
+            BatchOrder::Shuffled => Order::Shuffled,
+            BatchOrder::Bucketed { window_batches } => Order::Bucketed { window_batches },
+        }
+    }
+}
+
+/// Everything about a training run except the model's shape and the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// The optimiser (default Adam).
+    pub optimizer: OptimizerConfig,
+    /// The initial learning rate.
+    pub learning_rate: f64,
+    /// How the learning rate moves.
+    pub lr_schedule: LrSchedule,
+    /// Clip the global gradient L2 norm to this (computed on the device; `None`: no clipping).
+    pub clip_grad_norm: Option<f64>,
+    /// Stop after this many epochs.
+    pub epochs: Option<usize>,
+    /// Stop after this many optimiser steps (counted over the whole run, resumes included).
+    pub max_steps: Option<u64>,
+    /// Stop once this much wall-clock training time has passed (resumes included).
+    pub max_seconds: Option<f64>,
+    /// Examples per training batch.
+    pub batch_size: usize,
+    /// Examples per evaluation batch.
+    pub eval_batch_size: usize,
+    /// Batch order.
+    pub order: BatchOrder,
+    /// Seed of the data order and of dropout (reseeded every step from `(seed, step)`).
+    pub seed: u64,
+    /// Evaluate and checkpoint every this many steps, besides at every epoch end.
+    pub eval_every: Option<u64>,
+    /// Read the loss back from the device (and call `Observer::on_step`) every this many steps.
+    pub log_every: u64,
+    /// CPU threads for libtorch (0: libtorch's default).
+    pub threads: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            optimizer: OptimizerConfig::adam(),
+            learning_rate: 2e-3,
+            lr_schedule: LrSchedule::Constant,
+            clip_grad_norm: Some(5.0),
+            epochs: Some(10),
+            max_steps: None,
+            max_seconds: None,
+            batch_size: 64,
+            eval_batch_size: 256,
+            order: BatchOrder::Bucketed { window_batches: 50 },
+            seed: 42,
+            eval_every: None,
+            log_every: 50,
+            threads: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks that the configuration can run.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(ModelError::InvalidTrainConfig(m.to_owned()));
+        self.optimizer.validate()?;
+        self.lr_schedule.validate()?;
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad("learning_rate must be finite and positive");
+        }
+        if self
+            .clip_grad_norm
+            .is_some_and(|c| !(c.is_finite() && c > 0.0))
+        {
+            return bad("clip_grad_norm must be finite and positive");
+        }
+        if self.epochs.is_none() && self.max_steps.is_none() && self.max_seconds.is_none() {
+            return bad("no budget: set epochs, max_steps or max_seconds");
+        }
+        if self
+            .max_seconds
+            .is_some_and(|s| !(s.is_finite() && s > 0.0))
+        {
+            return bad("max_seconds must be finite and positive");
+        }
+        if self.batch_size == 0 || self.eval_batch_size == 0 {
+            return bad("batch sizes must be at least 1");
+        }
+        if self.log_every == 0 || self.eval_every == Some(0) {
+            return bad("log_every and eval_every must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Where a run stands; saved in every checkpoint so that a resume continues exactly.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Optimiser steps done.
+    pub step: u64,
+    /// The current epoch (0-based).
+    pub epoch: usize,
+    /// Batches of the current epoch already done.
+    pub batch_in_epoch: usize,
+    /// Wall-clock training seconds so far.
+    pub elapsed_secs: f64,
+    /// Real target characters trained on so far.
+    pub chars_seen: u64,
+    /// The best validation (or, without validation data, training) bits per character so far.
+    pub best_bpc: Option<f64>,
+}
+
+/// One evaluation: a line of `metrics.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    /// Optimiser steps done.
+    pub step: u64,
+    /// Epoch (0-based) the step belongs to.
+    pub epoch: usize,
+    /// Mean training bits per character since the previous evaluation (with dropout; `None`
+    /// when no step was taken since).
+    pub train_bpc: Option<f64>,
+    /// Validation bits per character (`None` without validation data).
+    pub val_bpc: Option<f64>,
+    /// Validation nats per character.
+    pub val_nats: Option<f64>,
+    /// Real training characters per second since the previous evaluation.
+    pub chars_per_sec: f64,
+    /// Wall-clock training seconds so far.
+    pub elapsed: f64,
+    /// The learning rate in use.
+    pub lr: f64,
+    /// Whether this evaluation is the best so far (and was saved to `best/`).
+    pub best: bool,
+}
+
+/// What [`Observer::on_step`] is told every `log_every` steps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepInfo {
+    /// Optimiser steps done.
+    pub step: u64,
+    /// Current epoch (0-based).
+    pub epoch: usize,
+    /// Mean training loss over the steps since the previous call, in nats per character.
+    pub loss: f64,
+    /// Real training characters per second since the previous call.
+    pub chars_per_sec: f64,
+    /// Fraction of the budget spent (the largest of steps, epochs and seconds).
+    pub fraction_done: f64,
+    /// The learning rate in use.
+    pub lr: f64,
+}
+
+/// What [`Observer::on_epoch_end`] gets: enough to generate samples with the model.
+pub struct EpochEnd<'a> {
+    /// The epoch just finished (0-based).
+    pub epoch: usize,
+    /// Optimiser steps done.
+    pub step: u64,
+    /// The model (use it for inference only).
+    pub model: &'a CharRnn,
+    /// The vocabulary.
+    pub vocab: &'a Vocab,
+    /// The evaluation made at this epoch end.
+    pub record: &'a EvalRecord,
+}
+
+impl EpochEnd<'_> {
+    /// Generates continuations of `prompts` with the current model (see [`generate`]).
+    pub fn generate(&self, prompts: &[&str], options: &GenerateOptions) -> Result<Vec<Generated>> {
+        generate(self.model, self.vocab, prompts, options)
+    }
+}
+
+/// Hooks called during training; every method does nothing by default. `()` observes nothing.
+pub trait Observer {
+    /// Every `log_every` steps, after reading the loss back.
+    fn on_step(&mut self, info: &StepInfo) {
+        let _ = info;
+    }
+    /// After every evaluation (and its checkpoint).
+    fn on_eval(&mut self, record: &EvalRecord) {
+        let _ = record;
+    }
+    /// At every epoch end, after its evaluation: e.g. generate a few samples.
+    fn on_epoch_end(&mut self, end: &EpochEnd<'_>) {
+        let _ = end;
+    }
+}
+
+impl Observer for () {}
+
+/// The data of a run, and what to record about it in checkpoints.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainData<'a> {
+    /// Training examples.
+    pub train: &'a [Example],
+    /// Validation examples (may be empty: the best checkpoint then follows the training loss).
+    pub valid: &'a [Example],
+    /// The vocabulary the examples were encoded with (saved as tokenizer.json).
+    pub vocab: &'a Vocab,
+    /// Data settings to record in config.json.
+    pub settings: &'a serde_json::Value,
+    /// Data file checksums to record in config.json.
+    pub checksums: &'a BTreeMap<String, String>,
+}
+
+/// Why training stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopCause {
+    /// `epochs` epochs were done.
+    Epochs,
+    /// `max_steps` steps were done.
+    Steps,
+    /// `max_seconds` passed.
+    Time,
+}
+
+/// The outcome of [`Trainer::fit`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainSummary {
+    /// Where the run stands now.
+    pub progress: Progress,
+    /// The last evaluation.
+    pub last: EvalRecord,
+    /// Why it stopped.
+    pub stopped_by: StopCause,
+    /// Training losses read back during this call, as (step, mean nats per char since the
+    /// previous read-back): one per `log_every` steps.
+    pub losses: Vec<(u64, f64)>,
+}
+
+/// Trains a [`CharRnn`], writing `best/`, `last/` and `metrics.jsonl` into a run directory.
+#[derive(Debug)]
+pub struct Trainer {
+    model: CharRnn,
+    config: TrainConfig,
+    optimizer: Optimizer,
+    progress: Progress,
+    run_dir: PathBuf,
+    metrics: Vec<EvalRecord>,
+}
+
+/// Dropout's seed for `step`: a SplitMix64 mix of the run seed and the step.
+fn step_seed(seed: u64, step: u64) -> i64 {
+    let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 1) as i64
+}
+
+const METRICS: &str = "metrics.jsonl";
+
+impl Trainer {
+    /// A new run of `model` into `run_dir` (created if needed; existing `best/`, `last/` and
+    /// `metrics.jsonl` there are replaced as training writes new ones).
+    pub fn new(model: CharRnn, config: TrainConfig, run_dir: impl Into<PathBuf>) -> Result<Self> {
+        config.validate()?;
+        let optimizer = Optimizer::new(&config.optimizer, &model)?;
+        Ok(Trainer {
+            model,
+            config,
+            optimizer,
+            progress: Progress::default(),
+            run_dir: run_dir.into(),
+            metrics: Vec::new(),
+        })
+    }
+
+    /// Continues the run in `run_dir` from its `last/` checkpoint (weights, optimizer state,
+    /// step, epoch and position in the epoch), on `device`. `config` replaces the saved training
+    /// configuration (e.g. a larger `max_steps`); it must keep the same optimiser.
+    pub fn resume(run_dir: &Path, device: Device, config: Option<TrainConfig>) -> Result<Self> {
+        let last = run_dir.join("last");
+        let saved = read_config(&last)?;
+        let model = crate::Checkpoint::load(&last, device)?.model;
+        let config = match (config, saved.training.clone()) {
+            (Some(c), _) => c,
+            (None, Some(c)) => c,
+            (None, None) => {
+                return Err(ModelError::checkpoint(
+                    &last,
+                    "no training configuration recorded: cannot resume",
+                ));
+            }
+        };
+        let progress = saved.progress.clone().ok_or_else(|| {
+            ModelError::checkpoint(&last, "no training progress recorded: cannot resume")
+        })?;
+        if saved.training.as_ref().map(|t| &t.optimizer) != Some(&config.optimizer) {
+            return Err(ModelError::InvalidTrainConfig(
+                "a resumed run must keep its optimizer and its hyper-parameters".into(),
+            ));
+        }
+        let mut trainer = Trainer::new(model, config, run_dir)?;
+        load_optimizer(
+            &last,
+            &saved,
+            &trainer.model,
+            &mut trainer.optimizer,
+            progress.step,
+        )?;
+        trainer.progress = progress;
+        trainer.metrics = read_metrics(&run_dir.join(METRICS))?;
+        Ok(trainer)
+    }
+
+    /// The model being trained.
+    pub fn model(&self) -> &CharRnn {
+        &self.model
+    }
+
+    /// The model, giving up the trainer.
+    pub fn into_model(self) -> CharRnn {
+        self.model
+    }
+
+    /// Where the run stands.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// The training configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Every evaluation of the run so far (as in `metrics.jsonl`).
+    pub fn metrics(&self) -> &[EvalRecord] {
+        &self.metrics
+    }
+
+    fn fraction_done(&self, batches_per_epoch: usize) -> f64 {
+        let p = &self.progress;
+        let mut f: f64 = 0.0;
+        if let Some(m) = self.config.max_steps {
+            f = f.max(p.step as f64 / m.max(1) as f64);
+        }
+        if let Some(e) = self.config.epochs {
+            let within = p.batch_in_epoch as f64 / batches_per_epoch.max(1) as f64;
+            f = f.max((p.epoch as f64 + within) / e.max(1) as f64);
+        }
+        if let Some(s) = self.config.max_seconds {
+            f = f.max(p.elapsed_secs / s);
+        }
+        f.min(1.0)
+    }
+
+    fn lr(&self, batches_per_epoch: usize) -> f64 {
+        self.config.lr_schedule.rate(
+            self.config.learning_rate,
+            self.progress.epoch,
+            self.fraction_done(batches_per_epoch),
+        )
+    }
+
+    fn budget_spent(&self) -> Option<StopCause> {
+        let p = &self.progress;
+        if self.config.max_steps.is_some_and(|m| p.step >= m) {
+            Some(StopCause::Steps)
+        } else if self.config.epochs.is_some_and(|e| p.epoch >= e) {
+            Some(StopCause::Epochs)
+        } else if self.config.max_seconds.is_some_and(|s| p.elapsed_secs >= s) {
+            Some(StopCause::Time)
+        } else {
+            None
+        }
+    }
+
+    /// Trains until a budget runs out. Evaluates (and writes `last/`, `best/` when better, and
+    /// `metrics.jsonl`) every `eval_every` steps, at every epoch end, and at the end.
+    ///
+    /// The loss stays on the device and is read back every `log_every` steps; a NaN or
+    /// infinite loss then stops training with [`ModelError::NonFiniteLoss`], before anything
+    /// else is written. With the same seed, a CPU run gives the same losses every time, and a
+    /// run resumed from `last/` gives the losses the uninterrupted run would have.
+    pub fn fit(
+        &mut self,
+        data: &TrainData<'_>,
+        observer: &mut dyn Observer,
+    ) -> Result<TrainSummary> {
+        self.config.validate()?;
+        set_cpu_threads(self.config.threads);
+        if data.train.is_empty() {
+            return Err(ModelError::InvalidInput("no training examples".into()));
+        }
+        if data.vocab.len() != self.model.config().vocab_size {
+            return Err(ModelError::InvalidInput(format!(
+                "the vocabulary has {} ids but the model was built for {}",
+                data.vocab.len(),
+                self.model.config().vocab_size
+            )));
+        }
+        check_examples(self.model.config(), data.train, "training")?;
+        check_examples(self.model.config(), data.valid, "validation")?;
+        fs::create_dir_all(&self.run_dir).map_err(|e| ModelError::io(&self.run_dir, e))?;
+
+        let device = self.model.device();
+        let lengths: Vec<usize> = data.train.iter().map(Example::len).collect();
+        let bs = self.config.batch_size;
+        let batches_per_epoch = data.train.len().div_ceil(bs);
+
+        let mut window = Window::new(device)?;
+        let mut log = Window::new(device)?;
+        let mut losses = Vec::new();
+        let clock = Instant::now();
+        let base_elapsed = self.progress.elapsed_secs;
+        let stopped_by = 'run: loop {
+            let plan = plan_epoch(
+                &lengths,
+                bs,
+                self.config.order.into(),
+                self.config.seed,
+                self.progress.epoch as u64,
+            );
+            while self.progress.batch_in_epoch < plan.len() {
+                if let Some(cause) = self.budget_spent() {
+                    break 'run cause;
+                }
+                let lr = self.lr(batches_per_epoch);
+                let batch = collate(data.train, &plan[self.progress.batch_in_epoch]);
+                let (sum, real) = self.step_on(&batch, lr)?;
+                window.add(&sum, real)?;
+                log.add(&sum, real)?;
+                self.progress.batch_in_epoch += 1;
+                self.progress.elapsed_secs = base_elapsed + clock.elapsed().as_secs_f64();
+
+                if self.progress.step % self.config.log_every == 0 {
+                    let (nats, chars, secs) = log.take()?;
+                    let loss = nats / chars.max(1) as f64;
+                    self.check_finite("training loss", loss)?;
+                    losses.push((self.progress.step, loss));
+                    observer.on_step(&StepInfo {
+                        step: self.progress.step,
+                        epoch: self.progress.epoch,
+                        loss,
+                        chars_per_sec: chars as f64 / secs.max(1e-9),
+                        fraction_done: self.fraction_done(batches_per_epoch),
+                        lr,
+                    });
+                }
+                if self
+                    .config
+                    .eval_every
+                    .is_some_and(|n| self.progress.step % n == 0)
+                {
+                    let record = self.evaluate_and_save(data, &mut window, lr)?;
+                    observer.on_eval(&record);
+                    log.restart();
+                }
+            }
+            // Epoch end.
+            let lr = self.lr(batches_per_epoch);
+            let finished_epoch = self.progress.epoch;
+            self.progress.epoch += 1;
+            self.progress.batch_in_epoch = 0;
+            let record = if self.evaluated_now() {
+                // Evaluated at this very step: just record the new epoch position.
+                self.save_last(data)?;
+                self.metrics.last().cloned()
+            } else {
+                let record = self.evaluate_and_save(data, &mut window, lr)?;
+                observer.on_eval(&record);
+                Some(record)
+            };
+            if let Some(record) = record {
+                observer.on_epoch_end(&EpochEnd {
+                    epoch: finished_epoch,
+                    step: self.progress.step,
+                    model: &self.model,
+                    vocab: data.vocab,
+                    record: &record,
+                });
+            }
+            log.restart();
+            if self.progress.step == 0 {
+                return Err(ModelError::InvalidInput("an epoch had no batches".into()));
+            }
+        };
+        if !self.evaluated_now() {
+            let lr = self.lr(batches_per_epoch);
+            let record = self.evaluate_and_save(data, &mut window, lr)?;
+            observer.on_eval(&record);
+        }
+        let last = self
+            .metrics
+            .last()
+            .cloned()
+            .ok_or_else(|| ModelError::InvalidInput("nothing was evaluated".into()))?;
+        Ok(TrainSummary {
+            progress: self.progress.clone(),
+            last,
+            stopped_by,
+            losses,
+        })
+    }
+
+    /// One optimisation step on `batch` (a `charrnn_data::collate` output) at learning rate
+    /// `lr`: forward with dropout, masked loss, backward, clipping, update. Counts as a step
+    /// of the run (the step counter and characters seen move on) but does not move the
+    /// position in the epoch, evaluate or read anything back from the device: for benchmarks
+    /// and custom loops.
+    pub fn train_step(&mut self, batch: &Batch, lr: f64) -> Result<()> {
+        self.step_on(batch, lr).map(|_| ())
+    }
+
+    /// [`Trainer::train_step`], returning the loss sum (on the device) and the real targets.
+    fn step_on(&mut self, batch: &Batch, lr: f64) -> Result<(Tensor, usize)> {
+        let device = self.model.device();
+        let batch = DeviceBatch::new(batch, self.model.config(), device)?;
+        if self.model.config().dropout > 0.0 {
+            tch::manual_seed(step_seed(self.config.seed, self.progress.step));
+        }
+        let (logits, _) = self
+            .model
+            .forward(&batch.input, batch.labels.as_ref(), None, true)?;
+        let sum = loss_sum(&logits, &batch.target)?;
+        sum.f_div_scalar(batch.real.max(1) as f64)?.f_backward()?;
+        if let Some(max_norm) = self.config.clip_grad_norm {
+            Optimizer::clip_grad_norm(&self.model, max_norm)?;
+        }
+        self.optimizer.step(&self.model, lr)?;
+        self.progress.step += 1;
+        self.progress.chars_seen += batch.real as u64;
+        Ok((sum.f_detach()?, batch.real))
+    }
+
+    fn evaluated_now(&self) -> bool {
+        self.metrics
+            .last()
+            .is_some_and(|r| r.step == self.progress.step)
+    }
+
+    fn check_finite(&self, what: &'static str, value: f64) -> Result<()> {
+        if value.is_finite() {
+            Ok(())
+        } else {
+            Err(ModelError::NonFiniteLoss {
+                what,
+                value,
+                step: self.progress.step,
+                epoch: self.progress.epoch,
+            })
+        }
+    }
+
+    fn checkpoint_config(
+        &self,
+        data: &TrainData<'_>,
+        record: Option<&EvalRecord>,
+    ) -> CheckpointConfig {
+        let mut config = CheckpointConfig::new(self.model.config().clone());
+        config.training = Some(self.config.clone());
+        config.data = data.settings.clone();
+        config.data_checksums = data.checksums.clone();
+        config.metrics = record.cloned();
+        config.progress = Some(self.progress.clone());
+        config
+    }
+
+    fn save_last(&self, data: &TrainData<'_>) -> Result<()> {
+        let mut config = self.checkpoint_config(data, self.metrics.last());
+        write_checkpoint(
+            &self.run_dir.join("last"),
+            &self.model,
+            data.vocab,
+            &mut config,
+            Some(&self.optimizer),
+        )
+    }
+
+    /// Evaluates, appends to the metrics, writes `last/` (and `best/` when better).
+    fn evaluate_and_save(
+        &mut self,
+        data: &TrainData<'_>,
+        window: &mut Window,
+        lr: f64,
+    ) -> Result<EvalRecord> {
+        let (nats, chars, secs) = window.take()?;
+        let train = Eval::from_sum(nats, chars);
+        if chars > 0 {
+            self.check_finite("training loss", train.nats_per_char)?;
+        }
+        let val = if data.valid.is_empty() {
+            None
+        } else {
+            let e = evaluate_checked(&self.model, data.valid, self.config.eval_batch_size)?;
+            self.check_finite("validation loss", e.nats_per_char)?;
+            Some(e)
+        };
+        let train_bpc = (chars > 0).then_some(train.bits_per_char);
+        let score = val.map(|v| v.bits_per_char).or(train_bpc);
+        let best = score.is_some_and(|s| self.progress.best_bpc.is_none_or(|b| s < b));
+        if best {
+            self.progress.best_bpc = score;
+        }
+        let record = EvalRecord {
+            step: self.progress.step,
+            epoch: self.progress.epoch,
+            train_bpc,
+            val_bpc: val.map(|v| v.bits_per_char),
+            val_nats: val.map(|v| v.nats_per_char),
+            chars_per_sec: chars as f64 / secs.max(1e-9),
+            elapsed: self.progress.elapsed_secs,
+            lr,
+            best,
+        };
+        self.metrics.push(record.clone());
+        self.save_last(data)?;
+        if best {
+            let mut config = self.checkpoint_config(data, Some(&record));
+            write_checkpoint(
+                &self.run_dir.join("best"),
+                &self.model,
+                data.vocab,
+                &mut config,
+                Some(&self.optimizer),
+            )?;
+        }
+        let mut text = String::new();
+        for r in &self.metrics {
+            let line = serde_json::to_string(r).map_err(|e| {
+                ModelError::io(self.run_dir.join(METRICS), std::io::Error::other(e))
+            })?;
+            text.push_str(&line);
+            text.push('\n');
+        }
+        write_file_atomically(&self.run_dir.join(METRICS), &text)?;
+        window.restart();
+        Ok(record)
+    }
+}
+
+/// A loss sum kept on the device, with the characters and time it covers.
+struct Window {
+    nats: Tensor,
+    chars: usize,
+    start: Instant,
+}
+
+impl Window {
+    fn new(device: Device) -> Result<Window> {
+        Ok(Window {
+            nats: Tensor::f_zeros([], (Kind::Double, device))?,
+            chars: 0,
+            start: Instant::now(),
+        })
+    }
+
+    fn add(&mut self, sum: &Tensor, chars: usize) -> Result<()> {
+        let _ = self.nats.f_add_(sum)?;
+        self.chars += chars;
+        Ok(())
+    }
+
+    /// Reads the sum back (one device sync) and starts a new window.
+    fn take(&mut self) -> Result<(f64, usize, f64)> {
+        let nats = self.nats.f_double_value(&[])?;
+        let out = (nats, self.chars, self.start.elapsed().as_secs_f64());
+        let _ = self.nats.f_zero_()?;
+        self.chars = 0;
+        self.start = Instant::now();
+        Ok(out)
+    }
+
+    fn restart(&mut self) {
+        self.start = Instant::now();
+    }
+}
+
+fn read_metrics(path: &Path) -> Result<Vec<EvalRecord>> {
+    match fs::read_to_string(path) {
+        Ok(text) => text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                serde_json::from_str(l).map_err(|e| {
+                    ModelError::checkpoint(path, format!("a line is not a metrics record: {e}"))
+                })
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(ModelError::io(path, e)),
+    }
+}

@@ -1,0 +1,400 @@
+//! Training, checkpoints and exact resume, on a five-title corpus.
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use charrnn_model::tch::{Device, Tensor};
+use charrnn_model::{
+    Cell, CharRnn, Checkpoint, EpochEnd, EvalRecord, GenerateOptions, InputMode, ModelError,
+    Observer, OptimizerConfig, StepInfo, StopCause, TrainConfig, Trainer, evaluate, generate,
+};
+use charrnn_sampling::{SamplingConfig, StopReason};
+use common::{Data, TITLES, config, rng_lock, train_config};
+
+fn memoriser(vocab_size: usize, labelled: bool) -> CharRnn {
+    let mut cfg = config(vocab_size, Cell::Lstm, InputMode::Embedding { dim: 16 });
+    cfg.hidden = 64;
+    cfg.num_layers = 1;
+    if labelled {
+        cfg.num_labels = Some(4);
+        cfg.label_names = ["World", "Sports", "Business", "Sci/Tech"]
+            .map(String::from)
+            .to_vec();
+    }
+    CharRnn::new(&cfg, Device::Cpu, 1).unwrap()
+}
+
+#[derive(Default)]
+struct Recorder {
+    steps: Vec<StepInfo>,
+    evals: Vec<EvalRecord>,
+    epochs: Vec<(usize, String)>,
+}
+
+impl Observer for Recorder {
+    fn on_step(&mut self, info: &StepInfo) {
+        self.steps.push(info.clone());
+    }
+    fn on_eval(&mut self, record: &EvalRecord) {
+        self.evals.push(record.clone());
+    }
+    fn on_epoch_end(&mut self, end: &EpochEnd<'_>) {
+        let options = GenerateOptions {
+            sampling: SamplingConfig::with_temperature(0.5),
+            max_len: 10,
+            label: end.model.config().label_id("sports"),
+            ..GenerateOptions::default()
+        };
+        let sample = end.generate(&["te"], &options).unwrap();
+        self.epochs.push((end.epoch, sample[0].text.clone()));
+    }
+}
+
+/// The loss falls, and a labelled model trained to memorise five titles regenerates each of
+/// them greedily from its first four characters.
+#[test]
+fn memorises_titles_and_regenerates_them_greedily() {
+    let mut data = Data::new(true);
+    // Six copies of each title: 3 batches of 10 per epoch.
+    data.train = (0..6).flat_map(|_| data.train.clone()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        learning_rate: 0.02,
+        batch_size: 10,
+        epochs: None,
+        max_steps: Some(150),
+        eval_every: Some(50),
+        log_every: 10,
+        threads: 1,
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(memoriser(data.vocab.len(), true), config, dir.path()).unwrap();
+    let before = evaluate(trainer.model(), &data.train, 8).unwrap();
+    let mut rec = Recorder::default();
+    let summary = trainer.fit(&data.borrow(), &mut rec).unwrap();
+    assert_eq!(summary.stopped_by, StopCause::Steps);
+    assert_eq!(summary.progress.step, 150);
+    assert_eq!(summary.losses.len(), 15);
+    let after = evaluate(trainer.model(), &data.train, 8).unwrap();
+    assert!(before.bits_per_char > 4.0, "{before:?}");
+    assert!(after.bits_per_char < 0.1, "{after:?}");
+    let first = summary.losses[0].1;
+    let last = summary.losses.last().unwrap().1;
+    assert!(last < first / 10.0, "loss went from {first} to {last}");
+
+    for (i, title) in TITLES.iter().enumerate() {
+        let options = GenerateOptions {
+            sampling: SamplingConfig::greedy(),
+            max_len: 60,
+            label: Some(i as u32 % 4),
+            ..GenerateOptions::default()
+        };
+        let out = generate(trainer.model(), &data.vocab, &[&title[..4]], &options).unwrap();
+        assert_eq!(out[0].text, title[4..], "title {i}");
+        assert_eq!(out[0].stop, StopReason::Eos);
+    }
+
+    // Observer: every log_every steps, with a growing fraction. 150 steps are 50 epochs of 3
+    // batches, each epoch end evaluated (and sampled), plus the eval_every evaluations at steps
+    // 50 and 100 (the one at 150 is an epoch end too).
+    assert_eq!(rec.steps.len(), 15);
+    assert!(
+        rec.steps
+            .windows(2)
+            .all(|w| w[0].fraction_done < w[1].fraction_done)
+    );
+    assert!((rec.steps.last().unwrap().fraction_done - 1.0).abs() < 1e-12);
+    assert_eq!(rec.epochs.len(), 50);
+    assert_eq!(rec.evals.len(), 52);
+    // metrics.jsonl has one line per evaluation; best/ and last/ load.
+    let lines = fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 52);
+    let record: EvalRecord = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+    assert_eq!(record.step, 150);
+    assert!(record.val_bpc.unwrap() < 0.2 && record.chars_per_sec > 0.0);
+    let best = Checkpoint::load(dir.path(), Device::Cpu).unwrap();
+    let progress = best.config.progress.unwrap();
+    assert!(best.config.metrics.unwrap().best);
+    assert_eq!(best.config.data["corpus"], "five test titles");
+    assert_eq!(best.config.data_checksums["titles.csv"], "abc123");
+    assert!(progress.best_bpc.unwrap() < 0.2);
+    assert!(dir.path().join("last/optimizer.safetensors").is_file());
+}
+
+/// Same seed (dropout on), same losses; a run stopped after k steps and resumed from `last/`
+/// gives exactly the losses of the uninterrupted 2k-step run, across epoch boundaries.
+#[test]
+fn same_seed_same_losses_and_resume_is_exact() {
+    let _lock = rng_lock();
+    let data = Data::new(false);
+    let make = || {
+        let mut cfg = config(
+            data.vocab.len(),
+            Cell::Lstm,
+            InputMode::Embedding { dim: 8 },
+        );
+        cfg.dropout = 0.3;
+        CharRnn::new(&cfg, Device::Cpu, 9).unwrap()
+    };
+    let config = |steps| TrainConfig {
+        order: charrnn_model::BatchOrder::Shuffled,
+        lr_schedule: charrnn_model::LrSchedule::Exponential { gamma: 0.8 },
+        ..train_config(steps)
+    };
+    let run = |steps| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = Trainer::new(make(), config(steps), dir.path()).unwrap();
+        let s = t.fit(&data.borrow(), &mut ()).unwrap();
+        s.losses
+    };
+    let full = run(10);
+    assert_eq!(full.len(), 10);
+    assert_eq!(full, run(10), "same seed, different losses");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Trainer::new(make(), config(4), dir.path()).unwrap();
+    let mut losses = first.fit(&data.borrow(), &mut ()).unwrap().losses;
+    drop(first);
+    let mut resumed = Trainer::resume(dir.path(), Device::Cpu, Some(config(10))).unwrap();
+    assert_eq!(resumed.progress().step, 4);
+    assert_eq!(resumed.progress().epoch, 1);
+    assert_eq!(resumed.progress().batch_in_epoch, 1);
+    losses.extend(resumed.fit(&data.borrow(), &mut ()).unwrap().losses);
+    assert_eq!(losses.len(), full.len());
+    for ((sa, a), (sb, b)) in full.iter().zip(&losses) {
+        assert_eq!(sa, sb);
+        assert!((a - b).abs() < 1e-6, "step {sa}: {a} vs {b}");
+    }
+    // Resuming with another optimizer is refused.
+    let other = TrainConfig {
+        optimizer: OptimizerConfig::rmsprop(),
+        ..config(12)
+    };
+    let err = Trainer::resume(dir.path(), Device::Cpu, Some(other)).unwrap_err();
+    assert!(matches!(err, ModelError::InvalidTrainConfig(_)), "{err}");
+}
+
+fn logits_of(model: &CharRnn) -> Tensor {
+    let input = Tensor::from_slice(&[3i64, 1, 4, 1, 5, 9, 2, 6]).view([2, 4]);
+    model.forward(&input, None, None, false).unwrap().0
+}
+
+/// Save → load gives the same logits; the parts of a checkpoint are checked against each
+/// other, and every kind of damage is a clear error.
+#[test]
+fn checkpoints_round_trip_and_damage_is_reported() {
+    let data = Data::new(false);
+    let dir = tempfile::tempdir().unwrap();
+    let mut trainer = Trainer::new(
+        CharRnn::new(
+            &config(data.vocab.len(), Cell::Gru, InputMode::OneHot),
+            Device::Cpu,
+            3,
+        )
+        .unwrap(),
+        train_config(3),
+        dir.path(),
+    )
+    .unwrap();
+    trainer.fit(&data.borrow(), &mut ()).unwrap();
+    let loaded = Checkpoint::load(&dir.path().join("last"), Device::Cpu).unwrap();
+    let diff = (logits_of(trainer.model()) - logits_of(&loaded.model))
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert_eq!(diff, 0.0);
+    assert_eq!(loaded.vocab.len(), data.vocab.len());
+    assert_eq!(loaded.config.progress.as_ref().unwrap().step, 3);
+
+    // Checkpoint::save writes a loadable inference checkpoint (no optimizer state).
+    let copy = dir.path().join("copy");
+    loaded.save(&copy).unwrap();
+    assert!(!copy.join("optimizer.safetensors").exists());
+    let again = Checkpoint::load(&copy, Device::Cpu).unwrap();
+    let diff = (logits_of(&again.model) - logits_of(&loaded.model))
+        .abs()
+        .max();
+    assert_eq!(diff.double_value(&[]), 0.0);
+    // Saving over an existing checkpoint replaces it whole, leaving no temporary behind.
+    loaded.save(&copy).unwrap();
+    let names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+
+    let damaged = |name: &str, damage: &dyn Fn(&Path), needle: &str| {
+        let ckpt = dir.path().join(name);
+        loaded.save(&ckpt).unwrap();
+        damage(&ckpt);
+        let err = Checkpoint::load(&ckpt, Device::Cpu).unwrap_err();
+        assert!(matches!(err, ModelError::Checkpoint { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains(needle), "{name}: {msg:?} lacks {needle:?}");
+    };
+    let truncate = |p: &Path| {
+        let bytes = fs::read(p).unwrap();
+        fs::write(p, &bytes[..bytes.len() / 2]).unwrap();
+    };
+    let edit_config = |p: &Path, f: &dyn Fn(&mut serde_json::Value)| {
+        let path = p.join("config.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        f(&mut v);
+        fs::write(&path, v.to_string()).unwrap();
+    };
+    damaged(
+        "truncated",
+        &|p| truncate(&p.join("model.safetensors")),
+        "model.safetensors does not match",
+    );
+    damaged(
+        "truncated-unchecked",
+        &|p| {
+            truncate(&p.join("model.safetensors"));
+            edit_config(p, &|v| v["files"] = serde_json::json!({}));
+        },
+        "truncated or corrupt",
+    );
+    damaged(
+        "no-config",
+        &|p| fs::remove_file(p.join("config.json")).unwrap(),
+        "missing config.json",
+    );
+    damaged(
+        "bad-config",
+        &|p| fs::write(p.join("config.json"), "{ not json").unwrap(),
+        "not a valid config",
+    );
+    damaged(
+        "other-vocab",
+        &|p| {
+            let small = charrnn_vocab::Vocab::build(["abc"], &Default::default()).unwrap();
+            small.save(&p.join("tokenizer.json")).unwrap();
+            edit_config(p, &|v| v["files"] = serde_json::json!({}));
+        },
+        "tokenizer.json has 7 ids",
+    );
+    damaged(
+        "other-shape",
+        &|p| edit_config(p, &|v| v["model"]["hidden"] = serde_json::json!(32)),
+        "has shape [72, 24]",
+    );
+    damaged(
+        "other-cell",
+        &|p| edit_config(p, &|v| v["model"]["cell"] = serde_json::json!("lstm")),
+        "disagree",
+    );
+    damaged(
+        "no-weights",
+        &|p| fs::remove_file(p.join("model.safetensors")).unwrap(),
+        "missing model.safetensors",
+    );
+    let err = Checkpoint::load(&dir.path().join("nowhere"), Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    let err =
+        Checkpoint::load(&dir.path().join("last/model.safetensors"), Device::Cpu).unwrap_err();
+    assert!(err.to_string().contains("missing config.json"), "{err}");
+}
+
+/// A diverging run stops with a clear error and leaves the last good checkpoint untouched.
+#[test]
+fn nan_loss_stops_training_and_keeps_the_last_good_checkpoint() {
+    let data = Data::new(false);
+    let dir = tempfile::tempdir().unwrap();
+    let sgd = |lr, steps| TrainConfig {
+        optimizer: OptimizerConfig::sgd(0.0),
+        learning_rate: lr,
+        clip_grad_norm: None,
+        eval_every: Some(1),
+        ..train_config(steps)
+    };
+    let model = CharRnn::new(
+        &config(data.vocab.len(), Cell::Rnn, InputMode::OneHot),
+        Device::Cpu,
+        2,
+    )
+    .unwrap();
+    let mut t = Trainer::new(model, sgd(0.1, 2), dir.path()).unwrap();
+    t.fit(&data.borrow(), &mut ()).unwrap();
+    let good = fs::read(dir.path().join("last/model.safetensors")).unwrap();
+
+    let mut t = Trainer::resume(dir.path(), Device::Cpu, Some(sgd(1e300, 10))).unwrap();
+    let err = t.fit(&data.borrow(), &mut ()).unwrap_err();
+    assert!(matches!(err, ModelError::NonFiniteLoss { .. }), "{err:?}");
+    assert!(err.to_string().contains("diverged"), "{err}");
+    assert_eq!(
+        fs::read(dir.path().join("last/model.safetensors")).unwrap(),
+        good
+    );
+    let last = Checkpoint::load(&dir.path().join("last"), Device::Cpu).unwrap();
+    assert_eq!(last.config.progress.unwrap().step, 2);
+    assert!(
+        evaluate(&last.model, &data.valid, 4)
+            .unwrap()
+            .nats_per_char
+            .is_finite()
+    );
+}
+
+/// Budgets: epochs with evaluations every N steps and at epoch ends; a time budget.
+#[test]
+fn budgets_and_evaluation_schedule() {
+    let data = Data::new(false);
+    let dir = tempfile::tempdir().unwrap();
+    let model = || {
+        CharRnn::new(
+            &config(data.vocab.len(), Cell::Gru, InputMode::Embedding { dim: 4 }),
+            Device::Cpu,
+            4,
+        )
+        .unwrap()
+    };
+    let cfg = TrainConfig {
+        epochs: Some(2),
+        max_steps: None,
+        eval_every: Some(2),
+        log_every: 2,
+        ..train_config(0)
+    };
+    let mut rec = Recorder::default();
+    let mut t = Trainer::new(model(), cfg, dir.path()).unwrap();
+    let s = t.fit(&data.borrow(), &mut rec).unwrap();
+    // 5 examples in batches of 2: 3 steps per epoch.
+    assert_eq!(s.stopped_by, StopCause::Epochs);
+    assert_eq!(s.progress.step, 6);
+    assert_eq!((s.progress.epoch, s.progress.batch_in_epoch), (2, 0));
+    let steps: Vec<u64> = t.metrics().iter().map(|r| r.step).collect();
+    assert_eq!(steps, [2, 3, 4, 6]);
+    assert_eq!(rec.epochs.iter().map(|e| e.0).collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(
+        rec.steps.iter().map(|s| s.step).collect::<Vec<_>>(),
+        [2, 4, 6]
+    );
+
+    let cfg = TrainConfig {
+        epochs: None,
+        max_steps: None,
+        max_seconds: Some(1e-9),
+        ..train_config(0)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = Trainer::new(model(), cfg, dir.path())
+        .unwrap()
+        .fit(&data.borrow(), &mut ())
+        .unwrap();
+    assert_eq!(s.stopped_by, StopCause::Time);
+    assert_eq!(s.progress.step, 1);
+
+    let err = Trainer::new(
+        model(),
+        TrainConfig {
+            epochs: None,
+            ..TrainConfig::default()
+        },
+        dir.path(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("no budget"), "{err}");
+}
