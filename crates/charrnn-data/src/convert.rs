@@ -307,9 +307,7 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
+        let tmp = keeper(&format!(".{name}."))
             .tempfile_in(dir)
             .map_err(|source| DataError::Io {
                 path: target.to_path_buf(),
@@ -340,4 +338,14 @@ impl AtomicFile {
         })?;
         Ok(())
     }
+}
+
+/// A temporary-file builder whose file gets the mode of a file the user keeps: readable by
+/// all, as `File::create` makes it (the umask still applies), not a temporary file's 0600.
+fn keeper(prefix: &str) -> tempfile::Builder<'_, 'static> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(".tmp");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    builder
 }

@@ -260,13 +260,21 @@ pub(crate) fn write_atomic(path: &Path, contents: &str) -> Result<(), VocabError
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
+    let mut tmp = keeper(&format!(".{name}."))
         .tempfile_in(dir)
         .map_err(io)?;
     tmp.write_all(contents.as_bytes()).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
+}
+
+/// A temporary-file builder whose file gets the mode of a file the user keeps: readable by
+/// all, as `File::create` makes it (the umask still applies), not a temporary file's 0600.
+fn keeper(prefix: &str) -> tempfile::Builder<'_, 'static> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(".tmp");
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    builder
 }
