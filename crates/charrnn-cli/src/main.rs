@@ -1,7 +1,51 @@
-//! `charrnn`: the command line over the charrnn libraries (placeholder).
-fn main() {
-    println!(
-        "charrnn: cuda available: {}",
-        charrnn_model::tch::Cuda::is_available()
-    );
+//! `charrnn`: the command line over the charrnn libraries.
+//!
+//! This crate is only the CLI definition (`flags.rs`) and glue: every subcommand is a few calls
+//! into charrnn-data, charrnn-vocab, charrnn-sampling and charrnn-model. It owns no algorithm.
+//! Errors surface as one line with their cause chain and a non-zero exit, never a panic.
+
+mod dataset;
+mod flags;
+mod generate;
+mod progress;
+mod run;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = flags::Cli::parse();
+    match run::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped early (`charrnn vocab show x | head`) is not an error.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", one_line(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `outer: inner: innermost`, skipping causes whose text the outer message already contains.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text.trim());
+    }
+    line.replace('\n', " ")
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }

@@ -1,0 +1,199 @@
+//! `charrnn generate` and `charrnn eval`: a checkpoint put to use.
+
+use std::{io::Write, time::Instant};
+
+use anyhow::{Context, Result, bail};
+use charrnn_data::{ExampleOptions, Window};
+use charrnn_model::{Checkpoint, GenerateOptions, evaluate, parse_device, set_cpu_threads};
+use charrnn_sampling::{SamplingConfig, StopReason, Temperature};
+use serde_json::json;
+
+use crate::{
+    dataset::{Labels, examples},
+    flags::{EvalArgs, GenerateArgs},
+    run::{Output, read_records},
+};
+
+/// One sampling configuration per requested temperature (or the greedy or scheduled one).
+fn sampling_configs(args: &GenerateArgs) -> Vec<(Option<f32>, SamplingConfig)> {
+    let base = |temperature: Temperature| SamplingConfig {
+        temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        banned: Vec::new(),
+    };
+    if args.greedy {
+        return vec![(None, base(Temperature::Greedy))];
+    }
+    if !args.temperature_schedule.is_empty() {
+        return vec![(
+            None,
+            base(Temperature::Schedule(args.temperature_schedule.clone())),
+        )];
+    }
+    let temps = if args.temperature.is_empty() {
+        vec![1.0]
+    } else {
+        args.temperature.clone()
+    };
+    temps
+        .into_iter()
+        .map(|t| (Some(t), base(Temperature::Fixed(t))))
+        .collect()
+}
+
+/// Says in the CLI's terms what is wrong with a sampling configuration.
+fn check_sampling(configs: &[(Option<f32>, SamplingConfig)]) -> Result<()> {
+    for (t, config) in configs {
+        if *t == Some(0.0) {
+            bail!("--temperature 0 is not a distribution: use --greedy for argmax decoding");
+        }
+        config.validate()?;
+    }
+    Ok(())
+}
+
+pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
+    let device = parse_device(&args.run.device)?;
+    set_cpu_threads(args.run.threads);
+    let ckpt = Checkpoint::load(&args.checkpoint, device)?;
+    let config = ckpt.model.config();
+    let label = match (&args.label, config.num_labels) {
+        (None, _) => None,
+        (Some(name), Some(_)) => Some(config.label_id(name).with_context(|| {
+            format!(
+                "--label {name:?}: not a class of this model (classes: {})",
+                config.label_names.join(", ")
+            )
+        })?),
+        (Some(_), None) => bail!("--label: this model was trained without labels"),
+    };
+    if label.is_none() && config.num_labels.is_some() {
+        bail!(
+            "this model is conditioned on a label: pass --label (one of {})",
+            config.label_names.join(", ")
+        );
+    }
+    if args.num_samples == 0 {
+        bail!("-n must be at least 1");
+    }
+    let prompts: Vec<&str> = args
+        .prompts
+        .iter()
+        .flat_map(|p| std::iter::repeat_n(p.as_str(), args.num_samples))
+        .collect();
+    let configs = sampling_configs(args);
+    check_sampling(&configs)?;
+    // One sample for a person: stream it to the terminal as it comes.
+    let stream = !out.json && prompts.len() == 1 && configs.len() == 1;
+    let started = Instant::now();
+    let mut generated_chars = 0usize;
+    for (temperature, sampling) in configs {
+        let options = GenerateOptions {
+            sampling,
+            max_len: args.max_len,
+            stop_strings: args.stop.clone(),
+            label,
+            seed: args.run.seed,
+            ..GenerateOptions::default()
+        };
+        let samples = if stream {
+            let mut stdout = std::io::stdout().lock();
+            write!(stdout, "{}", prompts[0])?;
+            let samples = charrnn_model::generate_streaming(
+                &ckpt.model,
+                &ckpt.vocab,
+                &prompts,
+                &options,
+                &mut |_, piece| {
+                    let _ = write!(stdout, "{piece}");
+                    let _ = stdout.flush();
+                },
+            )?;
+            writeln!(stdout)?;
+            samples
+        } else {
+            charrnn_model::generate(&ckpt.model, &ckpt.vocab, &prompts, &options)?
+        };
+        for (prompt, sample) in prompts.iter().zip(&samples) {
+            generated_chars += sample.ids.len();
+            if stream {
+                continue;
+            }
+            let stop = match sample.stop {
+                StopReason::Eos => "eos",
+                StopReason::StopString(_) => "stop_string",
+                StopReason::MaxLen => "max_len",
+            };
+            let text = format!("{prompt}{}", sample.text);
+            out.result(
+                json!({"prompt": prompt, "temperature": temperature, "label": args.label, "text": text, "generated": sample.text, "stop": stop}),
+                || match temperature {
+                    Some(t) => format!("[T={t}] {text}"),
+                    None => text.clone(),
+                },
+            )?;
+        }
+    }
+    if args.stats {
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{}",
+            json!({"event": "stats", "samples": prompts.len(), "chars": generated_chars, "elapsed_secs": secs,
+                   "chars_per_sec": generated_chars as f64 / secs.max(1e-9), "peak_rss_mib": peak_rss_mib()})
+        );
+    }
+    Ok(())
+}
+
+/// The process's peak resident memory (VmHWM), in MiB; 0 where /proc is absent.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .map(|v| v.trim().trim_end_matches("kB").trim().to_owned())
+            })
+        })
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
+    let device = parse_device(&args.run.device)?;
+    set_cpu_threads(args.run.threads);
+    let ckpt = Checkpoint::load(&args.checkpoint, device)?;
+    let settings = &ckpt.config.data;
+    let mut text = args.text.clone();
+    if text.label_column.is_none() && ckpt.model.config().num_labels.is_some() {
+        text.label_column = settings["label_column"].as_str().map(str::to_owned);
+    }
+    let records = read_records(&args.data, &text)?;
+    let labels = Labels::saved(settings, &ckpt.model.config().label_names);
+    let window = settings["window"].as_u64().map(|n| Window {
+        num_chars: n as usize,
+        stride: settings["stride"].as_u64().unwrap_or(n) as usize,
+    });
+    let opts = ExampleOptions {
+        eos: ckpt.vocab.eos_id(),
+        bos: Some(ckpt.vocab.bos_id()),
+        window,
+    };
+    let examples = examples(
+        &records,
+        &ckpt.vocab,
+        &labels,
+        &opts,
+        &args.data.display().to_string(),
+    )?;
+    if examples.is_empty() {
+        bail!("{} has no text to score", args.data.display());
+    }
+    let result = evaluate(&ckpt.model, &examples, args.batch_size)?;
+    out.result(
+        json!({"bits_per_char": result.bits_per_char, "nats_per_char": result.nats_per_char, "chars": result.chars, "examples": examples.len()}),
+        || format!("{:.4} bits per character over {} characters ({} texts)", result.bits_per_char, result.chars, examples.len()),
+    )
+}

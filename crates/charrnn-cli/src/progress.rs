@@ -1,0 +1,122 @@
+//! What a person (or a script, with --json) sees while a model trains.
+
+use charrnn_model::{EpochEnd, EvalRecord, GenerateOptions, Observer, StepInfo};
+use charrnn_sampling::SamplingConfig;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::run::{Output, stdout_line};
+
+/// Turns the trainer's hooks into a progress bar, evaluation lines and per-epoch samples.
+pub struct TrainProgress {
+    bar: Option<ProgressBar>,
+    json: bool,
+    prompts: Vec<String>,
+    temperatures: Vec<f32>,
+}
+
+const BAR_LEN: u64 = 10_000;
+
+impl TrainProgress {
+    pub fn new(out: &Output, prompts: &[String], temperatures: &[f32], _start_step: u64) -> Self {
+        let bar = (!out.quiet && !out.json).then(|| {
+            let bar = ProgressBar::new(BAR_LEN);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:30} {percent:>3}% eta {eta:>4} | {msg}")
+                    .expect("the progress template is valid"),
+            );
+            bar
+        });
+        TrainProgress {
+            bar,
+            json: out.json,
+            prompts: if prompts.is_empty() {
+                vec!["Today ".to_owned()]
+            } else {
+                prompts.to_vec()
+            },
+            temperatures: if temperatures.is_empty() {
+                vec![0.8]
+            } else {
+                temperatures.to_vec()
+            },
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None if !self.json => eprintln!("{text}"),
+            None => {}
+        }
+    }
+}
+
+impl Observer for TrainProgress {
+    fn on_step(&mut self, info: &StepInfo) {
+        if let Some(bar) = &self.bar {
+            bar.set_position((info.fraction_done.clamp(0.0, 1.0) * BAR_LEN as f64) as u64);
+            bar.set_message(format!(
+                "step {} epoch {} | loss {:.3} bpc | {:.0} chars/s | lr {:.2e}",
+                info.step,
+                info.epoch + 1,
+                info.loss / std::f64::consts::LN_2,
+                info.chars_per_sec,
+                info.lr
+            ));
+        }
+    }
+
+    fn on_eval(&mut self, r: &EvalRecord) {
+        if self.json {
+            let _ = stdout_line(json!({"event": "eval", "record": r}));
+            return;
+        }
+        let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
+        self.line(format!(
+            "step {:>6}  epoch {:>3}  train {} bpc  valid {} bpc  {:.0} chars/s{}",
+            r.step,
+            r.epoch + 1,
+            fmt(r.train_bpc),
+            fmt(r.val_bpc),
+            r.chars_per_sec,
+            if r.best { "  (best)" } else { "" }
+        ));
+    }
+
+    fn on_epoch_end(&mut self, end: &EpochEnd<'_>) {
+        let prompts: Vec<&str> = self.prompts.iter().map(String::as_str).collect();
+        for &t in &self.temperatures {
+            let options = GenerateOptions {
+                sampling: SamplingConfig::with_temperature(t),
+                max_len: 100,
+                label: end.model.config().num_labels.map(|_| 0),
+                seed: end.step,
+                ..GenerateOptions::default()
+            };
+            match end.generate(&prompts, &options) {
+                Ok(samples) => {
+                    for (prompt, sample) in prompts.iter().zip(samples) {
+                        if self.json {
+                            let _ = stdout_line(
+                                json!({"event": "sample", "epoch": end.epoch, "temperature": t, "prompt": prompt, "text": format!("{prompt}{}", sample.text)}),
+                            );
+                        } else {
+                            self.line(format!(
+                                "  sample (T={t}) {prompt:?} → {:?}",
+                                format!("{prompt}{}", sample.text)
+                            ));
+                        }
+                    }
+                }
+                Err(err) => self.line(format!("  (no sample: {err})")),
+            }
+        }
+    }
+}

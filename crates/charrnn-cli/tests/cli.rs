@@ -1,0 +1,412 @@
+//! The `charrnn` binary end to end on a tiny generated data set: prepare → vocab → train →
+//! generate → eval, and one clear error line (no panic) for each user mistake.
+
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+};
+
+use serde_json::Value;
+
+const TITLES: &[(u8, &str)] = &[
+    (1, "Leaders meet for talks on trade"),
+    (2, "Team wins the cup final at home"),
+    (3, "Stocks rally as oil prices fall"),
+    (4, "New chip doubles battery life"),
+    (1, "Talks on trade stall in Geneva"),
+    (2, "Star striker signs for the club"),
+    (3, "Oil prices fall as stocks rally"),
+    (4, "Space probe sends back pictures"),
+];
+
+fn charrnn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_charrnn"))
+        .args(args)
+        .output()
+        .expect("the charrnn binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = charrnn(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "charrnn {args:?} failed: {stderr}");
+    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+}
+
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+/// A directory with `train.csv` (AG News layout, repeated so there is something to learn) and
+/// its Parquet conversion.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let mut csv = String::new();
+        for _ in 0..4 {
+            for (label, title) in TITLES {
+                csv.push_str(&format!(
+                    "\"{label}\",\"{title}\",\"A description, with \"\"quotes\"\".\"\n"
+                ));
+            }
+        }
+        std::fs::write(dir.path().join("train.csv"), csv).unwrap();
+        let f = Fixture { dir };
+        let out = ok(&["prepare", f.s("train.csv"), f.s("train.parquet"), "--json"]);
+        assert_eq!(json_lines(&out)[0]["rows"], 32);
+        f
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn s(&self, name: &str) -> &'static str {
+        // Leaked once per test: keeps the argument lists readable.
+        Box::leak(
+            self.path(name)
+                .to_string_lossy()
+                .into_owned()
+                .into_boxed_str(),
+        )
+    }
+
+    fn train(&self, run: &str, steps: &str, extra: &[&str]) -> Value {
+        let mut args = vec![
+            "train",
+            "--train",
+            self.s("train.parquet"),
+            "--valid-fraction",
+            "0.25",
+            "--out",
+            self.s(run),
+            "--hidden",
+            "24",
+            "--layers",
+            "1",
+            "--embed-dim",
+            "8",
+            "--batch-size",
+            "8",
+            "--max-steps",
+            steps,
+            "--eval-every",
+            "6",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--json",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let lines = json_lines(&ok(&args));
+        lines.last().expect("a done line").clone()
+    }
+}
+
+#[test]
+fn prepare_vocab_train_generate_eval() {
+    let f = Fixture::new();
+
+    ok(&[
+        "vocab",
+        "build",
+        f.s("train.parquet"),
+        "--column",
+        "title",
+        "--output",
+        f.s("tokenizer.json"),
+    ]);
+    let shown = json_lines(&ok(&["vocab", "show", f.s("tokenizer.json"), "--json"]))[0].clone();
+    let chars: std::collections::BTreeSet<char> =
+        TITLES.iter().flat_map(|(_, t)| t.chars()).collect();
+    assert_eq!(
+        shown["size"],
+        chars.len() + 4,
+        "characters plus <pad>, <eos>, <unk>, <bos>"
+    );
+    assert_eq!(shown["tokens"][0]["token"], "<pad>");
+
+    let done = f.train("run", "12", &["--vocab", f.s("tokenizer.json")]);
+    assert_eq!(done["event"], "done");
+    assert_eq!(done["steps"], 12);
+    assert!(done["best_val_bpc"].as_f64().unwrap().is_finite());
+    for part in [
+        "best/model.safetensors",
+        "best/config.json",
+        "best/tokenizer.json",
+        "last/optimizer.safetensors",
+    ] {
+        assert!(f.path("run").join(part).is_file(), "{part} missing");
+    }
+    // 24 training titles in batches of 8: an epoch ends every 3 steps, besides --eval-every 6.
+    let metrics = std::fs::read_to_string(f.path("run/metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = json_lines(&metrics)
+        .iter()
+        .map(|m| m["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, [3, 6, 9, 12]);
+
+    let samples = json_lines(&ok(&[
+        "generate",
+        f.s("run"),
+        "--prompt",
+        "Stocks",
+        "--prompt",
+        "",
+        "-n",
+        "2",
+        "--temperature",
+        "0.5,1.5",
+        "--max-len",
+        "20",
+        "--seed",
+        "3",
+        "--json",
+    ]));
+    assert_eq!(samples.len(), 2 * 2 * 2, "prompts × samples × temperatures");
+    for s in &samples {
+        let (prompt, text, generated) = (
+            s["prompt"].as_str().unwrap(),
+            s["text"].as_str().unwrap(),
+            s["generated"].as_str().unwrap(),
+        );
+        assert_eq!(text, format!("{prompt}{generated}"));
+        assert!(generated.chars().count() <= 20);
+        assert!(
+            generated.chars().all(|c| chars.contains(&c)),
+            "only known characters: {generated:?}"
+        );
+        assert!(!text.contains("<pad>") && !text.contains("<bos>"));
+    }
+    // The same seed gives the same samples.
+    let again = json_lines(&ok(&[
+        "generate",
+        f.s("run"),
+        "--prompt",
+        "Stocks",
+        "--prompt",
+        "",
+        "-n",
+        "2",
+        "--temperature",
+        "0.5,1.5",
+        "--max-len",
+        "20",
+        "--seed",
+        "3",
+        "--json",
+    ]));
+    assert_eq!(samples, again);
+
+    let greedy = ok(&[
+        "generate",
+        f.s("run"),
+        "--prompt",
+        "Oil",
+        "--greedy",
+        "--max-len",
+        "10",
+    ]);
+    assert!(greedy.starts_with("Oil"), "{greedy:?}");
+
+    let eval = json_lines(&ok(&[
+        "eval",
+        f.s("run"),
+        "--data",
+        f.s("train.parquet"),
+        "--json",
+    ]))[0]
+        .clone();
+    let bpc = eval["bits_per_char"].as_f64().unwrap();
+    assert!(bpc.is_finite() && bpc > 0.0, "{eval}");
+    let expected_chars: usize = TITLES
+        .iter()
+        .map(|(_, t)| t.chars().count() + 1)
+        .sum::<usize>()
+        * 4;
+    assert_eq!(
+        eval["chars"], expected_chars,
+        "every character and each <eos> is scored"
+    );
+}
+
+#[test]
+fn label_conditioned_models_take_a_class() {
+    let f = Fixture::new();
+    let done = f.train("run", "12", &["--label-column", "label"]);
+    assert_eq!(
+        done["labels"],
+        serde_json::json!(["World", "Sports", "Business", "Sci/Tech"])
+    );
+    let out = ok(&[
+        "generate",
+        f.s("run"),
+        "--label",
+        "sports",
+        "--greedy",
+        "--max-len",
+        "5",
+        "--json",
+    ]);
+    assert_eq!(json_lines(&out).len(), 1);
+    let no_label = charrnn(&["generate", f.s("run"), "--greedy"]);
+    assert!(!no_label.status.success());
+    assert!(String::from_utf8_lossy(&no_label.stderr).contains("--label"));
+}
+
+#[test]
+fn resume_continues_a_run() {
+    let f = Fixture::new();
+    f.train("run", "6", &[]);
+    let done = f.train("run", "12", &["--resume", f.s("run")]);
+    assert_eq!(done["steps"], 12);
+    let metrics = std::fs::read_to_string(f.path("run/metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = json_lines(&metrics)
+        .iter()
+        .map(|m| m["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [3, 6, 9, 12],
+        "the resumed run keeps the first run's evaluations"
+    );
+}
+
+/// Runs `args` expecting failure: exit code 1 or 2, one `error:`/usage message containing
+/// `needle` on stderr, and no panic.
+fn check_error(args: &[&str], needle: &str) {
+    let out = charrnn(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "charrnn {args:?} succeeded");
+    assert!(
+        matches!(out.status.code(), Some(1 | 2)),
+        "{args:?}: exit {:?}",
+        out.status.code()
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{args:?} panicked: {stderr}"
+    );
+    assert!(
+        stderr.contains(needle),
+        "{args:?}: expected {needle:?} in {stderr:?}"
+    );
+    if out.status.code() == Some(1) {
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: one line, got {stderr:?}"
+        );
+        assert!(stderr.starts_with("error: "), "{stderr:?}");
+    }
+}
+
+#[test]
+fn user_mistakes_get_one_clear_line() {
+    let f = Fixture::new();
+    f.train("run", "12", &[]);
+    let run = f.s("run");
+    let data = f.s("train.parquet");
+
+    check_error(
+        &["prepare", f.s("missing.csv"), f.s("x.parquet")],
+        "missing.csv",
+    );
+    check_error(
+        &[
+            "train",
+            "--train",
+            data,
+            "--out",
+            f.s("r2"),
+            "--column",
+            "headline",
+        ],
+        "headline",
+    );
+    check_error(
+        &["train", "--train", f.s("train.csv"), "--out", f.s("r2")],
+        "train.csv",
+    );
+    check_error(
+        &[
+            "train",
+            "--train",
+            data,
+            "--out",
+            f.s("r2"),
+            "--hidden",
+            "0",
+            "--max-steps",
+            "1",
+        ],
+        "hidden",
+    );
+    check_error(
+        &[
+            "train",
+            "--train",
+            data,
+            "--out",
+            f.s("r2"),
+            "--batch-size",
+            "many",
+        ],
+        "--batch-size",
+    );
+    check_error(
+        &["generate", run, "--prompt", "Little red riding hood ñ"],
+        "'ñ'",
+    );
+    check_error(&["generate", run, "--temperature", "0"], "greedy");
+    check_error(&["generate", run, "--temperature", "-1"], "temperature");
+    check_error(&["generate", run, "--top-p", "2"], "top_p");
+    check_error(&["generate", f.s("nowhere")], "nowhere");
+    check_error(&["generate", run, "--label", "Sports"], "without labels");
+    check_error(
+        &["eval", run, "--data", f.s("nothing.parquet")],
+        "nothing.parquet",
+    );
+    check_error(&["vocab", "show", f.s("nowhere")], "nowhere");
+    if !charrnn_model::tch::Cuda::is_available() {
+        check_error(&["generate", run, "--device", "cuda"], "CUDA");
+    }
+    check_error(&["generate", run, "--device", "tpu"], "tpu");
+
+    // A truncated weights file is reported, not a crash.
+    let weights = f.path("run/best/model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    check_error(&["generate", f.s("run/best")], "model.safetensors");
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let f = Fixture::new();
+    ok(&[
+        "vocab",
+        "build",
+        f.s("train.parquet"),
+        "--output",
+        f.s("tokenizer.json"),
+    ]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_charrnn"))
+        .args(["vocab", "show", f.s("tokenizer.json")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once, like `| head -0`
+    let out = child.wait_with_output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    assert!(out.status.success());
+}
