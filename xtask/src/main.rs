@@ -4,6 +4,7 @@
 //! CI runs (`test`), and drive the `charrnn` binary end to end. It never links tch: everything
 //! that needs a tensor happens in a `charrnn` subprocess.
 
+mod bench;
 mod experiment;
 mod experiment_metrics;
 mod fetch;
@@ -35,6 +36,8 @@ enum Cmd {
     Fetch(fetch::FetchArgs),
     /// The whole job: fetch, build, vocabulary, train, evaluate, sample, report (and --sweep).
     Experiment(experiment::ExperimentArgs),
+    /// charrnn against the PyTorch reference: training, time to bpc, generation, memory.
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
@@ -52,6 +55,7 @@ fn run() -> Result<()> {
         Cmd::Test => test(),
         Cmd::Fetch(args) => fetch::run(args),
         Cmd::Experiment(args) => experiment::run(args),
+        Cmd::Bench(args) => bench::run(args),
     }
 }
 
