@@ -144,7 +144,8 @@ pub struct Progress {
     pub epoch: usize,
     /// Batches of the current epoch already done.
     pub batch_in_epoch: usize,
-    /// Wall-clock training seconds so far.
+    /// Training seconds so far: wall-clock time less evaluations, checkpoints and epoch-end
+    /// hooks (budgets count this).
     pub elapsed_secs: f64,
     /// Real target characters trained on so far.
     pub chars_seen: u64,
@@ -168,7 +169,7 @@ pub struct EvalRecord {
     pub val_nats: Option<f64>,
     /// Real training characters per second since the previous evaluation.
     pub chars_per_sec: f64,
-    /// Wall-clock training seconds so far.
+    /// Training seconds so far (evaluations and checkpoints not counted).
     pub elapsed: f64,
     /// The learning rate in use.
     pub lr: f64,
@@ -446,7 +447,10 @@ impl Trainer {
         let mut window = Window::new(device)?;
         let mut log = Window::new(device)?;
         let mut losses = Vec::new();
+        // The training clock: wall time minus evaluations, checkpoints and epoch-end hooks, so
+        // that budgets and `elapsed` measure training alone however often one validates.
         let clock = Instant::now();
+        let mut paused = 0.0;
         let base_elapsed = self.progress.elapsed_secs;
         let stopped_by = 'run: loop {
             let plan = plan_epoch(
@@ -466,7 +470,7 @@ impl Trainer {
                 window.add(&sum, real)?;
                 log.add(&sum, real)?;
                 self.progress.batch_in_epoch += 1;
-                self.progress.elapsed_secs = base_elapsed + clock.elapsed().as_secs_f64();
+                self.progress.elapsed_secs = base_elapsed + clock.elapsed().as_secs_f64() - paused;
 
                 if self.progress.step % self.config.log_every == 0 {
                     let (nats, chars, secs) = log.take()?;
@@ -487,12 +491,16 @@ impl Trainer {
                     .eval_every
                     .is_some_and(|n| self.progress.step % n == 0)
                 {
+                    let pause = Instant::now();
                     let record = self.evaluate_and_save(data, &mut window, lr)?;
                     observer.on_eval(&record);
                     log.restart();
+                    window.restart();
+                    paused += pause.elapsed().as_secs_f64();
                 }
             }
             // Epoch end.
+            let pause = Instant::now();
             let lr = self.lr(batches_per_epoch);
             let finished_epoch = self.progress.epoch;
             self.progress.epoch += 1;
@@ -516,6 +524,8 @@ impl Trainer {
                 });
             }
             log.restart();
+            window.restart();
+            paused += pause.elapsed().as_secs_f64();
             if self.progress.step == 0 {
                 return Err(ModelError::InvalidInput("an epoch had no batches".into()));
             }
