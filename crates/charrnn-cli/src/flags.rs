@@ -147,6 +147,10 @@ pub struct TrainArgs {
     pub valid_fraction: f64,
     #[command(flatten)]
     pub text: TextColumns,
+    /// Also train on this column's texts as examples of their own (e.g. `description` beside
+    /// titles: more text of the same kind; validation still uses --column only).
+    #[arg(long = "extra-column")]
+    pub extra_columns: Vec<String>,
     /// A vocabulary to use (tokenizer.json); otherwise one is built from the training texts.
     #[arg(long)]
     pub vocab: Option<PathBuf>,
@@ -250,7 +254,8 @@ pub struct GenerateArgs {
     pub top_p: Option<f32>,
     #[arg(long)]
     pub min_p: Option<f32>,
-    /// Condition on a label: a class name (World, Sports, Business, Sci/Tech) or its 0-based index.
+    /// Condition on a label: a class name (World, Sports, Business, Sci/Tech) or its 0-based
+    /// index. A label-conditioned model given none generates for every class in turn.
     #[arg(long)]
     pub label: Option<String>,
     /// Generate at most this many characters after the prompt.
@@ -259,6 +264,9 @@ pub struct GenerateArgs {
     /// Also stop when the text ends with this string.
     #[arg(long = "stop")]
     pub stop: Vec<String>,
+    /// Never end a sample at <eos>: every sample runs to --max-len (for benchmarks).
+    #[arg(long)]
+    pub ignore_eos: bool,
     /// Print timing and memory figures as one JSON line on stderr when done.
     #[arg(long)]
     pub stats: bool,

@@ -59,22 +59,21 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
     set_cpu_threads(args.run.threads);
     let ckpt = Checkpoint::load(&args.checkpoint, device)?;
     let config = ckpt.model.config();
-    let label = match (&args.label, config.num_labels) {
-        (None, _) => None,
-        (Some(name), Some(_)) => Some(config.label_id(name).with_context(|| {
+    // The classes to generate for: the one asked for; every class in turn for a
+    // label-conditioned model asked for none; no class for an unconditioned model.
+    let labels: Vec<Option<u32>> = match (&args.label, config.num_labels) {
+        (None, None) => vec![None],
+        (None, Some(n)) => (0..n as u32).map(Some).collect(),
+        (Some(name), Some(_)) => vec![Some(config.label_id(name).with_context(|| {
             format!(
                 "--label {name:?}: not a class of this model (classes: {})",
                 config.label_names.join(", ")
             )
-        })?),
+        })?)],
         (Some(_), None) => bail!("--label: this model was trained without labels"),
     };
-    if label.is_none() && config.num_labels.is_some() {
-        bail!(
-            "this model is conditioned on a label: pass --label (one of {})",
-            config.label_names.join(", ")
-        );
-    }
+    let label_name =
+        |label: Option<u32>| label.and_then(|l| config.label_names.get(l as usize).cloned());
     if args.num_samples == 0 {
         bail!("-n must be at least 1");
     }
@@ -83,13 +82,22 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
         .iter()
         .flat_map(|p| std::iter::repeat_n(p.as_str(), args.num_samples))
         .collect();
-    let configs = sampling_configs(args);
+    let mut configs = sampling_configs(args);
+    if args.ignore_eos {
+        let [pad, eos, unk, bos] = ckpt.vocab.special_ids();
+        for (_, config) in &mut configs {
+            config.banned = vec![pad, eos, unk, bos];
+        }
+    }
     check_sampling(&configs)?;
     // One sample for a person: stream it to the terminal as it comes.
-    let stream = !out.json && prompts.len() == 1 && configs.len() == 1;
+    let stream = !out.json && prompts.len() == 1 && configs.len() == 1 && labels.len() == 1;
     let started = Instant::now();
     let mut generated_chars = 0usize;
-    for (temperature, sampling) in configs {
+    for (label, (temperature, sampling)) in labels
+        .iter()
+        .flat_map(|&l| configs.iter().map(move |c| (l, c.clone())))
+    {
         let options = GenerateOptions {
             sampling,
             max_len: args.max_len,
@@ -128,10 +136,16 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
             };
             let text = format!("{prompt}{}", sample.text);
             out.result(
-                json!({"prompt": prompt, "temperature": temperature, "label": args.label, "text": text, "generated": sample.text, "stop": stop}),
-                || match temperature {
-                    Some(t) => format!("[T={t}] {text}"),
-                    None => text.clone(),
+                json!({"prompt": prompt, "temperature": temperature, "label": label_name(label), "text": text, "generated": sample.text, "stop": stop}),
+                || {
+                    let mut tags = Vec::new();
+                    if let Some(name) = label_name(label) {
+                        tags.push(name);
+                    }
+                    if let Some(t) = temperature {
+                        tags.push(format!("T={t}"));
+                    }
+                    if tags.is_empty() { text.clone() } else { format!("[{}] {text}", tags.join(" ")) }
                 },
             )?;
         }

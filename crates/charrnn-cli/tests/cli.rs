@@ -258,9 +258,19 @@ fn label_conditioned_models_take_a_class() {
         "--json",
     ]);
     assert_eq!(json_lines(&out).len(), 1);
-    let no_label = charrnn(&["generate", f.s("run"), "--greedy"]);
-    assert!(!no_label.status.success());
-    assert!(String::from_utf8_lossy(&no_label.stderr).contains("--label"));
+    assert_eq!(json_lines(&out)[0]["label"], "Sports");
+    // Without --label, one sample per class, each saying which.
+    let every = json_lines(&ok(&[
+        "generate",
+        f.s("run"),
+        "--greedy",
+        "--max-len",
+        "5",
+        "--json",
+    ]));
+    let classes: Vec<&str> = every.iter().map(|s| s["label"].as_str().unwrap()).collect();
+    assert_eq!(classes, ["World", "Sports", "Business", "Sci/Tech"]);
+    check_error(&["generate", f.s("run"), "--label", "Weather"], "Weather");
 }
 
 #[test]
