@@ -260,9 +260,7 @@ pub(crate) fn write_atomic(path: &Path, contents: &str) -> Result<(), VocabError
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut tmp = keeper(&format!(".{name}."))
-        .tempfile_in(dir)
-        .map_err(io)?;
+    let mut tmp = keeper(&format!(".{name}.")).tempfile_in(dir).map_err(io)?;
     tmp.write_all(contents.as_bytes()).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
