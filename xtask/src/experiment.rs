@@ -281,7 +281,8 @@ pub(crate) fn run(args: ExperimentArgs) -> Result<()> {
 }
 
 /// The target directory cargo builds into.
-fn target_dir(root: &Path) -> PathBuf {
+/// Cargo's target directory for the workspace at `root`.
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     env::var_os("CARGO_TARGET_DIR")
         .filter(|d| !d.is_empty())
         .map_or_else(|| root.join("target"), PathBuf::from)
@@ -648,7 +649,7 @@ fn ensure_data(opts: &Options, train: &Path, test: &Path) -> Result<Vec<String>>
 }
 
 /// Builds the release `charrnn` binary (after making libtorch available) and returns its path.
-fn build_cli(quiet: bool) -> Result<PathBuf> {
+pub(crate) fn build_cli(quiet: bool) -> Result<PathBuf> {
     crate::setup::ensure()?;
     let root = project_root();
     let mut args = vec!["build", "--release", "-p", "charrnn-cli"];
