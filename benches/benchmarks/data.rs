@@ -21,69 +21,10 @@ use criterion::{Criterion, Throughput};
 const ROWS: usize = 1_000_000;
 const BATCH: usize = 64;
 
-const WORDS: &[&str] = &[
-    "Stocks",
-    "oil",
-    "prices",
-    "rise",
-    "after",
-    "talks",
-    "Iraq",
-    "election",
-    "Google",
-    "IPO",
-    "wins",
-    "title",
-    "Red",
-    "Sox",
-    "beat",
-    "Yankees",
-    "in",
-    "the",
-    "of",
-    "to",
-    "new",
-    "chip",
-    "Intel",
-    "says",
-    "U.S.",
-    "deficit",
-    "record",
-    "NASA",
-    "probe",
-    "Mars",
-    "hurricane",
-    "Florida",
-    "quot;",
-    "#39;s",
-    "\\$5",
-    "Microsoft",
-    "patch",
-    "Olympic",
-    "gold",
-    "for",
-    "Greece",
-    "profit",
-];
-
-/// A deterministic AG News-like title: 3 to 12 words (about 40 characters on average).
-fn title(state: &mut u64) -> String {
-    let mut next = || {
-        *state ^= *state << 13;
-        *state ^= *state >> 7;
-        *state ^= *state << 17;
-        *state
-    };
-    let words = 3 + next() % 10;
-    let mut out = String::new();
-    for w in 0..words {
-        if w > 0 {
-            out.push(' ');
-        }
-        out.push_str(WORDS[(next() % WORDS.len() as u64) as usize]);
-    }
-    out
-}
+// Shared with charrnn-data's `data_report` example, so both measure the same text.
+#[path = "../../crates/charrnn-data/examples/common/titles.rs"]
+mod titles;
+use titles::title;
 
 fn data_dir() -> PathBuf {
     std::env::current_exe()
