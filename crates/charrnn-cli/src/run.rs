@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::flags::{
     Cli, Command, LevelArg, PrepareArgs, TextColumns, VocabBuildArgs, VocabCommand,
 };
+use crate::paths;
 
 pub fn run(cli: Cli) -> Result<()> {
     let out = Output {
@@ -60,6 +61,8 @@ pub fn stdout_line(text: impl std::fmt::Display) -> Result<()> {
 }
 
 fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
+    paths::refuse_directory(&args.output, "the output")?;
+    paths::refuse_input_as_output(&args.output, "the output", &[&args.input])?;
     let header = if args.header {
         CsvHeader::FromFile
     } else {
@@ -102,6 +105,13 @@ pub fn read_records(path: &Path, text: &TextColumns) -> Result<Vec<TextRecord>> 
 }
 
 fn vocab_build(args: &VocabBuildArgs, out: &Output) -> Result<()> {
+    paths::refuse_directory(&args.output, "--output")?;
+    paths::refuse_input_as_output(&args.output, "--output", &[&args.data])?;
+    paths::refuse_input_as_output(
+        &Vocab::counts_path(&args.output),
+        "--output's counts file",
+        &[&args.data],
+    )?;
     let records = read_records(&args.data, &args.text)?;
     let opts = VocabOptions {
         level: match args.level {

@@ -27,6 +27,9 @@ pub struct GenerateOptions {
     /// Start every prompt with `<bos>` (as training examples do by default). An empty prompt
     /// needs it.
     pub prepend_bos: bool,
+    /// What a prompt character outside the vocabulary does: an error naming it (the default),
+    /// or `<unk>`.
+    pub unknown: Unknown,
 }
 
 impl Default for GenerateOptions {
@@ -38,6 +41,7 @@ impl Default for GenerateOptions {
             label: None,
             seed: 0,
             prepend_bos: true,
+            unknown: Unknown::Error,
         }
     }
 }
@@ -113,7 +117,7 @@ pub fn generate_streaming(
     let mut encoded = Vec::with_capacity(prompts.len());
     for (i, prompt) in prompts.iter().enumerate() {
         let ids = vocab
-            .encode(prompt, Unknown::Error)
+            .encode(prompt, options.unknown)
             .map_err(|e| ModelError::InvalidInput(format!("prompt {i} ({prompt:?}): {e}")))?;
         let mut all = Vec::with_capacity(ids.len() + 1);
         if options.prepend_bos {
