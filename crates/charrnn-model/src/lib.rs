@@ -78,6 +78,7 @@
 
 pub use tch;
 
+mod batcher;
 mod checkpoint;
 mod device;
 mod error;
@@ -87,6 +88,7 @@ mod network;
 mod optim;
 mod train;
 
+pub use batcher::{Batcher, RowEvent, RowRequest};
 pub use checkpoint::{
     CHECKPOINT_FORMAT, Checkpoint, CheckpointConfig, Leftover, clean_run_dir, resolve,
     run_holds_model,
