@@ -459,7 +459,7 @@ mod tests {
 
     #[test]
     fn bad_requests_are_refused_and_nothing_joins() {
-        let vocab = Vocab::build(["abc"].into_iter(), &VocabOptions::default()).unwrap();
+        let vocab = Vocab::build(["abc"], &VocabOptions::default()).unwrap();
         let mut config = ModelConfig::new(vocab.len());
         config.hidden = 4;
         config.num_layers = 1;
