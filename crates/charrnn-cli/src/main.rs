@@ -11,6 +11,7 @@ mod generate;
 mod paths;
 mod progress;
 mod run;
+mod serve;
 mod train;
 
 use std::process::ExitCode;

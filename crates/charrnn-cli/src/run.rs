@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => crate::train::train(&args, &out),
         Command::Generate(args) => crate::generate::generate(&args, &out),
         Command::Eval(args) => crate::generate::eval(&args, &out),
+        Command::Serve(args) => crate::serve::serve(&args, &out),
     }
 }
 
