@@ -36,6 +36,8 @@ pub struct RowRequest {
     pub unknown: Unknown,
     /// Start the prompt with `<bos>`, as training examples do (an empty prompt needs it).
     pub prepend_bos: bool,
+    /// Never end at `<eos>`: the row runs to `max_len` (for benchmarks).
+    pub ignore_eos: bool,
 }
 
 /// What one step produced for one row.
@@ -128,7 +130,7 @@ impl<'m> Batcher<'m> {
             }
             _ => {}
         }
-        self.sampler(&request.sampling, request.seed)?;
+        self.sampler(&request.sampling, request.seed, request.ignore_eos)?;
         let mut ids = Vec::with_capacity(request.prompt.len() + 1);
         if request.prepend_bos {
             ids.push(self.vocab.bos_id());
@@ -142,10 +144,13 @@ impl<'m> Batcher<'m> {
         Ok(ids)
     }
 
-    fn sampler(&self, sampling: &SamplingConfig, seed: u64) -> Result<Sampler> {
+    fn sampler(&self, sampling: &SamplingConfig, seed: u64, ignore_eos: bool) -> Result<Sampler> {
         let mut sampling = sampling.clone();
         if sampling.banned.is_empty() {
             sampling.banned = vec![PAD_ID, self.vocab.unk_id(), self.vocab.bos_id()];
+        }
+        if ignore_eos && !sampling.banned.contains(&self.vocab.eos_id()) {
+            sampling.banned.push(self.vocab.eos_id());
         }
         Ok(Sampler::new(
             sampling,
@@ -167,7 +172,7 @@ impl<'m> Batcher<'m> {
             rows.push(Row {
                 key,
                 label: request.label,
-                sampler: self.sampler(&request.sampling, request.seed)?,
+                sampler: self.sampler(&request.sampling, request.seed, request.ignore_eos)?,
                 stream: request.stream,
                 stop,
                 ids: Vec::new(),
@@ -373,6 +378,7 @@ mod tests {
             stop_strings: Vec::new(),
             unknown: Unknown::Error,
             prepend_bos: true,
+            ignore_eos: false,
         }
     }
 

@@ -91,6 +91,7 @@ pub fn generate_streaming(
                 stop_strings: options.stop_strings.clone(),
                 unknown: options.unknown,
                 prepend_bos: options.prepend_bos,
+                ignore_eos: false,
             };
             match batcher.check(&request) {
                 Ok(_) => Ok((i as u64, request)),

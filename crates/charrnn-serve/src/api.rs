@@ -77,6 +77,9 @@ pub(crate) struct CompletionRequest {
     min_p: Option<f32>,
     #[serde(default)]
     label: Option<Label>,
+    /// Never stop at `<eos>` (as vLLM's extension): every choice runs to `max_tokens`.
+    #[serde(default)]
+    ignore_eos: Option<bool>,
     // Accepted and ignored, as clients send them.
     #[serde(default)]
     user: Option<Value>,
@@ -276,6 +279,7 @@ fn check(shared: &Shared, req: CompletionRequest) -> Result<Checked, ApiError> {
                 stop_strings: stop.clone(),
                 unknown: Unknown::Error,
                 prepend_bos: true,
+                ignore_eos: req.ignore_eos.unwrap_or(false),
             });
         }
     }
