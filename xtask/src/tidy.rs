@@ -1,5 +1,8 @@
 //! `cargo xtask tidy`: the rules of the tree, checked from `cargo metadata` and the sources.
-//! The same checks run as tests of this package, so `cargo xtask test` enforces them.
+//! The same checks run as tests of this package, so `cargo xtask test` enforces them. Import
+//! cycles between files have a module of their own (`imports`).
+
+mod imports;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -11,16 +14,27 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-/// Packages allowed to link tch: the model, the binary over it, and the benchmarks of both.
-const TCH_ALLOWED: &[&str] = &["charrnn-model", "charrnn-cli", "charrnn-bench"];
+/// Packages allowed to link tch: the model, the packages over it, and the benchmarks.
+const TCH_ALLOWED: &[&str] = &[
+    "charrnn-model",
+    "charrnn-experiment",
+    "charrnn-cli",
+    "charrnn-bench",
+];
 /// Reusable libraries: no tensors, no CLI parser, no application error type.
 const PURE_LIBS: &[&str] = &["charrnn-vocab", "charrnn-data", "charrnn-sampling"];
 const FORBIDDEN_IN_PURE: &[&str] = &["tch", "torch-sys", "clap", "anyhow"];
+/// Libraries over tensors: no CLI parser either (tch itself brings anyhow).
+const MODEL_LIBS: &[&str] = &["charrnn-model", "charrnn-experiment"];
+const FORBIDDEN_IN_MODEL_LIBS: &[&str] = &["clap"];
 const TCH: &[&str] = &["tch", "torch-sys"];
+/// What would make xtask slow to build: it drives the binary instead.
+const FORBIDDEN_IN_XTASK: &[&str] = &["tch", "torch-sys", "arrow", "parquet", "plotters"];
 
 pub(crate) fn run_all(root: &Path) -> Result<()> {
     let mut problems = layering_problems(root)?;
     problems.extend(source_problems(root)?);
+    problems.extend(imports::cycle_problems(root)?);
     if problems.is_empty() {
         eprintln!("tidy: ok");
         return Ok(());
@@ -107,6 +121,26 @@ fn layering_problems(root: &Path) -> Result<Vec<String>> {
         if PURE_LIBS.contains(&pkg.as_str()) {
             for bad in FORBIDDEN_IN_PURE.iter().filter(|t| deps.contains(**t)) {
                 problems.push(format!("{pkg} is a reusable library but depends on {bad}"));
+            }
+        }
+        if MODEL_LIBS.contains(&pkg.as_str()) {
+            for bad in FORBIDDEN_IN_MODEL_LIBS
+                .iter()
+                .filter(|t| deps.contains(**t))
+            {
+                problems.push(format!("{pkg} is a library but depends on {bad}"));
+            }
+        }
+        if pkg == "xtask" {
+            let members: Vec<&String> = closures.keys().filter(|m| *m != "xtask").collect();
+            for bad in deps
+                .iter()
+                .filter(|d| members.contains(d) || FORBIDDEN_IN_XTASK.contains(&d.as_str()))
+            {
+                problems.push(format!(
+                    "xtask depends on {bad}: it must build in seconds and drive the charrnn \
+                     binary instead"
+                ));
             }
         }
     }
@@ -215,13 +249,13 @@ mod tests {
 
     #[test]
     fn layering_holds() {
-        let problems = layering_problems(&crate::project_root()).unwrap();
+        let problems = layering_problems(&crate::workspace::root().unwrap()).unwrap();
         assert!(problems.is_empty(), "{problems:#?}");
     }
 
     #[test]
     fn sources_follow_the_rules() {
-        let problems = source_problems(&crate::project_root()).unwrap();
+        let problems = source_problems(&crate::workspace::root().unwrap()).unwrap();
         assert!(problems.is_empty(), "{problems:#?}");
     }
 

@@ -1,25 +1,30 @@
 //! What a person (or a script, with --json) sees while a model trains.
 
+use charrnn_experiment::{EpochSample, Event};
 use charrnn_model::{EpochEnd, EvalRecord, GenerateOptions, Observer, StepInfo};
 use charrnn_sampling::SamplingConfig;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 
-use crate::run::{Output, stdout_line};
+use crate::output::Output;
 
 /// Turns the trainer's hooks into a progress bar, evaluation lines and per-epoch samples.
-pub struct TrainProgress {
+pub struct TrainProgress<'a> {
     bar: Option<ProgressBar>,
-    json: bool,
+    out: &'a Output,
     prompts: Vec<String>,
     temperatures: Vec<f32>,
 }
 
 const BAR_LEN: u64 = 10_000;
 
-impl TrainProgress {
-    pub fn new(out: &Output, prompts: &[String], temperatures: &[f32], _start_step: u64) -> Self {
-        let bar = (!out.quiet && !out.json).then(|| {
+impl<'a> TrainProgress<'a> {
+    pub fn new(
+        out: &'a Output,
+        prompts: &[String],
+        temperatures: &[f32],
+        _start_step: u64,
+    ) -> Self {
+        let bar = out.shows_progress().then(|| {
             let bar = ProgressBar::new(BAR_LEN);
             bar.set_style(
                 ProgressStyle::with_template("{bar:30} {percent:>3}% eta {eta:>4} | {msg}")
@@ -29,7 +34,7 @@ impl TrainProgress {
         });
         TrainProgress {
             bar,
-            json: out.json,
+            out,
             prompts: if prompts.is_empty() {
                 vec!["Today ".to_owned()]
             } else {
@@ -49,16 +54,17 @@ impl TrainProgress {
         }
     }
 
+    /// A line of progress on stderr, above the bar when there is one on a terminal.
     fn line(&self, text: String) {
         match &self.bar {
-            Some(bar) => bar.println(text),
-            None if !self.json => eprintln!("{text}"),
+            Some(bar) if !bar.is_hidden() => bar.println(text),
+            Some(_) => eprintln!("{text}"),
             None => {}
         }
     }
 }
 
-impl Observer for TrainProgress {
+impl Observer for TrainProgress<'_> {
     fn on_step(&mut self, info: &StepInfo) {
         if let Some(bar) = &self.bar {
             bar.set_position((info.fraction_done.clamp(0.0, 1.0) * BAR_LEN as f64) as u64);
@@ -74,10 +80,7 @@ impl Observer for TrainProgress {
     }
 
     fn on_eval(&mut self, r: &EvalRecord) {
-        if self.json {
-            let _ = stdout_line(json!({"event": "eval", "record": r}));
-            return;
-        }
+        let _ = self.out.record(Event::Eval { record: r.clone() });
         let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
         self.line(format!(
             "step {:>6}  epoch {:>3}  train {} bpc  valid {} bpc  {:.0} chars/s{}",
@@ -103,16 +106,14 @@ impl Observer for TrainProgress {
             match end.generate(&prompts, &options) {
                 Ok(samples) => {
                     for (prompt, sample) in prompts.iter().zip(samples) {
-                        if self.json {
-                            let _ = stdout_line(
-                                json!({"event": "sample", "epoch": end.epoch, "temperature": t, "prompt": prompt, "text": format!("{prompt}{}", sample.text)}),
-                            );
-                        } else {
-                            self.line(format!(
-                                "  sample (T={t}) {prompt:?} → {:?}",
-                                format!("{prompt}{}", sample.text)
-                            ));
-                        }
+                        let text = format!("{prompt}{}", sample.text);
+                        self.line(format!("  sample (T={t}) {prompt:?} → {text:?}"));
+                        let _ = self.out.record(Event::Sample(EpochSample {
+                            epoch: end.epoch,
+                            temperature: t,
+                            prompt: (*prompt).to_owned(),
+                            text,
+                        }));
                     }
                 }
                 Err(err) => self.line(format!("  (no sample: {err})")),

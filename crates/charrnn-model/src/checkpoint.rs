@@ -14,7 +14,8 @@ use tch::{Device, Kind, Tensor};
 use crate::error::{ModelError, Result};
 use crate::network::{CharRnn, ModelConfig};
 use crate::optim::Optimizer;
-use crate::train::{EvalRecord, Progress, TrainConfig};
+use crate::records::{DataSettings, EvalRecord, Progress, null_as_default};
+use crate::train_config::TrainConfig;
 
 /// The version of the checkpoint layout this crate writes (and the newest it reads).
 pub const CHECKPOINT_FORMAT: u32 = 1;
@@ -34,9 +35,9 @@ pub struct CheckpointConfig {
     /// The training settings, when the checkpoint comes from training.
     #[serde(default)]
     pub training: Option<TrainConfig>,
-    /// Data settings, as the caller described them (files, columns, bos/eos use...).
-    #[serde(default)]
-    pub data: serde_json::Value,
+    /// What the data were (files, columns, labels, windows, `<bos>`...).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub data: DataSettings,
     /// Checksums of the data files, as the caller computed them (name → hex digest).
     #[serde(default)]
     pub data_checksums: BTreeMap<String, String>,
@@ -58,7 +59,7 @@ impl CheckpointConfig {
             format: CHECKPOINT_FORMAT,
             model,
             training: None,
-            data: serde_json::Value::Null,
+            data: DataSettings::default(),
             data_checksums: BTreeMap::new(),
             metrics: None,
             progress: None,
@@ -403,4 +404,39 @@ pub(crate) fn write_file_atomically(path: &Path, text: &str) -> Result<()> {
             let _ = fs::remove_file(&tmp);
             ModelError::io(path, e)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_and_foreign_data_settings_still_load() {
+        let mut value = serde_json::to_value(CheckpointConfig::new(ModelConfig::new(10))).unwrap();
+        for (data, expected) in [
+            (serde_json::Value::Null, DataSettings::default()),
+            (
+                serde_json::json!({"corpus": "two titles"}),
+                DataSettings::default(),
+            ),
+            (
+                serde_json::json!({"columns": ["title"], "label_column": "label",
+                    "label_values": [1, 2, 3, 4], "window": null, "bos": true, "preset": "default"}),
+                DataSettings {
+                    columns: vec!["title".into()],
+                    label_column: Some("label".into()),
+                    label_values: vec![1, 2, 3, 4],
+                    preset: Some("default".into()),
+                    ..DataSettings::default()
+                },
+            ),
+        ] {
+            value["data"] = data.clone();
+            let config: CheckpointConfig = serde_json::from_value(value.clone()).unwrap();
+            assert_eq!(config.data, expected, "{data}");
+        }
+        value.as_object_mut().unwrap().remove("data");
+        let config: CheckpointConfig = serde_json::from_value(value).unwrap();
+        assert!(config.data.bos);
+    }
 }

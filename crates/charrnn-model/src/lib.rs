@@ -40,8 +40,8 @@
 //! use std::collections::BTreeMap;
 //! use charrnn_data::{ExampleOptions, make_examples};
 //! use charrnn_model::{
-//!     Checkpoint, CharRnn, GenerateOptions, ModelConfig, TrainConfig, TrainData, Trainer,
-//!     generate, parse_device,
+//!     Checkpoint, CharRnn, DataSettings, GenerateOptions, ModelConfig, TrainConfig, TrainData,
+//!     Trainer, generate, parse_device,
 //! };
 //! use charrnn_sampling::SamplingConfig;
 //! use charrnn_vocab::{Unknown, Vocab, VocabOptions};
@@ -62,7 +62,7 @@
 //!     train: &examples,
 //!     valid: &examples,
 //!     vocab: &vocab,
-//!     settings: &serde_json::json!({ "source": "two titles" }),
+//!     settings: &DataSettings::default(),
 //!     checksums: &BTreeMap::new(),
 //! };
 //! let summary = trainer.fit(&data, &mut ())?;
@@ -85,19 +85,20 @@ mod eval;
 mod generate;
 mod network;
 mod optim;
+mod records;
 mod train;
+mod train_config;
 
 pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointConfig, resolve};
 pub use device::{device_name, parse_device, set_cpu_threads};
 pub use error::{ModelError, Result};
 pub use eval::{Eval, evaluate};
 pub use generate::{GenerateOptions, Generated, generate, generate_streaming};
-pub use network::{Cell, CharRnn, InputMode, ModelConfig, State};
+pub use network::{Cell, CharRnn, DEFAULT_EMBED_DIM, InputMode, ModelConfig, State};
 pub use optim::{LrSchedule, OptimizerConfig};
-pub use train::{
-    BatchOrder, EpochEnd, EvalRecord, Observer, Progress, StepInfo, StopCause, TrainConfig,
-    TrainData, TrainSummary, Trainer,
-};
+pub use records::{DataSettings, EvalRecord, METRICS_FILE, Progress, parse_metrics, read_metrics};
+pub use train::{EpochEnd, Observer, StepInfo, StopCause, TrainData, TrainSummary, Trainer};
+pub use train_config::{BatchOrder, DEFAULT_WINDOW_BATCHES, TrainConfig};
 
 #[cfg(test)]
 mod smoke;

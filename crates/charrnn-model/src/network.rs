@@ -84,6 +84,48 @@ pub enum InputMode {
     OneHot,
 }
 
+/// The embedding width of `embedding` when it is parsed from text without one.
+pub const DEFAULT_EMBED_DIM: usize = 64;
+
+impl fmt::Display for InputMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputMode::Embedding { dim } if *dim == DEFAULT_EMBED_DIM => f.write_str("embedding"),
+            InputMode::Embedding { dim } => write!(f, "embedding:{dim}"),
+            InputMode::OneHot => f.write_str("onehot"),
+        }
+    }
+}
+
+impl FromStr for InputMode {
+    type Err = ModelError;
+
+    /// Parses `onehot`, `embedding` (of width [`DEFAULT_EMBED_DIM`]) or `embedding:N`, in any
+    /// case.
+    fn from_str(s: &str) -> Result<Self> {
+        let lower = s.to_ascii_lowercase();
+        let bad = || {
+            ModelError::InvalidConfig(format!(
+                "unknown input {s:?}: expected onehot, embedding or embedding:N"
+            ))
+        };
+        match lower.split_once(':') {
+            None => match lower.as_str() {
+                "onehot" | "one-hot" | "one_hot" => Ok(InputMode::OneHot),
+                "embedding" => Ok(InputMode::Embedding {
+                    dim: DEFAULT_EMBED_DIM,
+                }),
+                _ => Err(bad()),
+            },
+            Some(("embedding", n)) => match n.parse::<usize>() {
+                Ok(dim) if dim > 0 => Ok(InputMode::Embedding { dim }),
+                _ => Err(bad()),
+            },
+            Some(_) => Err(bad()),
+        }
+    }
+}
+
 /// The shape of a network. Serialised into a checkpoint's `config.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
