@@ -28,6 +28,14 @@ const FORBIDDEN_IN_PURE: &[&str] = &["tch", "torch-sys", "clap", "anyhow"];
 const MODEL_LIBS: &[&str] = &["charrnn-model", "charrnn-experiment"];
 const FORBIDDEN_IN_MODEL_LIBS: &[&str] = &["clap"];
 const TCH: &[&str] = &["tch", "torch-sys"];
+/// The lints every library opts into in its `lib.rs` (binaries and tests are exempt; tests
+/// may unwrap, see clippy.toml).
+const LIBRARY_LINTS: &[&str] = &[
+    "unreachable_pub",
+    "missing_docs",
+    "clippy::unwrap_used",
+    "clippy::expect_used",
+];
 /// What would make xtask slow to build: it drives the binary instead.
 const FORBIDDEN_IN_XTASK: &[&str] = &["tch", "torch-sys", "arrow", "parquet", "plotters"];
 
@@ -202,6 +210,25 @@ fn source_problems(root: &Path) -> Result<Vec<String>> {
                 "{rel}: a library opens with `//!` docs saying what it knows and does not"
             ));
         }
+        let library = PURE_LIBS
+            .iter()
+            .chain(MODEL_LIBS)
+            .any(|lib| file.ends_with(Path::new("crates").join(lib).join("src/lib.rs")));
+        if library {
+            // Every crate attribute, however rustfmt wrapped it.
+            let attrs: String = text
+                .match_indices("#![")
+                .map(|(at, _)| {
+                    let rest = &text[at..];
+                    &rest[..rest.find(']').map_or(rest.len(), |end| end + 1)]
+                })
+                .collect();
+            for lint in LIBRARY_LINTS.iter().filter(|l| !attrs.contains(**l)) {
+                problems.push(format!(
+                    "{rel}: a library warns on `{lint}` (in a `#![warn(...)]` of its lib.rs)"
+                ));
+            }
+        }
     }
     let mut manifests = vec![
         root.join("xtask/Cargo.toml"),
@@ -264,6 +291,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("charrnn-tidy-{}", std::process::id()));
         let src = dir.join("crates/demo/src");
         fs::create_dir_all(&src).unwrap();
+        let model = dir.join("crates/charrnn-model/src");
+        fs::create_dir_all(&model).unwrap();
+        fs::write(
+            model.join("lib.rs"),
+            "//! Docs.\n#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used)]\n",
+        )
+        .unwrap();
         fs::create_dir_all(dir.join("xtask")).unwrap();
         fs::create_dir_all(dir.join("benches")).unwrap();
         fs::write(
@@ -288,5 +322,10 @@ mod tests {
         assert!(problems.contains("opens with `//!`"), "{problems}");
         assert!(problems.contains("workspace lints"), "{problems}");
         assert!(problems.contains("serde = \"1\""), "{problems}");
+        assert!(
+            problems.contains("charrnn-model/src/lib.rs: a library warns on `unreachable_pub`"),
+            "{problems}"
+        );
+        assert!(!problems.contains("`missing_docs`"), "{problems}");
     }
 }

@@ -52,6 +52,12 @@
 //! assert_eq!(stop.check(1, 3, "hel"), None);
 //! # Ok::<(), charrnn_sampling::SamplingError>(())
 //! ```
+#![warn(
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 mod config;
 mod error;
