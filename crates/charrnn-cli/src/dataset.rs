@@ -7,7 +7,7 @@ use charrnn_data::{
     Example, ExampleOptions, NullPolicy, ReadOptions, TextRecord, make_examples, read_texts,
 };
 use charrnn_model::DataSettings;
-use charrnn_vocab::{Unknown, Vocab};
+use charrnn_vocab::{Level, Unknown, Vocab};
 
 use crate::flags::TextColumns;
 
@@ -89,17 +89,92 @@ pub fn examples(
     opts: &ExampleOptions,
     what: &str,
 ) -> Result<Vec<Example>> {
+    examples_with_coverage(records, vocab, labels, opts, what).map(|(e, _)| e)
+}
+
+/// How much of some text the vocabulary covers: characters (tokens) encoded, how many of them
+/// became `<unk>`, and a few of the characters that did.
+#[derive(Debug, Default)]
+pub struct Coverage {
+    pub total: usize,
+    pub unknown: usize,
+    pub examples: std::collections::BTreeSet<char>,
+}
+
+impl Coverage {
+    /// The share of unknown tokens, in [0, 1].
+    pub fn share(&self) -> f64 {
+        self.unknown as f64 / self.total.max(1) as f64
+    }
+
+    /// Counts one text and its encoding.
+    pub fn add(&mut self, text: &str, ids: &[u32], vocab: &Vocab) {
+        let unk = vocab.unk_id();
+        let unknown = ids.iter().filter(|&&id| id == unk).count();
+        self.total += ids.len();
+        self.unknown += unknown;
+        if unknown > 0 && self.examples.len() < 8 && vocab.level() == Level::Char {
+            let mut buf = [0u8; 4];
+            for c in text.chars() {
+                if self.examples.len() >= 8 {
+                    break;
+                }
+                if vocab
+                    .encode(c.encode_utf8(&mut buf), Unknown::Error)
+                    .is_err()
+                {
+                    self.examples.insert(c);
+                }
+            }
+        }
+    }
+
+    /// Over 1 % unknown: a warning on stderr, or with `strict` an error. `what` names the text.
+    pub fn check(&self, what: &str, strict: bool) -> Result<()> {
+        if self.share() <= 0.01 {
+            return Ok(());
+        }
+        let chars: Vec<String> = self.examples.iter().map(|c| format!("{c:?}")).collect();
+        let text = format!(
+            "{:.1} % of the characters of {what} ({} of {}) are outside the vocabulary{}",
+            100.0 * self.share(),
+            self.unknown,
+            self.total,
+            if chars.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", chars.join(", "))
+            }
+        );
+        if strict {
+            bail!("--strict: {text}");
+        }
+        eprintln!("warning: {text}; they count as <unk> (--strict refuses such input)");
+        Ok(())
+    }
+}
+
+/// [`examples`], with how much of the text the vocabulary covers.
+pub fn examples_with_coverage(
+    records: &[TextRecord],
+    vocab: &Vocab,
+    labels: &Labels,
+    opts: &ExampleOptions,
+    what: &str,
+) -> Result<(Vec<Example>, Coverage)> {
     let mut out = Vec::with_capacity(records.len());
+    let mut coverage = Coverage::default();
     let mut ids = Vec::new();
     for (row, record) in records.iter().enumerate() {
         ids.clear();
         vocab.encode_into(&record.text, Unknown::Replace, &mut ids)?;
+        coverage.add(&record.text, &ids, vocab);
         let label = labels
             .index(record.label)
             .with_context(|| format!("{what} row {row}"))?;
         make_examples(&ids, label, opts, &mut out);
     }
-    Ok(out)
+    Ok((out, coverage))
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {

@@ -34,14 +34,20 @@ fn preset_parser() -> impl TypedValueParser<Value = Preset> {
     .try_map(|s| s.parse::<Preset>())
 }
 
+use crate::checks;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "charrnn",
     version,
-    about = "Character-level RNN language models: prepare data, train, generate, evaluate"
+    about = "Character-level RNN language models: prepare data, train, generate, evaluate",
+    after_help = "Exit status: 0 success; 1 runtime error (bad data, a corrupt checkpoint, a \
+                  diverged training...); 2 usage error (an unknown flag or a value out of range). \
+                  Errors are one line on stderr starting with `error:`; nothing is written to \
+                  stdout then, and no file the user had is changed."
 )]
 pub struct Cli {
-    /// Print no progress (errors still go to stderr).
+    /// Print no progress, evaluations or samples on stderr (errors and warnings still go there).
     #[arg(long, global = true)]
     pub quiet: bool,
     /// Machine-readable output on stdout (JSON).
@@ -116,11 +122,11 @@ pub struct VocabBuildArgs {
     /// Lowercase text before building and encoding.
     #[arg(long)]
     pub lowercase: bool,
-    /// Tokens seen fewer times map to <unk>.
-    #[arg(long, default_value_t = 1)]
+    /// Tokens seen fewer times map to <unk>, at least 1.
+    #[arg(long, default_value_t = 1, value_parser = checks::count_u64, allow_negative_numbers = true)]
     pub min_freq: u64,
-    /// Keep at most this many tokens (the most frequent).
-    #[arg(long)]
+    /// Keep at most this many tokens (the most frequent), at least 1 (default: all).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub max_size: Option<usize>,
     /// Where to write the tokenizer.json.
     #[arg(long, short)]
@@ -135,8 +141,8 @@ pub struct TrainArgs {
     /// Validation data (Parquet); otherwise --valid-fraction of the training rows is held out.
     #[arg(long)]
     pub valid: Option<PathBuf>,
-    /// Fraction of training rows held out for validation when --valid is not given.
-    #[arg(long, default_value_t = 0.05)]
+    /// Fraction of training rows held out for validation when --valid is not given, in (0, 1).
+    #[arg(long, default_value_t = 0.05, value_parser = checks::fraction, allow_negative_numbers = true)]
     pub valid_fraction: f64,
     #[command(flatten)]
     pub text: TextColumns,
@@ -153,67 +159,81 @@ pub struct TrainArgs {
     /// Continue the run in this directory exactly where its last checkpoint stopped.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Replace the model of an --out directory that already holds one (otherwise refused).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
     /// Start from a named recipe; other flags override its settings.
     #[arg(long, default_value = "default", value_parser = preset_parser())]
     pub preset: Preset,
-    /// The recurrent cell [default: the preset's].
+    /// The recurrent cell (default: the preset's; LSTM in both presets).
     #[arg(long, value_parser = library::<Cell>(&["lstm", "gru", "rnn"]))]
     pub cell: Option<Cell>,
     /// How a character enters the network: a one-hot vector, or a learned embedding of
-    /// --embed-dim [default: the preset's].
+    /// --embed-dim (default: the preset's).
     #[arg(long, value_parser = library::<InputMode>(&["embedding", "onehot"]))]
     pub input: Option<InputMode>,
-    #[arg(long)]
+    /// Embedding width, at least 1 (default: the preset's, 64).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub embed_dim: Option<usize>,
-    #[arg(long)]
+    /// Units per recurrent layer, at least 1 (default: the preset's).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub hidden: Option<usize>,
-    #[arg(long)]
+    /// Recurrent layers, at least 1 (default: the preset's).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub layers: Option<usize>,
-    #[arg(long)]
+    /// Dropout probability in [0, 1) (default: the preset's).
+    #[arg(long, value_parser = checks::dropout, allow_negative_numbers = true)]
     pub dropout: Option<f64>,
-    /// The optimizer, with its usual hyper-parameters (sgd: momentum 0.9) [default: the
-    /// preset's].
+    /// The optimizer, with its usual hyper-parameters (sgd: momentum 0.9) (default: the
+    /// preset's).
     #[arg(long, value_parser = library::<OptimizerConfig>(&["adam", "rmsprop", "sgd"]))]
     pub optimizer: Option<OptimizerConfig>,
-    /// Learning rate.
-    #[arg(long)]
+    /// Learning rate, above 0 (default: the preset's).
+    #[arg(long, value_parser = checks::positive, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    /// Multiply the learning rate by this factor after each epoch.
-    #[arg(long)]
+    /// Multiply the learning rate by this factor in (0, 1] after each epoch.
+    #[arg(long, value_parser = checks::lr_decay, allow_negative_numbers = true)]
     pub lr_decay: Option<f64>,
-    /// Clip the gradient norm to this value (0 = no clipping).
-    #[arg(long)]
+    /// Clip the gradient norm to this value, at least 0 (0 = no clipping; default: the preset's).
+    #[arg(long, value_parser = checks::non_negative, allow_negative_numbers = true)]
     pub clip: Option<f64>,
-    #[arg(long)]
+    /// Examples per batch, at least 1 (default: the preset's).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,
-    #[arg(long)]
+    /// Stop after this many epochs, at least 1.
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub epochs: Option<usize>,
-    /// Stop after this many optimizer steps.
-    #[arg(long)]
+    /// Stop after this many optimizer steps, at least 1.
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub max_steps: Option<usize>,
-    /// Stop after this many seconds of training.
-    #[arg(long)]
+    /// Stop after this many seconds of training, above 0.
+    #[arg(long, value_parser = checks::positive, allow_negative_numbers = true)]
     pub time_budget: Option<f64>,
     /// The order of the examples in an epoch: a seeded shuffle, or shuffled batches of similar
-    /// lengths (less padding) [default: the preset's].
+    /// lengths (less padding) (default: the preset's).
     #[arg(long, value_parser = library::<BatchOrder>(&["shuffled", "bucketed"]))]
     pub order: Option<BatchOrder>,
-    /// Validate every N steps (and at each epoch end).
-    #[arg(long)]
+    /// Validate every N steps, at least 1 (and at each epoch end).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub eval_every: Option<usize>,
-    /// Cut texts into windows of this many characters (full-text mode) instead of one example per text.
-    #[arg(long)]
+    /// Cut texts into windows of this many characters, at least 1 (full-text mode) instead of
+    /// one example per text.
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub window: Option<usize>,
-    /// Step between windows (default: the window).
-    #[arg(long)]
+    /// Step between windows in characters, at least 1 (default: the window).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true, requires = "window")]
     pub stride: Option<usize>,
+    /// Stop when the mean loss exceeds this many times ln(vocabulary size), the loss of a
+    /// uniform guess; 0 turns the bound off (a NaN loss always stops training).
+    #[arg(long, default_value_t = 3.0, value_parser = checks::divergence_factor, allow_negative_numbers = true)]
+    pub divergence_factor: f64,
     #[command(flatten)]
     pub run: RunArgs,
     /// Prompts for the samples printed after each epoch.
     #[arg(long = "sample-prompt")]
     pub sample_prompts: Vec<String>,
-    /// Temperatures for the samples printed after each epoch.
-    #[arg(long = "sample-temperature")]
+    /// Temperatures for the samples printed after each epoch, above 0 (default 0.8).
+    #[arg(long = "sample-temperature", value_parser = checks::temperature, allow_negative_numbers = true)]
     pub sample_temperatures: Vec<f32>,
 }
 
@@ -222,6 +242,7 @@ pub struct RunArgs {
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Seed of initialisation, data order, dropout and sampling (any whole number).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// CPU threads for libtorch (0: libtorch's default).
@@ -236,30 +257,34 @@ pub struct GenerateArgs {
     /// Prompt(s) to continue; may be empty. Repeat for several.
     #[arg(long = "prompt", default_values_t = [String::new()])]
     pub prompts: Vec<String>,
-    /// Samples per prompt and temperature.
-    #[arg(short = 'n', long = "num-samples", default_value_t = 1)]
+    /// Samples per prompt and temperature, at least 1.
+    #[arg(short = 'n', long = "num-samples", default_value_t = 1, value_parser = checks::count, allow_negative_numbers = true)]
     pub num_samples: usize,
     /// Always pick the most likely next character.
     #[arg(long, conflicts_with = "temperature")]
     pub greedy: bool,
-    /// Sampling temperature(s), comma-separated: one set of samples per value.
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    /// Sampling temperature(s) above 0, comma-separated: one set of samples per value
+    /// (default 1.0; use --greedy for argmax).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = checks::temperature)]
     pub temperature: Vec<f32>,
-    /// Cycle these temperatures, one per generated character.
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, conflicts_with_all = ["temperature", "greedy"])]
+    /// Cycle these temperatures (each above 0), one per generated character.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = checks::schedule_temperature, conflicts_with_all = ["temperature", "greedy"])]
     pub temperature_schedule: Vec<f32>,
-    #[arg(long)]
+    /// Sample only among the k most likely characters, at least 1 (default: all).
+    #[arg(long, value_parser = checks::top_k, allow_negative_numbers = true)]
     pub top_k: Option<usize>,
-    #[arg(long)]
+    /// Sample only among the most likely characters whose probabilities add up to p, in (0, 1].
+    #[arg(long, value_parser = checks::top_p, allow_negative_numbers = true)]
     pub top_p: Option<f32>,
-    #[arg(long)]
+    /// Drop characters less likely than p times the most likely one, p in [0, 1).
+    #[arg(long, value_parser = checks::min_p, allow_negative_numbers = true)]
     pub min_p: Option<f32>,
     /// Condition on a label: a class name (World, Sports, Business, Sci/Tech) or its 0-based
     /// index. A label-conditioned model given none generates for every class in turn.
     #[arg(long)]
     pub label: Option<String>,
-    /// Generate at most this many characters after the prompt.
-    #[arg(long, default_value_t = 300)]
+    /// Generate at most this many characters after the prompt, at least 1.
+    #[arg(long, default_value_t = 300, value_parser = checks::count, allow_negative_numbers = true)]
     pub max_len: usize,
     /// Also stop when the text ends with this string.
     #[arg(long = "stop")]
@@ -270,6 +295,10 @@ pub struct GenerateArgs {
     /// Print timing and memory figures as one JSON line on stderr when done.
     #[arg(long)]
     pub stats: bool,
+    /// Refuse prompt characters outside the vocabulary (otherwise they become <unk>, with a
+    /// warning when they are over 1 % of the prompted characters).
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -283,8 +312,12 @@ pub struct EvalArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub text: TextColumns,
-    #[arg(long, default_value_t = 256)]
+    /// Texts per evaluation batch, at least 1.
+    #[arg(long, default_value_t = 256, value_parser = checks::count, allow_negative_numbers = true)]
     pub batch_size: usize,
+    /// Refuse data whose characters are over 1 % outside the vocabulary (otherwise a warning).
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -301,15 +334,16 @@ pub struct ExperimentArgs {
     /// The training recipe of the main run and of the sweep's variants.
     #[arg(long, default_value = "default", value_parser = preset_parser())]
     pub preset: Preset,
-    /// The experiment's name, a plain directory name [default: the preset's name].
+    /// The experiment's name, a plain directory name (default: the preset's name).
     #[arg(long)]
     pub name: Option<String>,
-    /// Stop each run after this many optimizer steps, 1 or more [default: the preset's budget].
-    #[arg(long, value_name = "N")]
+    /// Stop each run after this many optimizer steps, at least 1 (default: the preset's
+    /// budget).
+    #[arg(long, value_name = "N", value_parser = checks::count_u64, allow_negative_numbers = true)]
     pub max_steps: Option<u64>,
-    /// Seconds of training, more than 0; with --sweep, the total shared evenly by all runs
-    /// [default: the preset's budget; with --sweep, 1800].
-    #[arg(long, value_name = "SECS")]
+    /// Seconds of training, above 0; with --sweep, the total shared evenly by all runs
+    /// (default: the preset's budget; with --sweep, 1800).
+    #[arg(long, value_name = "SECS", value_parser = checks::positive, allow_negative_numbers = true)]
     pub time_budget: Option<f64>,
     /// Also train model variants (LSTM/GRU, 1-3 layers, hidden 128-512, full text) sharing
     /// one time budget, and tabulate them.
@@ -319,18 +353,18 @@ pub struct ExperimentArgs {
     /// the test bpc and adds per-class samples; the notebook preset never does).
     #[arg(long)]
     pub no_labels: bool,
-    /// The fraction of the training titles held out for validation, between 0 and 1.
-    #[arg(long, value_name = "F", default_value_t = 0.05)]
+    /// The fraction of the training titles held out for validation, in (0, 1).
+    #[arg(long, value_name = "F", default_value_t = 0.05, value_parser = checks::fraction, allow_negative_numbers = true)]
     pub valid_fraction: f64,
-    /// Samples per prompt and temperature, 1 or more.
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// Samples per prompt and temperature, at least 1.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = checks::count, allow_negative_numbers = true)]
     pub samples: usize,
-    /// auto (CUDA when available), cpu, cuda or cuda:N [default: auto].
+    /// auto (CUDA when available), cpu, cuda or cuda:N (default: auto).
     #[arg(long)]
     pub device: Option<String>,
-    /// CPU threads for libtorch, 1 or more [default: libtorch's].
-    #[arg(long, value_name = "N")]
-    pub threads: Option<u32>,
+    /// CPU threads for libtorch, at least 1 (default: libtorch's).
+    #[arg(long, value_name = "N", value_parser = checks::count, allow_negative_numbers = true)]
+    pub threads: Option<usize>,
     /// Seed of training, of the validation split and of sampling.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

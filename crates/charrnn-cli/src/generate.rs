@@ -7,9 +7,10 @@ use charrnn_data::{ExampleOptions, Window};
 use charrnn_experiment::{Event, GenerateStats, GeneratedSample, Score, Stop};
 use charrnn_model::{Checkpoint, GenerateOptions, evaluate, parse_device, set_cpu_threads};
 use charrnn_sampling::{SamplingConfig, StopReason, Temperature};
+use charrnn_vocab::Unknown;
 
 use crate::{
-    dataset::{Labels, examples, read_records},
+    dataset::{Coverage, Labels, examples_with_coverage, read_records},
     flags::{EvalArgs, GenerateArgs},
     output::{Output, peak_rss_mib},
 };
@@ -43,12 +44,9 @@ fn sampling_configs(args: &GenerateArgs) -> Vec<(Option<f32>, SamplingConfig)> {
         .collect()
 }
 
-/// Says in the CLI's terms what is wrong with a sampling configuration.
+/// Checks the whole sampling configuration (each flag was checked alone when parsed).
 fn check_sampling(configs: &[(Option<f32>, SamplingConfig)]) -> Result<()> {
-    for (t, config) in configs {
-        if *t == Some(0.0) {
-            bail!("--temperature 0 is not a distribution: use --greedy for argmax decoding");
-        }
+    for (_, config) in configs {
         config.validate()?;
     }
     Ok(())
@@ -90,6 +88,19 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
         }
     }
     check_sampling(&configs)?;
+    // Everything is checked before anything is printed: prompts outside the vocabulary are
+    // refused (--strict) or warned about here, not after the first sample went out.
+    let mut coverage = Coverage::default();
+    for prompt in &args.prompts {
+        let ids = ckpt.vocab.encode(prompt, Unknown::Replace)?;
+        coverage.add(prompt, &ids, &ckpt.vocab);
+    }
+    coverage.check("the prompts", args.strict)?;
+    let unknown = if args.strict {
+        Unknown::Error
+    } else {
+        Unknown::Replace
+    };
     // One sample for a person: stream it to the terminal as it comes.
     let stream = !out.machine() && prompts.len() == 1 && configs.len() == 1 && labels.len() == 1;
     let started = Instant::now();
@@ -104,6 +115,7 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
             stop_strings: args.stop.clone(),
             label,
             seed: args.run.seed,
+            unknown,
             ..GenerateOptions::default()
         };
         let samples = if stream {
@@ -193,16 +205,13 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
         bos: Some(ckpt.vocab.bos_id()),
         window,
     };
-    let examples = examples(
-        &records,
-        &ckpt.vocab,
-        &labels,
-        &opts,
-        &args.data.display().to_string(),
-    )?;
+    let what = args.data.display().to_string();
+    let (examples, coverage) =
+        examples_with_coverage(&records, &ckpt.vocab, &labels, &opts, &what)?;
     if examples.is_empty() {
         bail!("{} has no text to score", args.data.display());
     }
+    coverage.check(&what, args.strict)?;
     let result = evaluate(&ckpt.model, &examples, args.batch_size)?;
     out.result(
         Event::Score(Score {

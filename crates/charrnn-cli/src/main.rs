@@ -4,11 +4,13 @@
 //! into charrnn-data, charrnn-vocab, charrnn-sampling and charrnn-model. It owns no algorithm.
 //! Errors surface as one line with their cause chain and a non-zero exit, never a panic.
 
+mod checks;
 mod dataset;
 mod experiment;
 mod flags;
 mod generate;
 mod output;
+mod paths;
 mod progress;
 mod run;
 mod train;

@@ -1,5 +1,7 @@
 //! What a person (or a script, with --json) sees while a model trains.
 
+use std::io::IsTerminal;
+
 use charrnn_experiment::{EpochSample, Event};
 use charrnn_model::{EpochEnd, EvalRecord, GenerateOptions, Observer, StepInfo};
 use charrnn_sampling::SamplingConfig;
@@ -24,7 +26,9 @@ impl<'a> TrainProgress<'a> {
         temperatures: &[f32],
         _start_step: u64,
     ) -> Self {
-        let bar = out.shows_progress().then(|| {
+        // A bar only where a person watches: indicatif hides itself (and what it would
+        // print) when stderr is not a terminal, and lines then go to stderr directly.
+        let bar = (out.shows_progress() && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(BAR_LEN);
             bar.set_style(
                 ProgressStyle::with_template("{bar:30} {percent:>3}% eta {eta:>4} | {msg}")
@@ -54,11 +58,11 @@ impl<'a> TrainProgress<'a> {
         }
     }
 
-    /// A line of progress on stderr, above the bar when there is one on a terminal.
+    /// A line for people: above the bar, or straight to stderr; nothing with --quiet/--json.
     fn line(&self, text: String) {
         match &self.bar {
-            Some(bar) if !bar.is_hidden() => bar.println(text),
-            Some(_) => eprintln!("{text}"),
+            Some(bar) => bar.println(text),
+            None if self.out.shows_progress() => eprintln!("{text}"),
             None => {}
         }
     }
@@ -94,6 +98,10 @@ impl Observer for TrainProgress<'_> {
     }
 
     fn on_epoch_end(&mut self, end: &EpochEnd<'_>) {
+        // Samples are for people watching, or for programs reading the events.
+        if !self.out.shows_progress() && !self.out.machine() {
+            return;
+        }
         let prompts: Vec<&str> = self.prompts.iter().map(String::as_str).collect();
         for &t in &self.temperatures {
             let options = GenerateOptions {

@@ -10,6 +10,7 @@ use charrnn_vocab::{Vocab, VocabOptions};
 use crate::dataset::read_records;
 use crate::flags::{Command, PrepareArgs, VocabBuildArgs, VocabCommand};
 use crate::output::{Output, stdout_line};
+use crate::paths;
 
 /// Runs every command but `experiment` (which runs the others through this).
 pub fn dispatch(command: Command, out: &Output) -> Result<()> {
@@ -25,6 +26,8 @@ pub fn dispatch(command: Command, out: &Output) -> Result<()> {
 }
 
 fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
+    paths::refuse_directory(&args.output, "the output")?;
+    paths::refuse_input_as_output(&args.output, "the output", &[&args.input])?;
     let header = if args.header {
         CsvHeader::FromFile
     } else {
@@ -54,6 +57,13 @@ fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
 }
 
 fn vocab_build(args: &VocabBuildArgs, out: &Output) -> Result<()> {
+    paths::refuse_directory(&args.output, "--output")?;
+    paths::refuse_input_as_output(&args.output, "--output", &[&args.data])?;
+    paths::refuse_input_as_output(
+        &Vocab::counts_path(&args.output),
+        "--output's counts file",
+        &[&args.data],
+    )?;
     let records = read_records(&args.data, &args.text)?;
     let opts = VocabOptions {
         level: args.level,

@@ -7,7 +7,7 @@ use charrnn_data::{ExampleOptions, Window, holdout_split};
 use charrnn_experiment::{Event, Recipe, TrainDone, Validation};
 use charrnn_model::{
     CharRnn, DataSettings, InputMode, LrSchedule, ModelConfig, TrainConfig, TrainData, Trainer,
-    device_name, parse_device, set_cpu_threads,
+    device_name, parse_device, run_holds_model, set_cpu_threads,
 };
 use charrnn_vocab::{Vocab, VocabOptions};
 
@@ -15,6 +15,7 @@ use crate::{
     dataset::{Labels, examples, read_records, sha256_file},
     flags::{TextColumns, TrainArgs},
     output::{Output, peak_rss_mib},
+    paths,
     progress::TrainProgress,
 };
 
@@ -26,6 +27,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         mut train,
     } = args.preset.recipe();
     apply_flags(args, &mut model, &mut train)?;
+    check_run_dir(args)?;
 
     let records = read_records(&args.train, &args.text)?;
     if records.is_empty() {
@@ -48,6 +50,17 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         None => {
             let (train_idx, valid_idx) =
                 holdout_split(records.len(), args.valid_fraction, args.run.seed);
+            if valid_idx.is_empty() || train_idx.is_empty() {
+                bail!(
+                    "--valid-fraction {}: {} holds {} rows, which leaves {} for validation and {} \
+                     for training; give --valid FILE or another fraction",
+                    args.valid_fraction,
+                    args.train.display(),
+                    records.len(),
+                    valid_idx.len(),
+                    train_idx.len()
+                );
+            }
             let pick = |idx: &[usize]| idx.iter().map(|&i| records[i].clone()).collect::<Vec<_>>();
             (pick(&train_idx), pick(&valid_idx))
         }
@@ -71,6 +84,12 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         train_examples.extend(examples(&extra, &vocab, &labels, &ex_opts, column)?);
     }
     let valid_examples = examples(&valid_records, &vocab, &labels, &ex_opts, "validation")?;
+    if valid_examples.is_empty() {
+        match &args.valid {
+            Some(path) => bail!("--valid {} has no rows to validate on", path.display()),
+            None => bail!("the held-out validation rows hold no text"),
+        }
+    }
     let train_chars: usize = train_examples.iter().map(|e| e.target.len()).sum();
 
     model.vocab_size = vocab.len();
@@ -96,7 +115,8 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
             CharRnn::new(&model, device, args.run.seed)?,
             train.clone(),
             &args.out,
-        )?,
+        )?
+        .overwrite(args.overwrite),
     };
     let params = trainer.model().num_parameters();
     out.note(format!(
@@ -198,6 +218,46 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     })
 }
 
+/// Refuses, before any data is read, a run directory this training must not write: one that
+/// already holds a model (without --resume or --overwrite), a file, or one whose checkpoints
+/// are among the inputs.
+fn check_run_dir(args: &TrainArgs) -> Result<()> {
+    if args.out.exists() && !args.out.is_dir() {
+        bail!(
+            "--out {} is a file, not a run directory",
+            args.out.display()
+        );
+    }
+    if args.resume.is_none() && !args.overwrite && run_holds_model(&args.out) {
+        bail!(
+            "--out {} already holds a trained model: resume it (--resume {0}), choose another \
+             directory, or replace it (--overwrite)",
+            args.out.display()
+        );
+    }
+    let written = [
+        args.out.join("best"),
+        args.out.join("last"),
+        args.out.join("metrics.jsonl"),
+    ];
+    let inputs = [
+        ("--train", Some(&args.train)),
+        ("--valid", args.valid.as_ref()),
+        ("--vocab", args.vocab.as_ref()),
+    ];
+    for (flag, input) in inputs {
+        let Some(input) = input else { continue };
+        if written.iter().any(|w| paths::inside(input, w)) {
+            bail!(
+                "{flag} {} lies inside the run directory's checkpoints, which training replaces: \
+                 copy it elsewhere first",
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfig) -> Result<()> {
     if let Some(cell) = args.cell {
         model.cell = cell;
@@ -242,6 +302,7 @@ fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfi
     if let Some(clip) = args.clip {
         train.clip_grad_norm = (clip > 0.0).then_some(clip);
     }
+    train.divergence_factor = (args.divergence_factor > 0.0).then_some(args.divergence_factor);
     if let Some(b) = args.batch_size {
         train.batch_size = b;
     }

@@ -112,8 +112,20 @@ pub fn evaluate(model: &CharRnn, examples: &[Example], batch_size: usize) -> Res
     if examples.is_empty() {
         return Err(ModelError::InvalidInput("no examples to evaluate".into()));
     }
+    if batch_size == 0 {
+        return Err(ModelError::InvalidInput(
+            "the evaluation batch size must be at least 1".into(),
+        ));
+    }
     check_examples(model.config(), examples, "evaluation")?;
-    evaluate_checked(model, examples, batch_size)
+    let eval = evaluate_checked(model, examples, batch_size)?;
+    if !eval.nats_per_char.is_finite() {
+        return Err(ModelError::InvalidInput(format!(
+            "the loss is {} over {} characters: the model's outputs are not finite",
+            eval.nats_per_char, eval.chars
+        )));
+    }
+    Ok(eval)
 }
 
 pub(crate) fn evaluate_checked(
@@ -126,7 +138,7 @@ pub(crate) fn evaluate_checked(
     order.sort_by_key(|&i| std::cmp::Reverse(examples[i].len()));
     let mut total = Tensor::f_zeros([], (Kind::Double, model.device()))?;
     let mut chars = 0;
-    for chunk in order.chunks(batch_size.max(1)) {
+    for chunk in order.chunks(batch_size) {
         let batch = DeviceBatch::new(&collate(examples, chunk), model.config(), model.device())?;
         let (logits, _) = model.forward(&batch.input, batch.labels.as_ref(), None, false)?;
         let _ = total.f_add_(&loss_sum(&logits, &batch.target)?)?;

@@ -84,6 +84,7 @@
 
 pub use tch;
 
+mod batcher;
 mod checkpoint;
 mod device;
 mod error;
@@ -95,12 +96,18 @@ mod records;
 mod train;
 mod train_config;
 
-pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointConfig, resolve};
+pub use batcher::{Batcher, RowEvent, RowRequest};
+pub use checkpoint::{
+    CHECKPOINT_FORMAT, Checkpoint, CheckpointConfig, Leftover, clean_run_dir, resolve,
+    run_holds_model,
+};
 pub use device::{device_name, parse_device, set_cpu_threads};
 pub use error::{ModelError, Result};
 pub use eval::{Eval, evaluate};
 pub use generate::{GenerateOptions, Generated, generate, generate_streaming};
-pub use network::{Cell, CharRnn, DEFAULT_EMBED_DIM, InputMode, ModelConfig, State};
+pub use network::{
+    Cell, CharRnn, DEFAULT_EMBED_DIM, InputMode, MAX_PARAMETERS, ModelConfig, State,
+};
 pub use optim::{LrSchedule, OptimizerConfig};
 pub use records::{DataSettings, EvalRecord, METRICS_FILE, Progress, parse_metrics, read_metrics};
 pub use train::{EpochEnd, Observer, StepInfo, StopCause, TrainData, TrainSummary, Trainer};

@@ -67,6 +67,10 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// CPU threads for libtorch (0: libtorch's default).
     pub threads: usize,
+    /// Stop with [`ModelError::Diverged`] when the mean training (or validation) loss exceeds
+    /// this many times `ln(vocab_size)`, the loss of a uniform guess (char-rnn stops at 3x its
+    /// first loss). `None`: no bound (a NaN or infinite loss still stops training).
+    pub divergence_factor: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -86,6 +90,7 @@ impl Default for TrainConfig {
             eval_every: None,
             log_every: 50,
             threads: 0,
+            divergence_factor: Some(3.0),
         }
     }
 }
@@ -107,6 +112,15 @@ impl TrainConfig {
         }
         if self.epochs.is_none() && self.max_steps.is_none() && self.max_seconds.is_none() {
             return bad("no budget: set epochs, max_steps or max_seconds");
+        }
+        if self.epochs == Some(0) || self.max_steps == Some(0) {
+            return bad("epochs and max_steps must be at least 1");
+        }
+        if self
+            .divergence_factor
+            .is_some_and(|f| !(f.is_finite() && f > 1.0))
+        {
+            return bad("divergence_factor must be finite and above 1");
         }
         if self
             .max_seconds

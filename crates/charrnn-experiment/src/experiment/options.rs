@@ -46,7 +46,7 @@ pub struct Options {
     /// `auto`, `cpu`, `cuda` or `cuda:N` (`None`: the CLI's default).
     pub device: Option<String>,
     /// CPU threads for libtorch (`None`: libtorch's default).
-    pub threads: Option<u32>,
+    pub threads: Option<usize>,
     /// Condition the model on the AG News class.
     pub labels: bool,
     /// Seed of training, of the validation split and of sampling.
