@@ -90,26 +90,25 @@ mod device;
 mod error;
 mod eval;
 mod generate;
+mod model_config;
 mod network;
 mod optim;
 mod records;
+mod run_dir;
 mod train;
 mod train_config;
 
 pub use batcher::{Batcher, RowEvent, RowRequest};
-pub use checkpoint::{
-    CHECKPOINT_FORMAT, Checkpoint, CheckpointConfig, Leftover, clean_run_dir, resolve,
-    run_holds_model,
-};
+pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointConfig, resolve};
 pub use device::{device_name, parse_device, set_cpu_threads};
 pub use error::{ModelError, Result};
 pub use eval::{Eval, evaluate};
 pub use generate::{GenerateOptions, Generated, generate, generate_streaming};
-pub use network::{
-    Cell, CharRnn, DEFAULT_EMBED_DIM, InputMode, MAX_PARAMETERS, ModelConfig, State,
-};
+pub use model_config::{Cell, DEFAULT_EMBED_DIM, InputMode, MAX_PARAMETERS, ModelConfig};
+pub use network::{CharRnn, State};
 pub use optim::{LrSchedule, OptimizerConfig};
 pub use records::{DataSettings, EvalRecord, METRICS_FILE, Progress, parse_metrics, read_metrics};
+pub use run_dir::{Leftover, clean_run_dir, run_holds_model};
 pub use train::{EpochEnd, Observer, StepInfo, StopCause, TrainData, TrainSummary, Trainer};
 pub use train_config::{BatchOrder, DEFAULT_WINDOW_BATCHES, TrainConfig};
 

@@ -320,7 +320,7 @@ impl Optimizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::{Cell, InputMode, ModelConfig};
+    use crate::model_config::{Cell, InputMode, ModelConfig};
     use tch::Device;
 
     fn host(t: &Tensor) -> Vec<f64> {

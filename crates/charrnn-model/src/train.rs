@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{
-    CheckpointConfig, clean_run_dir, load_optimizer, read_config, run_holds_model,
-    write_checkpoint, write_file_atomically,
+    CheckpointConfig, load_optimizer, read_config, write_checkpoint, write_file_atomically,
 };
 use crate::device::set_cpu_threads;
 use crate::error::{ModelError, Result};
@@ -23,6 +22,7 @@ use crate::optim::Optimizer;
 use crate::records::{
     DataSettings, EvalRecord, METRICS_FILE, Progress, metrics_text, read_metrics,
 };
+use crate::run_dir::{clean_run_dir, run_holds_model};
 use crate::train_config::TrainConfig;
 
 /// What [`Observer::on_step`] is told every `log_every` steps.

@@ -191,7 +191,7 @@ impl FromStr for BatchOrder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::{DEFAULT_EMBED_DIM, InputMode};
+    use crate::model_config::{DEFAULT_EMBED_DIM, InputMode};
 
     #[test]
     fn names_parse_and_print_back() {

@@ -61,6 +61,7 @@
 
 mod config;
 mod error;
+mod filters;
 mod math;
 mod sampler;
 mod stop;
