@@ -18,6 +18,7 @@ use serde_json::Value;
 const TCH_ALLOWED: &[&str] = &[
     "charrnn-model",
     "charrnn-experiment",
+    "charrnn-serve",
     "charrnn-cli",
     "charrnn-bench",
 ];
@@ -25,7 +26,7 @@ const TCH_ALLOWED: &[&str] = &[
 const PURE_LIBS: &[&str] = &["charrnn-vocab", "charrnn-data", "charrnn-sampling"];
 const FORBIDDEN_IN_PURE: &[&str] = &["tch", "torch-sys", "clap", "anyhow"];
 /// Libraries over tensors: no CLI parser either (tch itself brings anyhow).
-const MODEL_LIBS: &[&str] = &["charrnn-model", "charrnn-experiment"];
+const MODEL_LIBS: &[&str] = &["charrnn-model", "charrnn-experiment", "charrnn-serve"];
 const FORBIDDEN_IN_MODEL_LIBS: &[&str] = &["clap"];
 const TCH: &[&str] = &["tch", "torch-sys"];
 /// The lints every library opts into in its `lib.rs` (binaries and tests are exempt; tests

@@ -73,6 +73,48 @@ pub enum Command {
     /// The whole job on AG News: vocabulary, train (validating on held-out training titles),
     /// test bits per character, samples, optional sweep, and a Markdown report.
     Experiment(Box<ExperimentArgs>),
+    /// Serve a model over HTTP: an OpenAI-style completions API (with streaming), continuous
+    /// batching, and a web playground at `/`.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// A run directory (its best checkpoint) or a checkpoint directory.
+    pub checkpoint: PathBuf,
+    /// Address to listen on, host:port (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Bearer token required on /v1/* (default: the CHARRNN_API_KEY environment variable;
+    /// neither: no authentication).
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// Requests waiting to join the batch before new ones get 429, at least 1.
+    #[arg(long, default_value_t = 256, value_parser = checks::count)]
+    pub max_queue: usize,
+    /// Most samples generated together, at least 1.
+    #[arg(long, default_value_t = 128, value_parser = checks::count)]
+    pub max_batch: usize,
+    /// The largest max_tokens (characters) a request may ask for, at least 1.
+    #[arg(long, default_value_t = 4096, value_parser = checks::count)]
+    pub max_tokens: usize,
+    /// The largest n (samples per prompt) a request may ask for, at least 1.
+    #[arg(long, default_value_t = 16, value_parser = checks::count)]
+    pub max_n: usize,
+    /// The largest request body, in KiB, at least 1.
+    #[arg(long, default_value_t = 1024, value_parser = checks::count)]
+    pub max_body_kib: usize,
+    /// Seconds after which a request's samples are ended, above 0.
+    #[arg(long, default_value_t = 300.0, value_parser = checks::positive)]
+    pub request_timeout: f64,
+    /// Seconds that requests in flight get to finish after SIGINT/SIGTERM, at least 0.
+    #[arg(long, default_value_t = 10.0, value_parser = checks::non_negative)]
+    pub shutdown_grace: f64,
+    /// The model's name in the API (default: the checkpoint directory's name).
+    #[arg(long)]
+    pub model_name: Option<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Args, Debug)]

@@ -13,6 +13,7 @@ mod output;
 mod paths;
 mod progress;
 mod run;
+mod serve;
 mod train;
 
 use std::process::ExitCode;

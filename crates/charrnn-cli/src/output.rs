@@ -38,6 +38,11 @@ impl Output {
         }
     }
 
+    /// Whether results are JSON lines on stdout (`--json`).
+    pub fn json(&self) -> bool {
+        matches!(self.mode, Mode::Json)
+    }
+
     /// Whether results go to a program rather than to a person.
     pub fn machine(&self) -> bool {
         !matches!(self.mode, Mode::Human)

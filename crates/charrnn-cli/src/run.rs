@@ -21,6 +21,7 @@ pub fn dispatch(command: Command, out: &Output) -> Result<()> {
         Command::Train(args) => crate::train::train(&args, out),
         Command::Generate(args) => crate::generate::generate(&args, out),
         Command::Eval(args) => crate::generate::eval(&args, out),
+        Command::Serve(args) => crate::serve::serve(&args, out),
         Command::Experiment(_) => bail!("an experiment cannot run another experiment"),
     }
 }

@@ -34,6 +34,8 @@ pub enum Event {
     Stats(GenerateStats),
     /// `charrnn experiment`: the experiment is over.
     Experiment(ExperimentDone),
+    /// `charrnn serve`: the server listens.
+    Listening(Listening),
 }
 
 impl Event {
@@ -234,6 +236,13 @@ pub struct GenerateStats {
     pub chars_per_sec: f64,
     /// The process's peak resident memory, in MiB (0 where unknown).
     pub peak_rss_mib: f64,
+}
+
+/// `charrnn serve` is ready.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Listening {
+    /// The address it listens on, `host:port`.
+    pub addr: String,
 }
 
 /// The end of `charrnn experiment`.
