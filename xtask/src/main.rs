@@ -1,20 +1,18 @@
 //! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
 //!
-//! It knows how to make libtorch available (`setup`), check the tree (`tidy`), run every check
-//! CI runs (`test`), and drive the `charrnn` binary end to end. It never links tch: everything
-//! that needs a tensor happens in a `charrnn` subprocess.
+//! It knows how to make libtorch available (`setup`), fetch AG News (`fetch`), check the tree
+//! (`tidy`), run every check CI runs (`test`), and drive the `charrnn` binary (`experiment`,
+//! `bench`). It depends on no crate of the workspace, so it compiles in seconds: everything
+//! that needs a tensor, a Parquet file or a plot happens in a `charrnn` subprocess.
 
 mod bench;
 mod experiment;
-mod experiment_metrics;
 mod fetch;
-mod report;
 mod setup;
 mod tidy;
+mod workspace;
 
-use std::{path::PathBuf, process::Command};
-
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -34,7 +32,7 @@ enum Cmd {
     Test,
     /// Download AG News (or take it from --mirror DIR), verify it, convert it to Parquet.
     Fetch(fetch::FetchArgs),
-    /// The whole job: fetch, build, vocabulary, train, evaluate, sample, report (and --sweep).
+    /// The whole job: setup, fetch, build, then `charrnn experiment` with the AG News defaults.
     Experiment(experiment::ExperimentArgs),
     /// charrnn against the PyTorch reference: training, time to bpc, generation, memory.
     Bench(bench::BenchArgs),
@@ -49,30 +47,28 @@ fn main() {
 
 fn run() -> Result<()> {
     let cli = Cli::parse();
+    // The bench also runs outside a checkout (a release xtask carried to another machine,
+    // with everything named by flags): there the current directory stands in.
+    if let Cmd::Bench(args) = cli.command {
+        let root = workspace::root().or_else(|_| std::env::current_dir())?;
+        return bench::run(&root, args);
+    }
+    let root = workspace::root()?;
     match cli.command {
-        Cmd::Setup => setup::ensure().map(|lt| eprintln!("libtorch: {}", lt.display())),
-        Cmd::Tidy => tidy::run_all(&project_root()),
-        Cmd::Test => test(),
-        Cmd::Fetch(args) => fetch::run(args),
-        Cmd::Experiment(args) => experiment::run(args),
-        Cmd::Bench(args) => bench::run(args),
+        Cmd::Setup => setup::ensure(&root).map(|lt| eprintln!("libtorch: {}", lt.display())),
+        Cmd::Tidy => tidy::run_all(&root),
+        Cmd::Test => test(&root),
+        Cmd::Fetch(args) => fetch::run(&root, args),
+        Cmd::Experiment(args) => experiment::run(&root, args),
+        Cmd::Bench(_) => Ok(()),
     }
 }
 
-/// The workspace root (the parent of this package's directory).
-pub(crate) fn project_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
-fn test() -> Result<()> {
-    setup::ensure()?;
-    let root = project_root();
-    cargo(&root, &["fmt", "--all", "--check"])?;
-    cargo(
-        &root,
+fn test(root: &std::path::Path) -> Result<()> {
+    setup::ensure(root)?;
+    workspace::cargo(root, &["fmt", "--all", "--check"])?;
+    workspace::cargo(
+        root,
         &[
             "clippy",
             "--workspace",
@@ -82,22 +78,7 @@ fn test() -> Result<()> {
             "warnings",
         ],
     )?;
-    cargo(&root, &["test", "--workspace", "--all-targets"])?;
-    cargo(&root, &["test", "--workspace", "--doc"])?;
-    Ok(())
-}
-
-/// Runs `cargo ARGS` in `dir`, failing with the command line if it fails.
-pub(crate) fn cargo(dir: &std::path::Path, args: &[&str]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(&cargo)
-        .args(args)
-        .current_dir(dir)
-        .status()
-        .with_context(|| format!("could not run {cargo}"))?;
-    if !status.success() {
-        bail!("`cargo {}` failed ({status})", args.join(" "));
-    }
+    workspace::cargo(root, &["test", "--workspace", "--all-targets"])?;
+    workspace::cargo(root, &["test", "--workspace", "--doc"])?;
     Ok(())
 }

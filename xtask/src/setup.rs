@@ -19,13 +19,11 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use crate::project_root;
-
 pub(crate) const TORCH_VERSION: &str = "2.11.0";
 
-/// Makes libtorch available and returns its directory (the one holding `lib/` and `include/`).
-pub(crate) fn ensure() -> Result<PathBuf> {
-    let root = project_root();
+/// Makes libtorch available to the workspace at `root` and returns its directory (the one
+/// holding `lib/` and `include/`).
+pub(crate) fn ensure(root: &Path) -> Result<PathBuf> {
     let link = root.join("target").join("libtorch");
     if env::var_os("LIBTORCH_USE_PYTORCH").is_some() {
         return from_python();
@@ -115,7 +113,9 @@ fn pip_install(install: &Path) -> Result<()> {
         fs::remove_dir_all(&partial)
             .with_context(|| format!("cannot remove {}", partial.display()))?;
     }
-    fs::create_dir_all(install.parent().expect("cache dir has a parent"))?;
+    if let Some(parent) = install.parent() {
+        fs::create_dir_all(parent)?;
+    }
     eprintln!(
         "setup: installing torch=={TORCH_VERSION} from PyPI into {} \n\
          setup: this happens once per machine: about 4.6 GB, roughly a minute on a fast link",
@@ -153,7 +153,9 @@ fn point_link(link: &Path, target: &Path) -> Result<()> {
     if fs::read_link(link).is_ok_and(|current| current == target) {
         return Ok(());
     }
-    fs::create_dir_all(link.parent().expect("link has a parent"))?;
+    if let Some(parent) = link.parent() {
+        fs::create_dir_all(parent)?;
+    }
     match fs::symlink_metadata(link) {
         Ok(meta) if meta.is_dir() => fs::remove_dir_all(link)?,
         Ok(_) => fs::remove_file(link)?,

@@ -1,5 +1,8 @@
 //! `cargo xtask tidy`: the rules of the tree, checked from `cargo metadata` and the sources.
-//! The same checks run as tests of this package, so `cargo xtask test` enforces them.
+//! The same checks run as tests of this package, so `cargo xtask test` enforces them. Import
+//! cycles between files have a module of their own (`imports`).
+
+mod imports;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -11,9 +14,10 @@ use std::{
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-/// Packages allowed to link tch: the model, the binary over it, and the benchmarks of both.
+/// Packages allowed to link tch: the model, the packages over it, and the benchmarks.
 const TCH_ALLOWED: &[&str] = &[
     "charrnn-model",
+    "charrnn-experiment",
     "charrnn-serve",
     "charrnn-cli",
     "charrnn-bench",
@@ -21,11 +25,25 @@ const TCH_ALLOWED: &[&str] = &[
 /// Reusable libraries: no tensors, no CLI parser, no application error type.
 const PURE_LIBS: &[&str] = &["charrnn-vocab", "charrnn-data", "charrnn-sampling"];
 const FORBIDDEN_IN_PURE: &[&str] = &["tch", "torch-sys", "clap", "anyhow"];
+/// Libraries over tensors: no CLI parser either (tch itself brings anyhow).
+const MODEL_LIBS: &[&str] = &["charrnn-model", "charrnn-experiment", "charrnn-serve"];
+const FORBIDDEN_IN_MODEL_LIBS: &[&str] = &["clap"];
 const TCH: &[&str] = &["tch", "torch-sys"];
+/// The lints every library opts into in its `lib.rs` (binaries and tests are exempt; tests
+/// may unwrap, see clippy.toml).
+const LIBRARY_LINTS: &[&str] = &[
+    "unreachable_pub",
+    "missing_docs",
+    "clippy::unwrap_used",
+    "clippy::expect_used",
+];
+/// What would make xtask slow to build: it drives the binary instead.
+const FORBIDDEN_IN_XTASK: &[&str] = &["tch", "torch-sys", "arrow", "parquet", "plotters"];
 
 pub(crate) fn run_all(root: &Path) -> Result<()> {
     let mut problems = layering_problems(root)?;
     problems.extend(source_problems(root)?);
+    problems.extend(imports::cycle_problems(root)?);
     if problems.is_empty() {
         eprintln!("tidy: ok");
         return Ok(());
@@ -114,6 +132,26 @@ fn layering_problems(root: &Path) -> Result<Vec<String>> {
                 problems.push(format!("{pkg} is a reusable library but depends on {bad}"));
             }
         }
+        if MODEL_LIBS.contains(&pkg.as_str()) {
+            for bad in FORBIDDEN_IN_MODEL_LIBS
+                .iter()
+                .filter(|t| deps.contains(**t))
+            {
+                problems.push(format!("{pkg} is a library but depends on {bad}"));
+            }
+        }
+        if pkg == "xtask" {
+            let members: Vec<&String> = closures.keys().filter(|m| *m != "xtask").collect();
+            for bad in deps
+                .iter()
+                .filter(|d| members.contains(d) || FORBIDDEN_IN_XTASK.contains(&d.as_str()))
+            {
+                problems.push(format!(
+                    "xtask depends on {bad}: it must build in seconds and drive the charrnn \
+                     binary instead"
+                ));
+            }
+        }
     }
     for expected in PURE_LIBS.iter().chain(TCH_ALLOWED).chain(&["xtask"]) {
         if !closures.contains_key(*expected) {
@@ -173,6 +211,25 @@ fn source_problems(root: &Path) -> Result<Vec<String>> {
                 "{rel}: a library opens with `//!` docs saying what it knows and does not"
             ));
         }
+        let library = PURE_LIBS
+            .iter()
+            .chain(MODEL_LIBS)
+            .any(|lib| file.ends_with(Path::new("crates").join(lib).join("src/lib.rs")));
+        if library {
+            // Every crate attribute, however rustfmt wrapped it.
+            let attrs: String = text
+                .match_indices("#![")
+                .map(|(at, _)| {
+                    let rest = &text[at..];
+                    &rest[..rest.find(']').map_or(rest.len(), |end| end + 1)]
+                })
+                .collect();
+            for lint in LIBRARY_LINTS.iter().filter(|l| !attrs.contains(**l)) {
+                problems.push(format!(
+                    "{rel}: a library warns on `{lint}` (in a `#![warn(...)]` of its lib.rs)"
+                ));
+            }
+        }
     }
     let mut manifests = vec![
         root.join("xtask/Cargo.toml"),
@@ -220,13 +277,13 @@ mod tests {
 
     #[test]
     fn layering_holds() {
-        let problems = layering_problems(&crate::project_root()).unwrap();
+        let problems = layering_problems(&crate::workspace::root().unwrap()).unwrap();
         assert!(problems.is_empty(), "{problems:#?}");
     }
 
     #[test]
     fn sources_follow_the_rules() {
-        let problems = source_problems(&crate::project_root()).unwrap();
+        let problems = source_problems(&crate::workspace::root().unwrap()).unwrap();
         assert!(problems.is_empty(), "{problems:#?}");
     }
 
@@ -235,6 +292,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("charrnn-tidy-{}", std::process::id()));
         let src = dir.join("crates/demo/src");
         fs::create_dir_all(&src).unwrap();
+        let model = dir.join("crates/charrnn-model/src");
+        fs::create_dir_all(&model).unwrap();
+        fs::write(
+            model.join("lib.rs"),
+            "//! Docs.\n#![warn(missing_docs, clippy::unwrap_used, clippy::expect_used)]\n",
+        )
+        .unwrap();
         fs::create_dir_all(dir.join("xtask")).unwrap();
         fs::create_dir_all(dir.join("benches")).unwrap();
         fs::write(
@@ -259,5 +323,10 @@ mod tests {
         assert!(problems.contains("opens with `//!`"), "{problems}");
         assert!(problems.contains("workspace lints"), "{problems}");
         assert!(problems.contains("serde = \"1\""), "{problems}");
+        assert!(
+            problems.contains("charrnn-model/src/lib.rs: a library warns on `unreachable_pub`"),
+            "{problems}"
+        );
+        assert!(!problems.contains("`missing_docs`"), "{problems}");
     }
 }

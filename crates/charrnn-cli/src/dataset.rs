@@ -3,8 +3,28 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use charrnn_data::{Example, ExampleOptions, TextRecord, make_examples};
+use charrnn_data::{
+    Example, ExampleOptions, NullPolicy, ReadOptions, TextRecord, make_examples, read_texts,
+};
+use charrnn_model::DataSettings;
 use charrnn_vocab::{Level, Unknown, Vocab};
+
+use crate::flags::TextColumns;
+
+/// Reads the text (and label) columns of a Parquet file.
+pub fn read_records(path: &Path, text: &TextColumns) -> Result<Vec<TextRecord>> {
+    let opts = ReadOptions {
+        text_columns: text.columns.clone(),
+        label_column: text.label_column.clone(),
+        nulls: if text.skip_nulls {
+            NullPolicy::Skip
+        } else {
+            NullPolicy::Fail
+        },
+        ..ReadOptions::text(&text.columns[0])
+    };
+    Ok(read_texts(path, &opts)?)
+}
 
 /// The class names of AG News, whose label column holds 1 to 4.
 const AG_NEWS_CLASSES: [&str; 4] = ["World", "Sports", "Business", "Sci/Tech"];
@@ -36,15 +56,9 @@ impl Labels {
     }
 
     /// The classes recorded in a checkpoint's data settings (`label_values`), if any.
-    pub fn saved(settings: &serde_json::Value, names: &[String]) -> Labels {
-        let values: Vec<i64> = settings["label_values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_i64())
-            .collect();
+    pub fn saved(settings: &DataSettings, names: &[String]) -> Labels {
         Labels {
-            values,
+            values: settings.label_values.clone(),
             names: names.to_vec(),
         }
     }

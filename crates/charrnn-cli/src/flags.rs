@@ -1,8 +1,38 @@
-//! The command line, as clap definitions only: no behaviour lives here.
+//! The command line, as clap definitions only: no behaviour lives here. Options whose values
+//! name a library type (cell, input, optimizer, batch order, vocabulary level, preset) parse
+//! into that type directly, through its `FromStr`.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use charrnn_experiment::Preset;
+use charrnn_model::{BatchOrder, Cell, InputMode, OptimizerConfig};
+use charrnn_vocab::Level;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+
+/// A parser that accepts `values` (listed in `--help`) and makes a `T` of the one given.
+fn library<T>(values: &[&'static str]) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr + Clone + Send + Sync + 'static,
+    T::Err: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    PossibleValuesParser::new(values.iter().map(|v| PossibleValue::new(*v)))
+        .try_map(|s| s.parse::<T>())
+}
+
+/// `--preset`: notebook or default; `seed`, the notebook's old name, still works but is not
+/// listed.
+fn preset_parser() -> impl TypedValueParser<Value = Preset> {
+    PossibleValuesParser::new([
+        PossibleValue::new("notebook").help("the notebook: one-hot LSTM 128, RMSprop, batch 8, 1 epoch"),
+        PossibleValue::new("default").help(
+            "2 LSTM layers of 256, Adam with cosine decay, batch 64, 4,500 steps (about 10 minutes on 2 cores)",
+        ),
+        PossibleValue::new("seed").hide(true),
+    ])
+    .try_map(|s| s.parse::<Preset>())
+}
 
 use crate::checks;
 
@@ -40,6 +70,9 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Bits per character of a trained model on a Parquet file.
     Eval(EvalArgs),
+    /// The whole job on AG News: vocabulary, train (validating on held-out training titles),
+    /// test bits per character, samples, optional sweep, and a Markdown report.
+    Experiment(Box<ExperimentArgs>),
     /// Serve a model over HTTP: an OpenAI-style completions API (with streaming), continuous
     /// batching, and a web playground at `/`.
     Serve(ServeArgs),
@@ -126,8 +159,8 @@ pub struct VocabBuildArgs {
     #[command(flatten)]
     pub text: TextColumns,
     /// Characters or whitespace-separated words.
-    #[arg(long, value_enum, default_value_t = LevelArg::Char)]
-    pub level: LevelArg,
+    #[arg(long, default_value = "char", value_parser = library::<Level>(&["char", "word"]))]
+    pub level: Level,
     /// Lowercase text before building and encoding.
     #[arg(long)]
     pub lowercase: bool,
@@ -140,46 +173,6 @@ pub struct VocabBuildArgs {
     /// Where to write the tokenizer.json.
     #[arg(long, short)]
     pub output: PathBuf,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LevelArg {
-    Char,
-    Word,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Preset {
-    /// The notebook: one-hot input, LSTM 128, batch 8, RMSprop, 1 epoch.
-    Seed,
-    /// The best recipe found for about 10 minutes on 2 CPU cores.
-    Default,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CellArg {
-    Lstm,
-    Gru,
-    Rnn,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InputArg {
-    Embedding,
-    Onehot,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OptimizerArg {
-    Adam,
-    Rmsprop,
-    Sgd,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OrderArg {
-    Shuffled,
-    Bucketed,
 }
 
 #[derive(Args, Debug)]
@@ -212,14 +205,15 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,
     /// Start from a named recipe; other flags override its settings.
-    #[arg(long, value_enum, default_value_t = Preset::Default)]
+    #[arg(long, default_value = "default", value_parser = preset_parser())]
     pub preset: Preset,
-    /// Recurrent cell (default: the preset's; LSTM in both presets).
-    #[arg(long, value_enum)]
-    pub cell: Option<CellArg>,
-    /// Input encoding (default: the preset's).
-    #[arg(long, value_enum)]
-    pub input: Option<InputArg>,
+    /// The recurrent cell (default: the preset's; LSTM in both presets).
+    #[arg(long, value_parser = library::<Cell>(&["lstm", "gru", "rnn"]))]
+    pub cell: Option<Cell>,
+    /// How a character enters the network: a one-hot vector, or a learned embedding of
+    /// --embed-dim (default: the preset's).
+    #[arg(long, value_parser = library::<InputMode>(&["embedding", "onehot"]))]
+    pub input: Option<InputMode>,
     /// Embedding width, at least 1 (default: the preset's, 64).
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub embed_dim: Option<usize>,
@@ -232,9 +226,10 @@ pub struct TrainArgs {
     /// Dropout probability in [0, 1) (default: the preset's).
     #[arg(long, value_parser = checks::dropout, allow_negative_numbers = true)]
     pub dropout: Option<f64>,
-    /// Optimizer (default: the preset's).
-    #[arg(long, value_enum)]
-    pub optimizer: Option<OptimizerArg>,
+    /// The optimizer, with its usual hyper-parameters (sgd: momentum 0.9) (default: the
+    /// preset's).
+    #[arg(long, value_parser = library::<OptimizerConfig>(&["adam", "rmsprop", "sgd"]))]
+    pub optimizer: Option<OptimizerConfig>,
     /// Learning rate, above 0 (default: the preset's).
     #[arg(long, value_parser = checks::positive, allow_negative_numbers = true)]
     pub lr: Option<f64>,
@@ -256,9 +251,10 @@ pub struct TrainArgs {
     /// Stop after this many seconds of training, above 0.
     #[arg(long, value_parser = checks::positive, allow_negative_numbers = true)]
     pub time_budget: Option<f64>,
-    /// Batch order (default: the preset's).
-    #[arg(long, value_enum)]
-    pub order: Option<OrderArg>,
+    /// The order of the examples in an epoch: a seeded shuffle, or shuffled batches of similar
+    /// lengths (less padding) (default: the preset's).
+    #[arg(long, value_parser = library::<BatchOrder>(&["shuffled", "bucketed"]))]
+    pub order: Option<BatchOrder>,
     /// Validate every N steps, at least 1 (and at each epoch end).
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub eval_every: Option<usize>,
@@ -366,4 +362,55 @@ pub struct EvalArgs {
     pub strict: bool,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ExperimentArgs {
+    /// The directory holding AG News as train.parquet and test.parquet (label, title,
+    /// description), as `cargo xtask fetch` writes it.
+    #[arg(long, value_name = "DIR", default_value = "data/ag_news")]
+    pub data: PathBuf,
+    /// Where experiments go: the report and the runs land in OUT/NAME/.
+    #[arg(long, value_name = "DIR", default_value = "experiments")]
+    pub out: PathBuf,
+    /// The training recipe of the main run and of the sweep's variants.
+    #[arg(long, default_value = "default", value_parser = preset_parser())]
+    pub preset: Preset,
+    /// The experiment's name, a plain directory name (default: the preset's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Stop each run after this many optimizer steps, at least 1 (default: the preset's
+    /// budget).
+    #[arg(long, value_name = "N", value_parser = checks::count_u64, allow_negative_numbers = true)]
+    pub max_steps: Option<u64>,
+    /// Seconds of training, above 0; with --sweep, the total shared evenly by all runs
+    /// (default: the preset's budget; with --sweep, 1800).
+    #[arg(long, value_name = "SECS", value_parser = checks::positive, allow_negative_numbers = true)]
+    pub time_budget: Option<f64>,
+    /// Also train model variants (LSTM/GRU, 1-3 layers, hidden 128-512, full text) sharing
+    /// one time budget, and tabulate them.
+    #[arg(long)]
+    pub sweep: bool,
+    /// Do not condition the model on the AG News class (the default preset does, which lowers
+    /// the test bpc and adds per-class samples; the notebook preset never does).
+    #[arg(long)]
+    pub no_labels: bool,
+    /// The fraction of the training titles held out for validation, in (0, 1).
+    #[arg(long, value_name = "F", default_value_t = 0.05, value_parser = checks::fraction, allow_negative_numbers = true)]
+    pub valid_fraction: f64,
+    /// Samples per prompt and temperature, at least 1.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = checks::count, allow_negative_numbers = true)]
+    pub samples: usize,
+    /// auto (CUDA when available), cpu, cuda or cuda:N (default: auto).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// CPU threads for libtorch, at least 1 (default: libtorch's).
+    #[arg(long, value_name = "N", value_parser = checks::count, allow_negative_numbers = true)]
+    pub threads: Option<usize>,
+    /// Seed of training, of the validation split and of sampling.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// More `charrnn train` flags, after `--`, e.g. `-- --hidden 512 --dropout 0.3`.
+    #[arg(last = true, value_name = "TRAIN FLAGS")]
+    pub train_args: Vec<String>,
 }

@@ -4,15 +4,15 @@ use std::{io::Write, time::Instant};
 
 use anyhow::{Context, Result, bail};
 use charrnn_data::{ExampleOptions, Window};
+use charrnn_experiment::{Event, GenerateStats, GeneratedSample, Score, Stop};
 use charrnn_model::{Checkpoint, GenerateOptions, evaluate, parse_device, set_cpu_threads};
 use charrnn_sampling::{SamplingConfig, StopReason, Temperature};
 use charrnn_vocab::Unknown;
-use serde_json::json;
 
 use crate::{
-    dataset::{Coverage, Labels, examples_with_coverage},
+    dataset::{Coverage, Labels, examples_with_coverage, read_records},
     flags::{EvalArgs, GenerateArgs},
-    run::{Output, read_records},
+    output::{Output, peak_rss_mib},
 };
 
 /// One sampling configuration per requested temperature (or the greedy or scheduled one).
@@ -102,7 +102,7 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
         Unknown::Replace
     };
     // One sample for a person: stream it to the terminal as it comes.
-    let stream = !out.json && prompts.len() == 1 && configs.len() == 1 && labels.len() == 1;
+    let stream = !out.machine() && prompts.len() == 1 && configs.len() == 1 && labels.len() == 1;
     let started = Instant::now();
     let mut generated_chars = 0usize;
     for (label, (temperature, sampling)) in labels
@@ -142,49 +142,47 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
                 continue;
             }
             let stop = match sample.stop {
-                StopReason::Eos => "eos",
-                StopReason::StopString(_) => "stop_string",
-                StopReason::MaxLen => "max_len",
+                StopReason::Eos => Stop::Eos,
+                StopReason::StopString(_) => Stop::StopString,
+                StopReason::MaxLen => Stop::MaxLen,
             };
             let text = format!("{prompt}{}", sample.text);
-            out.result(
-                json!({"prompt": prompt, "temperature": temperature, "label": label_name(label), "text": text, "generated": sample.text, "stop": stop}),
-                || {
-                    let mut tags = Vec::new();
-                    if let Some(name) = label_name(label) {
-                        tags.push(name);
-                    }
-                    if let Some(t) = temperature {
-                        tags.push(format!("T={t}"));
-                    }
-                    if tags.is_empty() { text.clone() } else { format!("[{}] {text}", tags.join(" ")) }
-                },
-            )?;
+            let event = Event::Generated(GeneratedSample {
+                prompt: (*prompt).to_owned(),
+                temperature,
+                label: label_name(label),
+                text: text.clone(),
+                generated: sample.text.clone(),
+                stop,
+            });
+            out.result(event, || {
+                let mut tags = Vec::new();
+                if let Some(name) = label_name(label) {
+                    tags.push(name);
+                }
+                if let Some(t) = temperature {
+                    tags.push(format!("T={t}"));
+                }
+                if tags.is_empty() {
+                    text.clone()
+                } else {
+                    format!("[{}] {text}", tags.join(" "))
+                }
+            })?;
         }
     }
     if args.stats {
         let secs = started.elapsed().as_secs_f64();
-        eprintln!(
-            "{}",
-            json!({"event": "stats", "samples": prompts.len(), "chars": generated_chars, "elapsed_secs": secs,
-                   "chars_per_sec": generated_chars as f64 / secs.max(1e-9), "peak_rss_mib": peak_rss_mib()})
-        );
+        let stats = Event::Stats(GenerateStats {
+            samples: prompts.len(),
+            chars: generated_chars,
+            elapsed_secs: secs,
+            chars_per_sec: generated_chars as f64 / secs.max(1e-9),
+            peak_rss_mib: peak_rss_mib(),
+        });
+        eprintln!("{}", stats.to_json()?);
     }
     Ok(())
-}
-
-/// The process's peak resident memory (VmHWM), in MiB; 0 where /proc is absent.
-pub fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("VmHWM:")
-                    .map(|v| v.trim().trim_end_matches("kB").trim().to_owned())
-            })
-        })
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
@@ -194,13 +192,13 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
     let settings = &ckpt.config.data;
     let mut text = args.text.clone();
     if text.label_column.is_none() && ckpt.model.config().num_labels.is_some() {
-        text.label_column = settings["label_column"].as_str().map(str::to_owned);
+        text.label_column = settings.label_column.clone();
     }
     let records = read_records(&args.data, &text)?;
     let labels = Labels::saved(settings, &ckpt.model.config().label_names);
-    let window = settings["window"].as_u64().map(|n| Window {
-        num_chars: n as usize,
-        stride: settings["stride"].as_u64().unwrap_or(n) as usize,
+    let window = settings.window.map(|n| Window {
+        num_chars: n,
+        stride: settings.stride.unwrap_or(n),
     });
     let opts = ExampleOptions {
         eos: ckpt.vocab.eos_id(),
@@ -216,7 +214,19 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
     coverage.check(&what, args.strict)?;
     let result = evaluate(&ckpt.model, &examples, args.batch_size)?;
     out.result(
-        json!({"bits_per_char": result.bits_per_char, "nats_per_char": result.nats_per_char, "chars": result.chars, "examples": examples.len()}),
-        || format!("{:.4} bits per character over {} characters ({} texts)", result.bits_per_char, result.chars, examples.len()),
+        Event::Score(Score {
+            bits_per_char: result.bits_per_char,
+            nats_per_char: result.nats_per_char,
+            chars: result.chars,
+            examples: examples.len(),
+        }),
+        || {
+            format!(
+                "{:.4} bits per character over {} characters ({} texts)",
+                result.bits_per_char,
+                result.chars,
+                examples.len()
+            )
+        },
     )
 }

@@ -6,8 +6,10 @@
 
 mod checks;
 mod dataset;
+mod experiment;
 mod flags;
 mod generate;
+mod output;
 mod paths;
 mod progress;
 mod run;
@@ -20,31 +22,20 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = flags::Cli::parse();
-    match run::run(cli) {
+    let out = output::Output::new(cli.json, cli.quiet);
+    let result = match cli.command {
+        flags::Command::Experiment(args) => experiment::experiment(&args, &out),
+        command => run::dispatch(command, &out),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that stopped early (`charrnn vocab show x | head`) is not an error.
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", one_line(&err));
+            eprintln!("error: {}", output::one_line(&err));
             ExitCode::FAILURE
         }
     }
-}
-
-/// `outer: inner: innermost`, skipping causes whose text the outer message already contains.
-fn one_line(err: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if line.contains(&text) {
-            continue;
-        }
-        if !line.is_empty() {
-            line.push_str(": ");
-        }
-        line.push_str(text.trim());
-    }
-    line.replace('\n', " ")
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -2,29 +2,33 @@
 
 use std::io::IsTerminal;
 
+use charrnn_experiment::{EpochSample, Event};
 use charrnn_model::{EpochEnd, EvalRecord, GenerateOptions, Observer, StepInfo};
 use charrnn_sampling::SamplingConfig;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
 
-use crate::run::{Output, stdout_line};
+use crate::output::Output;
 
 /// Turns the trainer's hooks into a progress bar, evaluation lines and per-epoch samples.
-pub struct TrainProgress {
+pub struct TrainProgress<'a> {
     bar: Option<ProgressBar>,
-    json: bool,
-    quiet: bool,
+    out: &'a Output,
     prompts: Vec<String>,
     temperatures: Vec<f32>,
 }
 
 const BAR_LEN: u64 = 10_000;
 
-impl TrainProgress {
-    pub fn new(out: &Output, prompts: &[String], temperatures: &[f32], _start_step: u64) -> Self {
+impl<'a> TrainProgress<'a> {
+    pub fn new(
+        out: &'a Output,
+        prompts: &[String],
+        temperatures: &[f32],
+        _start_step: u64,
+    ) -> Self {
         // A bar only where a person watches: indicatif hides itself (and what it would
         // print) when stderr is not a terminal, and lines then go to stderr directly.
-        let bar = (!out.quiet && !out.json && std::io::stderr().is_terminal()).then(|| {
+        let bar = (out.shows_progress() && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(BAR_LEN);
             bar.set_style(
                 ProgressStyle::with_template("{bar:30} {percent:>3}% eta {eta:>4} | {msg}")
@@ -34,8 +38,7 @@ impl TrainProgress {
         });
         TrainProgress {
             bar,
-            json: out.json,
-            quiet: out.quiet,
+            out,
             prompts: if prompts.is_empty() {
                 vec!["Today ".to_owned()]
             } else {
@@ -59,13 +62,13 @@ impl TrainProgress {
     fn line(&self, text: String) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None if !self.json && !self.quiet => eprintln!("{text}"),
+            None if self.out.shows_progress() => eprintln!("{text}"),
             None => {}
         }
     }
 }
 
-impl Observer for TrainProgress {
+impl Observer for TrainProgress<'_> {
     fn on_step(&mut self, info: &StepInfo) {
         if let Some(bar) = &self.bar {
             bar.set_position((info.fraction_done.clamp(0.0, 1.0) * BAR_LEN as f64) as u64);
@@ -81,10 +84,7 @@ impl Observer for TrainProgress {
     }
 
     fn on_eval(&mut self, r: &EvalRecord) {
-        if self.json {
-            let _ = stdout_line(json!({"event": "eval", "record": r}));
-            return;
-        }
+        let _ = self.out.record(Event::Eval { record: r.clone() });
         let fmt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
         self.line(format!(
             "step {:>6}  epoch {:>3}  train {} bpc  valid {} bpc  {:.0} chars/s{}",
@@ -98,7 +98,8 @@ impl Observer for TrainProgress {
     }
 
     fn on_epoch_end(&mut self, end: &EpochEnd<'_>) {
-        if self.quiet && !self.json {
+        // Samples are for people watching, or for programs reading the events.
+        if !self.out.shows_progress() && !self.out.machine() {
             return;
         }
         let prompts: Vec<&str> = self.prompts.iter().map(String::as_str).collect();
@@ -113,16 +114,14 @@ impl Observer for TrainProgress {
             match end.generate(&prompts, &options) {
                 Ok(samples) => {
                     for (prompt, sample) in prompts.iter().zip(samples) {
-                        if self.json {
-                            let _ = stdout_line(
-                                json!({"event": "sample", "epoch": end.epoch, "temperature": t, "prompt": prompt, "text": format!("{prompt}{}", sample.text)}),
-                            );
-                        } else {
-                            self.line(format!(
-                                "  sample (T={t}) {prompt:?} → {:?}",
-                                format!("{prompt}{}", sample.text)
-                            ));
-                        }
+                        let text = format!("{prompt}{}", sample.text);
+                        self.line(format!("  sample (T={t}) {prompt:?} → {text:?}"));
+                        let _ = self.out.record(Event::Sample(EpochSample {
+                            epoch: end.epoch,
+                            temperature: t,
+                            prompt: (*prompt).to_owned(),
+                            text,
+                        }));
                     }
                 }
                 Err(err) => self.line(format!("  (no sample: {err})")),

@@ -3,62 +3,27 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use charrnn_data::{
-    CsvHeader, CsvOptions, NullPolicy, ReadOptions, TextRecord, csv_to_parquet, read_texts,
-};
-use charrnn_vocab::{Level, Vocab, VocabOptions};
-use serde_json::json;
+use charrnn_data::{CsvHeader, CsvOptions, csv_to_parquet};
+use charrnn_experiment::{Event, Prepared, TokenInfo, VocabBuilt, VocabInfo};
+use charrnn_vocab::{Vocab, VocabOptions};
 
-use crate::flags::{
-    Cli, Command, LevelArg, PrepareArgs, TextColumns, VocabBuildArgs, VocabCommand,
-};
+use crate::dataset::read_records;
+use crate::flags::{Command, PrepareArgs, VocabBuildArgs, VocabCommand};
+use crate::output::{Output, stdout_line};
 use crate::paths;
 
-pub fn run(cli: Cli) -> Result<()> {
-    let out = Output {
-        json: cli.json,
-        quiet: cli.quiet,
-    };
-    match cli.command {
-        Command::Prepare(args) => prepare(&args, &out),
-        Command::Vocab(VocabCommand::Build(args)) => vocab_build(&args, &out),
-        Command::Vocab(VocabCommand::Show { path }) => vocab_show(&path, &out),
-        Command::Train(args) => crate::train::train(&args, &out),
-        Command::Generate(args) => crate::generate::generate(&args, &out),
-        Command::Eval(args) => crate::generate::eval(&args, &out),
-        Command::Serve(args) => crate::serve::serve(&args, &out),
+/// Runs every command but `experiment` (which runs the others through this).
+pub fn dispatch(command: Command, out: &Output) -> Result<()> {
+    match command {
+        Command::Prepare(args) => prepare(&args, out),
+        Command::Vocab(VocabCommand::Build(args)) => vocab_build(&args, out),
+        Command::Vocab(VocabCommand::Show { path }) => vocab_show(&path, out),
+        Command::Train(args) => crate::train::train(&args, out),
+        Command::Generate(args) => crate::generate::generate(&args, out),
+        Command::Eval(args) => crate::generate::eval(&args, out),
+        Command::Serve(args) => crate::serve::serve(&args, out),
+        Command::Experiment(_) => bail!("an experiment cannot run another experiment"),
     }
-}
-
-/// Where results go: JSON lines for scripts, or text for people.
-pub struct Output {
-    pub json: bool,
-    pub quiet: bool,
-}
-
-impl Output {
-    /// Progress and notes for people: stderr, silenced by --quiet and --json.
-    pub fn note(&self, text: impl AsRef<str>) {
-        if !self.quiet && !self.json {
-            eprintln!("{}", text.as_ref());
-        }
-    }
-
-    /// A result: one JSON line with --json, else the human text on stdout.
-    pub fn result(&self, value: serde_json::Value, human: impl FnOnce() -> String) -> Result<()> {
-        if self.json {
-            stdout_line(value)
-        } else {
-            stdout_line(human())
-        }
-    }
-}
-
-/// Writes one line to stdout, returning (not panicking on) errors such as a closed pipe.
-pub fn stdout_line(text: impl std::fmt::Display) -> Result<()> {
-    use std::io::Write;
-    writeln!(std::io::stdout().lock(), "{text}")?;
-    Ok(())
 }
 
 fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
@@ -77,32 +42,19 @@ fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
             ..CsvOptions::default()
         },
     )?;
-    out.result(
-        json!({"rows": stats.rows, "columns": stats.columns}),
-        || {
-            format!(
-                "wrote {} rows ({}) to {}",
-                stats.rows,
-                stats.columns.join(", "),
-                args.output.display()
-            )
-        },
-    )
-}
-
-/// Reads the text (and label) columns of a Parquet file.
-pub fn read_records(path: &Path, text: &TextColumns) -> Result<Vec<TextRecord>> {
-    let opts = ReadOptions {
-        text_columns: text.columns.clone(),
-        label_column: text.label_column.clone(),
-        nulls: if text.skip_nulls {
-            NullPolicy::Skip
-        } else {
-            NullPolicy::Fail
-        },
-        ..ReadOptions::text(&text.columns[0])
-    };
-    Ok(read_texts(path, &opts)?)
+    let event = Event::Prepared(Prepared {
+        rows: stats.rows,
+        columns: stats.columns.clone(),
+        output: args.output.clone(),
+    });
+    out.result(event, || {
+        format!(
+            "wrote {} rows ({}) to {}",
+            stats.rows,
+            stats.columns.join(", "),
+            args.output.display()
+        )
+    })
 }
 
 fn vocab_build(args: &VocabBuildArgs, out: &Output) -> Result<()> {
@@ -115,27 +67,26 @@ fn vocab_build(args: &VocabBuildArgs, out: &Output) -> Result<()> {
     )?;
     let records = read_records(&args.data, &args.text)?;
     let opts = VocabOptions {
-        level: match args.level {
-            LevelArg::Char => Level::Char,
-            LevelArg::Word => Level::Word,
-        },
+        level: args.level,
         lowercase: args.lowercase,
         min_freq: args.min_freq,
         max_size: args.max_size,
     };
     let vocab = Vocab::build(records.iter().map(|r| r.text.as_str()), &opts)?;
     vocab.save(&args.output)?;
-    out.result(
-        json!({"size": vocab.len(), "texts": records.len(), "output": args.output}),
-        || {
-            format!(
-                "wrote a vocabulary of {} ids from {} texts to {}",
-                vocab.len(),
-                records.len(),
-                args.output.display()
-            )
-        },
-    )
+    let event = Event::VocabBuilt(VocabBuilt {
+        size: vocab.len(),
+        texts: records.len(),
+        output: args.output.clone(),
+    });
+    out.result(event, || {
+        format!(
+            "wrote a vocabulary of {} ids from {} texts to {}",
+            vocab.len(),
+            records.len(),
+            args.output.display()
+        )
+    })
 }
 
 /// A tokenizer.json given directly, or the one inside a checkpoint or run directory.
@@ -163,17 +114,21 @@ fn vocab_show(path: &Path, out: &Output) -> Result<()> {
     let vocab = Vocab::load(&file)
         .with_context(|| format!("cannot load the vocabulary {}", file.display()))?;
     let counts = vocab.counts();
-    let level = match vocab.level() {
-        Level::Char => "char",
-        Level::Word => "word",
-    };
-    if out.json {
-        let tokens: Vec<_> = (0..vocab.len() as u32)
-            .map(|id| json!({"id": id, "token": vocab.token(id), "count": counts.map(|c| c[id as usize])}))
+    let level = vocab.level();
+    if out.machine() {
+        let tokens = (0..vocab.len() as u32)
+            .map(|id| TokenInfo {
+                id,
+                token: vocab.token(id).map(str::to_owned),
+                count: counts.map(|c| c[id as usize]),
+            })
             .collect();
-        return stdout_line(
-            json!({"size": vocab.len(), "level": level, "lowercase": vocab.lowercase(), "tokens": tokens}),
-        );
+        return out.record(Event::Vocab(VocabInfo {
+            size: vocab.len(),
+            level: level.to_string(),
+            lowercase: vocab.lowercase(),
+            tokens,
+        }));
     }
     stdout_line(format!(
         "{} ids, {level} level{}",

@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use charrnn_experiment::{Event, Listening};
 use charrnn_model::{parse_device, set_cpu_threads};
 use charrnn_serve::{ServeConfig, serve as run_server, shutdown_signal};
-use serde_json::json;
 
 use crate::{
     flags::ServeArgs,
-    run::{Output, stdout_line},
+    output::{Output, stdout_line},
 };
 
 pub fn serve(args: &ServeArgs, out: &Output) -> Result<()> {
@@ -39,14 +39,19 @@ pub fn serve(args: &ServeArgs, out: &Output) -> Result<()> {
         shutdown_grace: Duration::from_secs_f64(args.shutdown_grace),
         model_name,
     };
-    let json = out.json;
+    let json = out.json();
     run_server(
         &args.checkpoint,
         device,
         &config,
         |addr| {
             if json {
-                let _ = stdout_line(json!({"event": "listening", "addr": addr.to_string()}));
+                let event = Event::Listening(Listening {
+                    addr: addr.to_string(),
+                });
+                if let Ok(line) = event.to_json() {
+                    let _ = stdout_line(line);
+                }
             }
             // Always said, even with --quiet: a script waits for this line to know the port.
             eprintln!("listening on http://{addr}");

@@ -4,71 +4,20 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
 use charrnn_data::{ExampleOptions, Window, holdout_split};
+use charrnn_experiment::{Event, Recipe, TrainDone, Validation};
 use charrnn_model::{
-    BatchOrder, Cell, CharRnn, InputMode, LrSchedule, ModelConfig, OptimizerConfig, TrainConfig,
-    TrainData, Trainer, device_name, parse_device, run_holds_model, set_cpu_threads,
+    CharRnn, DataSettings, InputMode, LrSchedule, ModelConfig, TrainConfig, TrainData, Trainer,
+    device_name, parse_device, run_holds_model, set_cpu_threads,
 };
 use charrnn_vocab::{Vocab, VocabOptions};
-use serde_json::json;
 
 use crate::{
-    dataset::{Labels, examples, sha256_file},
-    flags::{CellArg, InputArg, OptimizerArg, OrderArg, Preset, TextColumns, TrainArgs},
+    dataset::{Labels, examples, read_records, sha256_file},
+    flags::{TextColumns, TrainArgs},
+    output::{Output, peak_rss_mib},
     paths,
     progress::TrainProgress,
-    run::{Output, read_records},
 };
-
-/// A recipe: the model and training settings a preset starts from.
-struct Recipe {
-    model: ModelConfig,
-    train: TrainConfig,
-}
-
-fn recipe(preset: Preset) -> Recipe {
-    let mut model = ModelConfig::new(0);
-    let mut train = TrainConfig::default();
-    match preset {
-        Preset::Seed => {
-            // The notebook: one-hot → LSTM(128) → Dense, RMSprop (Keras defaults), batch 8, 1 epoch.
-            model.cell = Cell::Lstm;
-            model.input = InputMode::OneHot;
-            model.hidden = 128;
-            model.num_layers = 1;
-            model.dropout = 0.0;
-            train.optimizer = OptimizerConfig::rmsprop();
-            train.learning_rate = 1e-3;
-            train.clip_grad_norm = None;
-            train.batch_size = 8;
-            train.epochs = Some(1);
-            train.order = BatchOrder::Shuffled;
-            train.eval_every = Some(500);
-        }
-        Preset::Default => {
-            // The best of the candidates tried under the same budget (see the experiment
-            // issue's note): two LSTM layers of 256 over a 64-wide embedding, Adam with a
-            // cosine decay over the budget, length-bucketed batches of 64, 9 minutes. With
-            // `--label-column label` (as `cargo xtask experiment` passes) it is label-conditioned.
-            model.cell = Cell::Lstm;
-            model.input = InputMode::Embedding { dim: 64 };
-            model.hidden = 256;
-            model.num_layers = 2;
-            model.dropout = 0.2;
-            train.optimizer = OptimizerConfig::adam();
-            train.learning_rate = 3e-3;
-            train.lr_schedule = LrSchedule::Cosine {
-                final_fraction: 0.05,
-            };
-            train.clip_grad_norm = Some(5.0);
-            train.batch_size = 64;
-            train.epochs = Some(100);
-            train.max_seconds = Some(540.0);
-            train.order = BatchOrder::Bucketed { window_batches: 50 };
-            train.eval_every = Some(1000);
-        }
-    }
-    Recipe { model, train }
-}
 
 pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     let device = parse_device(&args.run.device)?;
@@ -76,7 +25,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     let Recipe {
         mut model,
         mut train,
-    } = recipe(args.preset);
+    } = args.preset.recipe();
     apply_flags(args, &mut model, &mut train)?;
     check_run_dir(args)?;
 
@@ -182,11 +131,28 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         valid_examples.len()
     ));
 
-    let settings = json!({
-        "train": args.train, "valid": args.valid, "valid_fraction": args.valid_fraction,
-        "columns": args.text.columns, "extra_columns": args.extra_columns, "label_column": args.text.label_column, "label_values": labels.values,
-        "window": args.window, "stride": args.stride, "bos": true, "preset": format!("{:?}", args.preset).to_lowercase(),
-    });
+    let settings = DataSettings {
+        train: Some(args.train.clone()),
+        valid: args.valid.clone(),
+        valid_fraction: args.valid.is_none().then_some(args.valid_fraction),
+        columns: args.text.columns.clone(),
+        extra_columns: args.extra_columns.clone(),
+        label_column: args.text.label_column.clone(),
+        label_values: labels.values.clone(),
+        label_names: labels.names.clone(),
+        window: args.window,
+        stride: args.stride,
+        bos: true,
+        preset: Some(args.preset.to_string()),
+    };
+    let validation = match &args.valid {
+        Some(path) => Validation::File { path: path.clone() },
+        None => Validation::HeldOut {
+            fraction: args.valid_fraction,
+            seed: args.run.seed,
+            rows: valid_records.len(),
+        },
+    };
     let mut checksums = BTreeMap::new();
     for path in std::iter::once(&args.train).chain(args.valid.as_ref()) {
         checksums.insert(path.display().to_string(), sha256_file(path)?);
@@ -212,25 +178,34 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         .iter()
         .filter_map(|m| m.val_bpc)
         .fold(f64::INFINITY, f64::min);
-    let done = json!({
-        "event": "done",
-        "steps": summary.progress.step,
-        "epochs": summary.progress.epoch,
-        "stopped_by": summary.stopped_by,
-        "best_val_bpc": best.is_finite().then_some(best),
-        "final_train_bpc": summary.last.train_bpc,
-        "final_val_bpc": summary.last.val_bpc,
-        "chars_per_sec": summary.progress.chars_seen as f64 / summary.progress.elapsed_secs.max(1e-9),
-        "elapsed_secs": summary.progress.elapsed_secs,
-        "train_examples": train_examples.len(),
-        "valid_examples": valid_examples.len(),
-        "train_chars": train_chars,
-        "vocab_size": vocab.len(),
-        "params": params,
-        "device": device_name(device),
-        "labels": labels.names,
-        "run_dir": args.out,
-        "peak_rss_mib": crate::generate::peak_rss_mib(),
+    let batches_per_epoch = train_examples
+        .len()
+        .div_ceil(train.batch_size.max(1))
+        .max(1);
+    let done = Event::Done(TrainDone {
+        preset: args.preset.to_string(),
+        steps: summary.progress.step,
+        epochs: summary.progress.epoch as f64
+            + summary.progress.batch_in_epoch as f64 / batches_per_epoch as f64,
+        stopped_by: summary.stopped_by,
+        max_epochs: train.epochs,
+        max_steps: train.max_steps,
+        max_seconds: train.max_seconds,
+        best_val_bpc: best.is_finite().then_some(best),
+        final_train_bpc: summary.last.train_bpc,
+        final_val_bpc: summary.last.val_bpc,
+        chars_per_sec: summary.progress.chars_seen as f64 / summary.progress.elapsed_secs.max(1e-9),
+        elapsed_secs: summary.progress.elapsed_secs,
+        train_examples: train_examples.len(),
+        valid_examples: valid_examples.len(),
+        validation,
+        train_chars,
+        vocab_size: vocab.len(),
+        params,
+        device: device_name(device),
+        labels: labels.names.clone(),
+        run_dir: args.out.clone(),
+        peak_rss_mib: peak_rss_mib(),
     });
     out.result(done, || {
         format!(
@@ -285,28 +260,26 @@ fn check_run_dir(args: &TrainArgs) -> Result<()> {
 
 fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfig) -> Result<()> {
     if let Some(cell) = args.cell {
-        model.cell = match cell {
-            CellArg::Lstm => Cell::Lstm,
-            CellArg::Gru => Cell::Gru,
-            CellArg::Rnn => Cell::Rnn,
-        };
+        model.cell = cell;
     }
-    let dim = match model.input {
-        InputMode::Embedding { dim } => dim,
-        InputMode::OneHot => 64,
-    };
-    match args.input {
-        Some(InputArg::Onehot) => model.input = InputMode::OneHot,
-        Some(InputArg::Embedding) => {
+    // --input embedding keeps the preset's width (or takes --embed-dim).
+    match (args.input, args.embed_dim) {
+        (Some(InputMode::OneHot), _) => model.input = InputMode::OneHot,
+        (Some(InputMode::Embedding { dim: parsed }), dim) => {
+            let preset = match model.input {
+                InputMode::Embedding { dim } => dim,
+                InputMode::OneHot => parsed,
+            };
             model.input = InputMode::Embedding {
-                dim: args.embed_dim.unwrap_or(dim),
+                dim: dim.unwrap_or(preset),
+            };
+        }
+        (None, Some(dim)) => {
+            if let InputMode::Embedding { .. } = model.input {
+                model.input = InputMode::Embedding { dim };
             }
         }
-        None => {
-            if let (Some(d), InputMode::Embedding { .. }) = (args.embed_dim, model.input) {
-                model.input = InputMode::Embedding { dim: d };
-            }
-        }
+        (None, None) => {}
     }
     if let Some(h) = args.hidden {
         model.hidden = h;
@@ -317,12 +290,8 @@ fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfi
     if let Some(d) = args.dropout {
         model.dropout = d;
     }
-    if let Some(o) = args.optimizer {
-        train.optimizer = match o {
-            OptimizerArg::Adam => OptimizerConfig::adam(),
-            OptimizerArg::Rmsprop => OptimizerConfig::rmsprop(),
-            OptimizerArg::Sgd => OptimizerConfig::sgd(0.9),
-        };
+    if let Some(o) = &args.optimizer {
+        train.optimizer = o.clone();
     }
     if let Some(lr) = args.lr {
         train.learning_rate = lr;
@@ -344,10 +313,7 @@ fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfi
         train.max_seconds = args.time_budget;
     }
     if let Some(order) = args.order {
-        train.order = match order {
-            OrderArg::Shuffled => BatchOrder::Shuffled,
-            OrderArg::Bucketed => BatchOrder::Bucketed { window_batches: 50 },
-        };
+        train.order = order;
     }
     if let Some(e) = args.eval_every {
         train.eval_every = Some(e as u64);

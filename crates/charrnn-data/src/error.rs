@@ -6,6 +6,7 @@ use std::path::PathBuf;
 /// Every variant names the file it is about, and where it makes sense the column and the row, so
 /// its one-line `Display` is enough for a user to find the problem.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DataError {
     /// The file could not be opened, read, written or renamed.
     #[error("{}: {source}", path.display())]

@@ -39,6 +39,12 @@
 //! assert_eq!((batch.batch_size, batch.seq_len), (2, 4));
 //! assert_eq!(batch.real_targets(), 7); // one padding cell
 //! ```
+#![warn(
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 mod batch;
 mod convert;
 mod error;

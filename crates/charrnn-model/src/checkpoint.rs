@@ -12,15 +12,17 @@ use sha2::{Digest, Sha256};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{ModelError, Result};
-use crate::network::{CharRnn, ModelConfig};
+use crate::model_config::ModelConfig;
+use crate::network::CharRnn;
 use crate::optim::Optimizer;
-use crate::train::{EvalRecord, Progress, TrainConfig};
+use crate::records::{DataSettings, EvalRecord, Progress, null_as_default};
+use crate::train_config::TrainConfig;
 
 /// The version of the checkpoint layout this crate writes (and the newest it reads).
 pub const CHECKPOINT_FORMAT: u32 = 1;
 
-const CONFIG: &str = "config.json";
-const WEIGHTS: &str = "model.safetensors";
+pub(crate) const CONFIG: &str = "config.json";
+pub(crate) const WEIGHTS: &str = "model.safetensors";
 const TOKENIZER: &str = "tokenizer.json";
 const OPTIMIZER: &str = "optimizer.safetensors";
 
@@ -34,9 +36,9 @@ pub struct CheckpointConfig {
     /// The training settings, when the checkpoint comes from training.
     #[serde(default)]
     pub training: Option<TrainConfig>,
-    /// Data settings, as the caller described them (files, columns, bos/eos use...).
-    #[serde(default)]
-    pub data: serde_json::Value,
+    /// What the data were (files, columns, labels, windows, `<bos>`...).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub data: DataSettings,
     /// Checksums of the data files, as the caller computed them (name → hex digest).
     #[serde(default)]
     pub data_checksums: BTreeMap<String, String>,
@@ -58,7 +60,7 @@ impl CheckpointConfig {
             format: CHECKPOINT_FORMAT,
             model,
             training: None,
-            data: serde_json::Value::Null,
+            data: DataSettings::default(),
             data_checksums: BTreeMap::new(),
             metrics: None,
             progress: None,
@@ -512,93 +514,37 @@ pub(crate) fn write_file_atomically(path: &Path, text: &str) -> Result<()> {
         })
 }
 
-/// Whether `run_dir` holds a trained model: a `best/` or `last/` checkpoint (or is itself a
-/// checkpoint directory).
-pub fn run_holds_model(run_dir: &Path) -> bool {
-    [
-        run_dir.to_owned(),
-        run_dir.join("best"),
-        run_dir.join("last"),
-    ]
-    .iter()
-    .any(|d| d.join(CONFIG).is_file() || d.join(WEIGHTS).is_file())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// What [`clean_run_dir`] did with one leftover of a killed process.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Leftover {
-    /// A temporary file or directory, deleted.
-    Removed(PathBuf),
-    /// The previous checkpoint, moved aside just before a kill, put back under its name.
-    Restored {
-        /// The leftover's name.
-        from: PathBuf,
-        /// The name it got back.
-        to: PathBuf,
-    },
-}
-
-/// Cleans what killed writers left in `dir`: the temporary siblings (`.NAME.tmp-PID`,
-/// `.NAME.old-PID`) that atomic writes make. Only those of processes that no longer run are
-/// touched, never this process's own nor a live one's. A `.NAME.old-PID` whose `NAME` is
-/// missing (a kill between the two renames of a replacement) is renamed back to `NAME`, so
-/// the previous checkpoint is kept; every other leftover is deleted.
-pub fn clean_run_dir(dir: &Path) -> Result<Vec<Leftover>> {
-    let mut done = Vec::new();
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
-        Err(e) => return Err(ModelError::io(dir, e)),
-    };
-    let mut leftovers = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| ModelError::io(dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some((base, kind, pid)) = parse_leftover(&name) {
-            if pid != std::process::id() && !process_alive(pid) {
-                leftovers.push((entry.path(), base.to_owned(), kind));
-            }
+    #[test]
+    fn old_and_foreign_data_settings_still_load() {
+        let mut value = serde_json::to_value(CheckpointConfig::new(ModelConfig::new(10))).unwrap();
+        for (data, expected) in [
+            (serde_json::Value::Null, DataSettings::default()),
+            (
+                serde_json::json!({"corpus": "two titles"}),
+                DataSettings::default(),
+            ),
+            (
+                serde_json::json!({"columns": ["title"], "label_column": "label",
+                    "label_values": [1, 2, 3, 4], "window": null, "bos": true, "preset": "default"}),
+                DataSettings {
+                    columns: vec!["title".into()],
+                    label_column: Some("label".into()),
+                    label_values: vec![1, 2, 3, 4],
+                    preset: Some("default".into()),
+                    ..DataSettings::default()
+                },
+            ),
+        ] {
+            value["data"] = data.clone();
+            let config: CheckpointConfig = serde_json::from_value(value.clone()).unwrap();
+            assert_eq!(config.data, expected, "{data}");
         }
+        value.as_object_mut().unwrap().remove("data");
+        let config: CheckpointConfig = serde_json::from_value(value).unwrap();
+        assert!(config.data.bos);
     }
-    // Restores first, so that a removal never takes the only copy.
-    leftovers.sort_by_key(|(_, _, kind)| *kind != "old");
-    for (path, base, kind) in leftovers {
-        let target = dir.join(&base);
-        if kind == "old" && !target.exists() {
-            fs::rename(&path, &target).map_err(|e| ModelError::io(&path, e))?;
-            done.push(Leftover::Restored {
-                from: path,
-                to: target,
-            });
-            continue;
-        }
-        let removed = if path.is_dir() {
-            fs::remove_dir_all(&path)
-        } else {
-            fs::remove_file(&path)
-        };
-        removed.map_err(|e| ModelError::io(&path, e))?;
-        done.push(Leftover::Removed(path));
-    }
-    Ok(done)
-}
-
-/// `.NAME.tmp-PID` / `.NAME.old-PID` → (NAME, "tmp" | "old", PID).
-fn parse_leftover(name: &str) -> Option<(&str, &'static str, u32)> {
-    let rest = name.strip_prefix('.')?;
-    for kind in ["tmp", "old"] {
-        if let Some((base, pid)) = rest.rsplit_once(&format!(".{kind}-")) {
-            if !base.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
-                return Some((base, kind, pid.parse().ok()?));
-            }
-        }
-    }
-    None
-}
-
-/// Whether a process with this id runs (Linux `/proc`; elsewhere every process counts as
-/// alive, so nothing of another process is ever touched).
-fn process_alive(pid: u32) -> bool {
-    let proc = Path::new("/proc");
-    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }

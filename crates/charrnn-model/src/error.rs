@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong while building, training, saving, loading or sampling a model.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ModelError {
     /// A model configuration that cannot describe a network (zero sizes, dropout outside [0, 1)...).
     #[error("invalid model configuration: {0}")]

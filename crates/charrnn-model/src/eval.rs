@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::error::{ModelError, Result};
-use crate::network::{CharRnn, ModelConfig};
+use crate::model_config::ModelConfig;
+use crate::network::CharRnn;
 
 /// The loss of a model on some examples.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

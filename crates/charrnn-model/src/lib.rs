@@ -40,8 +40,8 @@
 //! use std::collections::BTreeMap;
 //! use charrnn_data::{ExampleOptions, make_examples};
 //! use charrnn_model::{
-//!     Checkpoint, CharRnn, GenerateOptions, ModelConfig, TrainConfig, TrainData, Trainer,
-//!     generate, parse_device,
+//!     Checkpoint, CharRnn, DataSettings, GenerateOptions, ModelConfig, TrainConfig, TrainData,
+//!     Trainer, generate, parse_device,
 //! };
 //! use charrnn_sampling::SamplingConfig;
 //! use charrnn_vocab::{Unknown, Vocab, VocabOptions};
@@ -62,7 +62,7 @@
 //!     train: &examples,
 //!     valid: &examples,
 //!     vocab: &vocab,
-//!     settings: &serde_json::json!({ "source": "two titles" }),
+//!     settings: &DataSettings::default(),
 //!     checksums: &BTreeMap::new(),
 //! };
 //! let summary = trainer.fit(&data, &mut ())?;
@@ -75,6 +75,12 @@
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![warn(
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 pub use tch;
 
@@ -84,25 +90,27 @@ mod device;
 mod error;
 mod eval;
 mod generate;
+mod model_config;
 mod network;
 mod optim;
+mod records;
+mod run_dir;
 mod train;
+mod train_config;
 
 pub use batcher::{Batcher, RowEvent, RowRequest};
-pub use checkpoint::{
-    CHECKPOINT_FORMAT, Checkpoint, CheckpointConfig, Leftover, clean_run_dir, resolve,
-    run_holds_model,
-};
+pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointConfig, resolve};
 pub use device::{device_name, parse_device, set_cpu_threads};
 pub use error::{ModelError, Result};
 pub use eval::{Eval, evaluate};
 pub use generate::{GenerateOptions, Generated, generate, generate_streaming};
-pub use network::{Cell, CharRnn, InputMode, MAX_PARAMETERS, ModelConfig, State};
+pub use model_config::{Cell, DEFAULT_EMBED_DIM, InputMode, MAX_PARAMETERS, ModelConfig};
+pub use network::{CharRnn, State};
 pub use optim::{LrSchedule, OptimizerConfig};
-pub use train::{
-    BatchOrder, EpochEnd, EvalRecord, Observer, Progress, StepInfo, StopCause, TrainConfig,
-    TrainData, TrainSummary, Trainer,
-};
+pub use records::{DataSettings, EvalRecord, METRICS_FILE, Progress, parse_metrics, read_metrics};
+pub use run_dir::{Leftover, clean_run_dir, run_holds_model};
+pub use train::{EpochEnd, Observer, StepInfo, StopCause, TrainData, TrainSummary, Trainer};
+pub use train_config::{BatchOrder, DEFAULT_WINDOW_BATCHES, TrainConfig};
 
 #[cfg(test)]
 mod smoke;

@@ -3,6 +3,8 @@
 //! kernels whatever the number of parameter tensors (the effect of PyTorch's multi-tensor
 //! `foreach` path, which tch 0.24 does not expose), with no read-back to the host.
 use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -90,6 +92,35 @@ impl OptimizerConfig {
             OptimizerConfig::RmsProp { .. } => &["square_avg"],
             OptimizerConfig::Sgd { momentum } if momentum > 0.0 => &["momentum_buffer"],
             OptimizerConfig::Sgd { .. } => &[],
+        }
+    }
+}
+
+impl fmt::Display for OptimizerConfig {
+    /// The optimiser's name: `adam`, `rmsprop` or `sgd` (not its hyper-parameters).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OptimizerConfig::Adam { .. } => "adam",
+            OptimizerConfig::RmsProp { .. } => "rmsprop",
+            OptimizerConfig::Sgd { .. } => "sgd",
+        })
+    }
+}
+
+impl FromStr for OptimizerConfig {
+    type Err = ModelError;
+
+    /// Parses a name, in any case, into that optimiser with its defaults: `adam`
+    /// ([`OptimizerConfig::adam`]), `rmsprop` ([`OptimizerConfig::rmsprop`]) or `sgd` (with
+    /// momentum 0.9).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "adam" => Ok(OptimizerConfig::adam()),
+            "rmsprop" => Ok(OptimizerConfig::rmsprop()),
+            "sgd" => Ok(OptimizerConfig::sgd(0.9)),
+            _ => Err(ModelError::InvalidTrainConfig(format!(
+                "unknown optimizer {s:?}: expected adam, rmsprop or sgd"
+            ))),
         }
     }
 }
@@ -289,7 +320,7 @@ impl Optimizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::network::{Cell, InputMode, ModelConfig};
+    use crate::model_config::{Cell, InputMode, ModelConfig};
     use tch::Device;
 
     fn host(t: &Tensor) -> Vec<f64> {

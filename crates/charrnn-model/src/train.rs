@@ -5,192 +5,25 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use charrnn_data::{Batch, Example, Order, collate, plan_epoch};
+use charrnn_data::{Batch, Example, collate, plan_epoch};
 use charrnn_vocab::Vocab;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{
-    CheckpointConfig, clean_run_dir, load_optimizer, read_config, run_holds_model,
-    write_checkpoint, write_file_atomically,
+    CheckpointConfig, load_optimizer, read_config, write_checkpoint, write_file_atomically,
 };
 use crate::device::set_cpu_threads;
 use crate::error::{ModelError, Result};
 use crate::eval::{DeviceBatch, Eval, check_examples, evaluate_checked, loss_sum};
 use crate::generate::{GenerateOptions, Generated, generate};
 use crate::network::CharRnn;
-use crate::optim::{LrSchedule, Optimizer, OptimizerConfig};
-
-/// The order of the training examples within an epoch (see `charrnn_data::Order`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "snake_case")]
-pub enum BatchOrder {
-    /// The examples' own order.
-    Sequential,
-    /// A seeded shuffle per epoch.
-    Shuffled,
-    /// A seeded shuffle, then batches of similar lengths inside windows of `window_batches`
-    /// batches (less padding, hence faster), batches shuffled.
-    Bucketed {
-        /// Batches per sorting window.
-        window_batches: usize,
-    },
-}
-
-impl From<BatchOrder> for Order {
-    fn from(o: BatchOrder) -> Order {
-        match o {
-            BatchOrder::Sequential => Order::Sequential,
-            BatchOrder::Shuffled => Order::Shuffled,
-            BatchOrder::Bucketed { window_batches } => Order::Bucketed { window_batches },
-        }
-    }
-}
-
-/// Everything about a training run except the model's shape and the data.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TrainConfig {
-    /// The optimiser (default Adam).
-    pub optimizer: OptimizerConfig,
-    /// The initial learning rate.
-    pub learning_rate: f64,
-    /// How the learning rate moves.
-    pub lr_schedule: LrSchedule,
-    /// Clip the global gradient L2 norm to this (computed on the device; `None`: no clipping).
-    pub clip_grad_norm: Option<f64>,
-    /// Stop after this many epochs.
-    pub epochs: Option<usize>,
-    /// Stop after this many optimiser steps (counted over the whole run, resumes included).
-    pub max_steps: Option<u64>,
-    /// Stop once this much wall-clock training time has passed (resumes included).
-    pub max_seconds: Option<f64>,
-    /// Examples per training batch.
-    pub batch_size: usize,
-    /// Examples per evaluation batch.
-    pub eval_batch_size: usize,
-    /// Batch order.
-    pub order: BatchOrder,
-    /// Seed of the data order and of dropout (reseeded every step from `(seed, step)`).
-    pub seed: u64,
-    /// Evaluate and checkpoint every this many steps, besides at every epoch end.
-    pub eval_every: Option<u64>,
-    /// Read the loss back from the device (and call `Observer::on_step`) every this many steps.
-    pub log_every: u64,
-    /// CPU threads for libtorch (0: libtorch's default).
-    pub threads: usize,
-    /// Stop with [`ModelError::Diverged`] when the mean training (or validation) loss exceeds
-    /// this many times `ln(vocab_size)`, the loss of a uniform guess (char-rnn stops at 3x its
-    /// first loss). `None`: no bound (a NaN or infinite loss still stops training).
-    pub divergence_factor: Option<f64>,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            optimizer: OptimizerConfig::adam(),
-            learning_rate: 2e-3,
-            lr_schedule: LrSchedule::Constant,
-            clip_grad_norm: Some(5.0),
-            epochs: Some(10),
-            max_steps: None,
-            max_seconds: None,
-            batch_size: 64,
-            eval_batch_size: 256,
-            order: BatchOrder::Bucketed { window_batches: 50 },
-            seed: 42,
-            eval_every: None,
-            log_every: 50,
-            threads: 0,
-            divergence_factor: Some(3.0),
-        }
-    }
-}
-
-impl TrainConfig {
-    /// Checks that the configuration can run.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(ModelError::InvalidTrainConfig(m.to_owned()));
-        self.optimizer.validate()?;
-        self.lr_schedule.validate()?;
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return bad("learning_rate must be finite and positive");
-        }
-        if self
-            .clip_grad_norm
-            .is_some_and(|c| !(c.is_finite() && c > 0.0))
-        {
-            return bad("clip_grad_norm must be finite and positive");
-        }
-        if self.epochs.is_none() && self.max_steps.is_none() && self.max_seconds.is_none() {
-            return bad("no budget: set epochs, max_steps or max_seconds");
-        }
-        if self.epochs == Some(0) || self.max_steps == Some(0) {
-            return bad("epochs and max_steps must be at least 1");
-        }
-        if self
-            .divergence_factor
-            .is_some_and(|f| !(f.is_finite() && f > 1.0))
-        {
-            return bad("divergence_factor must be finite and above 1");
-        }
-        if self
-            .max_seconds
-            .is_some_and(|s| !(s.is_finite() && s > 0.0))
-        {
-            return bad("max_seconds must be finite and positive");
-        }
-        if self.batch_size == 0 || self.eval_batch_size == 0 {
-            return bad("batch sizes must be at least 1");
-        }
-        if self.log_every == 0 || self.eval_every == Some(0) {
-            return bad("log_every and eval_every must be at least 1");
-        }
-        Ok(())
-    }
-}
-
-/// Where a run stands; saved in every checkpoint so that a resume continues exactly.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Progress {
-    /// Optimiser steps done.
-    pub step: u64,
-    /// The current epoch (0-based).
-    pub epoch: usize,
-    /// Batches of the current epoch already done.
-    pub batch_in_epoch: usize,
-    /// Training seconds so far: wall-clock time less evaluations, checkpoints and epoch-end
-    /// hooks (budgets count this).
-    pub elapsed_secs: f64,
-    /// Real target characters trained on so far.
-    pub chars_seen: u64,
-    /// The best validation (or, without validation data, training) bits per character so far.
-    pub best_bpc: Option<f64>,
-}
-
-/// One evaluation: a line of `metrics.jsonl`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EvalRecord {
-    /// Optimiser steps done.
-    pub step: u64,
-    /// Epoch (0-based) the step belongs to.
-    pub epoch: usize,
-    /// Mean training bits per character since the previous evaluation (with dropout; `None`
-    /// when no step was taken since).
-    pub train_bpc: Option<f64>,
-    /// Validation bits per character (`None` without validation data).
-    pub val_bpc: Option<f64>,
-    /// Validation nats per character.
-    pub val_nats: Option<f64>,
-    /// Real training characters per second since the previous evaluation.
-    pub chars_per_sec: f64,
-    /// Training seconds so far (evaluations and checkpoints not counted).
-    pub elapsed: f64,
-    /// The learning rate in use.
-    pub lr: f64,
-    /// Whether this evaluation is the best so far (and was saved to `best/`).
-    pub best: bool,
-}
+use crate::optim::Optimizer;
+use crate::records::{
+    DataSettings, EvalRecord, METRICS_FILE, Progress, metrics_text, read_metrics,
+};
+use crate::run_dir::{clean_run_dir, run_holds_model};
+use crate::train_config::TrainConfig;
 
 /// What [`Observer::on_step`] is told every `log_every` steps.
 #[derive(Clone, Debug, PartialEq)]
@@ -258,7 +91,7 @@ pub struct TrainData<'a> {
     /// The vocabulary the examples were encoded with (saved as tokenizer.json).
     pub vocab: &'a Vocab,
     /// Data settings to record in config.json.
-    pub settings: &'a serde_json::Value,
+    pub settings: &'a DataSettings,
     /// Data file checksums to record in config.json.
     pub checksums: &'a BTreeMap<String, String>,
 }
@@ -309,8 +142,6 @@ fn step_seed(seed: u64, step: u64) -> i64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     ((z ^ (z >> 31)) >> 1) as i64
 }
-
-const METRICS: &str = "metrics.jsonl";
 
 impl Trainer {
     /// A new run of `model` into `run_dir` (created if needed). A directory that already
@@ -372,7 +203,7 @@ impl Trainer {
             progress.step,
         )?;
         trainer.progress = progress;
-        trainer.metrics = read_metrics(&run_dir.join(METRICS))?;
+        trainer.metrics = read_metrics(&run_dir.join(METRICS_FILE))?;
         trainer.may_replace = true;
         Ok(trainer)
     }
@@ -531,7 +362,7 @@ impl Trainer {
                     .is_some_and(|n| self.progress.step % n == 0)
                 {
                     let pause = Instant::now();
-                    let record = self.evaluate_and_save(data, &mut window, lr)?;
+                    let record = self.evaluate_and_save(data, &mut window, lr, false)?;
                     observer.on_eval(&record);
                     log.restart();
                     window.restart();
@@ -545,11 +376,16 @@ impl Trainer {
             self.progress.epoch += 1;
             self.progress.batch_in_epoch = 0;
             let record = if self.evaluated_now() {
-                // Evaluated at this very step: just record the new epoch position.
+                // Evaluated at this very step: that evaluation closes the epoch; record it and
+                // the new epoch position.
+                if let Some(last) = self.metrics.last_mut() {
+                    last.epoch_end = true;
+                }
+                self.write_metrics()?;
                 self.save_last(data)?;
                 self.metrics.last().cloned()
             } else {
-                let record = self.evaluate_and_save(data, &mut window, lr)?;
+                let record = self.evaluate_and_save(data, &mut window, lr, true)?;
                 observer.on_eval(&record);
                 Some(record)
             };
@@ -571,7 +407,7 @@ impl Trainer {
         };
         if !self.evaluated_now() {
             let lr = self.lr(batches_per_epoch);
-            let record = self.evaluate_and_save(data, &mut window, lr)?;
+            let record = self.evaluate_and_save(data, &mut window, lr, false)?;
             observer.on_eval(&record);
         }
         let last = self
@@ -674,12 +510,19 @@ impl Trainer {
         )
     }
 
+    fn write_metrics(&self) -> Result<()> {
+        let path = self.run_dir.join(METRICS_FILE);
+        write_file_atomically(&path, &metrics_text(&self.metrics, &path)?)
+    }
+
     /// Evaluates, appends to the metrics, writes `last/` (and `best/` when better).
+    /// `epoch_end` marks an evaluation made at the end of an epoch.
     fn evaluate_and_save(
         &mut self,
         data: &TrainData<'_>,
         window: &mut Window,
         lr: f64,
+        epoch_end: bool,
     ) -> Result<EvalRecord> {
         let (nats, chars, secs) = window.take()?;
         let train = Eval::from_sum(nats, chars);
@@ -709,6 +552,7 @@ impl Trainer {
             elapsed: self.progress.elapsed_secs,
             lr,
             best,
+            epoch_end,
         };
         self.metrics.push(record.clone());
         self.save_last(data)?;
@@ -722,15 +566,7 @@ impl Trainer {
                 Some(&self.optimizer),
             )?;
         }
-        let mut text = String::new();
-        for r in &self.metrics {
-            let line = serde_json::to_string(r).map_err(|e| {
-                ModelError::io(self.run_dir.join(METRICS), std::io::Error::other(e))
-            })?;
-            text.push_str(&line);
-            text.push('\n');
-        }
-        write_file_atomically(&self.run_dir.join(METRICS), &text)?;
+        self.write_metrics()?;
         window.restart();
         Ok(record)
     }
@@ -770,21 +606,5 @@ impl Window {
 
     fn restart(&mut self) {
         self.start = Instant::now();
-    }
-}
-
-fn read_metrics(path: &Path) -> Result<Vec<EvalRecord>> {
-    match fs::read_to_string(path) {
-        Ok(text) => text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l).map_err(|e| {
-                    ModelError::checkpoint(path, format!("a line is not a metrics record: {e}"))
-                })
-            })
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(ModelError::io(path, e)),
     }
 }

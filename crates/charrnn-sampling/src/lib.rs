@@ -52,9 +52,16 @@
 //! assert_eq!(stop.check(1, 3, "hel"), None);
 //! # Ok::<(), charrnn_sampling::SamplingError>(())
 //! ```
+#![warn(
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 mod config;
 mod error;
+mod filters;
 mod math;
 mod sampler;
 mod stop;

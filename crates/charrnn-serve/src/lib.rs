@@ -16,6 +16,12 @@
 //!   a grace period.
 //!
 //! The HTTP handlers never touch a tensor: they talk to the generation thread over channels.
+#![warn(
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 mod api;
 mod engine;
 

@@ -67,6 +67,12 @@
 //! assert_eq!(loaded.counts(), vocab.counts());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![warn(
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 mod count;
 mod error;

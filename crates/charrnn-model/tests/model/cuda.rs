@@ -3,15 +3,14 @@
 //!
 //! cuDNN may compute recurrent layers in TF32 on Ampere and later (libtorch's default, which
 //! tch does not expose), so CUDA and CPU logits agree to about 1e-3, not 1e-6.
-mod common;
 
+use crate::common::{Data, config, train_config};
 use charrnn_model::tch::{Device, Tensor};
 use charrnn_model::{
     Cell, CharRnn, Checkpoint, GenerateOptions, InputMode, ModelError, Trainer, generate,
     parse_device,
 };
 use charrnn_sampling::SamplingConfig;
-use common::{Data, config, train_config};
 
 fn cuda() -> Option<Device> {
     match parse_device("cuda") {

@@ -1,10 +1,9 @@
 //! Helpers shared by the integration tests: a tiny corpus, its vocabulary and examples.
-#![allow(dead_code)]
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use charrnn_data::{Example, ExampleOptions, make_examples};
-use charrnn_model::{Cell, InputMode, ModelConfig, TrainConfig, TrainData};
+use charrnn_model::{Cell, DataSettings, InputMode, ModelConfig, TrainConfig, TrainData};
 use charrnn_vocab::{Unknown, Vocab, VocabOptions};
 
 pub const TITLES: [&str; 5] = [
@@ -71,7 +70,7 @@ pub struct Data {
     pub vocab: Vocab,
     pub train: Vec<Example>,
     pub valid: Vec<Example>,
-    pub settings: serde_json::Value,
+    pub settings: DataSettings,
     pub checksums: BTreeMap<String, String>,
 }
 
@@ -84,7 +83,11 @@ impl Data {
             vocab,
             train,
             valid,
-            settings: serde_json::json!({ "corpus": "five test titles", "bos": true }),
+            settings: DataSettings {
+                columns: vec!["title".to_owned()],
+                preset: Some("test".to_owned()),
+                ..DataSettings::default()
+            },
             checksums: BTreeMap::from([("titles.csv".to_string(), "abc123".to_string())]),
         }
     }

@@ -1,9 +1,8 @@
 //! The network, the masked loss and device parsing.
-mod common;
 
+use crate::common::{TITLES, config, examples, vocab};
 use charrnn_model::tch::{Device, Kind, Tensor};
 use charrnn_model::{Cell, CharRnn, InputMode, ModelConfig, ModelError, evaluate, parse_device};
-use common::{TITLES, config, examples, vocab};
 
 fn ids_tensor(ids: &[Vec<u32>]) -> Tensor {
     let t = ids[0].len();

@@ -1,16 +1,16 @@
 //! Training, checkpoints and exact resume, on a five-title corpus.
-mod common;
 
 use std::fs;
 use std::path::Path;
 
+use crate::common::{Data, TITLES, config, rng_lock, train_config};
 use charrnn_model::tch::{Device, Tensor};
 use charrnn_model::{
     Cell, CharRnn, Checkpoint, EpochEnd, EvalRecord, GenerateOptions, InputMode, ModelError,
     Observer, OptimizerConfig, StepInfo, StopCause, TrainConfig, Trainer, evaluate, generate,
+    read_metrics,
 };
 use charrnn_sampling::{SamplingConfig, StopReason};
-use common::{Data, TITLES, config, rng_lock, train_config};
 
 fn memoriser(vocab_size: usize, labelled: bool) -> CharRnn {
     let mut cfg = config(vocab_size, Cell::Lstm, InputMode::Embedding { dim: 16 });
@@ -112,11 +112,23 @@ fn memorises_titles_and_regenerates_them_greedily() {
     assert_eq!(lines.lines().count(), 52);
     let record: EvalRecord = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
     assert_eq!(record.step, 150);
+    // Every epoch end is marked, also the one at step 150 that eval_every evaluated first;
+    // the evaluations at steps 50 and 100 fall inside epochs.
+    let records = read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
+    assert_eq!(records.iter().filter(|r| r.epoch_end).count(), 50);
+    let inside: Vec<u64> = records
+        .iter()
+        .filter(|r| !r.epoch_end)
+        .map(|r| r.step)
+        .collect();
+    assert_eq!(inside, [50, 100]);
+    assert!(record.epoch_end);
+    assert_eq!(rec.evals.iter().filter(|r| r.epoch_end).count(), 49);
     assert!(record.val_bpc.unwrap() < 0.2 && record.chars_per_sec > 0.0);
     let best = Checkpoint::load(dir.path(), Device::Cpu).unwrap();
     let progress = best.config.progress.unwrap();
     assert!(best.config.metrics.unwrap().best);
-    assert_eq!(best.config.data["corpus"], "five test titles");
+    assert_eq!(best.config.data, data.settings);
     assert_eq!(best.config.data_checksums["titles.csv"], "abc123");
     assert!(progress.best_bpc.unwrap() < 0.2);
     assert!(dir.path().join("last/optimizer.safetensors").is_file());

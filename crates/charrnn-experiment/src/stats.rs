@@ -8,13 +8,15 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::events::{GeneratedSample, Stop};
+
 /// Length in characters of the shortest repeat that counts as a loop.
-pub(crate) const LOOP_MIN_CHARS: usize = 12;
+pub const LOOP_MIN_CHARS: usize = 12;
 /// How many non-overlapping occurrences of such a repeat make a sample a loop.
-pub(crate) const LOOP_MIN_REPEATS: usize = 3;
+pub const LOOP_MIN_REPEATS: usize = 3;
 
 /// The normalised words of `text` (see the module docs).
-pub(crate) fn words(text: &str) -> Vec<String> {
+pub fn words(text: &str) -> Vec<String> {
     text.split_whitespace()
         .map(|token| {
             token
@@ -27,13 +29,14 @@ pub(crate) fn words(text: &str) -> Vec<String> {
 
 /// What the training titles know: every title (trimmed) and every word in them.
 #[derive(Debug, Default)]
-pub(crate) struct TrainingCorpus {
+pub struct TrainingCorpus {
     titles: HashSet<String>,
     words: HashSet<String>,
 }
 
 impl TrainingCorpus {
-    pub(crate) fn new<I, S>(titles: I) -> Self
+    /// The corpus of `titles`.
+    pub fn new<I, S>(titles: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -48,18 +51,18 @@ impl TrainingCorpus {
     }
 
     /// Number of distinct words in the training titles.
-    pub(crate) fn vocabulary_size(&self) -> usize {
+    pub fn vocabulary_size(&self) -> usize {
         self.words.len()
     }
 
     /// Whether `text`, trimmed, is exactly one of the training titles.
-    pub(crate) fn is_copy(&self, text: &str) -> bool {
+    pub fn is_copy(&self, text: &str) -> bool {
         self.titles.contains(text.trim())
     }
 
     /// Share of the normalised words of `texts` that occur in the training titles; `None` when
     /// `texts` hold no word at all.
-    pub(crate) fn known_word_share<S: AsRef<str>>(&self, texts: &[S]) -> Option<f64> {
+    pub fn known_word_share<S: AsRef<str>>(&self, texts: &[S]) -> Option<f64> {
         let mut known = 0usize;
         let mut total = 0usize;
         for text in texts {
@@ -74,7 +77,7 @@ impl TrainingCorpus {
 
 /// distinct-n over a set of texts: distinct word n-grams divided by all word n-grams (n-grams
 /// do not cross text boundaries); `None` when no text has `n` words.
-pub(crate) fn distinct_n<S: AsRef<str>>(texts: &[S], n: usize) -> Option<f64> {
+pub fn distinct_n<S: AsRef<str>>(texts: &[S], n: usize) -> Option<f64> {
     if n == 0 {
         return None;
     }
@@ -97,7 +100,7 @@ pub(crate) fn distinct_n<S: AsRef<str>>(texts: &[S], n: usize) -> Option<f64> {
 /// A longer repeat always contains a repeat of exactly the minimum length as often, so only
 /// windows of that length are counted (left to right, greedily, which maximises the count of
 /// non-overlapping occurrences).
-pub(crate) fn is_loop(text: &str) -> bool {
+pub fn is_loop(text: &str) -> bool {
     let chars: Vec<char> = text.chars().collect();
     if chars.len() < LOOP_MIN_CHARS * LOOP_MIN_REPEATS {
         return false;
@@ -119,44 +122,57 @@ pub(crate) fn is_loop(text: &str) -> bool {
 
 /// One generated sample as the statistics need it.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct SampleText {
+pub struct SampleText {
     /// Prompt and generated text together.
-    pub(crate) text: String,
+    pub text: String,
     /// Only the newly generated text.
-    pub(crate) generated: String,
-    /// Why generation stopped: `eos`, `max_len` or `stop_string`.
-    pub(crate) stop: String,
+    pub generated: String,
+    /// Why generation stopped.
+    pub stop: Stop,
+}
+
+impl From<&GeneratedSample> for SampleText {
+    fn from(sample: &GeneratedSample) -> Self {
+        SampleText {
+            text: sample.text.clone(),
+            generated: sample.generated.clone(),
+            stop: sample.stop,
+        }
+    }
 }
 
 /// Statistics of a group of samples (one temperature).
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct SampleStats {
-    pub(crate) samples: usize,
+pub struct SampleStats {
+    /// Samples in the group.
+    pub samples: usize,
     /// Mean length in characters of the generated part.
-    pub(crate) mean_generated_chars: Option<f64>,
+    pub mean_generated_chars: Option<f64>,
     /// Share of samples that ended with `<eos>`.
-    pub(crate) eos_share: Option<f64>,
+    pub eos_share: Option<f64>,
     /// Share of generated words found among the words of the training titles.
-    pub(crate) known_words: Option<f64>,
-    pub(crate) distinct_2: Option<f64>,
-    pub(crate) distinct_3: Option<f64>,
+    pub known_words: Option<f64>,
+    /// distinct-2 of the generated parts (see [`distinct_n`]).
+    pub distinct_2: Option<f64>,
+    /// distinct-3 of the generated parts.
+    pub distinct_3: Option<f64>,
     /// Share of samples whose whole text is a training title.
-    pub(crate) copies: Option<f64>,
+    pub copies: Option<f64>,
     /// Share of samples that loop (see [`is_loop`]).
-    pub(crate) loops: Option<f64>,
+    pub loops: Option<f64>,
 }
 
 /// Computes [`SampleStats`] for `samples` against the training titles in `corpus`. Word
 /// statistics look at the generated part only (the prompt is ours, not the model's); copies and
 /// loops look at the whole text.
-pub(crate) fn sample_stats(samples: &[SampleText], corpus: &TrainingCorpus) -> SampleStats {
+pub fn sample_stats(samples: &[SampleText], corpus: &TrainingCorpus) -> SampleStats {
     let n = samples.len();
     let generated: Vec<&str> = samples.iter().map(|s| s.generated.as_str()).collect();
     let total_chars: usize = generated.iter().map(|g| g.chars().count()).sum();
     SampleStats {
         samples: n,
         mean_generated_chars: (n > 0).then(|| total_chars as f64 / n as f64),
-        eos_share: ratio(samples.iter().filter(|s| s.stop == "eos").count(), n),
+        eos_share: ratio(samples.iter().filter(|s| s.stop == Stop::Eos).count(), n),
         known_words: corpus.known_word_share(&generated),
         distinct_2: distinct_n(&generated, 2),
         distinct_3: distinct_n(&generated, 3),
@@ -252,20 +268,20 @@ mod tests {
     #[test]
     fn stats_of_a_group() {
         let corpus = TrainingCorpus::new(["Stocks rise on oil news", "Oil falls"]);
-        let sample = |text: &str, generated: &str, stop: &str| SampleText {
+        let sample = |text: &str, generated: &str, stop: Stop| SampleText {
             text: text.into(),
             generated: generated.into(),
-            stop: stop.into(),
+            stop,
         };
         let samples = [
-            sample("Stocks rise on oil news", "rise on oil news", "eos"),
+            sample("Stocks rise on oil news", "rise on oil news", Stop::Eos),
             sample(
                 "Today for the strike for the strike for the strike",
                 "for the strike for the strike for the strike",
-                "max_len",
+                Stop::MaxLen,
             ),
-            sample("Today zebras", "zebras", "eos"),
-            sample("Today ", "", "stop_string"),
+            sample("Today zebras", "zebras", Stop::Eos),
+            sample("Today ", "", Stop::StopString),
         ];
         let stats = sample_stats(&samples, &corpus);
         assert_eq!(stats.samples, 4);

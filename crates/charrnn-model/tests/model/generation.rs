@@ -1,13 +1,12 @@
 //! Incremental, batched generation.
-mod common;
 
+use crate::common::{config, vocab};
 use charrnn_model::tch::{Device, Kind, Tensor};
 use charrnn_model::{
     Cell, CharRnn, GenerateOptions, InputMode, ModelError, generate, generate_streaming,
 };
 use charrnn_sampling::{SamplingConfig, StopReason, Temperature};
 use charrnn_vocab::PAD_ID;
-use common::{config, vocab};
 
 fn model(vocab_size: usize, cell: Cell, seed: u64) -> CharRnn {
     CharRnn::new(

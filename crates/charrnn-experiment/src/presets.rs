@@ -1,0 +1,173 @@
+//! The named training recipes: the model and training settings `charrnn train --preset NAME`
+//! starts from before its other flags override them.
+use std::fmt;
+use std::str::FromStr;
+
+use charrnn_model::{
+    BatchOrder, Cell, DEFAULT_WINDOW_BATCHES, InputMode, LrSchedule, ModelConfig, OptimizerConfig,
+    TrainConfig,
+};
+
+/// Optimizer steps of the [`Preset::Default`] recipe: its whole budget, so that the same
+/// command gives the same model on every machine, however fast or busy.
+pub const DEFAULT_PRESET_STEPS: u64 = 4500;
+
+/// A named recipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Preset {
+    /// The notebook this project grew out of: one-hot input, one LSTM layer of 128, RMSprop,
+    /// batches of 8, one epoch.
+    Notebook,
+    /// The main job: two LSTM layers of 256 over a 64-wide embedding, Adam with a cosine
+    /// decay over [`DEFAULT_PRESET_STEPS`] steps, length-bucketed batches of 64 (about 10
+    /// minutes on 2 CPU cores).
+    Default,
+}
+
+impl Preset {
+    /// Every preset, in the order `--help` lists them.
+    pub const ALL: [Preset; 2] = [Preset::Notebook, Preset::Default];
+
+    /// The name `--preset` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Notebook => "notebook",
+            Preset::Default => "default",
+        }
+    }
+
+    /// Whether the experiment conditions this recipe on the AG News class unless told not to
+    /// (it lowers the test bits per character and gives per-class samples).
+    pub fn labels_by_default(self) -> bool {
+        matches!(self, Preset::Default)
+    }
+
+    /// The settings this preset starts from. `model.vocab_size` is 0: the caller sets it from
+    /// the vocabulary.
+    pub fn recipe(self) -> Recipe {
+        let mut model = ModelConfig::new(0);
+        let mut train = TrainConfig::default();
+        match self {
+            Preset::Notebook => {
+                // one-hot → LSTM(128) → Dense, RMSprop with Keras's defaults, batch 8, 1 epoch.
+                model.cell = Cell::Lstm;
+                model.input = InputMode::OneHot;
+                model.hidden = 128;
+                model.num_layers = 1;
+                model.dropout = 0.0;
+                train.optimizer = OptimizerConfig::rmsprop();
+                train.learning_rate = 1e-3;
+                train.clip_grad_norm = None;
+                train.batch_size = 8;
+                train.epochs = Some(1);
+                train.max_steps = None;
+                train.max_seconds = None;
+                train.order = BatchOrder::Shuffled;
+                train.eval_every = Some(500);
+            }
+            Preset::Default => {
+                // The best of the candidates tried under a 9-minute budget on 2 CPU cores,
+                // budgeted in steps (about what that budget reached) so that the result does
+                // not depend on the machine's speed. The cosine decay runs over the steps.
+                model.cell = Cell::Lstm;
+                model.input = InputMode::Embedding { dim: 64 };
+                model.hidden = 256;
+                model.num_layers = 2;
+                model.dropout = 0.2;
+                train.optimizer = OptimizerConfig::adam();
+                train.learning_rate = 3e-3;
+                train.lr_schedule = LrSchedule::Cosine {
+                    final_fraction: 0.05,
+                };
+                train.clip_grad_norm = Some(5.0);
+                train.batch_size = 64;
+                train.epochs = None;
+                train.max_steps = Some(DEFAULT_PRESET_STEPS);
+                train.max_seconds = None;
+                train.order = BatchOrder::Bucketed {
+                    window_batches: DEFAULT_WINDOW_BATCHES,
+                };
+                train.eval_every = Some(500);
+            }
+        }
+        Recipe { model, train }
+    }
+}
+
+/// The settings a preset starts from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recipe {
+    /// The network's shape (`vocab_size` 0 until the vocabulary is known).
+    pub model: ModelConfig,
+    /// Optimiser, schedule, batches and budget.
+    pub train: TrainConfig,
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is not a preset.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown preset {0:?}: expected notebook or default")]
+pub struct UnknownPreset(pub String);
+
+impl FromStr for Preset {
+    type Err = UnknownPreset;
+
+    /// Parses `notebook` or `default`, in any case; `seed`, the notebook's old name, still
+    /// means `notebook`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "notebook" | "seed" => Ok(Preset::Notebook),
+            "default" => Ok(Preset::Default),
+            _ => Err(UnknownPreset(s.to_owned())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_seed_is_the_notebook() {
+        for preset in Preset::ALL {
+            assert_eq!(preset.name().parse::<Preset>().unwrap(), preset);
+            assert_eq!(preset.to_string(), preset.name());
+        }
+        assert_eq!("seed".parse::<Preset>().unwrap(), Preset::Notebook);
+        assert_eq!("Default".parse::<Preset>().unwrap(), Preset::Default);
+        let err = "huge".parse::<Preset>().unwrap_err().to_string();
+        assert!(
+            err.contains("\"huge\"") && err.contains("notebook"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn recipes_are_valid_and_the_default_is_budgeted_in_steps() {
+        for preset in Preset::ALL {
+            let recipe = preset.recipe();
+            recipe.train.validate().unwrap();
+            let mut model = recipe.model.clone();
+            model.vocab_size = 10;
+            model.validate().unwrap();
+        }
+        let default = Preset::Default.recipe().train;
+        assert_eq!(default.max_steps, Some(DEFAULT_PRESET_STEPS));
+        assert_eq!((default.max_seconds, default.epochs), (None, None));
+        // The cosine decay is spread over the steps: halfway through, the rate is halfway
+        // between the start and 5 % of it.
+        let half = default.lr_schedule.rate(1.0, 0, 0.5);
+        assert!((half - 0.525).abs() < 1e-12, "{half}");
+        let notebook = Preset::Notebook.recipe();
+        assert_eq!(notebook.model.input, InputMode::OneHot);
+        assert_eq!(notebook.train.epochs, Some(1));
+        assert!(Preset::Default.labels_by_default());
+        assert!(!Preset::Notebook.labels_by_default());
+    }
+}

@@ -1,0 +1,234 @@
+//! The training configuration: budgets, batch order, optimiser and schedule, evaluation and
+//! logging intervals. Saved in every checkpoint, so that a resume continues with it.
+use std::fmt;
+use std::str::FromStr;
+
+use charrnn_data::Order;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ModelError, Result};
+use crate::optim::{LrSchedule, OptimizerConfig};
+
+/// The order of the training examples within an epoch (see `charrnn_data::Order`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "snake_case")]
+pub enum BatchOrder {
+    /// The examples' own order.
+    Sequential,
+    /// A seeded shuffle per epoch.
+    Shuffled,
+    /// A seeded shuffle, then batches of similar lengths inside windows of `window_batches`
+    /// batches (less padding, hence faster), batches shuffled.
+    Bucketed {
+        /// Batches per sorting window.
+        window_batches: usize,
+    },
+}
+
+impl From<BatchOrder> for Order {
+    fn from(o: BatchOrder) -> Order {
+        match o {
+            BatchOrder::Sequential => Order::Sequential,
+            BatchOrder::Shuffled => Order::Shuffled,
+            BatchOrder::Bucketed { window_batches } => Order::Bucketed { window_batches },
+        }
+    }
+}
+
+/// Everything about a training run except the model's shape and the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    /// The optimiser (default Adam).
+    pub optimizer: OptimizerConfig,
+    /// The initial learning rate.
+    pub learning_rate: f64,
+    /// How the learning rate moves.
+    pub lr_schedule: LrSchedule,
+    /// Clip the global gradient L2 norm to this (computed on the device; `None`: no clipping).
+    pub clip_grad_norm: Option<f64>,
+    /// Stop after this many epochs.
+    pub epochs: Option<usize>,
+    /// Stop after this many optimiser steps (counted over the whole run, resumes included).
+    pub max_steps: Option<u64>,
+    /// Stop once this much wall-clock training time has passed (resumes included).
+    pub max_seconds: Option<f64>,
+    /// Examples per training batch.
+    pub batch_size: usize,
+    /// Examples per evaluation batch.
+    pub eval_batch_size: usize,
+    /// Batch order.
+    pub order: BatchOrder,
+    /// Seed of the data order and of dropout (reseeded every step from `(seed, step)`).
+    pub seed: u64,
+    /// Evaluate and checkpoint every this many steps, besides at every epoch end.
+    pub eval_every: Option<u64>,
+    /// Read the loss back from the device (and call `Observer::on_step`) every this many steps.
+    pub log_every: u64,
+    /// CPU threads for libtorch (0: libtorch's default).
+    pub threads: usize,
+    /// Stop with [`ModelError::Diverged`] when the mean training (or validation) loss exceeds
+    /// this many times `ln(vocab_size)`, the loss of a uniform guess (char-rnn stops at 3x its
+    /// first loss). `None`: no bound (a NaN or infinite loss still stops training).
+    pub divergence_factor: Option<f64>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            optimizer: OptimizerConfig::adam(),
+            learning_rate: 2e-3,
+            lr_schedule: LrSchedule::Constant,
+            clip_grad_norm: Some(5.0),
+            epochs: Some(10),
+            max_steps: None,
+            max_seconds: None,
+            batch_size: 64,
+            eval_batch_size: 256,
+            order: BatchOrder::Bucketed { window_batches: 50 },
+            seed: 42,
+            eval_every: None,
+            log_every: 50,
+            threads: 0,
+            divergence_factor: Some(3.0),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks that the configuration can run.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(ModelError::InvalidTrainConfig(m.to_owned()));
+        self.optimizer.validate()?;
+        self.lr_schedule.validate()?;
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad("learning_rate must be finite and positive");
+        }
+        if self
+            .clip_grad_norm
+            .is_some_and(|c| !(c.is_finite() && c > 0.0))
+        {
+            return bad("clip_grad_norm must be finite and positive");
+        }
+        if self.epochs.is_none() && self.max_steps.is_none() && self.max_seconds.is_none() {
+            return bad("no budget: set epochs, max_steps or max_seconds");
+        }
+        if self.epochs == Some(0) || self.max_steps == Some(0) {
+            return bad("epochs and max_steps must be at least 1");
+        }
+        if self
+            .divergence_factor
+            .is_some_and(|f| !(f.is_finite() && f > 1.0))
+        {
+            return bad("divergence_factor must be finite and above 1");
+        }
+        if self
+            .max_seconds
+            .is_some_and(|s| !(s.is_finite() && s > 0.0))
+        {
+            return bad("max_seconds must be finite and positive");
+        }
+        if self.batch_size == 0 || self.eval_batch_size == 0 {
+            return bad("batch sizes must be at least 1");
+        }
+        if self.log_every == 0 || self.eval_every == Some(0) {
+            return bad("log_every and eval_every must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// The sorting window of `bucketed` when it is parsed from text.
+pub const DEFAULT_WINDOW_BATCHES: usize = 50;
+
+impl fmt::Display for BatchOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchOrder::Sequential => f.write_str("sequential"),
+            BatchOrder::Shuffled => f.write_str("shuffled"),
+            BatchOrder::Bucketed { window_batches }
+                if *window_batches == DEFAULT_WINDOW_BATCHES =>
+            {
+                f.write_str("bucketed")
+            }
+            BatchOrder::Bucketed { window_batches } => write!(f, "bucketed:{window_batches}"),
+        }
+    }
+}
+
+impl FromStr for BatchOrder {
+    type Err = ModelError;
+
+    /// Parses `sequential`, `shuffled`, `bucketed` (windows of [`DEFAULT_WINDOW_BATCHES`]
+    /// batches) or `bucketed:N`, in any case.
+    fn from_str(s: &str) -> Result<Self> {
+        let lower = s.to_ascii_lowercase();
+        let bad = || {
+            ModelError::InvalidTrainConfig(format!(
+                "unknown batch order {s:?}: expected sequential, shuffled, bucketed or bucketed:N"
+            ))
+        };
+        match lower.split_once(':') {
+            None => match lower.as_str() {
+                "sequential" => Ok(BatchOrder::Sequential),
+                "shuffled" => Ok(BatchOrder::Shuffled),
+                "bucketed" => Ok(BatchOrder::Bucketed {
+                    window_batches: DEFAULT_WINDOW_BATCHES,
+                }),
+                _ => Err(bad()),
+            },
+            Some(("bucketed", n)) => match n.parse::<usize>() {
+                Ok(window_batches) if window_batches > 0 => {
+                    Ok(BatchOrder::Bucketed { window_batches })
+                }
+                _ => Err(bad()),
+            },
+            Some(_) => Err(bad()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model_config::{DEFAULT_EMBED_DIM, InputMode};
+
+    #[test]
+    fn names_parse_and_print_back() {
+        for order in ["sequential", "shuffled", "bucketed", "bucketed:8"] {
+            let parsed: BatchOrder = order.parse().unwrap();
+            assert_eq!(parsed.to_string(), order);
+        }
+        assert_eq!(
+            "Bucketed".parse::<BatchOrder>().unwrap(),
+            BatchOrder::Bucketed {
+                window_batches: DEFAULT_WINDOW_BATCHES
+            }
+        );
+        for bad in ["", "random", "bucketed:0", "bucketed:x", "shuffled:2"] {
+            let err = bad.parse::<BatchOrder>().unwrap_err().to_string();
+            assert!(err.contains("expected sequential"), "{bad}: {err}");
+        }
+        for input in ["onehot", "embedding", "embedding:16"] {
+            assert_eq!(input.parse::<InputMode>().unwrap().to_string(), input);
+        }
+        assert_eq!(
+            "embedding".parse::<InputMode>().unwrap(),
+            InputMode::Embedding {
+                dim: DEFAULT_EMBED_DIM
+            }
+        );
+        assert!("embedding:0".parse::<InputMode>().is_err());
+        assert!("dense".parse::<InputMode>().is_err());
+        for name in ["adam", "rmsprop", "sgd"] {
+            let optimizer: OptimizerConfig = name.parse().unwrap();
+            assert_eq!(optimizer.to_string(), name);
+            optimizer.validate().unwrap();
+        }
+        assert_eq!(
+            "RMSprop".parse::<OptimizerConfig>().unwrap(),
+            OptimizerConfig::rmsprop()
+        );
+        assert!("lbfgs".parse::<OptimizerConfig>().is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! Behaviour of `Sampler`: banned ids, filters, reproducibility, batching, distributions, errors.
+//! The independent reference computations the checks rely on are in `reference`.
+
+mod errors;
+mod filters;
+mod frequencies;
+mod properties;
+mod reference;
+mod streams;
