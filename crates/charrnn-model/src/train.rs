@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use charrnn_data::{Batch, Example, Order, collate, plan_epoch};
+use charrnn_data::{Batch, Examples, Order, Streams, plan_epoch};
 use charrnn_vocab::Vocab;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -18,6 +18,7 @@ use crate::error::{ModelError, Result};
 use crate::eval::{DeviceBatch, Eval, check_examples, evaluate_checked, loss_sum};
 use crate::generate::{GenerateOptions, Generated, generate};
 use crate::network::CharRnn;
+use crate::network::State;
 use crate::optim::{LrSchedule, Optimizer, OptimizerConfig};
 
 /// The order of the training examples within an epoch (see `charrnn_data::Order`).
@@ -78,6 +79,12 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// CPU threads for libtorch (0: libtorch's default).
     pub threads: usize,
+    /// Stateful training (truncated backpropagation through time) over windows of this many
+    /// positions: the training examples are laid end to end and cut into `batch_size` parallel
+    /// streams (`charrnn_data::Streams`), and the recurrent state is carried, detached, from
+    /// one window of a stream to the next; it starts from zeros at every epoch (and resume).
+    /// `None`: every example starts from zeros (the per-text mode), ordered by `order`.
+    pub stateful: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -97,6 +104,7 @@ impl Default for TrainConfig {
             eval_every: None,
             log_every: 50,
             threads: 0,
+            stateful: None,
         }
     }
 }
@@ -130,6 +138,9 @@ impl TrainConfig {
         }
         if self.log_every == 0 || self.eval_every == Some(0) {
             return bad("log_every and eval_every must be at least 1");
+        }
+        if self.stateful == Some(0) {
+            return bad("the stateful window must be at least 1");
         }
         Ok(())
     }
@@ -234,18 +245,53 @@ pub trait Observer {
 impl Observer for () {}
 
 /// The data of a run, and what to record about it in checkpoints.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct TrainData<'a> {
-    /// Training examples.
-    pub train: &'a [Example],
+    /// Training examples: a `Vec<charrnn_data::Example>`, or examples read in place from a
+    /// token store (`charrnn_data::StoreExamples`).
+    pub train: &'a dyn Examples,
     /// Validation examples (may be empty: the best checkpoint then follows the training loss).
-    pub valid: &'a [Example],
+    pub valid: &'a dyn Examples,
     /// The vocabulary the examples were encoded with (saved as tokenizer.json).
     pub vocab: &'a Vocab,
     /// Data settings to record in config.json.
     pub settings: &'a serde_json::Value,
     /// Data file checksums to record in config.json.
     pub checksums: &'a BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for TrainData<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainData")
+            .field("train", &self.train.len())
+            .field("valid", &self.valid.len())
+            .field("vocab", &self.vocab.len())
+            .field("settings", &self.settings)
+            .field("checksums", &self.checksums)
+            .finish()
+    }
+}
+
+/// An epoch's batches: a plan of example indices, or windows of parallel streams.
+enum EpochPlan<'a> {
+    Batches(Vec<Vec<usize>>),
+    Streams(&'a Streams),
+}
+
+impl EpochPlan<'_> {
+    fn len(&self) -> usize {
+        match self {
+            EpochPlan::Batches(b) => b.len(),
+            EpochPlan::Streams(s) => s.batches(),
+        }
+    }
+
+    fn batch(&self, examples: &dyn Examples, i: usize) -> Batch {
+        match self {
+            EpochPlan::Batches(b) => examples.collate(&b[i]),
+            EpochPlan::Streams(s) => s.collate(examples, i),
+        }
+    }
 }
 
 /// Why training stopped.
@@ -283,6 +329,11 @@ pub struct Trainer {
     progress: Progress,
     run_dir: PathBuf,
     metrics: Vec<EvalRecord>,
+    /// Stateful training: the state at the end of the previous window.
+    carried: Option<State>,
+    /// Stateful training, tests only: (state in, state out) of every step.
+    #[cfg(test)]
+    pub(crate) trace: Vec<(Option<State>, State)>,
 }
 
 /// Dropout's seed for `step`: a SplitMix64 mix of the run seed and the step.
@@ -308,6 +359,9 @@ impl Trainer {
             progress: Progress::default(),
             run_dir: run_dir.into(),
             metrics: Vec::new(),
+            carried: None,
+            #[cfg(test)]
+            trace: Vec::new(),
         })
     }
 
@@ -440,9 +494,15 @@ impl Trainer {
         fs::create_dir_all(&self.run_dir).map_err(|e| ModelError::io(&self.run_dir, e))?;
 
         let device = self.model.device();
-        let lengths: Vec<usize> = data.train.iter().map(Example::len).collect();
         let bs = self.config.batch_size;
-        let batches_per_epoch = data.train.len().div_ceil(bs);
+        let (lengths, streams) = match self.config.stateful {
+            None => (data.train.lengths(), None),
+            Some(window) => (Vec::new(), Some(Streams::new(data.train, bs, window))),
+        };
+        let batches_per_epoch = streams
+            .as_ref()
+            .map_or(data.train.len().div_ceil(bs), Streams::batches);
+        self.carried = None;
 
         let mut window = Window::new(device)?;
         let mut log = Window::new(device)?;
@@ -453,20 +513,33 @@ impl Trainer {
         let mut paused = 0.0;
         let base_elapsed = self.progress.elapsed_secs;
         let stopped_by = 'run: loop {
-            let plan = plan_epoch(
-                &lengths,
-                bs,
-                self.config.order.into(),
-                self.config.seed,
-                self.progress.epoch as u64,
-            );
+            let plan = match &streams {
+                Some(s) => EpochPlan::Streams(s),
+                None => EpochPlan::Batches(plan_epoch(
+                    &lengths,
+                    bs,
+                    self.config.order.into(),
+                    self.config.seed,
+                    self.progress.epoch as u64,
+                )),
+            };
             while self.progress.batch_in_epoch < plan.len() {
                 if let Some(cause) = self.budget_spent() {
                     break 'run cause;
                 }
                 let lr = self.lr(batches_per_epoch);
-                let batch = collate(data.train, &plan[self.progress.batch_in_epoch]);
-                let (sum, real) = self.step_on(&batch, lr)?;
+                let batch = plan.batch(data.train, self.progress.batch_in_epoch);
+                let (sum, real) = if streams.is_some() {
+                    let carried = self.carried.take();
+                    let (sum, real, state) = self.step_on(&batch, lr, carried.as_ref())?;
+                    #[cfg(test)]
+                    self.trace.push((carried, state.detach()));
+                    self.carried = Some(state);
+                    (sum, real)
+                } else {
+                    let (sum, real, _) = self.step_on(&batch, lr, None)?;
+                    (sum, real)
+                };
                 window.add(&sum, real)?;
                 log.add(&sum, real)?;
                 self.progress.batch_in_epoch += 1;
@@ -505,6 +578,7 @@ impl Trainer {
             let finished_epoch = self.progress.epoch;
             self.progress.epoch += 1;
             self.progress.batch_in_epoch = 0;
+            self.carried = None;
             let record = if self.evaluated_now() {
                 // Evaluated at this very step: just record the new epoch position.
                 self.save_last(data)?;
@@ -554,19 +628,26 @@ impl Trainer {
     /// position in the epoch, evaluate or read anything back from the device: for benchmarks
     /// and custom loops.
     pub fn train_step(&mut self, batch: &Batch, lr: f64) -> Result<()> {
-        self.step_on(batch, lr).map(|_| ())
+        self.step_on(batch, lr, None).map(|_| ())
     }
 
-    /// [`Trainer::train_step`], returning the loss sum (on the device) and the real targets.
-    fn step_on(&mut self, batch: &Batch, lr: f64) -> Result<(Tensor, usize)> {
+    /// [`Trainer::train_step`] from the recurrent state `state` (zeros when `None`), returning
+    /// the loss sum (on the device), the real targets and the state after the batch's last
+    /// position, detached from the graph.
+    fn step_on(
+        &mut self,
+        batch: &Batch,
+        lr: f64,
+        state: Option<&State>,
+    ) -> Result<(Tensor, usize, State)> {
         let device = self.model.device();
         let batch = DeviceBatch::new(batch, self.model.config(), device)?;
         if self.model.config().dropout > 0.0 {
             tch::manual_seed(step_seed(self.config.seed, self.progress.step));
         }
-        let (logits, _) = self
-            .model
-            .forward(&batch.input, batch.labels.as_ref(), None, true)?;
+        let (logits, state) =
+            self.model
+                .forward(&batch.input, batch.labels.as_ref(), state, true)?;
         let sum = loss_sum(&logits, &batch.target)?;
         sum.f_div_scalar(batch.real.max(1) as f64)?.f_backward()?;
         if let Some(max_norm) = self.config.clip_grad_norm {
@@ -575,7 +656,7 @@ impl Trainer {
         self.optimizer.step(&self.model, lr)?;
         self.progress.step += 1;
         self.progress.chars_seen += batch.real as u64;
-        Ok((sum.f_detach()?, batch.real))
+        Ok((sum.f_detach()?, batch.real, state.detach()))
     }
 
     fn evaluated_now(&self) -> bool {

@@ -50,6 +50,21 @@ impl Format {
     }
 }
 
+impl Format {
+    /// The format [`Source::open`] would detect for `path` (that of its first file).
+    ///
+    /// # Errors
+    /// As [`Source::open`] when nothing matches or the first file cannot be read.
+    pub fn detect(path: &Path) -> Result<Format, DataError> {
+        let paths = detect::expand(path)?;
+        let first = paths.first().ok_or_else(|| DataError::Input {
+            path: path.to_owned(),
+            message: "no file to read".into(),
+        })?;
+        Ok(detect::detect(first)?.1)
+    }
+}
+
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
