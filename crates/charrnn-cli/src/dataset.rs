@@ -1,10 +1,7 @@
-//! From text records to the examples a model trains or is scored on.
+//! The label classes of a run.
 
-use std::path::Path;
-
-use anyhow::{Context, Result, bail};
-use charrnn_data::{Example, ExampleOptions, TextRecord, make_examples};
-use charrnn_vocab::{Unknown, Vocab};
+use anyhow::{Result, bail};
+use charrnn_data::Store;
 
 /// The class names of AG News, whose label column holds 1 to 4.
 const AG_NEWS_CLASSES: [&str; 4] = ["World", "Sports", "Business", "Sci/Tech"];
@@ -17,11 +14,12 @@ pub struct Labels {
 }
 
 impl Labels {
-    pub fn of(records: &[TextRecord], column: Option<&str>) -> Result<Labels> {
+    /// The distinct labels of a store's documents (none without a label column).
+    pub fn of_store(store: &Store, column: Option<&str>) -> Result<Labels> {
         let Some(column) = column else {
             return Ok(Labels::default());
         };
-        let mut values: Vec<i64> = records.iter().filter_map(|r| r.label).collect();
+        let mut values: Vec<i64> = (0..store.docs()).filter_map(|d| store.label(d)).collect();
         values.sort_unstable();
         values.dedup();
         if values.is_empty() {
@@ -52,48 +50,4 @@ impl Labels {
     pub fn is_some(&self) -> bool {
         !self.values.is_empty()
     }
-
-    fn index(&self, value: Option<i64>) -> Result<Option<u32>> {
-        if !self.is_some() {
-            return Ok(None);
-        }
-        let value = value.context("a row has no label")?;
-        match self.values.binary_search(&value) {
-            Ok(i) => Ok(Some(i as u32)),
-            Err(_) => bail!(
-                "label {value} was not seen in the training data (known: {:?})",
-                self.values
-            ),
-        }
-    }
-}
-
-pub fn examples(
-    records: &[TextRecord],
-    vocab: &Vocab,
-    labels: &Labels,
-    opts: &ExampleOptions,
-    what: &str,
-) -> Result<Vec<Example>> {
-    let mut out = Vec::with_capacity(records.len());
-    let mut ids = Vec::new();
-    for (row, record) in records.iter().enumerate() {
-        ids.clear();
-        vocab.encode_into(&record.text, Unknown::Replace, &mut ids)?;
-        let label = labels
-            .index(record.label)
-            .with_context(|| format!("{what} row {row}"))?;
-        make_examples(&ids, label, opts, &mut out);
-    }
-    Ok(out)
-}
-
-pub fn sha256_file(path: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(format!("{:x}", hasher.finalize()))
 }

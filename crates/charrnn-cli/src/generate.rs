@@ -3,15 +3,16 @@
 use std::{io::Write, time::Instant};
 
 use anyhow::{Context, Result, bail};
-use charrnn_data::{ExampleOptions, Window};
+use charrnn_data::{ExampleOptions, Examples, Selection, StoreExamples, Window};
 use charrnn_model::{Checkpoint, GenerateOptions, evaluate, parse_device, set_cpu_threads};
 use charrnn_sampling::{SamplingConfig, StopReason, Temperature};
 use serde_json::json;
 
 use crate::{
-    dataset::{Labels, examples},
+    corpus::{self, open_source},
+    dataset::Labels,
     flags::{EvalArgs, GenerateArgs},
-    run::{Output, read_records},
+    run::Output,
 };
 
 /// One sampling configuration per requested temperature (or the greedy or scheduled one).
@@ -184,7 +185,35 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
     if text.label_column.is_none() && ckpt.model.config().num_labels.is_some() {
         text.label_column = settings["label_column"].as_str().map(str::to_owned);
     }
-    let records = read_records(&args.data, &text)?;
+    if text.columns.is_empty() {
+        // The columns the model was trained on.
+        text.columns = settings["columns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str().map(str::to_owned))
+            .collect();
+    }
+    let source = open_source(&args.data, &text)?;
+    let fingerprint = source
+        .fingerprint()
+        .with_context(|| format!("cannot read {}", args.data.display()))?;
+    let tmp;
+    let store_dir = match &args.store_dir {
+        Some(dir) => dir.as_path(),
+        None => {
+            tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
+            tmp.path()
+        }
+    };
+    let built = corpus::store(
+        &store_dir.join("eval.store"),
+        &source,
+        fingerprint,
+        &ckpt.vocab,
+        out,
+    )?;
+    out.note(corpus::describe("data", &built, &source));
     let labels = Labels::saved(settings, &ckpt.model.config().label_names);
     let window = settings["window"].as_u64().map(|n| Window {
         num_chars: n as usize,
@@ -195,13 +224,9 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
         bos: Some(ckpt.vocab.bos_id()),
         window,
     };
-    let examples = examples(
-        &records,
-        &ckpt.vocab,
-        &labels,
-        &opts,
-        &args.data.display().to_string(),
-    )?;
+    let values = labels.is_some().then_some(labels.values.as_slice());
+    let examples = StoreExamples::new(&built.store, &Selection::All, opts, values)
+        .with_context(|| args.data.display().to_string())?;
     if examples.is_empty() {
         bail!("{} has no text to score", args.data.display());
     }

@@ -4,6 +4,7 @@
 //! into charrnn-data, charrnn-vocab, charrnn-sampling and charrnn-model. It owns no algorithm.
 //! Errors surface as one line with their cause chain and a non-zero exit, never a panic.
 
+mod corpus;
 mod dataset;
 mod flags;
 mod generate;

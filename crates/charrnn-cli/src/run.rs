@@ -3,15 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use charrnn_data::{
-    CsvHeader, CsvOptions, NullPolicy, ReadOptions, TextRecord, csv_to_parquet, read_texts,
-};
+use charrnn_data::{CsvOptions, csv_to_parquet, records_to_parquet};
 use charrnn_vocab::{Level, Vocab, VocabOptions};
 use serde_json::json;
 
-use crate::flags::{
-    Cli, Command, LevelArg, PrepareArgs, TextColumns, VocabBuildArgs, VocabCommand,
-};
+use crate::corpus;
+use crate::flags::{Cli, Command, LevelArg, PrepareArgs, VocabBuildArgs, VocabCommand};
 
 pub fn run(cli: Cli) -> Result<()> {
     let out = Output {
@@ -60,19 +57,19 @@ pub fn stdout_line(text: impl std::fmt::Display) -> Result<()> {
 }
 
 fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
-    let header = if args.header {
-        CsvHeader::FromFile
+    let stats = if corpus::is_csv(&args.input, &args.text)? && args.input.is_file() {
+        csv_to_parquet(
+            &args.input,
+            &args.output,
+            &CsvOptions {
+                header: corpus::csv_header(args.header),
+                ..CsvOptions::default()
+            },
+        )?
     } else {
-        CsvHeader::AgNews
+        let source = corpus::open_source(&args.input, &args.text)?;
+        records_to_parquet(&source, &args.output)?
     };
-    let stats = csv_to_parquet(
-        &args.input,
-        &args.output,
-        &CsvOptions {
-            header,
-            ..CsvOptions::default()
-        },
-    )?;
     out.result(
         json!({"rows": stats.rows, "columns": stats.columns}),
         || {
@@ -86,23 +83,8 @@ fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
     )
 }
 
-/// Reads the text (and label) columns of a Parquet file.
-pub fn read_records(path: &Path, text: &TextColumns) -> Result<Vec<TextRecord>> {
-    let opts = ReadOptions {
-        text_columns: text.columns.clone(),
-        label_column: text.label_column.clone(),
-        nulls: if text.skip_nulls {
-            NullPolicy::Skip
-        } else {
-            NullPolicy::Fail
-        },
-        ..ReadOptions::text(&text.columns[0])
-    };
-    Ok(read_texts(path, &opts)?)
-}
-
 fn vocab_build(args: &VocabBuildArgs, out: &Output) -> Result<()> {
-    let records = read_records(&args.data, &args.text)?;
+    let source = corpus::open_source(&args.data, &args.text)?;
     let opts = VocabOptions {
         level: match args.level {
             LevelArg::Char => Level::Char,
@@ -112,15 +94,19 @@ fn vocab_build(args: &VocabBuildArgs, out: &Output) -> Result<()> {
         min_freq: args.min_freq,
         max_size: args.max_size,
     };
-    let vocab = Vocab::build(records.iter().map(|r| r.text.as_str()), &opts)?;
+    let vocab = corpus::build_vocab(&source, &opts, out)?;
     vocab.save(&args.output)?;
+    let counts = vocab.counts().unwrap_or(&[]);
+    let unk = counts.get(vocab.unk_id() as usize).copied().unwrap_or(0);
+    let total: u64 = counts.iter().sum();
     out.result(
-        json!({"size": vocab.len(), "texts": records.len(), "output": args.output}),
+        json!({"size": vocab.len(), "files": source.files().len(), "format": source.format().name(), "unk_chars": unk, "chars": total, "output": args.output}),
         || {
             format!(
-                "wrote a vocabulary of {} ids from {} texts to {}",
+                "wrote a vocabulary of {} ids from {} {} file(s) ({total} tokens, {unk} left out as <unk>) to {}",
                 vocab.len(),
-                records.len(),
+                source.files().len(),
+                source.format(),
                 args.output.display()
             )
         },
