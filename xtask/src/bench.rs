@@ -128,6 +128,8 @@ pub(crate) struct BenchArgs {
     /// Print no progress.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    corpus: crate::bench_corpus::CorpusArgs,
 }
 
 /// One training configuration, described once and turned into both sides' flags.
@@ -1040,6 +1042,10 @@ pub(crate) fn run(args: BenchArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| crate::experiment::target_dir(&root).join("bench"));
+    if args.corpus.corpus {
+        let bin = charrnn_bin(opts.quiet)?;
+        return crate::bench_corpus::run(&args.corpus, &bin, &out_dir, args.threads, args.seed);
+    }
     let data_dir = args
         .data
         .clone()

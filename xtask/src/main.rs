@@ -5,6 +5,7 @@
 //! that needs a tensor happens in a `charrnn` subprocess.
 
 mod bench;
+mod bench_corpus;
 mod experiment;
 mod experiment_metrics;
 mod fetch;

@@ -73,6 +73,7 @@ fn recipe(preset: Preset) -> Recipe {
 }
 
 pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
+    let started = std::time::Instant::now();
     let device = parse_device(&args.run.device)?;
     set_cpu_threads(args.run.threads);
     let Recipe {
@@ -300,6 +301,8 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         &args.sample_temperatures,
         trainer.progress().step,
     );
+    // Everything before the first optimizer step: reading, vocabulary, store, model.
+    let setup_secs = started.elapsed().as_secs_f64();
     let summary = trainer.fit(&data, &mut observer);
     observer.finish();
     let summary = summary?;
@@ -318,6 +321,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         "final_val_bpc": summary.last.val_bpc,
         "chars_per_sec": summary.progress.chars_seen as f64 / summary.progress.elapsed_secs.max(1e-9),
         "elapsed_secs": summary.progress.elapsed_secs,
+        "setup_secs": setup_secs,
         "train_examples": train_examples.len(),
         "valid_examples": valid_examples.len(),
         "train_chars": train_chars,
