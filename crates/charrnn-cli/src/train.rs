@@ -21,6 +21,9 @@ use crate::{
     run::Output,
 };
 
+/// The longest document trained on whole (one example) without `--window`.
+const MAX_UNWINDOWED: u64 = 1 << 16;
+
 /// A recipe: the model and training settings a preset starts from.
 struct Recipe {
     model: ModelConfig,
@@ -159,6 +162,21 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         }
         None => None,
     };
+    if args.window.is_none() {
+        let longest = (0..train_built.store.docs())
+            .map(|d| {
+                let r = train_built.store.doc_range(d);
+                r.end - r.start
+            })
+            .max()
+            .unwrap_or(0);
+        if longest > MAX_UNWINDOWED {
+            bail!(
+                "a document of {longest} characters is too long to train on whole: \
+                 give --window N (e.g. --window 256), with --stateful to carry the state across windows"
+            );
+        }
+    }
     let window = args.window.map(|n| Window {
         num_chars: n,
         stride: args.stride.unwrap_or(n),

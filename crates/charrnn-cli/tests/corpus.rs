@@ -116,6 +116,21 @@ fn a_plain_text_file_trains_in_two_commands_and_its_store_is_reused() {
         &["--window", "16", "--stateful"],
     );
     assert_eq!(stateful["steps"], 3);
+    // A text too long to be one example asks for windows.
+    let long = dir.path().join("long.txt");
+    std::fs::write(&long, NOVEL.repeat(400)).unwrap();
+    let out = charrnn(&[
+        "train",
+        "--train",
+        &s(&long),
+        "--out",
+        &s(&dir.path().join("long")),
+        "--max-steps",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("give --window N"), "{stderr}");
 }
 
 #[test]
