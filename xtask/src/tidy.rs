@@ -12,7 +12,12 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 /// Packages allowed to link tch: the model, the binary over it, and the benchmarks of both.
-const TCH_ALLOWED: &[&str] = &["charrnn-model", "charrnn-cli", "charrnn-bench"];
+const TCH_ALLOWED: &[&str] = &[
+    "charrnn-model",
+    "charrnn-serve",
+    "charrnn-cli",
+    "charrnn-bench",
+];
 /// Reusable libraries: no tensors, no CLI parser, no application error type.
 const PURE_LIBS: &[&str] = &["charrnn-vocab", "charrnn-data", "charrnn-sampling"];
 const FORBIDDEN_IN_PURE: &[&str] = &["tch", "torch-sys", "clap", "anyhow"];

@@ -12,6 +12,7 @@ use charrnn_data::{
 use charrnn_vocab::{Unknown, Vocab, VocabBuilder, VocabOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::dataset::Coverage;
 use crate::flags::{FormatArg, TextColumns, TextUnitArg};
 use crate::run::Output;
 
@@ -144,13 +145,14 @@ pub struct Built {
 }
 
 /// Opens the store of `source` encoded with `vocab` at `path`, or builds it (progress bar with
-/// MB/s and ETA).
+/// MB/s and ETA), counting what the vocabulary covers into `coverage` when it builds.
 pub fn store(
     path: &Path,
     source: &Source,
     fingerprint: u128,
     vocab: &Vocab,
     out: &Output,
+    mut coverage: Option<&mut Coverage>,
 ) -> Result<Built> {
     let json = vocab.to_json()?;
     let key = store_key(fingerprint, json.as_bytes());
@@ -162,7 +164,11 @@ pub fn store(
     let mut encode = |text: &str, ids: &mut Vec<u32>| {
         vocab
             .encode_into(text, Unknown::Replace, ids)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if let Some(c) = coverage.as_deref_mut() {
+            c.add(text, ids, vocab);
+        }
+        Ok(())
     };
     let started = Instant::now();
     let result = Store::open_or_build(path, key, source, &opts, &mut encode, &mut |bytes| {

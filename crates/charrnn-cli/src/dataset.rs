@@ -1,7 +1,8 @@
-//! The label classes of a run.
+//! The label classes of a run, and how much of some text a vocabulary covers.
 
 use anyhow::{Result, bail};
 use charrnn_data::Store;
+use charrnn_vocab::{Level, Unknown, Vocab};
 
 /// The class names of AG News, whose label column holds 1 to 4.
 const AG_NEWS_CLASSES: [&str; 4] = ["World", "Sports", "Business", "Sci/Tech"];
@@ -49,5 +50,67 @@ impl Labels {
 
     pub fn is_some(&self) -> bool {
         !self.values.is_empty()
+    }
+}
+
+/// How much of some text the vocabulary covers: characters (tokens) encoded, how many of them
+/// became `<unk>`, and a few of the characters that did.
+#[derive(Debug, Default)]
+pub struct Coverage {
+    pub total: usize,
+    pub unknown: usize,
+    pub examples: std::collections::BTreeSet<char>,
+}
+
+impl Coverage {
+    /// The share of unknown tokens, in [0, 1].
+    pub fn share(&self) -> f64 {
+        self.unknown as f64 / self.total.max(1) as f64
+    }
+
+    /// Counts one text and its encoding.
+    pub fn add(&mut self, text: &str, ids: &[u32], vocab: &Vocab) {
+        let unk = vocab.unk_id();
+        let unknown = ids.iter().filter(|&&id| id == unk).count();
+        self.total += ids.len();
+        self.unknown += unknown;
+        if unknown > 0 && self.examples.len() < 8 && vocab.level() == Level::Char {
+            let mut buf = [0u8; 4];
+            for c in text.chars() {
+                if self.examples.len() >= 8 {
+                    break;
+                }
+                if vocab
+                    .encode(c.encode_utf8(&mut buf), Unknown::Error)
+                    .is_err()
+                {
+                    self.examples.insert(c);
+                }
+            }
+        }
+    }
+
+    /// Over 1 % unknown: a warning on stderr, or with `strict` an error. `what` names the text.
+    pub fn check(&self, what: &str, strict: bool) -> Result<()> {
+        if self.share() <= 0.01 {
+            return Ok(());
+        }
+        let chars: Vec<String> = self.examples.iter().map(|c| format!("{c:?}")).collect();
+        let text = format!(
+            "{:.1} % of the characters of {what} ({} of {}) are outside the vocabulary{}",
+            100.0 * self.share(),
+            self.unknown,
+            self.total,
+            if chars.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", chars.join(", "))
+            }
+        );
+        if strict {
+            bail!("--strict: {text}");
+        }
+        eprintln!("warning: {text}; they count as <unk> (--strict refuses such input)");
+        Ok(())
     }
 }

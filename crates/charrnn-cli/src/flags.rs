@@ -4,14 +4,20 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::checks;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "charrnn",
     version,
-    about = "Character-level RNN language models: prepare data, train, generate, evaluate"
+    about = "Character-level RNN language models: prepare data, train, generate, evaluate",
+    after_help = "Exit status: 0 success; 1 runtime error (bad data, a corrupt checkpoint, a \
+                  diverged training...); 2 usage error (an unknown flag or a value out of range). \
+                  Errors are one line on stderr starting with `error:`; nothing is written to \
+                  stdout then, and no file the user had is changed."
 )]
 pub struct Cli {
-    /// Print no progress (errors still go to stderr).
+    /// Print no progress, evaluations or samples on stderr (errors and warnings still go there).
     #[arg(long, global = true)]
     pub quiet: bool,
     /// Machine-readable output on stdout (JSON).
@@ -34,6 +40,48 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Bits per character of a trained model on any input.
     Eval(EvalArgs),
+    /// Serve a model over HTTP: an OpenAI-style completions API (with streaming), continuous
+    /// batching, and a web playground at `/`.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// A run directory (its best checkpoint) or a checkpoint directory.
+    pub checkpoint: PathBuf,
+    /// Address to listen on, host:port (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
+    /// Bearer token required on /v1/* (default: the CHARRNN_API_KEY environment variable;
+    /// neither: no authentication).
+    #[arg(long)]
+    pub api_key: Option<String>,
+    /// Requests waiting to join the batch before new ones get 429, at least 1.
+    #[arg(long, default_value_t = 256, value_parser = checks::count)]
+    pub max_queue: usize,
+    /// Most samples generated together, at least 1.
+    #[arg(long, default_value_t = 128, value_parser = checks::count)]
+    pub max_batch: usize,
+    /// The largest max_tokens (characters) a request may ask for, at least 1.
+    #[arg(long, default_value_t = 4096, value_parser = checks::count)]
+    pub max_tokens: usize,
+    /// The largest n (samples per prompt) a request may ask for, at least 1.
+    #[arg(long, default_value_t = 16, value_parser = checks::count)]
+    pub max_n: usize,
+    /// The largest request body, in KiB, at least 1.
+    #[arg(long, default_value_t = 1024, value_parser = checks::count)]
+    pub max_body_kib: usize,
+    /// Seconds after which a request's samples are ended, above 0.
+    #[arg(long, default_value_t = 300.0, value_parser = checks::positive)]
+    pub request_timeout: f64,
+    /// Seconds that requests in flight get to finish after SIGINT/SIGTERM, at least 0.
+    #[arg(long, default_value_t = 10.0, value_parser = checks::non_negative)]
+    pub shutdown_grace: f64,
+    /// The model's name in the API (default: the checkpoint directory's name).
+    #[arg(long)]
+    pub model_name: Option<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Args, Debug)]
@@ -111,11 +159,11 @@ pub struct VocabBuildArgs {
     /// Lowercase text before building and encoding.
     #[arg(long)]
     pub lowercase: bool,
-    /// Tokens seen fewer times map to <unk>.
-    #[arg(long, default_value_t = 1)]
+    /// Tokens seen fewer times map to <unk>, at least 1.
+    #[arg(long, default_value_t = 1, value_parser = checks::count_u64, allow_negative_numbers = true)]
     pub min_freq: u64,
-    /// Keep at most this many tokens (the most frequent).
-    #[arg(long)]
+    /// Keep at most this many tokens (the most frequent), at least 1 (default: all).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub max_size: Option<usize>,
     /// Where to write the tokenizer.json.
     #[arg(long, short)]
@@ -171,8 +219,9 @@ pub struct TrainArgs {
     /// for a single document, its last part).
     #[arg(long)]
     pub valid: Option<PathBuf>,
-    /// Fraction of training documents held out for validation when --valid is not given.
-    #[arg(long, default_value_t = 0.05)]
+    /// Fraction of training documents held out for validation when --valid is not given, in
+    /// (0, 1) (a single document gives up its last part instead).
+    #[arg(long, default_value_t = 0.05, value_parser = checks::fraction, allow_negative_numbers = true)]
     pub valid_fraction: f64,
     #[command(flatten)]
     pub text: TextColumns,
@@ -186,8 +235,9 @@ pub struct TrainArgs {
     /// Building the vocabulary: characters seen fewer times become <unk>.
     #[arg(long, default_value_t = 1)]
     pub min_freq: u64,
-    /// Building the vocabulary: keep at most this many characters (the most frequent).
-    #[arg(long)]
+    /// Building the vocabulary: keep at most this many characters (the most frequent), at
+    /// least 1.
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub max_size: Option<usize>,
     /// Where the token stores (and the built vocabulary) are kept and reused (default:
     /// OUT/store).
@@ -199,64 +249,82 @@ pub struct TrainArgs {
     /// Continue the run in this directory exactly where its last checkpoint stopped.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Replace the model of an --out directory that already holds one (otherwise refused).
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
     /// Start from a named recipe; other flags override its settings.
     #[arg(long, value_enum, default_value_t = Preset::Default)]
     pub preset: Preset,
+    /// Recurrent cell (default: the preset's; LSTM in both presets).
     #[arg(long, value_enum)]
     pub cell: Option<CellArg>,
+    /// Input encoding (default: the preset's).
     #[arg(long, value_enum)]
     pub input: Option<InputArg>,
-    #[arg(long)]
+    /// Embedding width, at least 1 (default: the preset's, 64).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub embed_dim: Option<usize>,
-    #[arg(long)]
+    /// Units per recurrent layer, at least 1 (default: the preset's).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub hidden: Option<usize>,
-    #[arg(long)]
+    /// Recurrent layers, at least 1 (default: the preset's).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub layers: Option<usize>,
-    #[arg(long)]
+    /// Dropout probability in [0, 1) (default: the preset's).
+    #[arg(long, value_parser = checks::dropout, allow_negative_numbers = true)]
     pub dropout: Option<f64>,
+    /// Optimizer (default: the preset's).
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerArg>,
-    /// Learning rate.
-    #[arg(long)]
+    /// Learning rate, above 0 (default: the preset's).
+    #[arg(long, value_parser = checks::positive, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    /// Multiply the learning rate by this factor after each epoch.
-    #[arg(long)]
+    /// Multiply the learning rate by this factor in (0, 1] after each epoch.
+    #[arg(long, value_parser = checks::lr_decay, allow_negative_numbers = true)]
     pub lr_decay: Option<f64>,
-    /// Clip the gradient norm to this value (0 = no clipping).
-    #[arg(long)]
+    /// Clip the gradient norm to this value, at least 0 (0 = no clipping; default: the preset's).
+    #[arg(long, value_parser = checks::non_negative, allow_negative_numbers = true)]
     pub clip: Option<f64>,
-    #[arg(long)]
+    /// Examples per batch, at least 1 (default: the preset's).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,
-    #[arg(long)]
+    /// Stop after this many epochs, at least 1.
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub epochs: Option<usize>,
-    /// Stop after this many optimizer steps.
-    #[arg(long)]
+    /// Stop after this many optimizer steps, at least 1.
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub max_steps: Option<usize>,
-    /// Stop after this many seconds of training.
-    #[arg(long)]
+    /// Stop after this many seconds of training, above 0.
+    #[arg(long, value_parser = checks::positive, allow_negative_numbers = true)]
     pub time_budget: Option<f64>,
+    /// Batch order (default: the preset's).
     #[arg(long, value_enum)]
     pub order: Option<OrderArg>,
-    /// Validate every N steps (and at each epoch end).
-    #[arg(long)]
+    /// Validate every N steps, at least 1 (and at each epoch end).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub eval_every: Option<usize>,
-    /// Cut texts into windows of this many characters (full-text mode) instead of one example per text.
-    #[arg(long)]
+    /// Cut texts into windows of this many characters, at least 1 (full-text mode) instead of
+    /// one example per text.
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub window: Option<usize>,
-    /// Step between windows (default: the window).
-    #[arg(long)]
+    /// Step between windows in characters, at least 1 (default: the window).
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true, requires = "window")]
     pub stride: Option<usize>,
     /// Truncated backpropagation through time: lay the training text out as --batch-size
     /// parallel streams and carry the recurrent state from one --window to the next.
     #[arg(long, requires = "window")]
     pub stateful: bool,
+    /// Stop when the mean loss exceeds this many times ln(vocabulary size), the loss of a
+    /// uniform guess; 0 turns the bound off (a NaN loss always stops training).
+    #[arg(long, default_value_t = 3.0, value_parser = checks::divergence_factor, allow_negative_numbers = true)]
+    pub divergence_factor: f64,
     #[command(flatten)]
     pub run: RunArgs,
     /// Prompts for the samples printed after each epoch.
     #[arg(long = "sample-prompt")]
     pub sample_prompts: Vec<String>,
-    /// Temperatures for the samples printed after each epoch.
-    #[arg(long = "sample-temperature")]
+    /// Temperatures for the samples printed after each epoch, above 0 (default 0.8).
+    #[arg(long = "sample-temperature", value_parser = checks::temperature, allow_negative_numbers = true)]
     pub sample_temperatures: Vec<f32>,
 }
 
@@ -265,6 +333,7 @@ pub struct RunArgs {
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// Seed of initialisation, data order, dropout and sampling (any whole number).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// CPU threads for libtorch (0: libtorch's default).
@@ -279,30 +348,34 @@ pub struct GenerateArgs {
     /// Prompt(s) to continue; may be empty. Repeat for several.
     #[arg(long = "prompt", default_values_t = [String::new()])]
     pub prompts: Vec<String>,
-    /// Samples per prompt and temperature.
-    #[arg(short = 'n', long = "num-samples", default_value_t = 1)]
+    /// Samples per prompt and temperature, at least 1.
+    #[arg(short = 'n', long = "num-samples", default_value_t = 1, value_parser = checks::count, allow_negative_numbers = true)]
     pub num_samples: usize,
     /// Always pick the most likely next character.
     #[arg(long, conflicts_with = "temperature")]
     pub greedy: bool,
-    /// Sampling temperature(s), comma-separated: one set of samples per value.
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    /// Sampling temperature(s) above 0, comma-separated: one set of samples per value
+    /// (default 1.0; use --greedy for argmax).
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = checks::temperature)]
     pub temperature: Vec<f32>,
-    /// Cycle these temperatures, one per generated character.
-    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, conflicts_with_all = ["temperature", "greedy"])]
+    /// Cycle these temperatures (each above 0), one per generated character.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = checks::schedule_temperature, conflicts_with_all = ["temperature", "greedy"])]
     pub temperature_schedule: Vec<f32>,
-    #[arg(long)]
+    /// Sample only among the k most likely characters, at least 1 (default: all).
+    #[arg(long, value_parser = checks::top_k, allow_negative_numbers = true)]
     pub top_k: Option<usize>,
-    #[arg(long)]
+    /// Sample only among the most likely characters whose probabilities add up to p, in (0, 1].
+    #[arg(long, value_parser = checks::top_p, allow_negative_numbers = true)]
     pub top_p: Option<f32>,
-    #[arg(long)]
+    /// Drop characters less likely than p times the most likely one, p in [0, 1).
+    #[arg(long, value_parser = checks::min_p, allow_negative_numbers = true)]
     pub min_p: Option<f32>,
     /// Condition on a label: a class name (World, Sports, Business, Sci/Tech) or its 0-based
     /// index. A label-conditioned model given none generates for every class in turn.
     #[arg(long)]
     pub label: Option<String>,
-    /// Generate at most this many characters after the prompt.
-    #[arg(long, default_value_t = 300)]
+    /// Generate at most this many characters after the prompt, at least 1.
+    #[arg(long, default_value_t = 300, value_parser = checks::count, allow_negative_numbers = true)]
     pub max_len: usize,
     /// Also stop when the text ends with this string.
     #[arg(long = "stop")]
@@ -313,6 +386,10 @@ pub struct GenerateArgs {
     /// Print timing and memory figures as one JSON line on stderr when done.
     #[arg(long)]
     pub stats: bool,
+    /// Refuse prompt characters outside the vocabulary (otherwise they become <unk>, with a
+    /// warning when they are over 1 % of the prompted characters).
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -326,11 +403,15 @@ pub struct EvalArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub text: TextColumns,
-    #[arg(long, default_value_t = 256)]
+    /// Texts per evaluation batch, at least 1.
+    #[arg(long, default_value_t = 256, value_parser = checks::count, allow_negative_numbers = true)]
     pub batch_size: usize,
     /// Where to build the token store (default: a temporary directory, removed afterwards).
     #[arg(long)]
     pub store_dir: Option<PathBuf>,
+    /// Refuse data whose characters are over 1 % outside the vocabulary (otherwise a warning).
+    #[arg(long)]
+    pub strict: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }

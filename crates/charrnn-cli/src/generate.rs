@@ -6,11 +6,12 @@ use anyhow::{Context, Result, bail};
 use charrnn_data::{ExampleOptions, Examples, Selection, StoreExamples, Window};
 use charrnn_model::{Checkpoint, GenerateOptions, evaluate, parse_device, set_cpu_threads};
 use charrnn_sampling::{SamplingConfig, StopReason, Temperature};
+use charrnn_vocab::Unknown;
 use serde_json::json;
 
 use crate::{
     corpus::{self, open_source},
-    dataset::Labels,
+    dataset::{Coverage, Labels},
     flags::{EvalArgs, GenerateArgs},
     run::Output,
 };
@@ -44,12 +45,9 @@ fn sampling_configs(args: &GenerateArgs) -> Vec<(Option<f32>, SamplingConfig)> {
         .collect()
 }
 
-/// Says in the CLI's terms what is wrong with a sampling configuration.
+/// Checks the whole sampling configuration (each flag was checked alone when parsed).
 fn check_sampling(configs: &[(Option<f32>, SamplingConfig)]) -> Result<()> {
-    for (t, config) in configs {
-        if *t == Some(0.0) {
-            bail!("--temperature 0 is not a distribution: use --greedy for argmax decoding");
-        }
+    for (_, config) in configs {
         config.validate()?;
     }
     Ok(())
@@ -91,6 +89,19 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
         }
     }
     check_sampling(&configs)?;
+    // Everything is checked before anything is printed: prompts outside the vocabulary are
+    // refused (--strict) or warned about here, not after the first sample went out.
+    let mut coverage = Coverage::default();
+    for prompt in &args.prompts {
+        let ids = ckpt.vocab.encode(prompt, Unknown::Replace)?;
+        coverage.add(prompt, &ids, &ckpt.vocab);
+    }
+    coverage.check("the prompts", args.strict)?;
+    let unknown = if args.strict {
+        Unknown::Error
+    } else {
+        Unknown::Replace
+    };
     // One sample for a person: stream it to the terminal as it comes.
     let stream = !out.json && prompts.len() == 1 && configs.len() == 1 && labels.len() == 1;
     let started = Instant::now();
@@ -105,6 +116,7 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
             stop_strings: args.stop.clone(),
             label,
             seed: args.run.seed,
+            unknown,
             ..GenerateOptions::default()
         };
         let samples = if stream {
@@ -206,12 +218,14 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
             tmp.path()
         }
     };
+    let mut coverage = Coverage::default();
     let built = corpus::store(
         &store_dir.join("eval.store"),
         &source,
         fingerprint,
         &ckpt.vocab,
         out,
+        Some(&mut coverage),
     )?;
     out.note(corpus::describe("data", &built, &source));
     let labels = Labels::saved(settings, &ckpt.model.config().label_names);
@@ -224,12 +238,19 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
         bos: Some(ckpt.vocab.bos_id()),
         window,
     };
+    let what = args.data.display().to_string();
     let values = labels.is_some().then_some(labels.values.as_slice());
     let examples = StoreExamples::new(&built.store, &Selection::All, opts, values)
-        .with_context(|| args.data.display().to_string())?;
+        .with_context(|| what.clone())?;
     if examples.is_empty() {
         bail!("{} has no text to score", args.data.display());
     }
+    if coverage.total == 0 {
+        // A reused store: its counts, without the characters.
+        coverage.total = built.store.tokens() as usize;
+        coverage.unknown = built.store.unk_count() as usize;
+    }
+    coverage.check(&what, args.strict)?;
     let result = evaluate(&ckpt.model, &examples, args.batch_size)?;
     out.result(
         json!({"bits_per_char": result.bits_per_char, "nats_per_char": result.nats_per_char, "chars": result.chars, "examples": examples.len()}),

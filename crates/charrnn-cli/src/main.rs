@@ -4,12 +4,15 @@
 //! into charrnn-data, charrnn-vocab, charrnn-sampling and charrnn-model. It owns no algorithm.
 //! Errors surface as one line with their cause chain and a non-zero exit, never a panic.
 
+mod checks;
 mod corpus;
 mod dataset;
 mod flags;
 mod generate;
+mod paths;
 mod progress;
 mod run;
+mod serve;
 mod train;
 
 use std::process::ExitCode;

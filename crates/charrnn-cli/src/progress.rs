@@ -1,5 +1,7 @@
 //! What a person (or a script, with --json) sees while a model trains.
 
+use std::io::IsTerminal;
+
 use charrnn_model::{EpochEnd, EvalRecord, GenerateOptions, Observer, StepInfo};
 use charrnn_sampling::SamplingConfig;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,6 +13,7 @@ use crate::run::{Output, stdout_line};
 pub struct TrainProgress {
     bar: Option<ProgressBar>,
     json: bool,
+    quiet: bool,
     prompts: Vec<String>,
     temperatures: Vec<f32>,
 }
@@ -19,7 +22,9 @@ const BAR_LEN: u64 = 10_000;
 
 impl TrainProgress {
     pub fn new(out: &Output, prompts: &[String], temperatures: &[f32], _start_step: u64) -> Self {
-        let bar = (!out.quiet && !out.json).then(|| {
+        // A bar only where a person watches: indicatif hides itself (and what it would
+        // print) when stderr is not a terminal, and lines then go to stderr directly.
+        let bar = (!out.quiet && !out.json && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new(BAR_LEN);
             bar.set_style(
                 ProgressStyle::with_template("{bar:30} {percent:>3}% eta {eta:>4} | {msg}")
@@ -30,6 +35,7 @@ impl TrainProgress {
         TrainProgress {
             bar,
             json: out.json,
+            quiet: out.quiet,
             prompts: if prompts.is_empty() {
                 vec!["Today ".to_owned()]
             } else {
@@ -49,10 +55,11 @@ impl TrainProgress {
         }
     }
 
+    /// A line for people: above the bar, or straight to stderr; nothing with --quiet/--json.
     fn line(&self, text: String) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None if !self.json => eprintln!("{text}"),
+            None if !self.json && !self.quiet => eprintln!("{text}"),
             None => {}
         }
     }
@@ -91,6 +98,9 @@ impl Observer for TrainProgress {
     }
 
     fn on_epoch_end(&mut self, end: &EpochEnd<'_>) {
+        if self.quiet && !self.json {
+            return;
+        }
         let prompts: Vec<&str> = self.prompts.iter().map(String::as_str).collect();
         for &t in &self.temperatures {
             let options = GenerateOptions {

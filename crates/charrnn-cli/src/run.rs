@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::corpus;
 use crate::flags::{Cli, Command, LevelArg, PrepareArgs, VocabBuildArgs, VocabCommand};
+use crate::paths;
 
 pub fn run(cli: Cli) -> Result<()> {
     let out = Output {
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => crate::train::train(&args, &out),
         Command::Generate(args) => crate::generate::generate(&args, &out),
         Command::Eval(args) => crate::generate::eval(&args, &out),
+        Command::Serve(args) => crate::serve::serve(&args, &out),
     }
 }
 
@@ -57,6 +59,8 @@ pub fn stdout_line(text: impl std::fmt::Display) -> Result<()> {
 }
 
 fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
+    paths::refuse_directory(&args.output, "the output")?;
+    paths::refuse_input_as_output(&args.output, "the output", &[&args.input])?;
     let stats = if corpus::is_csv(&args.input, &args.text)? && args.input.is_file() {
         csv_to_parquet(
             &args.input,
@@ -68,6 +72,8 @@ fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
         )?
     } else {
         let source = corpus::open_source(&args.input, &args.text)?;
+        let files: Vec<&Path> = source.files().iter().map(|f| f.path.as_path()).collect();
+        paths::refuse_input_as_output(&args.output, "the output", &files)?;
         records_to_parquet(&source, &args.output)?
     };
     out.result(
@@ -84,7 +90,16 @@ fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
 }
 
 fn vocab_build(args: &VocabBuildArgs, out: &Output) -> Result<()> {
+    paths::refuse_directory(&args.output, "--output")?;
     let source = corpus::open_source(&args.data, &args.text)?;
+    let mut inputs: Vec<&Path> = source.files().iter().map(|f| f.path.as_path()).collect();
+    inputs.push(&args.data);
+    paths::refuse_input_as_output(&args.output, "--output", &inputs)?;
+    paths::refuse_input_as_output(
+        &Vocab::counts_path(&args.output),
+        "--output's counts file",
+        &inputs,
+    )?;
     let opts = VocabOptions {
         level: match args.level {
             LevelArg::Char => Level::Char,

@@ -8,7 +8,7 @@ use charrnn_data::{
 };
 use charrnn_model::{
     BatchOrder, Cell, CharRnn, InputMode, LrSchedule, ModelConfig, OptimizerConfig, TrainConfig,
-    TrainData, Trainer, device_name, parse_device, set_cpu_threads,
+    TrainData, Trainer, device_name, parse_device, run_holds_model, set_cpu_threads,
 };
 use charrnn_vocab::{Vocab, VocabOptions};
 use serde_json::json;
@@ -17,6 +17,7 @@ use crate::{
     corpus::{self, open_source},
     dataset::Labels,
     flags::{CellArg, InputArg, OptimizerArg, OrderArg, Preset, TextColumns, TrainArgs},
+    paths,
     progress::TrainProgress,
     run::Output,
 };
@@ -84,6 +85,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         mut train,
     } = recipe(args.preset);
     apply_flags(args, &mut model, &mut train)?;
+    check_run_dir(args)?;
 
     // Settings are checked before any data is read (the vocabulary size is not known yet).
     let mut probe = model.clone();
@@ -136,6 +138,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         fingerprint,
         &vocab,
         out,
+        None,
     )?;
     out.note(corpus::describe(
         "training data",
@@ -156,7 +159,14 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
             let fp = source
                 .fingerprint()
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            let built = corpus::store(&store_dir.join("valid.store"), &source, fp, &vocab, out)?;
+            let built = corpus::store(
+                &store_dir.join("valid.store"),
+                &source,
+                fp,
+                &vocab,
+                out,
+                None,
+            )?;
             out.note(corpus::describe("validation data", &built, &source));
             Some((built, fp))
         }
@@ -210,6 +220,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
             fp,
             &vocab,
             out,
+            None,
         )?;
         out.note(corpus::describe(
             &format!("extra column {column}"),
@@ -232,6 +243,18 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     let valid_examples = StoreExamples::new(valid_store, &valid_sel, valid_opts, label_values)?;
     if train_examples.is_empty() {
         bail!("{} has no text to train on", args.train.display());
+    }
+    if valid_examples.is_empty() {
+        match &args.valid {
+            Some(path) => bail!("--valid {} has no text to validate on", path.display()),
+            None => bail!(
+                "--valid-fraction {}: {} holds {} documents, which leaves no text for \
+                 validation; give --valid FILE or another fraction",
+                args.valid_fraction,
+                args.train.display(),
+                train_built.store.docs()
+            ),
+        }
     }
     let train_chars: u64 = main_view.positions()
         + extra_views
@@ -268,7 +291,8 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
             CharRnn::new(&model, device, args.run.seed)?,
             train.clone(),
             &args.out,
-        )?,
+        )?
+        .overwrite(args.overwrite),
     };
     let params = trainer.model().num_parameters();
     if args.stateful {
@@ -363,6 +387,46 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     })
 }
 
+/// Refuses, before any data is read, a run directory this training must not write: one that
+/// already holds a model (without --resume or --overwrite), a file, or one whose checkpoints
+/// are among the inputs.
+fn check_run_dir(args: &TrainArgs) -> Result<()> {
+    if args.out.exists() && !args.out.is_dir() {
+        bail!(
+            "--out {} is a file, not a run directory",
+            args.out.display()
+        );
+    }
+    if args.resume.is_none() && !args.overwrite && run_holds_model(&args.out) {
+        bail!(
+            "--out {} already holds a trained model: resume it (--resume {0}), choose another \
+             directory, or replace it (--overwrite)",
+            args.out.display()
+        );
+    }
+    let written = [
+        args.out.join("best"),
+        args.out.join("last"),
+        args.out.join("metrics.jsonl"),
+    ];
+    let inputs = [
+        ("--train", Some(&args.train)),
+        ("--valid", args.valid.as_ref()),
+        ("--vocab", args.vocab.as_ref()),
+    ];
+    for (flag, input) in inputs {
+        let Some(input) = input else { continue };
+        if written.iter().any(|w| paths::inside(input, w)) {
+            bail!(
+                "{flag} {} lies inside the run directory's checkpoints, which training replaces: \
+                 copy it elsewhere first",
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfig) -> Result<()> {
     if let Some(cell) = args.cell {
         model.cell = match cell {
@@ -413,6 +477,7 @@ fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfi
     if let Some(clip) = args.clip {
         train.clip_grad_norm = (clip > 0.0).then_some(clip);
     }
+    train.divergence_factor = (args.divergence_factor > 0.0).then_some(args.divergence_factor);
     if let Some(b) = args.batch_size {
         train.batch_size = b;
     }

@@ -395,7 +395,13 @@ fn user_mistakes_get_one_clear_line() {
         "--batch-size",
     );
     check_error(
-        &["generate", run, "--prompt", "Little red riding hood ñ"],
+        &[
+            "generate",
+            run,
+            "--prompt",
+            "Little red riding hood ñ",
+            "--strict",
+        ],
         "'ñ'",
     );
     check_error(&["generate", run, "--temperature", "0"], "greedy");

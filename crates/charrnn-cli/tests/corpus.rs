@@ -54,6 +54,7 @@ fn train(train: &Path, out: &Path, extra: &[&str]) -> Value {
         "1",
         "--json",
         "--quiet",
+        "--overwrite",
     ];
     args.extend_from_slice(extra);
     ok(&args).last().expect("a done line").clone()

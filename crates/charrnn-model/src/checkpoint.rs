@@ -111,6 +111,10 @@ impl Checkpoint {
                 ),
             ));
         }
+        // The weights file's header must describe exactly the tensors config.json implies
+        // before a network of that size is allocated.
+        check_file(&dir, &config, WEIGHTS)?;
+        check_weight_shapes(&dir.join(WEIGHTS), &config)?;
         let mut model = CharRnn::new(&config.model, device, 0)
             .map_err(|e| ModelError::checkpoint(dir.join(CONFIG), e.to_string()))?;
         load_weights(&dir, &config, &mut model)?;
@@ -226,11 +230,98 @@ fn read_tensors(
     })
 }
 
+/// The header of a safetensors file: every tensor's name, dtype and shape, read without
+/// loading any tensor (8 bytes of little-endian header length, then that much JSON).
+fn safetensors_header(path: &Path) -> Result<Vec<(String, String, Vec<i64>)>> {
+    let bad = |problem: String| ModelError::checkpoint(path, problem);
+    let mut file = fs::File::open(path).map_err(|e| ModelError::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| ModelError::io(path, e))?.len();
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|_| bad("too short for a safetensors file (truncated?)".into()))?;
+    let header_len = u64::from_le_bytes(len);
+    if header_len > file_len.saturating_sub(8) || header_len > 100 << 20 {
+        return Err(bad(format!(
+            "the safetensors header claims {header_len} bytes but the file has {file_len} \
+             (truncated or not a safetensors file)"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| ModelError::io(path, e))?;
+    #[derive(Deserialize)]
+    struct Entry {
+        dtype: String,
+        shape: Vec<i64>,
+        data_offsets: [u64; 2],
+    }
+    let raw: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&header)
+        .map_err(|e| bad(format!("the safetensors header is not valid JSON: {e}")))?;
+    let data_len = file_len - 8 - header_len;
+    let mut out = Vec::with_capacity(raw.len());
+    for (name, value) in raw {
+        if name == "__metadata__" {
+            continue;
+        }
+        let entry: Entry = serde_json::from_value(value)
+            .map_err(|e| bad(format!("tensor {name}: malformed header entry: {e}")))?;
+        if entry.data_offsets[1] > data_len || entry.data_offsets[0] > entry.data_offsets[1] {
+            return Err(bad(format!(
+                "tensor {name} lies outside the file (truncated or corrupt file?)"
+            )));
+        }
+        out.push((name, entry.dtype, entry.shape));
+    }
+    Ok(out)
+}
+
+/// Compares the tensors a weights file declares with those `config.json`'s model implies.
+fn check_weight_shapes(path: &Path, config: &CheckpointConfig) -> Result<()> {
+    let mut saved: HashMap<String, (String, Vec<i64>)> = safetensors_header(path)?
+        .into_iter()
+        .map(|(name, dtype, shape)| (name, (dtype, shape)))
+        .collect();
+    let mut problems = Vec::new();
+    for (name, shape) in config.model.parameter_shapes() {
+        match saved.remove(&name) {
+            None => problems.push(format!("{name} is missing")),
+            Some((_, s)) if s != shape => problems.push(format!(
+                "{name} has shape {s:?} but the configuration implies {shape:?}"
+            )),
+            Some((dtype, _)) if !matches!(dtype.as_str(), "F32" | "F16" | "BF16" | "F64") => {
+                problems.push(format!("{name} holds {dtype}, not floats"))
+            }
+            Some(_) => {}
+        }
+    }
+    let mut extra: Vec<&String> = saved.keys().collect();
+    extra.sort();
+    if !extra.is_empty() {
+        problems.push(format!("unexpected tensors {extra:?}"));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let m = &config.model;
+    Err(ModelError::checkpoint(
+        path,
+        format!(
+            "the weights disagree with config.json's model ({} {}x{}, vocab {}): {}",
+            m.cell,
+            m.num_layers,
+            m.hidden,
+            m.vocab_size,
+            problems.join("; ")
+        ),
+    ))
+}
+
 fn load_weights(dir: &Path, config: &CheckpointConfig, model: &mut CharRnn) -> Result<()> {
     let path = dir.join(WEIGHTS);
     let mut saved: HashMap<String, Tensor> =
         read_tensors(dir, config, WEIGHTS)?.into_iter().collect();
     let mut problems = Vec::new();
+    let mut non_finite = Vec::new();
     let mut values = Vec::new();
     for (name, p) in model.named_parameters() {
         match saved.remove(name) {
@@ -243,7 +334,13 @@ fn load_weights(dir: &Path, config: &CheckpointConfig, model: &mut CharRnn) -> R
             Some(t) if !t.is_floating_point() => {
                 problems.push(format!("{name} holds {:?}, not floats", t.kind()))
             }
-            Some(t) => values.push(t.f_to_kind(Kind::Float)?),
+            Some(t) => {
+                let t = t.f_to_kind(Kind::Float)?;
+                if !bool::try_from(t.f_isfinite()?.f_all()?)? {
+                    non_finite.push(name.to_owned());
+                }
+                values.push(t);
+            }
         }
     }
     let mut extra: Vec<&String> = saved.keys().collect();
@@ -261,6 +358,16 @@ fn load_weights(dir: &Path, config: &CheckpointConfig, model: &mut CharRnn) -> R
                 config.model.hidden,
                 config.model.vocab_size,
                 problems.join("; ")
+            ),
+        ));
+    }
+    if !non_finite.is_empty() {
+        return Err(ModelError::checkpoint(
+            &path,
+            format!(
+                "the weights hold NaN or infinite values (in {}): the model diverged or the \
+                 file was altered; use an earlier checkpoint",
+                non_finite.join(", ")
             ),
         ));
     }
@@ -403,4 +510,95 @@ pub(crate) fn write_file_atomically(path: &Path, text: &str) -> Result<()> {
             let _ = fs::remove_file(&tmp);
             ModelError::io(path, e)
         })
+}
+
+/// Whether `run_dir` holds a trained model: a `best/` or `last/` checkpoint (or is itself a
+/// checkpoint directory).
+pub fn run_holds_model(run_dir: &Path) -> bool {
+    [
+        run_dir.to_owned(),
+        run_dir.join("best"),
+        run_dir.join("last"),
+    ]
+    .iter()
+    .any(|d| d.join(CONFIG).is_file() || d.join(WEIGHTS).is_file())
+}
+
+/// What [`clean_run_dir`] did with one leftover of a killed process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Leftover {
+    /// A temporary file or directory, deleted.
+    Removed(PathBuf),
+    /// The previous checkpoint, moved aside just before a kill, put back under its name.
+    Restored {
+        /// The leftover's name.
+        from: PathBuf,
+        /// The name it got back.
+        to: PathBuf,
+    },
+}
+
+/// Cleans what killed writers left in `dir`: the temporary siblings (`.NAME.tmp-PID`,
+/// `.NAME.old-PID`) that atomic writes make. Only those of processes that no longer run are
+/// touched, never this process's own nor a live one's. A `.NAME.old-PID` whose `NAME` is
+/// missing (a kill between the two renames of a replacement) is renamed back to `NAME`, so
+/// the previous checkpoint is kept; every other leftover is deleted.
+pub fn clean_run_dir(dir: &Path) -> Result<Vec<Leftover>> {
+    let mut done = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(done),
+        Err(e) => return Err(ModelError::io(dir, e)),
+    };
+    let mut leftovers = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| ModelError::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some((base, kind, pid)) = parse_leftover(&name) {
+            if pid != std::process::id() && !process_alive(pid) {
+                leftovers.push((entry.path(), base.to_owned(), kind));
+            }
+        }
+    }
+    // Restores first, so that a removal never takes the only copy.
+    leftovers.sort_by_key(|(_, _, kind)| *kind != "old");
+    for (path, base, kind) in leftovers {
+        let target = dir.join(&base);
+        if kind == "old" && !target.exists() {
+            fs::rename(&path, &target).map_err(|e| ModelError::io(&path, e))?;
+            done.push(Leftover::Restored {
+                from: path,
+                to: target,
+            });
+            continue;
+        }
+        let removed = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        removed.map_err(|e| ModelError::io(&path, e))?;
+        done.push(Leftover::Removed(path));
+    }
+    Ok(done)
+}
+
+/// `.NAME.tmp-PID` / `.NAME.old-PID` → (NAME, "tmp" | "old", PID).
+fn parse_leftover(name: &str) -> Option<(&str, &'static str, u32)> {
+    let rest = name.strip_prefix('.')?;
+    for kind in ["tmp", "old"] {
+        if let Some((base, pid)) = rest.rsplit_once(&format!(".{kind}-")) {
+            if !base.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+                return Some((base, kind, pid.parse().ok()?));
+            }
+        }
+    }
+    None
+}
+
+/// Whether a process with this id runs (Linux `/proc`; elsewhere every process counts as
+/// alive, so nothing of another process is ever touched).
+fn process_alive(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
 }

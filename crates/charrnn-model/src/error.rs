@@ -47,6 +47,32 @@ pub enum ModelError {
         /// The epoch at which it was seen.
         epoch: usize,
     },
+    /// Training went on but its loss rose above the divergence bound
+    /// (`TrainConfig::divergence_factor`).
+    #[error(
+        "training diverged: the {what} reached {value:.4} nats per character at step {step} \
+         (epoch {epoch}), above the bound of {bound:.4}; the last good checkpoint, if any, was \
+         kept; try a lower learning rate or gradient clipping (--divergence-factor 0 turns the \
+         bound off)"
+    )]
+    Diverged {
+        /// Which quantity: "training loss" or "validation loss".
+        what: &'static str,
+        /// The value read back, in nats per character.
+        value: f64,
+        /// The bound it exceeded.
+        bound: f64,
+        /// The optimiser step at which it was seen.
+        step: u64,
+        /// The epoch at which it was seen.
+        epoch: usize,
+    },
+    /// A new run would replace the trained model of an existing run directory.
+    #[error(
+        "{} already holds a trained model: resume it (--resume), choose another directory, \
+         or replace it (--overwrite)", .0.display()
+    )]
+    RunExists(PathBuf),
     /// A file-system error, with the path involved.
     #[error("{}: {source}", path.display())]
     Io {

@@ -96,8 +96,20 @@ pub fn evaluate<E: Examples + ?Sized>(
     if examples.is_empty() {
         return Err(ModelError::InvalidInput("no examples to evaluate".into()));
     }
+    if batch_size == 0 {
+        return Err(ModelError::InvalidInput(
+            "the evaluation batch size must be at least 1".into(),
+        ));
+    }
     check_examples(model.config(), examples, "evaluation")?;
-    evaluate_checked(model, examples, batch_size)
+    let eval = evaluate_checked(model, examples, batch_size)?;
+    if !eval.nats_per_char.is_finite() {
+        return Err(ModelError::InvalidInput(format!(
+            "the loss is {} over {} characters: the model's outputs are not finite",
+            eval.nats_per_char, eval.chars
+        )));
+    }
+    Ok(eval)
 }
 
 pub(crate) fn evaluate_checked<E: Examples + ?Sized>(

@@ -81,6 +81,7 @@
 
 pub use tch;
 
+mod batcher;
 mod checkpoint;
 mod device;
 mod error;
@@ -90,12 +91,16 @@ mod network;
 mod optim;
 mod train;
 
-pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointConfig, resolve};
+pub use batcher::{Batcher, RowEvent, RowRequest};
+pub use checkpoint::{
+    CHECKPOINT_FORMAT, Checkpoint, CheckpointConfig, Leftover, clean_run_dir, resolve,
+    run_holds_model,
+};
 pub use device::{device_name, parse_device, set_cpu_threads};
 pub use error::{ModelError, Result};
 pub use eval::{Eval, evaluate};
 pub use generate::{GenerateOptions, Generated, generate, generate_streaming};
-pub use network::{Cell, CharRnn, InputMode, ModelConfig, State};
+pub use network::{Cell, CharRnn, InputMode, MAX_PARAMETERS, ModelConfig, State};
 pub use optim::{LrSchedule, OptimizerConfig};
 pub use train::{
     BatchOrder, EpochEnd, EvalRecord, Observer, Progress, StepInfo, StopCause, TrainConfig,

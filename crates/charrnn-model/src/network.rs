@@ -110,6 +110,10 @@ pub struct ModelConfig {
     pub label_names: Vec<String>,
 }
 
+/// The most parameters a network may have (2^31, 8 GiB of f32 weights): larger sizes in a
+/// configuration are refused before anything is allocated.
+pub const MAX_PARAMETERS: usize = 1 << 31;
+
 fn default_label_dim() -> usize {
     16
 }
@@ -165,6 +169,18 @@ impl ModelConfig {
             return bad("label names given but num_labels is absent".into());
         }
         let too_big = |x: usize| i64::try_from(x).map_or(true, |v| v > (1 << 31));
+        // Checked before anything is allocated: a config.json claiming absurd sizes must be an
+        // error, not an allocation failure that aborts the process.
+        match self.parameter_count() {
+            Some(n) if n <= MAX_PARAMETERS => {}
+            _ => {
+                return bad(format!(
+                    "{} layer(s) of {} units over {} ids need more than {MAX_PARAMETERS} \
+                     parameters (the most this program builds)",
+                    self.num_layers, self.hidden, self.vocab_size
+                ));
+            }
+        }
         if [
             self.vocab_size,
             self.hidden,
@@ -194,6 +210,59 @@ impl ModelConfig {
             .parse::<u32>()
             .ok()
             .filter(|&i| (i as usize) < n)
+    }
+
+    /// The name and shape of every parameter, in the order [`CharRnn::named_parameters`]
+    /// yields them (PyTorch's names: `rnn.weight_ih_l0`, ..., `output.bias`). Allocates nothing
+    /// but the list, so it can check a weights file against a configuration before a network
+    /// is built.
+    pub fn parameter_shapes(&self) -> Vec<(String, Vec<i64>)> {
+        let h = self.hidden as i64;
+        let v = self.vocab_size as i64;
+        let gates = self.cell.gates() * h;
+        let mut in_dim = self.input_width() as i64;
+        let mut shapes = Vec::with_capacity(4 * self.num_layers + 4);
+        for layer in 0..self.num_layers {
+            shapes.push((format!("rnn.weight_ih_l{layer}"), vec![gates, in_dim]));
+            shapes.push((format!("rnn.weight_hh_l{layer}"), vec![gates, h]));
+            shapes.push((format!("rnn.bias_ih_l{layer}"), vec![gates]));
+            shapes.push((format!("rnn.bias_hh_l{layer}"), vec![gates]));
+            in_dim = h;
+        }
+        if let InputMode::Embedding { dim } = self.input {
+            shapes.push(("embedding.weight".into(), vec![v, dim as i64]));
+        }
+        if let Some(n) = self.num_labels {
+            shapes.push((
+                "label_embedding.weight".into(),
+                vec![n as i64, self.label_dim as i64],
+            ));
+        }
+        shapes.push(("output.weight".into(), vec![v, h]));
+        shapes.push(("output.bias".into(), vec![v]));
+        shapes
+    }
+
+    /// The number of parameters the configuration implies, `None` when it overflows.
+    fn parameter_count(&self) -> Option<usize> {
+        let gates = self.cell.gates() as usize;
+        let h = self.hidden;
+        let v = self.vocab_size;
+        let per_layer = |in_dim: usize| -> Option<usize> {
+            let g = gates.checked_mul(h)?;
+            g.checked_mul(in_dim.checked_add(h)?.checked_add(2)?)
+        };
+        let mut total = per_layer(self.input_width())?;
+        for _ in 1..self.num_layers {
+            total = total.checked_add(per_layer(h)?)?;
+        }
+        if let InputMode::Embedding { dim } = self.input {
+            total = total.checked_add(v.checked_mul(dim)?)?;
+        }
+        if let Some(n) = self.num_labels {
+            total = total.checked_add(n.checked_mul(self.label_dim)?)?;
+        }
+        total.checked_add(v.checked_mul(h.checked_add(1)?)?)
     }
 
     fn char_width(&self) -> usize {
@@ -324,71 +393,28 @@ impl CharRnn {
     pub fn new(config: &ModelConfig, device: Device, seed: u64) -> Result<CharRnn> {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let h = config.hidden as i64;
-        let v = config.vocab_size as i64;
         let bound = 1.0 / (config.hidden as f64).sqrt();
-        let mut inits = Vec::new();
-        let mut add = |name: String, shape: Vec<i64>, values: Vec<f32>| {
+        let shapes = config.parameter_shapes();
+        let index_of = |name: &str| shapes.iter().position(|(n, _)| n == name);
+        let rnn_count = 4 * config.num_layers;
+        let embedding = index_of("embedding.weight");
+        let label_embedding = index_of("label_embedding.weight");
+        let (out_w, out_b) = (shapes.len() - 2, shapes.len() - 1);
+        // Drawn in the order of `parameter_shapes`, so a seed always gives the same weights.
+        let mut inits = Vec::with_capacity(shapes.len());
+        for (i, (name, shape)) in shapes.into_iter().enumerate() {
+            let n = shape.iter().product::<i64>() as usize;
+            let values = if Some(i) == embedding || Some(i) == label_embedding {
+                normal(&mut rng, n)
+            } else {
+                uniform(&mut rng, n, bound)
+            };
             inits.push(Init {
                 name,
                 shape,
                 values,
-            })
-        };
-        let gates = config.cell.gates() * h;
-        let mut in_dim = config.input_width() as i64;
-        for layer in 0..config.num_layers {
-            let shapes = [
-                (format!("rnn.weight_ih_l{layer}"), vec![gates, in_dim]),
-                (format!("rnn.weight_hh_l{layer}"), vec![gates, h]),
-                (format!("rnn.bias_ih_l{layer}"), vec![gates]),
-                (format!("rnn.bias_hh_l{layer}"), vec![gates]),
-            ];
-            for (name, shape) in shapes {
-                let n = shape.iter().product::<i64>() as usize;
-                add(name, shape, uniform(&mut rng, n, bound));
-            }
-            in_dim = h;
+            });
         }
-        let rnn_count = 4 * config.num_layers;
-        let mut next = rnn_count;
-        let embedding = match config.input {
-            InputMode::Embedding { dim } => {
-                let shape = vec![v, dim as i64];
-                add(
-                    "embedding.weight".into(),
-                    shape,
-                    normal(&mut rng, config.vocab_size * dim),
-                );
-                next += 1;
-                Some(next - 1)
-            }
-            InputMode::OneHot => None,
-        };
-        let label_embedding = match config.num_labels {
-            Some(n) => {
-                let shape = vec![n as i64, config.label_dim as i64];
-                add(
-                    "label_embedding.weight".into(),
-                    shape,
-                    normal(&mut rng, n * config.label_dim),
-                );
-                next += 1;
-                Some(next - 1)
-            }
-            None => None,
-        };
-        add(
-            "output.weight".into(),
-            vec![v, h],
-            uniform(&mut rng, config.vocab_size * config.hidden, bound),
-        );
-        add(
-            "output.bias".into(),
-            vec![v],
-            uniform(&mut rng, config.vocab_size, bound),
-        );
-        let (out_w, out_b) = (next, next + 1);
 
         let _guard = tch::no_grad_guard();
         let mut params = Vec::with_capacity(inits.len());
@@ -684,6 +710,41 @@ fn layout(params: &[Tensor], cudnn: Option<(Vec<Slot>, i64)>) -> Result<(Vec<Slo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `parameter_shapes` (used to check a weights file before allocating) describes exactly
+    /// the parameters a network gets, and sizes beyond the bound are refused unallocated.
+    #[test]
+    fn parameter_shapes_match_the_network_and_absurd_sizes_are_refused() {
+        for (cell, input, labels) in [
+            (Cell::Lstm, InputMode::Embedding { dim: 5 }, Some(3)),
+            (Cell::Gru, InputMode::OneHot, None),
+            (Cell::Rnn, InputMode::Embedding { dim: 2 }, None),
+        ] {
+            let mut config = ModelConfig::new(11);
+            config.cell = cell;
+            config.input = input;
+            config.hidden = 6;
+            config.num_layers = 2;
+            config.num_labels = labels;
+            let net = CharRnn::new(&config, Device::Cpu, 1).unwrap();
+            let actual: Vec<(String, Vec<i64>)> = net
+                .named_parameters()
+                .map(|(n, t)| (n.to_owned(), t.size()))
+                .collect();
+            assert_eq!(actual, config.parameter_shapes());
+            let count: usize = actual
+                .iter()
+                .map(|(_, s)| s.iter().product::<i64>() as usize)
+                .sum();
+            assert_eq!(config.parameter_count(), Some(count));
+        }
+        let mut huge = ModelConfig::new(100);
+        huge.hidden = 2_000_000_000;
+        let err = huge.validate().unwrap_err().to_string();
+        assert!(err.contains("parameters"), "{err}");
+        huge.hidden = usize::MAX / 2;
+        assert!(huge.validate().is_err(), "overflow is refused, not wrapped");
+    }
 
     /// Every parameter lives in the flat buffer at its slot; on CUDA with cuDNN the recurrent
     /// weights open it in cuDNN's layout (so cuDNN uses them without copying).

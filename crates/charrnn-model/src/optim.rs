@@ -130,7 +130,8 @@ impl LrSchedule {
         }
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Checks the schedule's parameters: gamma in (0, 1], final fraction in [0, 1].
+    pub fn validate(&self) -> Result<()> {
         let ok = match *self {
             LrSchedule::Constant => true,
             LrSchedule::Exponential { gamma } => gamma > 0.0 && gamma <= 1.0,

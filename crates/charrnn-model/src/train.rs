@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{
-    CheckpointConfig, load_optimizer, read_config, write_checkpoint, write_file_atomically,
+    CheckpointConfig, clean_run_dir, load_optimizer, read_config, run_holds_model,
+    write_checkpoint, write_file_atomically,
 };
 use crate::device::set_cpu_threads;
 use crate::error::{ModelError, Result};
@@ -85,6 +86,10 @@ pub struct TrainConfig {
     /// one window of a stream to the next; it starts from zeros at every epoch (and resume).
     /// `None`: every example starts from zeros (the per-text mode), ordered by `order`.
     pub stateful: Option<usize>,
+    /// Stop with [`ModelError::Diverged`] when the mean training (or validation) loss exceeds
+    /// this many times `ln(vocab_size)`, the loss of a uniform guess (char-rnn stops at 3x its
+    /// first loss). `None`: no bound (a NaN or infinite loss still stops training).
+    pub divergence_factor: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -105,6 +110,7 @@ impl Default for TrainConfig {
             log_every: 50,
             threads: 0,
             stateful: None,
+            divergence_factor: Some(3.0),
         }
     }
 }
@@ -126,6 +132,15 @@ impl TrainConfig {
         }
         if self.epochs.is_none() && self.max_steps.is_none() && self.max_seconds.is_none() {
             return bad("no budget: set epochs, max_steps or max_seconds");
+        }
+        if self.epochs == Some(0) || self.max_steps == Some(0) {
+            return bad("epochs and max_steps must be at least 1");
+        }
+        if self
+            .divergence_factor
+            .is_some_and(|f| !(f.is_finite() && f > 1.0))
+        {
+            return bad("divergence_factor must be finite and above 1");
         }
         if self
             .max_seconds
@@ -334,6 +349,8 @@ pub struct Trainer {
     /// Stateful training, tests only: (state in, state out) of every step.
     #[cfg(test)]
     pub(crate) trace: Vec<(Option<State>, State)>,
+    /// Resumed from the run directory, or allowed to replace the model it holds.
+    may_replace: bool,
 }
 
 /// Dropout's seed for `step`: a SplitMix64 mix of the run seed and the step.
@@ -347,8 +364,9 @@ fn step_seed(seed: u64, step: u64) -> i64 {
 const METRICS: &str = "metrics.jsonl";
 
 impl Trainer {
-    /// A new run of `model` into `run_dir` (created if needed; existing `best/`, `last/` and
-    /// `metrics.jsonl` there are replaced as training writes new ones).
+    /// A new run of `model` into `run_dir` (created if needed). A directory that already
+    /// holds a trained model ([`run_holds_model`]) is refused by [`Trainer::fit`] unless
+    /// [`Trainer::overwrite`] allows replacing it.
     pub fn new(model: CharRnn, config: TrainConfig, run_dir: impl Into<PathBuf>) -> Result<Self> {
         config.validate()?;
         let optimizer = Optimizer::new(&config.optimizer, &model)?;
@@ -362,13 +380,22 @@ impl Trainer {
             carried: None,
             #[cfg(test)]
             trace: Vec::new(),
+            may_replace: false,
         })
+    }
+
+    /// Allows this new run to replace the `best/`, `last/` and `metrics.jsonl` of a run
+    /// directory that already holds a model (they are replaced as training writes new ones).
+    pub fn overwrite(mut self, allow: bool) -> Self {
+        self.may_replace |= allow;
+        self
     }
 
     /// Continues the run in `run_dir` from its `last/` checkpoint (weights, optimizer state,
     /// step, epoch and position in the epoch), on `device`. `config` replaces the saved training
     /// configuration (e.g. a larger `max_steps`); it must keep the same optimiser.
     pub fn resume(run_dir: &Path, device: Device, config: Option<TrainConfig>) -> Result<Self> {
+        clean_run_dir(run_dir)?;
         let last = run_dir.join("last");
         let saved = read_config(&last)?;
         let model = crate::Checkpoint::load(&last, device)?.model;
@@ -400,6 +427,7 @@ impl Trainer {
         )?;
         trainer.progress = progress;
         trainer.metrics = read_metrics(&run_dir.join(METRICS))?;
+        trainer.may_replace = true;
         Ok(trainer)
     }
 
@@ -491,7 +519,18 @@ impl Trainer {
         }
         check_examples(self.model.config(), data.train, "training")?;
         check_examples(self.model.config(), data.valid, "validation")?;
+        if !self.may_replace && run_holds_model(&self.run_dir) {
+            return Err(ModelError::RunExists(self.run_dir.clone()));
+        }
+        if let Some(cause) = self.budget_spent() {
+            return Err(ModelError::InvalidTrainConfig(format!(
+                "the budget is already spent ({} steps, epoch {}, stopped by {cause:?}): \
+                 nothing to train, nothing written",
+                self.progress.step, self.progress.epoch
+            )));
+        }
         fs::create_dir_all(&self.run_dir).map_err(|e| ModelError::io(&self.run_dir, e))?;
+        clean_run_dir(&self.run_dir)?;
 
         let device = self.model.device();
         let bs = self.config.batch_size;
@@ -665,17 +704,30 @@ impl Trainer {
             .is_some_and(|r| r.step == self.progress.step)
     }
 
+    /// Stops training on a NaN or infinite loss, or one above the divergence bound, before
+    /// anything more is written (the last good checkpoint stays).
     fn check_finite(&self, what: &'static str, value: f64) -> Result<()> {
-        if value.is_finite() {
-            Ok(())
-        } else {
-            Err(ModelError::NonFiniteLoss {
+        if !value.is_finite() {
+            return Err(ModelError::NonFiniteLoss {
                 what,
                 value,
                 step: self.progress.step,
                 epoch: self.progress.epoch,
-            })
+            });
         }
+        if let Some(factor) = self.config.divergence_factor {
+            let bound = factor * (self.model.config().vocab_size as f64).ln();
+            if value > bound {
+                return Err(ModelError::Diverged {
+                    what,
+                    value,
+                    bound,
+                    step: self.progress.step,
+                    epoch: self.progress.epoch,
+                });
+            }
+        }
+        Ok(())
     }
 
     fn checkpoint_config(

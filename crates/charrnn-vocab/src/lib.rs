@@ -494,6 +494,18 @@ impl Vocab {
     /// then rename). `tokenizers` rejects unknown keys in tokenizer.json, hence the second file.
     /// Without counts, a counts file left at that path is removed.
     pub fn save(&self, path: &Path) -> Result<(), VocabError> {
+        if path.is_dir() {
+            return Err(VocabError::Io {
+                action: "cannot write",
+                path: path.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::IsADirectory,
+                    "is a directory; name a file such as tokenizer.json",
+                ),
+            });
+        }
+        // tokenizer.json first: when it cannot be written, nothing is.
+        file::write_atomic(path, &self.to_json()?)?;
         let counts_path = file::counts_path(path);
         match &self.counts {
             Some(counts) => {
@@ -510,7 +522,7 @@ impl Vocab {
                 _ => {}
             },
         }
-        file::write_atomic(path, &self.to_json()?)
+        Ok(())
     }
 
     /// Reads a tokenizer.json file (see [`Vocab::from_json`]), and the counts from

@@ -1,0 +1,171 @@
+//! Every numeric flag's range, in one place: clap value parsers, so a meaningless number is a
+//! usage error (exit 2) naming the flag before anything runs. Where a library owns the rule
+//! (sampling settings, learning-rate schedules), the parser asks the library, so the same
+//! quantity follows the same rule in every subcommand.
+
+use charrnn_model::LrSchedule;
+use charrnn_sampling::SamplingConfig;
+
+fn number<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, String> {
+    s.trim()
+        .parse::<T>()
+        .map_err(|_| format!("{s:?} is not {what}"))
+}
+
+fn finite(s: &str) -> Result<f64, String> {
+    let x: f64 = number(s, "a number")?;
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(format!("{s} is not a finite number"))
+    }
+}
+
+/// A count: an integer of at least 1 (batch sizes, epochs, steps, sizes, windows).
+pub fn count(s: &str) -> Result<usize, String> {
+    match number::<usize>(s, "a whole number")? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
+/// [`count`] as a `u64`.
+pub fn count_u64(s: &str) -> Result<u64, String> {
+    count(s).map(|n| n as u64)
+}
+
+/// A finite number above 0 (learning rate, seconds).
+pub fn positive(s: &str) -> Result<f64, String> {
+    match finite(s)? {
+        x if x > 0.0 => Ok(x),
+        _ => Err(format!("{s} must be above 0")),
+    }
+}
+
+/// A finite number of at least 0, where 0 switches the feature off (gradient clipping).
+pub fn non_negative(s: &str) -> Result<f64, String> {
+    match finite(s)? {
+        x if x >= 0.0 => Ok(x),
+        _ => Err(format!("{s} must be 0 (off) or above")),
+    }
+}
+
+/// A probability in [0, 1) (dropout).
+pub fn dropout(s: &str) -> Result<f64, String> {
+    match finite(s)? {
+        x if (0.0..1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s} is outside [0, 1)")),
+    }
+}
+
+/// A fraction strictly between 0 and 1 (the held-out share of the training rows).
+pub fn fraction(s: &str) -> Result<f64, String> {
+    match finite(s)? {
+        x if x > 0.0 && x < 1.0 => Ok(x),
+        _ => Err(format!("{s} is outside (0, 1)")),
+    }
+}
+
+/// The per-epoch learning-rate factor, by the model crate's rule for exponential decay.
+pub fn lr_decay(s: &str) -> Result<f64, String> {
+    let gamma = finite(s)?;
+    LrSchedule::Exponential { gamma }
+        .validate()
+        .map(|()| gamma)
+        .map_err(|_| format!("{s} is outside (0, 1]"))
+}
+
+/// The divergence bound's factor: 0 switches it off, else a finite number above 1.
+pub fn divergence_factor(s: &str) -> Result<f64, String> {
+    match finite(s)? {
+        0.0 => Ok(0.0),
+        x if x > 1.0 => Ok(x),
+        _ => Err(format!("{s} must be 0 (off) or above 1")),
+    }
+}
+
+fn sampling_rule(s: &str, config: SamplingConfig) -> Result<(), String> {
+    config.validate().map_err(|e| format!("{s}: {e}"))
+}
+
+/// A sampling temperature, by charrnn-sampling's rule (finite, above 0; 0 is `--greedy`).
+pub fn temperature(s: &str) -> Result<f32, String> {
+    let t: f32 = number(s, "a number")?;
+    if t == 0.0 {
+        return Err("temperature 0 is not a distribution: use --greedy for argmax decoding".into());
+    }
+    sampling_rule(s, SamplingConfig::with_temperature(t)).map(|()| t)
+}
+
+/// One temperature of a schedule, by charrnn-sampling's rule.
+pub fn schedule_temperature(s: &str) -> Result<f32, String> {
+    let t: f32 = number(s, "a number")?;
+    let config = SamplingConfig {
+        temperature: charrnn_sampling::Temperature::Schedule(vec![t]),
+        ..SamplingConfig::greedy()
+    };
+    sampling_rule(s, config).map(|()| t)
+}
+
+/// top-k, by charrnn-sampling's rule (at least 1).
+pub fn top_k(s: &str) -> Result<usize, String> {
+    let k: usize = number(s, "a whole number")?;
+    let config = SamplingConfig {
+        top_k: Some(k),
+        ..SamplingConfig::greedy()
+    };
+    sampling_rule(s, config).map(|()| k)
+}
+
+/// top-p, by charrnn-sampling's rule (in (0, 1]).
+pub fn top_p(s: &str) -> Result<f32, String> {
+    let p: f32 = number(s, "a number")?;
+    let config = SamplingConfig {
+        top_p: Some(p),
+        ..SamplingConfig::greedy()
+    };
+    sampling_rule(s, config).map(|()| p)
+}
+
+/// min-p, by charrnn-sampling's rule (in [0, 1)).
+pub fn min_p(s: &str) -> Result<f32, String> {
+    let p: f32 = number(s, "a number")?;
+    let config = SamplingConfig {
+        min_p: Some(p),
+        ..SamplingConfig::greedy()
+    };
+    sampling_rule(s, config).map(|()| p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_refuses_nan_infinity_and_out_of_range() {
+        for bad in ["NaN", "nan", "inf", "-inf", "abc", ""] {
+            assert!(positive(bad).is_err(), "{bad}");
+            assert!(non_negative(bad).is_err(), "{bad}");
+            assert!(dropout(bad).is_err(), "{bad}");
+            assert!(fraction(bad).is_err(), "{bad}");
+            assert!(lr_decay(bad).is_err(), "{bad}");
+            assert!(divergence_factor(bad).is_err(), "{bad}");
+            assert!(temperature(bad).is_err(), "{bad}");
+            assert!(top_p(bad).is_err(), "{bad}");
+            assert!(min_p(bad).is_err(), "{bad}");
+        }
+        assert!(count("0").is_err() && count("-1").is_err() && count("3").is_ok());
+        assert!(positive("0").is_err() && positive("1e-3").is_ok());
+        assert!(non_negative("-1").is_err() && non_negative("0").is_ok());
+        assert!(dropout("1").is_err() && dropout("0").is_ok());
+        assert!(fraction("0").is_err() && fraction("1").is_err() && fraction("0.1").is_ok());
+        assert!(lr_decay("0").is_err() && lr_decay("1.5").is_err() && lr_decay("1").is_ok());
+        assert!(divergence_factor("1").is_err() && divergence_factor("0").is_ok());
+        assert!(temperature("0").is_err() && temperature("-1").is_err());
+        assert!(temperature("0.7").is_ok());
+        assert!(schedule_temperature("0").is_err() && schedule_temperature("1").is_ok());
+        assert!(top_k("0").is_err() && top_k("5").is_ok());
+        assert!(top_p("0").is_err() && top_p("1").is_ok());
+        assert!(min_p("1").is_err() && min_p("0.1").is_ok());
+    }
+}

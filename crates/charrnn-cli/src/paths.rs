@@ -1,0 +1,99 @@
+//! Guards for the files a command writes: no command may write to a path that is one of its
+//! inputs, whatever the spelling (relative, `..`, symbolic or hard links).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+/// Whether `a` and `b` are the same file: the same device and inode where both exist, or the
+/// same canonical path.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return ma.dev() == mb.dev() && ma.ino() == mb.ino();
+        }
+    }
+    match (canonical(a), canonical(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// The canonical form of a path that may not exist yet: its existing ancestor canonicalized,
+/// the rest appended.
+pub fn canonical(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = path.canonicalize() {
+        return Some(p);
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(canonical(parent)?.join(path.file_name()?))
+}
+
+/// Whether `path` is `dir` or lies inside it (compared canonically).
+pub fn inside(path: &Path, dir: &Path) -> bool {
+    match (canonical(path), canonical(dir)) {
+        (Some(p), Some(d)) => p.starts_with(d),
+        _ => false,
+    }
+}
+
+/// Refuses to write `output` (named by `flag`) when it is one of the `inputs`.
+pub fn refuse_input_as_output(output: &Path, flag: &str, inputs: &[&Path]) -> Result<()> {
+    for input in inputs {
+        if same_file(output, input) || canonical(output) == canonical(input) {
+            bail!(
+                "{flag} {} is also an input ({}): refusing to overwrite it; choose another path",
+                output.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to write a file at `output` when a directory is there.
+pub fn refuse_directory(output: &Path, flag: &str) -> Result<()> {
+    if output.is_dir() {
+        bail!(
+            "{flag} {} is a directory: name a file to write",
+            output.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_of_one_file_are_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.csv");
+        std::fs::write(&a, "x").unwrap();
+        let dotted = dir.path().join(".").join("a.csv");
+        assert!(same_file(&a, &dotted));
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.csv");
+            std::os::unix::fs::symlink(&a, &link).unwrap();
+            assert!(same_file(&a, &link));
+            let hard = dir.path().join("hard.csv");
+            std::fs::hard_link(&a, &hard).unwrap();
+            assert!(same_file(&a, &hard));
+        }
+        assert!(!same_file(&a, &dir.path().join("b.csv")));
+        assert!(refuse_input_as_output(&dotted, "--output", &[&a]).is_err());
+        assert!(refuse_input_as_output(&dir.path().join("b.pq"), "--output", &[&a]).is_ok());
+        assert!(inside(
+            &dir.path().join("run/best/x"),
+            &dir.path().join("run")
+        ));
+        assert!(!inside(&dir.path().join("other"), &dir.path().join("run")));
+    }
+}

@@ -1,0 +1,686 @@
+//! Bad input, as a careless or hostile user gives it: every case is one `check(case)` call.
+//!
+//! For each case, in a scratch copy of a small world (CSV, Parquet, a trained run), the test
+//! runs `charrnn` and asserts the exit code; for a refusal, exactly one `error:` line naming
+//! the culprit and nothing on stdout; that every file of the scratch directory is
+//! byte-identical afterwards (unless the case expects a change); and that no temporary file
+//! is left behind.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::OnceLock,
+};
+
+const TITLES: &[(u8, &str)] = &[
+    (1, "Leaders meet for talks on trade"),
+    (2, "Team wins the cup final at home"),
+    (3, "Stocks rally as oil prices fall"),
+    (4, "New chip doubles battery life"),
+    (1, "Talks on trade stall in Geneva"),
+    (2, "Star striker signs for the club"),
+    (3, "Oil prices fall as stocks rally"),
+    (4, "Space probe sends back pictures"),
+];
+
+fn charrnn(dir: &Path, args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_charrnn"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the charrnn binary runs")
+}
+
+/// The flags of a tiny, fast model.
+const TINY: &[&str] = &[
+    "--hidden",
+    "8",
+    "--layers",
+    "1",
+    "--embed-dim",
+    "4",
+    "--batch-size",
+    "8",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+];
+
+/// A directory prepared once per test process: `train.csv`, `train.parquet`, `foreign.csv`
+/// and `foreign.parquet` (text wholly outside the vocabulary), `run/` (a trained run).
+fn world() -> &'static Path {
+    static WORLD: OnceLock<tempfile::TempDir> = OnceLock::new();
+    WORLD
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut csv = String::new();
+            for _ in 0..4 {
+                for (label, title) in TITLES {
+                    csv.push_str(&format!("\"{label}\",\"{title}\",\"A description.\"\n"));
+                }
+            }
+            std::fs::write(dir.path().join("train.csv"), csv).unwrap();
+            std::fs::write(
+                dir.path().join("foreign.csv"),
+                "\"1\",\"Zürich 東京 ßæø\",\"ÆØÅ\"\n\"2\",\"Ωμέγα ÆØÅ\",\"ß\"\n",
+            )
+            .unwrap();
+            for name in ["train", "foreign"] {
+                let out = charrnn(
+                    dir.path(),
+                    &args(&[
+                        "prepare",
+                        &format!("{name}.csv"),
+                        &format!("{name}.parquet"),
+                    ]),
+                );
+                assert!(out.status.success(), "{out:?}");
+            }
+            let mut train = args(&[
+                "train",
+                "--train",
+                "train.parquet",
+                "--out",
+                "run",
+                "--max-steps",
+                "4",
+                "--valid-fraction",
+                "0.25",
+                "--quiet",
+            ]);
+            train.extend(args(TINY));
+            let out = charrnn(dir.path(), &train);
+            assert!(out.status.success(), "{out:?}");
+            dir
+        })
+        .path()
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Every file under `dir`, by relative path, with its bytes.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.is_symlink() {
+                walk(root, &path, out);
+            } else {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                out.insert(path.strip_prefix(root).unwrap().to_owned(), bytes);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Names under `dir` that look like an interrupted atomic write.
+fn temporaries(dir: &Path) -> Vec<PathBuf> {
+    snapshot_names(dir)
+        .into_iter()
+        .filter(|p| {
+            p.file_name().map(|n| n.to_string_lossy()).is_some_and(|n| {
+                n.contains(".tmp") || n.contains(".old-") || n.ends_with(".partial")
+            })
+        })
+        .collect()
+}
+
+fn snapshot_names(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        out.push(path.clone());
+        if path.is_dir() && !path.is_symlink() {
+            out.extend(snapshot_names(&path));
+        }
+    }
+    out
+}
+
+/// What a case must do.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// Exit 2, one `error:` line containing the text, files untouched.
+    Usage(&'static str),
+    /// Exit 1, one `error:` line containing the text, files untouched.
+    Refused(&'static str),
+    /// Exit 0 with a `warning:` line on stderr containing the text.
+    Warns(&'static str),
+}
+
+type Setup = fn(&Path);
+
+fn nothing(_: &Path) {}
+
+/// Runs one case in a fresh scratch copy of the world, after `setup`, and checks it.
+fn check(case: &[&str], setup: Setup, expect: Expect) {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    copy_dir(world(), dir);
+    setup(dir);
+    let before = snapshot(dir);
+    let out = charrnn(dir, &args(case));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let context = format!("charrnn {case:?}\nstderr: {stderr}\nstdout: {stdout}");
+    assert!(!stderr.contains("panicked"), "a panic: {context}");
+    match expect {
+        Expect::Usage(culprit) | Expect::Refused(culprit) => {
+            let code = if matches!(expect, Expect::Usage(_)) {
+                2
+            } else {
+                1
+            };
+            assert_eq!(out.status.code(), Some(code), "exit code: {context}");
+            let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+            assert_eq!(errors.len(), 1, "exactly one error line: {context}");
+            assert!(errors[0].contains(culprit), "names {culprit:?}: {context}");
+            assert!(stdout.is_empty(), "nothing on stdout: {context}");
+            let after = snapshot(dir);
+            assert_eq!(
+                before.keys().collect::<Vec<_>>(),
+                after.keys().collect::<Vec<_>>(),
+                "the same files: {context}"
+            );
+            for (path, bytes) in &before {
+                assert!(
+                    after[path] == *bytes,
+                    "{} changed: {context}",
+                    path.display()
+                );
+            }
+        }
+        Expect::Warns(text) => {
+            assert_eq!(out.status.code(), Some(0), "success: {context}");
+            let warnings: Vec<&str> = stderr
+                .lines()
+                .filter(|l| l.starts_with("warning:"))
+                .collect();
+            assert!(
+                warnings.iter().any(|w| w.contains(text)),
+                "a warning with {text:?}: {context}"
+            );
+        }
+    }
+    assert_eq!(
+        temporaries(dir),
+        Vec::<PathBuf>::new(),
+        "leftovers: {context}"
+    );
+}
+
+fn train_case(extra: &[&str]) -> Vec<&'static str> {
+    let mut a: Vec<&'static str> = vec!["train", "--train", "train.parquet", "--out", "new-run"];
+    a.extend(TINY.iter().copied());
+    for e in extra {
+        a.push(Box::leak(e.to_string().into_boxed_str()));
+    }
+    a
+}
+
+fn run_train(extra: &[&str], expect: Expect) {
+    check(&train_case(extra), nothing, expect);
+}
+
+// --- 1. An output that is also an input -------------------------------------------------
+
+fn link_csv(dir: &Path) {
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.join("train.csv"), dir.join("link.csv")).unwrap();
+    std::fs::hard_link(dir.join("train.csv"), dir.join("hard.csv")).unwrap();
+    std::fs::create_dir(dir.join("adir")).unwrap();
+}
+
+#[test]
+fn no_command_writes_over_its_input() {
+    check(
+        &["prepare", "train.csv", "train.csv"],
+        nothing,
+        Expect::Refused("also an input"),
+    );
+    check(
+        &["prepare", "train.csv", "./train.csv"],
+        nothing,
+        Expect::Refused("also an input"),
+    );
+    check(
+        &["prepare", "train.csv", "link.csv"],
+        link_csv,
+        Expect::Refused("also an input"),
+    );
+    check(
+        &["prepare", "train.csv", "hard.csv"],
+        link_csv,
+        Expect::Refused("also an input"),
+    );
+    check(
+        &["prepare", "train.csv", "adir"],
+        link_csv,
+        Expect::Refused("is a directory"),
+    );
+    check(
+        &[
+            "vocab",
+            "build",
+            "train.parquet",
+            "--output",
+            "train.parquet",
+        ],
+        nothing,
+        Expect::Refused("also an input"),
+    );
+    check(
+        &[
+            "train",
+            "--train",
+            "run/best/../../train.parquet",
+            "--out",
+            "run",
+            "--vocab",
+            "run/best/tokenizer.json",
+            "--overwrite",
+        ],
+        nothing,
+        Expect::Refused("--vocab"),
+    );
+    check(
+        &[
+            "train",
+            "--train",
+            "train.parquet",
+            "--out",
+            "train.parquet",
+        ],
+        nothing,
+        Expect::Refused("is a file"),
+    );
+}
+
+// --- 2. A run that trains nothing, or replaces a trained one ----------------------------
+
+#[test]
+fn a_trained_run_is_never_replaced_silently() {
+    let mut existing = vec!["train", "--train", "train.parquet", "--out", "run"];
+    existing.extend(TINY);
+    check(
+        &existing,
+        nothing,
+        Expect::Refused("already holds a trained model"),
+    );
+    run_train(&["--epochs", "0"], Expect::Usage("--epochs"));
+    run_train(&["--max-steps", "0"], Expect::Usage("--max-steps"));
+    // Resuming a run whose budget is spent: nothing to do, nothing written.
+    let mut resume = vec![
+        "train",
+        "--train",
+        "train.parquet",
+        "--out",
+        "run",
+        "--resume",
+        "run",
+    ];
+    resume.extend(TINY);
+    resume.extend(["--max-steps", "4"]);
+    check(&resume, nothing, Expect::Refused("budget is already spent"));
+}
+
+// --- 3. Meaningless numbers --------------------------------------------------------------
+
+#[test]
+fn meaningless_numbers_are_usage_errors_naming_the_flag() {
+    for (flag, value) in [
+        ("--clip", "NaN"),
+        ("--clip", "-1"),
+        ("--valid-fraction", "NaN"),
+        ("--valid-fraction", "0"),
+        ("--valid-fraction", "1"),
+        ("--window", "0"),
+        ("--lr", "0"),
+        ("--lr", "inf"),
+        ("--lr-decay", "2"),
+        ("--dropout", "1"),
+        ("--hidden", "0"),
+        ("--layers", "0"),
+        ("--batch-size", "0"),
+        ("--time-budget", "-5"),
+        ("--eval-every", "0"),
+        ("--sample-temperature", "0"),
+        ("--sample-temperature", "NaN"),
+        ("--divergence-factor", "0.5"),
+    ] {
+        run_train(&[flag, value], Expect::Usage(flag));
+    }
+    run_train(
+        &["--window", "8", "--stride", "0"],
+        Expect::Usage("--stride"),
+    );
+    check(
+        &[
+            "eval",
+            "run",
+            "--data",
+            "train.parquet",
+            "--batch-size",
+            "0",
+        ],
+        nothing,
+        Expect::Usage("--batch-size"),
+    );
+    for (flag, value) in [
+        ("--temperature", "0"),
+        ("--temperature", "-0.5"),
+        ("--temperature", "NaN"),
+        ("--temperature-schedule", "1,0"),
+        ("--top-k", "0"),
+        ("--top-p", "0"),
+        ("--top-p", "1.5"),
+        ("--min-p", "1"),
+        ("--num-samples", "0"),
+        ("--max-len", "0"),
+    ] {
+        check(
+            &["generate", "run", flag, value],
+            nothing,
+            Expect::Usage(flag),
+        );
+    }
+}
+
+// --- 4 and 5. Checkpoints that lie ------------------------------------------------------
+
+fn edit_config(dir: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    for sub in ["best", "last"] {
+        let path = dir.join("run").join(sub).join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        edit(&mut config);
+        std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    }
+}
+
+fn huge_hidden(dir: &Path) {
+    edit_config(dir, |c| c["model"]["hidden"] = 2_000_000_000u64.into());
+}
+
+fn other_hidden(dir: &Path) {
+    edit_config(dir, |c| c["model"]["hidden"] = 16.into());
+}
+
+/// Overwrites every float of the weights with NaN and drops the checksums that would catch it.
+fn nan_weights(dir: &Path) {
+    for sub in ["best", "last"] {
+        let path = dir.join("run").join(sub).join("model.safetensors");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        for chunk in bytes[8 + header..].chunks_exact_mut(4) {
+            chunk.copy_from_slice(&f32::NAN.to_le_bytes());
+        }
+        std::fs::write(&path, bytes).unwrap();
+    }
+    edit_config(dir, |c| c["files"] = serde_json::json!({}));
+}
+
+#[test]
+fn checkpoints_are_checked_before_use() {
+    for command in [
+        &["generate", "run", "--max-len", "5"][..],
+        &["eval", "run", "--data", "train.parquet"][..],
+    ] {
+        check(command, huge_hidden, Expect::Refused("config.json"));
+        check(command, other_hidden, Expect::Refused("model.safetensors"));
+        check(command, nan_weights, Expect::Refused("NaN"));
+    }
+}
+
+#[test]
+fn a_diverging_training_stops_and_keeps_the_last_good_checkpoint() {
+    let mut resume = vec![
+        "train",
+        "--train",
+        "train.parquet",
+        "--out",
+        "run",
+        "--resume",
+        "run",
+    ];
+    resume.extend(TINY);
+    resume.extend(["--max-steps", "12", "--lr", "1e30", "--quiet"]);
+    check(&resume, nothing, Expect::Refused("diverged"));
+}
+
+// --- 6 and 7. Text outside the vocabulary -----------------------------------------------
+
+#[test]
+fn unknown_characters_warn_or_are_refused_before_any_output() {
+    check(
+        &["generate", "run", "--prompt", "Zürich 東京", "--strict"],
+        nothing,
+        Expect::Refused("'ü'"),
+    );
+    check(
+        &[
+            "generate",
+            "run",
+            "--prompt",
+            "Zürich 東京",
+            "--max-len",
+            "3",
+        ],
+        nothing,
+        Expect::Warns("outside the vocabulary"),
+    );
+    check(
+        &["eval", "run", "--data", "foreign.parquet", "--strict"],
+        nothing,
+        Expect::Refused("foreign.parquet"),
+    );
+    check(
+        &["eval", "run", "--data", "foreign.parquet"],
+        nothing,
+        Expect::Warns("outside the vocabulary"),
+    );
+}
+
+// --- 8. Stray files ---------------------------------------------------------------------
+
+#[test]
+fn a_failed_vocabulary_write_leaves_nothing() {
+    fn dir_named_vocab(dir: &Path) {
+        std::fs::create_dir(dir.join("vocab")).unwrap();
+    }
+    check(
+        &["vocab", "build", "train.parquet", "--output", "vocab"],
+        dir_named_vocab,
+        Expect::Refused("is a directory"),
+    );
+    check(
+        &[
+            "vocab",
+            "build",
+            "train.parquet",
+            "--output",
+            "no/such/dir/tokenizer.json",
+        ],
+        nothing,
+        Expect::Refused("no/such/dir"),
+    );
+}
+
+// --- 9. Leftovers of killed runs --------------------------------------------------------
+
+/// A process id that is not running (the largest ids are never handed out by default).
+const DEAD_PID: u32 = 4_194_300;
+
+#[test]
+fn the_next_run_removes_leftovers_of_killed_ones() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    copy_dir(world(), dir);
+    let run = dir.join("run");
+    // A killed replacement of best/: the old copy moved aside, the new one half-written.
+    std::fs::rename(run.join("best"), run.join(format!(".best.old-{DEAD_PID}"))).unwrap();
+    copy_dir(
+        &run.join("last"),
+        &run.join(format!(".best.tmp-{DEAD_PID}")),
+    );
+    copy_dir(
+        &run.join("last"),
+        &run.join(format!(".last.tmp-{}", DEAD_PID - 1)),
+    );
+    std::fs::write(run.join(format!(".metrics.jsonl.tmp-{DEAD_PID}")), "{").unwrap();
+    // Not a checkpoint: generate finds best/ gone and takes last/.
+    let mut resume = args(&[
+        "train",
+        "--train",
+        "train.parquet",
+        "--out",
+        "run",
+        "--resume",
+        "run",
+    ]);
+    resume.extend(args(TINY));
+    resume.extend(args(&["--max-steps", "6", "--quiet"]));
+    let out = charrnn(dir, &resume);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(temporaries(dir), Vec::<PathBuf>::new());
+    assert!(
+        run.join("best/config.json").is_file(),
+        "best/ restored or rewritten"
+    );
+}
+
+#[test]
+fn a_killed_training_always_leaves_a_loadable_run_and_no_leftovers_after_the_next() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    copy_dir(world(), dir);
+    // Seeded kill moments (a small LCG): the same moments on every run of the test.
+    let mut state: u64 = 0x5eed;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % 1500
+    };
+    for round in 0..4 {
+        let mut train = args(&["train", "--train", "train.parquet", "--out", "killed"]);
+        train.extend(args(TINY));
+        train.extend(args(&[
+            "--max-steps",
+            "100000",
+            "--eval-every",
+            "2",
+            "--quiet",
+        ]));
+        if round > 0 && dir.join("killed/last/config.json").is_file() {
+            train.extend(args(&["--resume", "killed"]));
+        } else {
+            train.push("--overwrite".into());
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_charrnn"))
+            .args(&train)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300 + next()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if dir.join("killed/last").exists() || dir.join("killed/best").exists() {
+            let out = charrnn(
+                dir,
+                &args(&["eval", "killed", "--data", "train.parquet", "--json"]),
+            );
+            assert!(
+                out.status.success(),
+                "round {round}: the run loads: {out:?}"
+            );
+        }
+    }
+    let mut finish = args(&[
+        "train",
+        "--train",
+        "train.parquet",
+        "--out",
+        "killed",
+        "--overwrite",
+    ]);
+    finish.extend(args(TINY));
+    finish.extend(args(&["--max-steps", "2", "--quiet"]));
+    let out = charrnn(dir, &finish);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(temporaries(dir), Vec::<PathBuf>::new());
+}
+
+// --- 10. --quiet ------------------------------------------------------------------------
+
+#[test]
+fn quiet_silences_progress_and_its_absence_shows_it_on_a_pipe() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    copy_dir(world(), dir);
+    let mut train = args(&["train", "--train", "train.parquet", "--out", "loud"]);
+    train.extend(args(TINY));
+    train.extend(args(&["--epochs", "1", "--eval-every", "3"]));
+    let loud = charrnn(dir, &train);
+    assert!(loud.status.success(), "{loud:?}");
+    let stderr = String::from_utf8_lossy(&loud.stderr);
+    assert!(
+        stderr.contains("valid"),
+        "evaluation lines on a pipe: {stderr}"
+    );
+    assert!(stderr.contains("sample"), "samples on a pipe: {stderr}");
+
+    train.extend(args(&["--quiet", "--overwrite"]));
+    let quiet = charrnn(dir, &train);
+    assert!(quiet.status.success(), "{quiet:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&quiet.stderr),
+        "",
+        "nothing with --quiet"
+    );
+}
+
+// --- Exit codes -------------------------------------------------------------------------
+
+#[test]
+fn exit_codes_are_documented() {
+    let out = charrnn(world(), &args(&["--help"]));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Exit status: 0 success; 1 runtime error"),
+        "{help}"
+    );
+    assert!(help.contains("2 usage error"), "{help}");
+    check(
+        &["train", "--no-such-flag"],
+        nothing,
+        Expect::Usage("--no-such-flag"),
+    );
+    check(
+        &["eval", "no-such-run", "--data", "train.parquet"],
+        nothing,
+        Expect::Refused("no-such-run"),
+    );
+}

@@ -1,0 +1,595 @@
+//! The HTTP API in the OpenAI completions shape: request and response types, their checks,
+//! and the handlers, which talk to the generation thread over channels.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use charrnn_model::RowRequest;
+use charrnn_sampling::{SamplingConfig, Temperature};
+use charrnn_vocab::Unknown;
+use futures_util::stream::{self, Stream};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+use crate::engine::{Job, Update};
+
+/// What the handlers share.
+pub(crate) struct Shared {
+    pub jobs: SyncSender<Job>,
+    pub model_name: String,
+    pub labels: Vec<String>,
+    pub api_key: Option<String>,
+    pub max_tokens: usize,
+    pub max_n: usize,
+    pub request_timeout: Duration,
+    pub shutting_down: AtomicBool,
+    pub next_id: AtomicU64,
+}
+
+/// A prompt: one string or several.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Prompts {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// A label: a class name or its index.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Label {
+    Index(u64),
+    Name(String),
+}
+
+/// `POST /v1/completions`, as OpenAI defines it, with charrnn's `top_k`, `min_p`, `label`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CompletionRequest {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    prompt: Option<Prompts>,
+    #[serde(default)]
+    max_tokens: Option<usize>,
+    #[serde(default)]
+    temperature: Option<f32>,
+    #[serde(default)]
+    top_p: Option<f32>,
+    #[serde(default)]
+    n: Option<usize>,
+    #[serde(default)]
+    stop: Option<Prompts>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    top_k: Option<usize>,
+    #[serde(default)]
+    min_p: Option<f32>,
+    #[serde(default)]
+    label: Option<Label>,
+    // Accepted and ignored, as clients send them.
+    #[serde(default)]
+    user: Option<Value>,
+    #[serde(default)]
+    stream_options: Option<Value>,
+    #[serde(default)]
+    logprobs: Option<Value>,
+    #[serde(default)]
+    echo: Option<bool>,
+    #[serde(default)]
+    presence_penalty: Option<f32>,
+    #[serde(default)]
+    frequency_penalty: Option<f32>,
+}
+
+/// An error in the OpenAI shape.
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+    param: Option<&'static str>,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub(crate) fn bad(param: Option<&'static str>, message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            param,
+            retry_after: None,
+        }
+    }
+
+    fn status(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            param: None,
+            retry_after: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let kind = match self.status {
+            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => "invalid_request_error",
+            StatusCode::UNAUTHORIZED => "authentication_error",
+            StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
+            StatusCode::NOT_FOUND => "not_found_error",
+            _ => "server_error",
+        };
+        let body = json!({"error": {"message": self.message, "type": kind, "param": self.param, "code": null}});
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+/// Compares two strings in time that depends on their lengths only.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks the bearer token when the server has one.
+pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(key) = &shared.api_key else {
+        return Ok(());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(given.as_bytes(), key.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::status(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong API key (send Authorization: Bearer KEY)",
+        ))
+    }
+}
+
+/// The checked request: its rows, and how to answer.
+struct Checked {
+    rows: Vec<RowRequest>,
+    stream: bool,
+    choices: usize,
+}
+
+fn check(shared: &Shared, req: CompletionRequest) -> Result<Checked, ApiError> {
+    if let Some(model) = &req.model {
+        if model != &shared.model_name {
+            return Err(ApiError {
+                status: StatusCode::NOT_FOUND,
+                message: format!(
+                    "model {model:?} is not served here (this server has {:?})",
+                    shared.model_name
+                ),
+                param: Some("model"),
+                retry_after: None,
+            });
+        }
+    }
+    let prompts = match req.prompt {
+        None => vec![String::new()],
+        Some(Prompts::One(p)) => vec![p],
+        Some(Prompts::Many(ps)) if ps.is_empty() => {
+            return Err(ApiError::bad(Some("prompt"), "prompt is an empty list"));
+        }
+        Some(Prompts::Many(ps)) => ps,
+    };
+    let max_tokens = req.max_tokens.unwrap_or(100);
+    if max_tokens == 0 || max_tokens > shared.max_tokens {
+        return Err(ApiError::bad(
+            Some("max_tokens"),
+            format!(
+                "max_tokens must be in 1..={} (got {max_tokens})",
+                shared.max_tokens
+            ),
+        ));
+    }
+    let n = req.n.unwrap_or(1);
+    if n == 0 || n > shared.max_n {
+        return Err(ApiError::bad(
+            Some("n"),
+            format!("n must be in 1..={} (got {n})", shared.max_n),
+        ));
+    }
+    if prompts.len() * n > shared.max_n * 4 {
+        return Err(ApiError::bad(
+            Some("prompt"),
+            format!(
+                "{} prompts × n = {n} is more than {} choices",
+                prompts.len(),
+                shared.max_n * 4
+            ),
+        ));
+    }
+    // OpenAI's convention: temperature 0 is greedy decoding.
+    let temperature = match req.temperature {
+        None => Temperature::Fixed(1.0),
+        Some(0.0) => Temperature::Greedy,
+        Some(t) => Temperature::Fixed(t),
+    };
+    let sampling = SamplingConfig {
+        temperature,
+        top_k: req.top_k,
+        top_p: req.top_p.filter(|&p| p != 1.0),
+        min_p: req.min_p.filter(|&p| p != 0.0),
+        banned: Vec::new(),
+    };
+    if let Err(e) = sampling.validate() {
+        let text = e.to_string();
+        let param = ["temperature", "top_k", "top_p", "min_p"]
+            .into_iter()
+            .find(|p| text.contains(p));
+        return Err(ApiError::bad(param, text));
+    }
+    let stop = match req.stop {
+        None => Vec::new(),
+        Some(Prompts::One(s)) => vec![s],
+        Some(Prompts::Many(s)) => s,
+    };
+    if stop.len() > 4 || stop.iter().any(String::is_empty) {
+        return Err(ApiError::bad(
+            Some("stop"),
+            "stop takes at most 4 non-empty strings",
+        ));
+    }
+    let label = match req.label {
+        None => None,
+        Some(Label::Index(i)) => Some(u32::try_from(i).unwrap_or(u32::MAX)),
+        Some(Label::Name(name)) => Some(label_index(&shared.labels, &name)?),
+    };
+    let seed = req
+        .seed
+        .unwrap_or_else(|| shared.next_id.load(Ordering::Relaxed));
+    let mut rows = Vec::with_capacity(prompts.len() * n);
+    for prompt in &prompts {
+        for k in 0..n {
+            rows.push(RowRequest {
+                prompt: prompt.clone(),
+                label,
+                sampling: sampling.clone(),
+                seed,
+                stream: k,
+                max_len: max_tokens,
+                stop_strings: stop.clone(),
+                unknown: Unknown::Error,
+                prepend_bos: true,
+            });
+        }
+    }
+    let _ = (req.user, req.stream_options, req.logprobs, req.echo);
+    let _ = (req.presence_penalty, req.frequency_penalty);
+    Ok(Checked {
+        choices: rows.len(),
+        rows,
+        stream: req.stream.unwrap_or(false),
+    })
+}
+
+fn label_index(labels: &[String], name: &str) -> Result<u32, ApiError> {
+    if let Some(i) = labels.iter().position(|l| l.eq_ignore_ascii_case(name)) {
+        return Ok(i as u32);
+    }
+    if let Ok(i) = name.parse::<u32>() {
+        return Ok(i);
+    }
+    Err(ApiError::bad(
+        Some("label"),
+        if labels.is_empty() {
+            format!("label {name:?}: this model takes no label")
+        } else {
+            format!(
+                "label {name:?} is not a class of this model ({})",
+                labels.join(", ")
+            )
+        },
+    ))
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `POST /v1/completions`.
+pub(crate) async fn completions(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Json<CompletionRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&shared, &headers)?;
+    let Json(req) = body.map_err(|e| {
+        let status = e.status();
+        ApiError {
+            status: if status == StatusCode::PAYLOAD_TOO_LARGE {
+                status
+            } else {
+                StatusCode::BAD_REQUEST
+            },
+            message: e.body_text(),
+            param: None,
+            retry_after: None,
+        }
+    })?;
+    let checked = check(&shared, req)?;
+    if shared.shutting_down.load(Ordering::Relaxed) {
+        return Err(ApiError::status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        ));
+    }
+    let (reply, mut updates) = unbounded_channel();
+    let job = Job {
+        rows: checked.rows,
+        reply,
+        deadline: Instant::now() + shared.request_timeout,
+    };
+    match shared.jobs.try_send(job) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            return Err(ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: "the queue is full; retry shortly".into(),
+                param: None,
+                retry_after: Some(1),
+            });
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            return Err(ApiError::status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the generator has stopped",
+            ));
+        }
+    }
+    let prompt_tokens = match updates.recv().await {
+        Some(Update::Accepted { prompt_tokens }) => prompt_tokens,
+        Some(Update::Refused(message)) => {
+            let param = if message.contains("label") {
+                Some("label")
+            } else {
+                Some("prompt")
+            };
+            return Err(ApiError::bad(param, message));
+        }
+        _ => {
+            return Err(ApiError::status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the generator has stopped",
+            ));
+        }
+    };
+    let id = format!("cmpl-{}", shared.next_id.fetch_add(1, Ordering::Relaxed));
+    let head = Head {
+        id,
+        created: now_secs(),
+        model: shared.model_name.clone(),
+    };
+    if checked.stream {
+        Ok(Sse::new(sse_stream(head, updates, checked.choices, prompt_tokens)).into_response())
+    } else {
+        collect(head, updates, checked.choices, prompt_tokens).await
+    }
+}
+
+struct Head {
+    id: String,
+    created: u64,
+    model: String,
+}
+
+#[derive(Serialize)]
+struct Choice {
+    text: String,
+    index: usize,
+    logprobs: Option<()>,
+    finish_reason: Option<&'static str>,
+}
+
+fn usage(prompt_tokens: usize, completion_tokens: usize) -> Value {
+    json!({"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+           "total_tokens": prompt_tokens + completion_tokens})
+}
+
+async fn collect(
+    head: Head,
+    mut updates: UnboundedReceiver<Update>,
+    n: usize,
+    prompt_tokens: usize,
+) -> Result<Response, ApiError> {
+    let mut choices: Vec<Choice> = (0..n)
+        .map(|index| Choice {
+            text: String::new(),
+            index,
+            logprobs: None,
+            finish_reason: None,
+        })
+        .collect();
+    let mut open = n;
+    let mut completion_tokens = 0;
+    while open > 0 {
+        match updates.recv().await {
+            Some(Update::Piece { index, text }) => choices[index].text.push_str(&text),
+            Some(Update::Done {
+                index,
+                finish,
+                tokens,
+            }) => {
+                choices[index].finish_reason = Some(finish.as_str());
+                completion_tokens += tokens;
+                open -= 1;
+            }
+            Some(Update::Refused(message)) => {
+                return Err(ApiError::status(StatusCode::INTERNAL_SERVER_ERROR, message));
+            }
+            Some(Update::Accepted { .. }) => {}
+            None => {
+                return Err(ApiError::status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the generator has stopped",
+                ));
+            }
+        }
+    }
+    let body = json!({"id": head.id, "object": "text_completion", "created": head.created,
+                      "model": head.model, "choices": choices,
+                      "usage": usage(prompt_tokens, completion_tokens)});
+    Ok(Json(body).into_response())
+}
+
+fn chunk(head: &Head, choice: Choice, usage: Option<Value>) -> Event {
+    let body = json!({"id": head.id, "object": "text_completion", "created": head.created,
+                      "model": head.model, "choices": [choice], "usage": usage});
+    Event::default().data(body.to_string())
+}
+
+fn sse_stream(
+    head: Head,
+    updates: UnboundedReceiver<Update>,
+    n: usize,
+    prompt_tokens: usize,
+) -> impl Stream<Item = Result<Event, std::convert::Infallible>> {
+    struct S {
+        head: Head,
+        updates: UnboundedReceiver<Update>,
+        open: usize,
+        completion_tokens: usize,
+        prompt_tokens: usize,
+        ended: bool,
+    }
+    let state = S {
+        head,
+        updates,
+        open: n,
+        completion_tokens: 0,
+        prompt_tokens,
+        ended: false,
+    };
+    stream::unfold(state, |mut s| async move {
+        if s.ended {
+            return None;
+        }
+        if s.open == 0 {
+            s.ended = true;
+            return Some((Ok(Event::default().data("[DONE]")), s));
+        }
+        loop {
+            let event = match s.updates.recv().await {
+                Some(Update::Piece { index, text }) => chunk(
+                    &s.head,
+                    Choice {
+                        text,
+                        index,
+                        logprobs: None,
+                        finish_reason: None,
+                    },
+                    None,
+                ),
+                Some(Update::Done {
+                    index,
+                    finish,
+                    tokens,
+                }) => {
+                    s.open -= 1;
+                    s.completion_tokens += tokens;
+                    let usage = (s.open == 0).then(|| usage(s.prompt_tokens, s.completion_tokens));
+                    chunk(
+                        &s.head,
+                        Choice {
+                            text: String::new(),
+                            index,
+                            logprobs: None,
+                            finish_reason: Some(finish.as_str()),
+                        },
+                        usage,
+                    )
+                }
+                Some(Update::Accepted { .. }) => continue,
+                Some(Update::Refused(message)) => {
+                    s.open = 0;
+                    Event::default().data(
+                        json!({"error": {"message": message, "type": "server_error"}}).to_string(),
+                    )
+                }
+                None => {
+                    s.open = 0;
+                    continue;
+                }
+            };
+            return Some((Ok(event), s));
+        }
+    })
+}
+
+/// `GET /v1/models`.
+pub(crate) async fn models(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&shared, &headers)?;
+    Ok(Json(json!({"object": "list", "data": [{
+        "id": shared.model_name, "object": "model", "created": 0, "owned_by": "charrnn",
+        "labels": shared.labels,
+    }]})))
+}
+
+/// `GET /health`.
+pub(crate) async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    if shared.shutting_down.load(Ordering::Relaxed) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "shutting_down"})),
+        )
+            .into_response()
+    } else {
+        Json(json!({"status": "ok", "model": shared.model_name})).into_response()
+    }
+}
+
+/// `GET /`: the playground.
+pub(crate) async fn playground() -> Html<&'static str> {
+    Html(include_str!("playground.html"))
+}
+
+/// Any other path.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::status(
+        StatusCode::NOT_FOUND,
+        "no such endpoint (try POST /v1/completions)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_compare_whole() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}
