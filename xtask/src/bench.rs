@@ -97,6 +97,10 @@ pub(crate) fn run(root: &Path, args: BenchArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| workspace::target_dir(root).join("bench"));
+    if args.corpus.corpus {
+        let bin = workspace::charrnn_bin(root, opts.quiet)?;
+        return crate::bench_corpus::run(&args.corpus, &bin, &out_dir, args.threads, opts.seed);
+    }
     let data_dir = args
         .data
         .clone()

@@ -6,6 +6,7 @@
 //! that needs a tensor, a Parquet file or a plot happens in a `charrnn` subprocess.
 
 mod bench;
+mod bench_corpus;
 mod experiment;
 mod fetch;
 mod setup;

@@ -9,7 +9,7 @@ use charrnn_experiment::Preset;
 use charrnn_model::{BatchOrder, Cell, InputMode, OptimizerConfig};
 use charrnn_vocab::Level;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// A parser that accepts `values` (listed in `--help`) and makes a `T` of the one given.
 fn library<T>(values: &[&'static str]) -> impl TypedValueParser<Value = T>
@@ -59,16 +59,16 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Convert a CSV file (AG News layout, or any CSV with a header) to Parquet.
+    /// Convert any input (CSV, JSON Lines, text, Parquet shards; gzip/zstd) to one Parquet file.
     Prepare(PrepareArgs),
     /// Build or show a vocabulary (tokenizer.json).
     #[command(subcommand)]
     Vocab(VocabCommand),
-    /// Train a model on a Parquet file.
+    /// Train a model on any input (Parquet, CSV, JSON Lines or plain text; gzip/zstd).
     Train(Box<TrainArgs>),
     /// Generate text from a trained model.
     Generate(GenerateArgs),
-    /// Bits per character of a trained model on a Parquet file.
+    /// Bits per character of a trained model on any input.
     Eval(EvalArgs),
     /// The whole job on AG News: vocabulary, train (validating on held-out training titles),
     /// test bits per character, samples, optional sweep, and a Markdown report.
@@ -119,13 +119,16 @@ pub struct ServeArgs {
 
 #[derive(Args, Debug)]
 pub struct PrepareArgs {
-    /// The CSV file to convert.
+    /// The input: a file, a directory or a glob pattern. A CSV file is converted whole (every
+    /// column); anything else becomes a `text` column (and `label` with --label-column).
     pub input: PathBuf,
     /// Where to write the Parquet file.
     pub output: PathBuf,
     /// The CSV has a header row naming its columns (otherwise: AG News, label,title,description).
     #[arg(long)]
     pub header: bool,
+    #[command(flatten)]
+    pub text: TextColumns,
 }
 
 #[derive(Subcommand, Debug)]
@@ -141,8 +144,9 @@ pub enum VocabCommand {
 
 #[derive(Args, Debug, Clone)]
 pub struct TextColumns {
-    /// Text column(s); several are joined with a space (e.g. --column title --column description).
-    #[arg(long = "column", default_values_t = ["title".to_owned()])]
+    /// Text column(s) or JSON field(s); several are joined with a space (e.g. --column title
+    /// --column description). Default: `title` for Parquet and CSV, `text` for JSON Lines.
+    #[arg(long = "column")]
     pub columns: Vec<String>,
     /// Integer label column, for label-conditioned models.
     #[arg(long)]
@@ -150,11 +154,35 @@ pub struct TextColumns {
     /// Skip rows whose text is null instead of failing.
     #[arg(long)]
     pub skip_nulls: bool,
+    /// The input format (default: from the extension, else from the first bytes).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Plain text: what one document is.
+    #[arg(long, value_enum, default_value_t = TextUnitArg::File)]
+    pub text_unit: TextUnitArg,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatArg {
+    Parquet,
+    Csv,
+    Jsonl,
+    Text,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextUnitArg {
+    /// A whole file (a novel, a source file).
+    File,
+    /// A non-empty line.
+    Line,
+    /// Lines up to a blank line.
+    Paragraph,
 }
 
 #[derive(Args, Debug)]
 pub struct VocabBuildArgs {
-    /// The Parquet file to read.
+    /// The input to read (a file, a directory or a glob pattern).
     pub data: PathBuf,
     #[command(flatten)]
     pub text: TextColumns,
@@ -177,13 +205,15 @@ pub struct VocabBuildArgs {
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Training data (Parquet).
+    /// Training data: a file, a directory or a glob pattern, in any supported format.
     #[arg(long)]
     pub train: PathBuf,
-    /// Validation data (Parquet); otherwise --valid-fraction of the training rows is held out.
+    /// Validation data; otherwise --valid-fraction of the training documents is held out (or,
+    /// for a single document, its last part).
     #[arg(long)]
     pub valid: Option<PathBuf>,
-    /// Fraction of training rows held out for validation when --valid is not given, in (0, 1).
+    /// Fraction of training documents held out for validation when --valid is not given, in
+    /// (0, 1) (a single document gives up its last part instead).
     #[arg(long, default_value_t = 0.05, value_parser = checks::fraction, allow_negative_numbers = true)]
     pub valid_fraction: f64,
     #[command(flatten)]
@@ -195,6 +225,17 @@ pub struct TrainArgs {
     /// A vocabulary to use (tokenizer.json); otherwise one is built from the training texts.
     #[arg(long)]
     pub vocab: Option<PathBuf>,
+    /// Building the vocabulary: characters seen fewer times become <unk>.
+    #[arg(long, default_value_t = 1)]
+    pub min_freq: u64,
+    /// Building the vocabulary: keep at most this many characters (the most frequent), at
+    /// least 1.
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
+    pub max_size: Option<usize>,
+    /// Where the token stores (and the built vocabulary) are kept and reused (default:
+    /// OUT/store).
+    #[arg(long)]
+    pub store_dir: Option<PathBuf>,
     /// The run directory: best/ and last/ checkpoints and metrics.jsonl.
     #[arg(long)]
     pub out: PathBuf,
@@ -265,6 +306,10 @@ pub struct TrainArgs {
     /// Step between windows in characters, at least 1 (default: the window).
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true, requires = "window")]
     pub stride: Option<usize>,
+    /// Truncated backpropagation through time: lay the training text out as --batch-size
+    /// parallel streams and carry the recurrent state from one --window to the next.
+    #[arg(long, requires = "window")]
+    pub stateful: bool,
     /// Stop when the mean loss exceeds this many times ln(vocabulary size), the loss of a
     /// uniform guess; 0 turns the bound off (a NaN loss always stops training).
     #[arg(long, default_value_t = 3.0, value_parser = checks::divergence_factor, allow_negative_numbers = true)]
@@ -357,6 +402,9 @@ pub struct EvalArgs {
     /// Texts per evaluation batch, at least 1.
     #[arg(long, default_value_t = 256, value_parser = checks::count, allow_negative_numbers = true)]
     pub batch_size: usize,
+    /// Where to build the token store (default: a temporary directory, removed afterwards).
+    #[arg(long)]
+    pub store_dir: Option<PathBuf>,
     /// Refuse data whose characters are over 1 % outside the vocabulary (otherwise a warning).
     #[arg(long)]
     pub strict: bool,

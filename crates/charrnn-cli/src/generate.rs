@@ -3,14 +3,15 @@
 use std::{io::Write, time::Instant};
 
 use anyhow::{Context, Result, bail};
-use charrnn_data::{ExampleOptions, Window};
+use charrnn_data::{ExampleOptions, Examples, Selection, StoreExamples, Window};
 use charrnn_experiment::{Event, GenerateStats, GeneratedSample, Score, Stop};
 use charrnn_model::{Checkpoint, GenerateOptions, evaluate, parse_device, set_cpu_threads};
 use charrnn_sampling::{SamplingConfig, StopReason, Temperature};
 use charrnn_vocab::Unknown;
 
 use crate::{
-    dataset::{Coverage, Labels, examples_with_coverage, read_records},
+    corpus::{self, open_source},
+    dataset::{Coverage, Labels},
     flags::{EvalArgs, GenerateArgs},
     output::{Output, peak_rss_mib},
 };
@@ -194,7 +195,32 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
     if text.label_column.is_none() && ckpt.model.config().num_labels.is_some() {
         text.label_column = settings.label_column.clone();
     }
-    let records = read_records(&args.data, &text)?;
+    if text.columns.is_empty() {
+        // The columns the model was trained on.
+        text.columns = settings.columns.clone();
+    }
+    let source = open_source(&args.data, &text)?;
+    let fingerprint = source
+        .fingerprint()
+        .with_context(|| format!("cannot read {}", args.data.display()))?;
+    let tmp;
+    let store_dir = match &args.store_dir {
+        Some(dir) => dir.as_path(),
+        None => {
+            tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
+            tmp.path()
+        }
+    };
+    let mut coverage = Coverage::default();
+    let built = corpus::store(
+        &store_dir.join("eval.store"),
+        &source,
+        fingerprint,
+        &ckpt.vocab,
+        out,
+        Some(&mut coverage),
+    )?;
+    out.note(corpus::describe("data", &built, &source));
     let labels = Labels::saved(settings, &ckpt.model.config().label_names);
     let window = settings.window.map(|n| Window {
         num_chars: n,
@@ -206,10 +232,16 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
         window,
     };
     let what = args.data.display().to_string();
-    let (examples, coverage) =
-        examples_with_coverage(&records, &ckpt.vocab, &labels, &opts, &what)?;
+    let values = labels.is_some().then_some(labels.values.as_slice());
+    let examples = StoreExamples::new(&built.store, &Selection::All, opts, values)
+        .with_context(|| what.clone())?;
     if examples.is_empty() {
         bail!("{} has no text to score", args.data.display());
+    }
+    if coverage.total == 0 {
+        // A reused store: its counts, without the characters.
+        coverage.total = built.store.tokens() as usize;
+        coverage.unknown = built.store.unk_count() as usize;
     }
     coverage.check(&what, args.strict)?;
     let result = evaluate(&ckpt.model, &examples, args.batch_size)?;

@@ -5,6 +5,7 @@
 //! Errors surface as one line with their cause chain and a non-zero exit, never a panic.
 
 mod checks;
+mod corpus;
 mod dataset;
 mod experiment;
 mod flags;

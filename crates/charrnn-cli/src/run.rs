@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use charrnn_data::{CsvHeader, CsvOptions, csv_to_parquet};
+use charrnn_data::{CsvOptions, csv_to_parquet, records_to_parquet};
 use charrnn_experiment::{Event, Prepared, TokenInfo, VocabBuilt, VocabInfo};
 use charrnn_vocab::{Vocab, VocabOptions};
 
-use crate::dataset::read_records;
+use crate::corpus;
 use crate::flags::{Command, PrepareArgs, VocabBuildArgs, VocabCommand};
 use crate::output::{Output, stdout_line};
 use crate::paths;
@@ -29,19 +29,21 @@ pub fn dispatch(command: Command, out: &Output) -> Result<()> {
 fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
     paths::refuse_directory(&args.output, "the output")?;
     paths::refuse_input_as_output(&args.output, "the output", &[&args.input])?;
-    let header = if args.header {
-        CsvHeader::FromFile
+    let stats = if corpus::is_csv(&args.input, &args.text)? && args.input.is_file() {
+        csv_to_parquet(
+            &args.input,
+            &args.output,
+            &CsvOptions {
+                header: corpus::csv_header(args.header),
+                ..CsvOptions::default()
+            },
+        )?
     } else {
-        CsvHeader::AgNews
+        let source = corpus::open_source(&args.input, &args.text)?;
+        let files: Vec<&Path> = source.files().iter().map(|f| f.path.as_path()).collect();
+        paths::refuse_input_as_output(&args.output, "the output", &files)?;
+        records_to_parquet(&source, &args.output)?
     };
-    let stats = csv_to_parquet(
-        &args.input,
-        &args.output,
-        &CsvOptions {
-            header,
-            ..CsvOptions::default()
-        },
-    )?;
     let event = Event::Prepared(Prepared {
         rows: stats.rows,
         columns: stats.columns.clone(),
@@ -59,31 +61,40 @@ fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
 
 fn vocab_build(args: &VocabBuildArgs, out: &Output) -> Result<()> {
     paths::refuse_directory(&args.output, "--output")?;
-    paths::refuse_input_as_output(&args.output, "--output", &[&args.data])?;
+    let source = corpus::open_source(&args.data, &args.text)?;
+    let mut inputs: Vec<&Path> = source.files().iter().map(|f| f.path.as_path()).collect();
+    inputs.push(&args.data);
+    paths::refuse_input_as_output(&args.output, "--output", &inputs)?;
     paths::refuse_input_as_output(
         &Vocab::counts_path(&args.output),
         "--output's counts file",
-        &[&args.data],
+        &inputs,
     )?;
-    let records = read_records(&args.data, &args.text)?;
     let opts = VocabOptions {
         level: args.level,
         lowercase: args.lowercase,
         min_freq: args.min_freq,
         max_size: args.max_size,
     };
-    let vocab = Vocab::build(records.iter().map(|r| r.text.as_str()), &opts)?;
+    let vocab = corpus::build_vocab(&source, &opts, out)?;
     vocab.save(&args.output)?;
+    let counts = vocab.counts().unwrap_or(&[]);
+    let unk = counts.get(vocab.unk_id() as usize).copied().unwrap_or(0);
+    let total: u64 = counts.iter().sum();
     let event = Event::VocabBuilt(VocabBuilt {
         size: vocab.len(),
-        texts: records.len(),
+        files: source.files().len(),
+        format: source.format().name().to_owned(),
+        chars: total,
+        unk_chars: unk,
         output: args.output.clone(),
     });
     out.result(event, || {
         format!(
-            "wrote a vocabulary of {} ids from {} texts to {}",
+            "wrote a vocabulary of {} ids from {} {} file(s) ({total} tokens, {unk} left out as <unk>) to {}",
             vocab.len(),
-            records.len(),
+            source.files().len(),
+            source.format(),
             args.output.display()
         )
     })

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
-use charrnn_data::{ExampleOptions, Window, holdout_split};
+use charrnn_data::{
+    Chain, ExampleOptions, Examples, Selection, StoreExamples, Window, split_store,
+};
 use charrnn_experiment::{Event, Recipe, TrainDone, Validation};
 use charrnn_model::{
     CharRnn, DataSettings, InputMode, LrSchedule, ModelConfig, TrainConfig, TrainData, Trainer,
@@ -12,14 +14,19 @@ use charrnn_model::{
 use charrnn_vocab::{Vocab, VocabOptions};
 
 use crate::{
-    dataset::{Labels, examples, read_records, sha256_file},
+    corpus::{self, open_source},
+    dataset::Labels,
     flags::{TextColumns, TrainArgs},
     output::{Output, peak_rss_mib},
     paths,
     progress::TrainProgress,
 };
 
+/// The longest document trained on whole (one example) without `--window`.
+const MAX_UNWINDOWED: u64 = 1 << 16;
+
 pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
+    let started = std::time::Instant::now();
     let device = parse_device(&args.run.device)?;
     set_cpu_threads(args.run.threads);
     let Recipe {
@@ -29,68 +36,180 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     apply_flags(args, &mut model, &mut train)?;
     check_run_dir(args)?;
 
-    let records = read_records(&args.train, &args.text)?;
-    if records.is_empty() {
-        bail!("{} has no rows to train on", args.train.display());
-    }
+    // Settings are checked before any data is read (the vocabulary size is not known yet).
+    let mut probe = model.clone();
+    probe.vocab_size = probe.vocab_size.max(8);
+    probe.validate()?;
+    let mut probe = train.clone();
+    probe.stateful = args.window.filter(|_| args.stateful);
+    probe.validate()?;
+    let text_opts = &args.text;
+    let train_source = open_source(&args.train, text_opts)?;
+    let store_dir = args
+        .store_dir
+        .clone()
+        .unwrap_or_else(|| corpus::default_store_dir(&args.out));
+    let fingerprint = train_source
+        .fingerprint()
+        .with_context(|| format!("cannot read {}", args.train.display()))?;
     let resume_dir = args.resume.as_deref();
-    let vocab = match (resume_dir, &args.vocab) {
-        (Some(dir), _) => Vocab::load(&dir.join("last").join("tokenizer.json"))
-            .with_context(|| format!("cannot resume from {}", dir.display()))?,
-        (None, Some(path)) => Vocab::load(path)
-            .with_context(|| format!("cannot load the vocabulary {}", path.display()))?,
-        (None, None) => Vocab::build(
-            records.iter().map(|r| r.text.as_str()),
-            &VocabOptions::default(),
-        )?,
+    let vocab_opts = VocabOptions {
+        min_freq: args.min_freq,
+        max_size: args.max_size,
+        ..VocabOptions::default()
     };
-    let labels = Labels::of(&records, args.text.label_column.as_deref())?;
-    let (train_records, valid_records) = match &args.valid {
-        Some(path) => (records, read_records(path, &args.text)?),
-        None => {
-            let (train_idx, valid_idx) =
-                holdout_split(records.len(), args.valid_fraction, args.run.seed);
-            if valid_idx.is_empty() || train_idx.is_empty() {
-                bail!(
-                    "--valid-fraction {}: {} holds {} rows, which leaves {} for validation and {} \
-                     for training; give --valid FILE or another fraction",
-                    args.valid_fraction,
-                    args.train.display(),
-                    records.len(),
-                    valid_idx.len(),
-                    train_idx.len()
-                );
-            }
-            let pick = |idx: &[usize]| idx.iter().map(|&i| records[i].clone()).collect::<Vec<_>>();
-            (pick(&train_idx), pick(&valid_idx))
+    let (vocab, vocab_how) = match (resume_dir, &args.vocab) {
+        (Some(dir), _) => (
+            Vocab::load(&dir.join("last").join("tokenizer.json"))
+                .with_context(|| format!("cannot resume from {}", dir.display()))?,
+            "from the run",
+        ),
+        (None, Some(path)) => (
+            Vocab::load(path)
+                .with_context(|| format!("cannot load the vocabulary {}", path.display()))?,
+            "given",
+        ),
+        (None, None) => {
+            let (vocab, reused) = corpus::cached_vocab(
+                &store_dir,
+                "train",
+                &train_source,
+                fingerprint,
+                &vocab_opts,
+                out,
+            )?;
+            (vocab, if reused { "reused" } else { "built" })
         }
     };
+    let train_built = corpus::store(
+        &store_dir.join("train.store"),
+        &train_source,
+        fingerprint,
+        &vocab,
+        out,
+        None,
+    )?;
+    out.note(corpus::describe(
+        "training data",
+        &train_built,
+        &train_source,
+    ));
+    out.note(format!(
+        "vocabulary: {} ids ({vocab_how}; min frequency {}, max size {})",
+        vocab.len(),
+        args.min_freq,
+        args.max_size.map_or("none".to_owned(), |m| m.to_string())
+    ));
+    let labels = Labels::of_store(&train_built.store, args.text.label_column.as_deref())?;
+    let label_values = labels.is_some().then_some(labels.values.as_slice());
+    let valid_built = match &args.valid {
+        Some(path) => {
+            let source = open_source(path, text_opts)?;
+            let fp = source
+                .fingerprint()
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let built = corpus::store(
+                &store_dir.join("valid.store"),
+                &source,
+                fp,
+                &vocab,
+                out,
+                None,
+            )?;
+            out.note(corpus::describe("validation data", &built, &source));
+            Some((built, fp))
+        }
+        None => None,
+    };
+    if args.window.is_none() {
+        let longest = (0..train_built.store.docs())
+            .map(|d| {
+                let r = train_built.store.doc_range(d);
+                r.end - r.start
+            })
+            .max()
+            .unwrap_or(0);
+        if longest > MAX_UNWINDOWED {
+            bail!(
+                "a document of {longest} characters is too long to train on whole: \
+                 give --window N (e.g. --window 256), with --stateful to carry the state across windows"
+            );
+        }
+    }
     let window = args.window.map(|n| Window {
         num_chars: n,
         stride: args.stride.unwrap_or(n),
     });
-    let ex_opts = ExampleOptions {
+    // Stateful training reads whole documents as streams (the window is the unroll length);
+    // validation is always scored window by window.
+    let train_opts = ExampleOptions {
         eos: vocab.eos_id(),
         bos: Some(vocab.bos_id()),
-        window,
+        window: if args.stateful { None } else { window },
     };
-    let mut train_examples = examples(&train_records, &vocab, &labels, &ex_opts, "training")?;
-    for column in &args.extra_columns {
+    let valid_opts = ExampleOptions {
+        window,
+        ..train_opts
+    };
+    let (train_sel, valid_sel) = match &valid_built {
+        Some(_) => (Selection::All, Selection::All),
+        None => split_store(&train_built.store, args.valid_fraction, args.run.seed),
+    };
+    let mut extra_built = Vec::new();
+    for (i, column) in args.extra_columns.iter().enumerate() {
         let text = TextColumns {
             columns: vec![column.clone()],
             ..args.text.clone()
         };
-        let extra = read_records(&args.train, &text)?;
-        train_examples.extend(examples(&extra, &vocab, &labels, &ex_opts, column)?);
+        let source = open_source(&args.train, &text)?;
+        let fp = source.fingerprint()?;
+        let built = corpus::store(
+            &store_dir.join(format!("train-extra-{i}.store")),
+            &source,
+            fp,
+            &vocab,
+            out,
+            None,
+        )?;
+        out.note(corpus::describe(
+            &format!("extra column {column}"),
+            &built,
+            &source,
+        ));
+        extra_built.push(built);
     }
-    let valid_examples = examples(&valid_records, &vocab, &labels, &ex_opts, "validation")?;
+    let main_view = StoreExamples::new(&train_built.store, &train_sel, train_opts, label_values)?;
+    let extra_views = extra_built
+        .iter()
+        .map(|b| StoreExamples::new(&b.store, &Selection::All, train_opts, label_values))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut parts: Vec<&dyn Examples> = vec![&main_view];
+    parts.extend(extra_views.iter().map(|v| v as &dyn Examples));
+    let train_examples = Chain::new(parts);
+    let valid_store = valid_built
+        .as_ref()
+        .map_or(&train_built.store, |(b, _)| &b.store);
+    let valid_examples = StoreExamples::new(valid_store, &valid_sel, valid_opts, label_values)?;
+    if train_examples.is_empty() {
+        bail!("{} has no text to train on", args.train.display());
+    }
     if valid_examples.is_empty() {
         match &args.valid {
-            Some(path) => bail!("--valid {} has no rows to validate on", path.display()),
-            None => bail!("the held-out validation rows hold no text"),
+            Some(path) => bail!("--valid {} has no text to validate on", path.display()),
+            None => bail!(
+                "--valid-fraction {}: {} holds {} documents, which leaves no text for \
+                 validation; give --valid FILE or another fraction",
+                args.valid_fraction,
+                args.train.display(),
+                train_built.store.docs()
+            ),
         }
     }
-    let train_chars: usize = train_examples.iter().map(|e| e.target.len()).sum();
+    let train_chars: u64 = main_view.positions()
+        + extra_views
+            .iter()
+            .map(StoreExamples::positions)
+            .sum::<u64>();
 
     model.vocab_size = vocab.len();
     if labels.is_some() {
@@ -99,6 +218,12 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     }
     train.seed = args.run.seed;
     train.threads = args.run.threads;
+    if args.stateful {
+        if labels.is_some() {
+            bail!("--stateful does not take a label column: a stream mixes documents");
+        }
+        train.stateful = args.window;
+    }
 
     let mut trainer = match resume_dir {
         Some(dir) => {
@@ -119,6 +244,13 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         .overwrite(args.overwrite),
     };
     let params = trainer.model().num_parameters();
+    if args.stateful {
+        out.note(format!(
+            "stateful: {} parallel streams, the state carried across windows of {}",
+            train.batch_size,
+            args.window.unwrap_or(0)
+        ));
+    }
     out.note(format!(
         "training {} ({} layer(s) of {}, {} parameters) on {} on {} examples ({} characters), validating on {}",
         model.cell,
@@ -135,7 +267,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         train: Some(args.train.clone()),
         valid: args.valid.clone(),
         valid_fraction: args.valid.is_none().then_some(args.valid_fraction),
-        columns: args.text.columns.clone(),
+        columns: train_source.options().text_columns.clone(),
         extra_columns: args.extra_columns.clone(),
         label_column: args.text.label_column.clone(),
         label_values: labels.values.clone(),
@@ -144,18 +276,28 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         stride: args.stride,
         bos: true,
         preset: Some(args.preset.to_string()),
+        format: Some(train_source.format().name().to_owned()),
+        text_unit: Some(train_source.options().text_unit.name().to_owned()),
+        stateful: args.stateful,
+        min_freq: Some(args.min_freq),
+        max_size: args.max_size,
     };
     let validation = match &args.valid {
         Some(path) => Validation::File { path: path.clone() },
         None => Validation::HeldOut {
             fraction: args.valid_fraction,
             seed: args.run.seed,
-            rows: valid_records.len(),
+            rows: valid_examples.len(),
         },
     };
+    // Content fingerprints (xxh3-128 of the files' bytes and the reading options).
     let mut checksums = BTreeMap::new();
-    for path in std::iter::once(&args.train).chain(args.valid.as_ref()) {
-        checksums.insert(path.display().to_string(), sha256_file(path)?);
+    checksums.insert(
+        args.train.display().to_string(),
+        format!("xxh3-128:{fingerprint:032x}"),
+    );
+    if let (Some(path), Some((_, fp))) = (&args.valid, &valid_built) {
+        checksums.insert(path.display().to_string(), format!("xxh3-128:{fp:032x}"));
     }
     let data = TrainData {
         train: &train_examples,
@@ -170,6 +312,8 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         &args.sample_temperatures,
         trainer.progress().step,
     );
+    // Everything before the first optimizer step: reading, vocabulary, store, model.
+    let setup_secs = started.elapsed().as_secs_f64();
     let summary = trainer.fit(&data, &mut observer);
     observer.finish();
     let summary = summary?;
@@ -199,13 +343,16 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         train_examples: train_examples.len(),
         valid_examples: valid_examples.len(),
         validation,
-        train_chars,
+        train_chars: train_chars as usize,
         vocab_size: vocab.len(),
         params,
         device: device_name(device),
         labels: labels.names.clone(),
         run_dir: args.out.clone(),
         peak_rss_mib: peak_rss_mib(),
+        setup_secs,
+        train_data: Some(corpus::json(&train_built)),
+        valid_data: valid_built.as_ref().map(|(b, _)| corpus::json(b)),
     });
     out.result(done, || {
         format!(

@@ -343,9 +343,30 @@ fn user_mistakes_get_one_clear_line() {
         ],
         "headline",
     );
+    // A CSV file is read directly now; forced to another format it is a clear error.
     check_error(
-        &["train", "--train", f.s("train.csv"), "--out", f.s("r2")],
-        "train.csv",
+        &[
+            "train",
+            "--train",
+            f.s("train.csv"),
+            "--out",
+            f.s("r2"),
+            "--format",
+            "jsonl",
+        ],
+        "train.csv: line 1: not a JSON object",
+    );
+    check_error(
+        &[
+            "train",
+            "--train",
+            f.s("train.csv"),
+            "--out",
+            f.s("r2"),
+            "--column",
+            "headline",
+        ],
+        "headline",
     );
     check_error(
         &[

@@ -252,7 +252,7 @@ fn without_nulls(strings: &StringArray) -> StringArray {
 }
 
 /// Maps an Arrow CSV error, recovering the record number from its message when present.
-fn csv_error(csv: &Path, row: Option<u64>, e: &ArrowError) -> DataError {
+pub(crate) fn csv_error(csv: &Path, row: Option<u64>, e: &ArrowError) -> DataError {
     let message = match e {
         ArrowError::CsvError(m) | ArrowError::ParseError(m) => one_line(m),
         ArrowError::IoError(m, _) => one_line(m),

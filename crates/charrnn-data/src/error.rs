@@ -98,6 +98,61 @@ pub enum DataError {
     /// The options make no sense (no text column, the same column twice, a zero row count).
     #[error("invalid options: {0}")]
     Options(String),
+    /// A line of a text or JSON Lines file cannot be used: bytes that are not UTF-8, a line
+    /// that is not a JSON object, a missing field or one of the wrong type.
+    #[error("{}: line {line}: {message}", path.display())]
+    Line {
+        /// The file (for a compressed file, the compressed file).
+        path: PathBuf,
+        /// The 1-based line number in the (decompressed) text.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// A Parquet shard whose schema differs from the first shard's.
+    #[error("{}: its schema differs from that of {}: {message}", path.display(), first.display())]
+    SchemaMismatch {
+        /// The shard that differs.
+        path: PathBuf,
+        /// The first shard, whose schema the others must have.
+        first: PathBuf,
+        /// The difference.
+        message: String,
+    },
+    /// The input cannot be used as a whole: no file matches, the format cannot be told, the
+    /// files of a directory have different formats.
+    #[error("{}: {message}", path.display())]
+    Input {
+        /// The path or pattern given.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A token store that cannot be used (and is rebuilt by [`Store::open_or_build`](crate::Store::open_or_build)):
+    /// truncated, damaged, of another format version, or built from other inputs.
+    #[error("{}: {message}", path.display())]
+    Store {
+        /// The store file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The encoder passed to the store builder failed or returned an id that cannot be stored.
+    #[error("{}: encoding failed: {message}", path.display())]
+    Encode {
+        /// The store being built.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An example that does not fit a model (see [`Examples::check`](crate::Examples::check)).
+    #[error("{}{message}", index.map(|i| format!("example {i}: ")).unwrap_or_default())]
+    BadExample {
+        /// The example's index, when one example is at fault.
+        index: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Keeps a library message on one line.

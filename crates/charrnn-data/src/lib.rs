@@ -1,7 +1,22 @@
-//! Datasets for character-level language models: AG News style CSV converted to Parquet,
-//! streaming Parquet reading, next-character examples, padding and (bucketed) batching.
+//! Datasets for character-level language models: inputs of every common format streamed as
+//! documents, a memory-mapped token store, next-character examples, padding and (bucketed or
+//! stateful) batching.
 //!
 //! What this crate knows:
+//! - Inputs ([`Source`]): Parquet (a file, or a directory or glob of shards sharing a schema),
+//!   CSV (with a header, or AG News), JSON Lines (named fields) and plain UTF-8 text (a file, a
+//!   line or a paragraph per document, [`TextUnit`]), each possibly gzip or zstd compressed,
+//!   detected from the extension or the first bytes ([`Format`]). Read as bounded [`Piece`]s
+//!   or whole [`TextRecord`]s, streaming: errors name the file and the row or line.
+//! - The token store ([`Store`]): a corpus encoded once, streaming, by the caller's encoder
+//!   into one file of 1-, 2- or 4-byte ids with document offsets and labels, written
+//!   atomically, keyed ([`store_key`]) by the inputs' content, the reading options and the
+//!   vocabulary, checked completely when opened (a damaged or foreign store is rebuilt, never
+//!   trusted) and memory-mapped.
+//! - [`Examples`]: what batches are cut from, in memory (`Vec<Example>`) or read in place from
+//!   a store ([`StoreExamples`], documents or windows computed from the offsets alone), split
+//!   by document or, for a single stream, at its tail ([`split_store`]); and [`Streams`], the
+//!   parallel-stream layout of stateful (truncated backpropagation through time) training.
 //! - CSV → Parquet ([`csv_to_parquet`]): the AG News layout (no header; `label` Int64, `title`
 //!   and `description` Utf8) or any CSV with a header (all columns Utf8), zstd-compressed, in
 //!   row groups, written atomically. Text is kept byte for byte; nothing is cleaned.
@@ -49,10 +64,24 @@ mod batch;
 mod convert;
 mod error;
 mod examples;
+mod parquet_out;
 mod read;
+mod source;
+mod store;
+mod view;
 
 pub use batch::{Batch, Order, collate, holdout_split, padding_efficiency, plan_epoch};
 pub use convert::{ConvertStats, CsvHeader, CsvOptions, csv_to_parquet};
 pub use error::DataError;
 pub use examples::{Example, ExampleOptions, Window, make_examples};
+pub use parquet_out::records_to_parquet;
 pub use read::{NullPolicy, ReadOptions, TextReader, TextRecord, parquet_columns, read_texts};
+pub use source::{
+    Compression, Format, PIECE_BYTES, Piece, Pieces, Records, Source, SourceFile, SourceOptions,
+    TextUnit,
+};
+pub use store::{
+    BuildOptions, Encoder, STORE_VERSION, Selection, Store, StoreExamples, StoreStatus,
+    split_store, store_key,
+};
+pub use view::{Chain, Examples, Streams};

@@ -184,6 +184,13 @@ fn open_builder(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>, Da
         path: path.to_path_buf(),
         source,
     })?;
+    builder_for(file, path)
+}
+
+fn builder_for(
+    file: File,
+    path: &Path,
+) -> Result<ParquetRecordBatchReaderBuilder<File>, DataError> {
     ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| DataError::NotParquet {
         path: path.to_path_buf(),
         message: one_line(e),
@@ -213,13 +220,26 @@ impl TextReader {
     /// [`DataError::WrongType`] naming the type found; [`DataError::NoRows`] for a file of zero
     /// rows; [`DataError::Options`] for no text column or `batch_rows == 0`.
     pub fn open(path: &Path, opts: &ReadOptions) -> Result<Self, DataError> {
+        let file = File::open(path).map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::open_file(file, path, opts)
+    }
+
+    /// [`TextReader::open`] on a file already open (`path` names it in errors).
+    pub(crate) fn open_file(
+        file: File,
+        path: &Path,
+        opts: &ReadOptions,
+    ) -> Result<Self, DataError> {
         if opts.text_columns.is_empty() {
             return Err(DataError::Options("no text column to read".into()));
         }
         if opts.batch_rows == 0 {
             return Err(DataError::Options("batch_rows must be at least 1".into()));
         }
-        let builder = open_builder(path)?;
+        let builder = builder_for(file, path)?;
         let schema = builder.schema().clone();
         let find = |column: &str| {
             schema
@@ -291,6 +311,11 @@ impl TextReader {
     /// Rows in the file (nulls included), from its footer.
     pub fn total_rows(&self) -> u64 {
         self.total_rows
+    }
+
+    /// Rows decoded so far (returned or skipped).
+    pub(crate) fn rows_read(&self) -> u64 {
+        self.rows_before + self.current.as_ref().map_or(0, |c| c.next as u64)
     }
 
     /// Rows skipped so far because of a null ([`NullPolicy::Skip`]).

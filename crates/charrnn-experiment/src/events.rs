@@ -66,8 +66,14 @@ pub struct Prepared {
 pub struct VocabBuilt {
     /// Ids in the vocabulary, specials included.
     pub size: usize,
-    /// Texts it was built from.
-    pub texts: usize,
+    /// Input files it was built from.
+    pub files: usize,
+    /// Their format (`parquet`, `csv`, `jsonl`, `text`).
+    pub format: String,
+    /// Tokens counted.
+    pub chars: u64,
+    /// Tokens left out of the vocabulary (they become `<unk>`).
+    pub unk_chars: u64,
     /// The tokenizer.json written.
     pub output: PathBuf,
 }
@@ -157,6 +163,16 @@ pub struct TrainDone {
     pub run_dir: PathBuf,
     /// The process's peak resident memory, in MiB (0 where unknown).
     pub peak_rss_mib: f64,
+    /// Seconds before the first optimizer step: reading, vocabulary, token store, model.
+    #[serde(default)]
+    pub setup_secs: f64,
+    /// What was read for training: documents, characters, the token store and whether it
+    /// was reused.
+    #[serde(default)]
+    pub train_data: Option<serde_json::Value>,
+    /// The same for a validation file.
+    #[serde(default)]
+    pub valid_data: Option<serde_json::Value>,
 }
 
 /// Where validation examples came from.

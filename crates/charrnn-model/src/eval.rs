@@ -1,5 +1,5 @@
 //! The masked loss, batches on the device, and evaluation (nats and bits per character).
-use charrnn_data::{Batch, Example, collate};
+use charrnn_data::{Batch, Examples};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Reduction, Tensor};
 
@@ -74,42 +74,26 @@ pub(crate) fn loss_sum(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
 
 /// Checks that examples fit a model: non-empty, as many targets as inputs, ids inside the
 /// vocabulary, no `<pad>` target, and a label in range wherever the model needs one.
-pub(crate) fn check_examples(config: &ModelConfig, examples: &[Example], what: &str) -> Result<()> {
-    let v = config.vocab_size;
-    for (i, e) in examples.iter().enumerate() {
-        let bad = |m: String| Err(ModelError::InvalidInput(format!("{what} example {i}: {m}")));
-        if e.input.is_empty() || e.input.len() != e.target.len() {
-            return bad(format!(
-                "{} inputs and {} targets (need the same non-zero number)",
-                e.input.len(),
-                e.target.len()
-            ));
-        }
-        if let Some(id) = e
-            .input
-            .iter()
-            .chain(&e.target)
-            .find(|&&id| id as usize >= v)
-        {
-            return bad(format!("id {id} is outside the vocabulary of {v} ids"));
-        }
-        if e.target.contains(&0) {
-            return bad("a target is <pad> (id 0)".into());
-        }
-        match (config.num_labels, e.label) {
-            (Some(n), Some(l)) if l as usize >= n => {
-                return bad(format!("label {l} is outside 0..{n}"));
-            }
-            (Some(_), None) => return bad("no label, but the model is conditioned on one".into()),
-            _ => {}
-        }
-    }
-    Ok(())
+pub(crate) fn check_examples<E: Examples + ?Sized>(
+    config: &ModelConfig,
+    examples: &E,
+    what: &str,
+) -> Result<()> {
+    examples
+        .check(config.vocab_size, config.num_labels)
+        .map_err(|e| ModelError::InvalidInput(format!("{what} {e}")))
 }
 
 /// Evaluates `model` on `examples` (no dropout, no gradients) in batches of `batch_size`,
 /// grouped by length to waste little on padding. Reads the result back once, at the end.
-pub fn evaluate(model: &CharRnn, examples: &[Example], batch_size: usize) -> Result<Eval> {
+///
+/// `examples` is anything batches are cut from: `[Example]`, `Vec<Example>`, or examples read
+/// in place from a token store (`charrnn_data::StoreExamples`).
+pub fn evaluate<E: Examples + ?Sized>(
+    model: &CharRnn,
+    examples: &E,
+    batch_size: usize,
+) -> Result<Eval> {
     if examples.is_empty() {
         return Err(ModelError::InvalidInput("no examples to evaluate".into()));
     }
@@ -129,18 +113,19 @@ pub fn evaluate(model: &CharRnn, examples: &[Example], batch_size: usize) -> Res
     Ok(eval)
 }
 
-pub(crate) fn evaluate_checked(
+pub(crate) fn evaluate_checked<E: Examples + ?Sized>(
     model: &CharRnn,
-    examples: &[Example],
+    examples: &E,
     batch_size: usize,
 ) -> Result<Eval> {
     let _guard = tch::no_grad_guard();
+    let lengths = examples.lengths();
     let mut order: Vec<usize> = (0..examples.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(examples[i].len()));
+    order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
     let mut total = Tensor::f_zeros([], (Kind::Double, model.device()))?;
     let mut chars = 0;
-    for chunk in order.chunks(batch_size) {
-        let batch = DeviceBatch::new(&collate(examples, chunk), model.config(), model.device())?;
+    for chunk in order.chunks(batch_size.max(1)) {
+        let batch = DeviceBatch::new(&examples.collate(chunk), model.config(), model.device())?;
         let (logits, _) = model.forward(&batch.input, batch.labels.as_ref(), None, false)?;
         let _ = total.f_add_(&loss_sum(&logits, &batch.target)?)?;
         chars += batch.real;

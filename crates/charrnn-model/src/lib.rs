@@ -17,7 +17,9 @@
 //!   and seconds, shuffled or length-bucketed batches, evaluation every N steps and at each
 //!   epoch end, `best/` and `last/` checkpoints, `metrics.jsonl`, exact resume, a stop with a
 //!   clear error on a NaN loss, and an [`Observer`] for progress bars and per-epoch samples.
-//!   The loss is read back from the device only every `log_every` steps.
+//!   The loss is read back from the device only every `log_every` steps. Stateful training
+//!   (`TrainConfig::stateful`) carries the recurrent state across consecutive windows of
+//!   parallel streams (truncated backpropagation through time).
 //! - **Checkpoints** ([`Checkpoint`]): a directory with `model.safetensors`, `config.json`,
 //!   `tokenizer.json` and (when training) `optimizer.safetensors`, written whole and renamed
 //!   into place; loading checks that the parts agree and says what does not.
@@ -29,8 +31,9 @@
 //!
 //! # What it does not know
 //!
-//! Files of text, CSV or Parquet, how examples are cut from texts (it takes
-//! `charrnn_data::Example`s, built by the caller, normally with `<bos>` in front), how a
+//! Files of text, CSV or Parquet, how examples are cut from texts (it takes any
+//! `charrnn_data::Examples`: `Example`s built by the caller, normally with `<bos>` in front, or
+//! examples read in place from a memory-mapped token store), how a
 //! vocabulary is built (it takes a `charrnn_vocab::Vocab`), how ids are drawn from logits
 //! (`charrnn-sampling` does that on the host), and command lines, progress bars or plots.
 //!
@@ -114,3 +117,5 @@ pub use train_config::{BatchOrder, DEFAULT_WINDOW_BATCHES, TrainConfig};
 
 #[cfg(test)]
 mod smoke;
+#[cfg(test)]
+mod stateful_tests;

@@ -25,6 +25,11 @@ impl State {
         self.h.size().get(1).map_or(0, |&b| b as usize)
     }
 
+    /// The hidden state `[num_layers, batch, hidden]`, and the LSTM cell state.
+    pub fn tensors(&self) -> (&Tensor, Option<&Tensor>) {
+        (&self.h, self.c.as_ref())
+    }
+
     /// The same state, cut from any autograd graph.
     pub fn detach(&self) -> State {
         State {

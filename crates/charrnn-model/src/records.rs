@@ -88,6 +88,16 @@ pub struct DataSettings {
     pub bos: bool,
     /// The preset the training started from.
     pub preset: Option<String>,
+    /// The input format (`parquet`, `csv`, `jsonl`, `text`).
+    pub format: Option<String>,
+    /// What one document of a text input was (`file`, `line`, `paragraph`).
+    pub text_unit: Option<String>,
+    /// Whether training carried the state across windows (truncated BPTT).
+    pub stateful: bool,
+    /// The vocabulary's `min_freq`, when it was built from the training data.
+    pub min_freq: Option<u64>,
+    /// The vocabulary's `max_size`, when it was built from the training data.
+    pub max_size: Option<usize>,
 }
 
 impl Default for DataSettings {
@@ -105,6 +115,11 @@ impl Default for DataSettings {
             stride: None,
             bos: true,
             preset: None,
+            format: None,
+            text_unit: None,
+            stateful: false,
+            min_freq: None,
+            max_size: None,
         }
     }
 }

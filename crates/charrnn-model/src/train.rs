@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use charrnn_data::{Batch, Example, collate, plan_epoch};
+use charrnn_data::{Batch, Examples, Streams, plan_epoch};
 use charrnn_vocab::Vocab;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -18,6 +18,7 @@ use crate::error::{ModelError, Result};
 use crate::eval::{DeviceBatch, Eval, check_examples, evaluate_checked, loss_sum};
 use crate::generate::{GenerateOptions, Generated, generate};
 use crate::network::CharRnn;
+use crate::network::State;
 use crate::optim::Optimizer;
 use crate::records::{
     DataSettings, EvalRecord, METRICS_FILE, Progress, metrics_text, read_metrics,
@@ -82,18 +83,53 @@ pub trait Observer {
 impl Observer for () {}
 
 /// The data of a run, and what to record about it in checkpoints.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct TrainData<'a> {
-    /// Training examples.
-    pub train: &'a [Example],
+    /// Training examples: a `Vec<charrnn_data::Example>`, or examples read in place from a
+    /// token store (`charrnn_data::StoreExamples`).
+    pub train: &'a dyn Examples,
     /// Validation examples (may be empty: the best checkpoint then follows the training loss).
-    pub valid: &'a [Example],
+    pub valid: &'a dyn Examples,
     /// The vocabulary the examples were encoded with (saved as tokenizer.json).
     pub vocab: &'a Vocab,
     /// Data settings to record in config.json.
     pub settings: &'a DataSettings,
     /// Data file checksums to record in config.json.
     pub checksums: &'a BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for TrainData<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainData")
+            .field("train", &self.train.len())
+            .field("valid", &self.valid.len())
+            .field("vocab", &self.vocab.len())
+            .field("settings", &self.settings)
+            .field("checksums", &self.checksums)
+            .finish()
+    }
+}
+
+/// An epoch's batches: a plan of example indices, or windows of parallel streams.
+enum EpochPlan<'a> {
+    Batches(Vec<Vec<usize>>),
+    Streams(&'a Streams),
+}
+
+impl EpochPlan<'_> {
+    fn len(&self) -> usize {
+        match self {
+            EpochPlan::Batches(b) => b.len(),
+            EpochPlan::Streams(s) => s.batches(),
+        }
+    }
+
+    fn batch(&self, examples: &dyn Examples, i: usize) -> Batch {
+        match self {
+            EpochPlan::Batches(b) => examples.collate(&b[i]),
+            EpochPlan::Streams(s) => s.collate(examples, i),
+        }
+    }
 }
 
 /// Why training stopped.
@@ -131,6 +167,11 @@ pub struct Trainer {
     progress: Progress,
     run_dir: PathBuf,
     metrics: Vec<EvalRecord>,
+    /// Stateful training: the state at the end of the previous window.
+    carried: Option<State>,
+    /// Stateful training, tests only: (state in, state out) of every step.
+    #[cfg(test)]
+    pub(crate) trace: Vec<(Option<State>, State)>,
     /// Resumed from the run directory, or allowed to replace the model it holds.
     may_replace: bool,
 }
@@ -157,6 +198,9 @@ impl Trainer {
             progress: Progress::default(),
             run_dir: run_dir.into(),
             metrics: Vec::new(),
+            carried: None,
+            #[cfg(test)]
+            trace: Vec::new(),
             may_replace: false,
         })
     }
@@ -310,9 +354,15 @@ impl Trainer {
         clean_run_dir(&self.run_dir)?;
 
         let device = self.model.device();
-        let lengths: Vec<usize> = data.train.iter().map(Example::len).collect();
         let bs = self.config.batch_size;
-        let batches_per_epoch = data.train.len().div_ceil(bs);
+        let (lengths, streams) = match self.config.stateful {
+            None => (data.train.lengths(), None),
+            Some(window) => (Vec::new(), Some(Streams::new(data.train, bs, window))),
+        };
+        let batches_per_epoch = streams
+            .as_ref()
+            .map_or(data.train.len().div_ceil(bs), Streams::batches);
+        self.carried = None;
 
         let mut window = Window::new(device)?;
         let mut log = Window::new(device)?;
@@ -323,20 +373,33 @@ impl Trainer {
         let mut paused = 0.0;
         let base_elapsed = self.progress.elapsed_secs;
         let stopped_by = 'run: loop {
-            let plan = plan_epoch(
-                &lengths,
-                bs,
-                self.config.order.into(),
-                self.config.seed,
-                self.progress.epoch as u64,
-            );
+            let plan = match &streams {
+                Some(s) => EpochPlan::Streams(s),
+                None => EpochPlan::Batches(plan_epoch(
+                    &lengths,
+                    bs,
+                    self.config.order.into(),
+                    self.config.seed,
+                    self.progress.epoch as u64,
+                )),
+            };
             while self.progress.batch_in_epoch < plan.len() {
                 if let Some(cause) = self.budget_spent() {
                     break 'run cause;
                 }
                 let lr = self.lr(batches_per_epoch);
-                let batch = collate(data.train, &plan[self.progress.batch_in_epoch]);
-                let (sum, real) = self.step_on(&batch, lr)?;
+                let batch = plan.batch(data.train, self.progress.batch_in_epoch);
+                let (sum, real) = if streams.is_some() {
+                    let carried = self.carried.take();
+                    let (sum, real, state) = self.step_on(&batch, lr, carried.as_ref())?;
+                    #[cfg(test)]
+                    self.trace.push((carried, state.detach()));
+                    self.carried = Some(state);
+                    (sum, real)
+                } else {
+                    let (sum, real, _) = self.step_on(&batch, lr, None)?;
+                    (sum, real)
+                };
                 window.add(&sum, real)?;
                 log.add(&sum, real)?;
                 self.progress.batch_in_epoch += 1;
@@ -375,6 +438,7 @@ impl Trainer {
             let finished_epoch = self.progress.epoch;
             self.progress.epoch += 1;
             self.progress.batch_in_epoch = 0;
+            self.carried = None;
             let record = if self.evaluated_now() {
                 // Evaluated at this very step: that evaluation closes the epoch; record it and
                 // the new epoch position.
@@ -429,19 +493,26 @@ impl Trainer {
     /// position in the epoch, evaluate or read anything back from the device: for benchmarks
     /// and custom loops.
     pub fn train_step(&mut self, batch: &Batch, lr: f64) -> Result<()> {
-        self.step_on(batch, lr).map(|_| ())
+        self.step_on(batch, lr, None).map(|_| ())
     }
 
-    /// [`Trainer::train_step`], returning the loss sum (on the device) and the real targets.
-    fn step_on(&mut self, batch: &Batch, lr: f64) -> Result<(Tensor, usize)> {
+    /// [`Trainer::train_step`] from the recurrent state `state` (zeros when `None`), returning
+    /// the loss sum (on the device), the real targets and the state after the batch's last
+    /// position, detached from the graph.
+    fn step_on(
+        &mut self,
+        batch: &Batch,
+        lr: f64,
+        state: Option<&State>,
+    ) -> Result<(Tensor, usize, State)> {
         let device = self.model.device();
         let batch = DeviceBatch::new(batch, self.model.config(), device)?;
         if self.model.config().dropout > 0.0 {
             tch::manual_seed(step_seed(self.config.seed, self.progress.step));
         }
-        let (logits, _) = self
-            .model
-            .forward(&batch.input, batch.labels.as_ref(), None, true)?;
+        let (logits, state) =
+            self.model
+                .forward(&batch.input, batch.labels.as_ref(), state, true)?;
         let sum = loss_sum(&logits, &batch.target)?;
         sum.f_div_scalar(batch.real.max(1) as f64)?.f_backward()?;
         if let Some(max_norm) = self.config.clip_grad_norm {
@@ -450,7 +521,7 @@ impl Trainer {
         self.optimizer.step(&self.model, lr)?;
         self.progress.step += 1;
         self.progress.chars_seen += batch.real as u64;
-        Ok((sum.f_detach()?, batch.real))
+        Ok((sum.f_detach()?, batch.real, state.detach()))
     }
 
     fn evaluated_now(&self) -> bool {

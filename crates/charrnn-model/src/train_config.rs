@@ -67,6 +67,12 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// CPU threads for libtorch (0: libtorch's default).
     pub threads: usize,
+    /// Stateful training (truncated backpropagation through time) over windows of this many
+    /// positions: the training examples are laid end to end and cut into `batch_size` parallel
+    /// streams (`charrnn_data::Streams`), and the recurrent state is carried, detached, from
+    /// one window of a stream to the next; it starts from zeros at every epoch (and resume).
+    /// `None`: every example starts from zeros (the per-text mode), ordered by `order`.
+    pub stateful: Option<usize>,
     /// Stop with [`ModelError::Diverged`] when the mean training (or validation) loss exceeds
     /// this many times `ln(vocab_size)`, the loss of a uniform guess (char-rnn stops at 3x its
     /// first loss). `None`: no bound (a NaN or infinite loss still stops training).
@@ -90,6 +96,7 @@ impl Default for TrainConfig {
             eval_every: None,
             log_every: 50,
             threads: 0,
+            stateful: None,
             divergence_factor: Some(3.0),
         }
     }
@@ -133,6 +140,9 @@ impl TrainConfig {
         }
         if self.log_every == 0 || self.eval_every == Some(0) {
             return bad("log_every and eval_every must be at least 1");
+        }
+        if self.stateful == Some(0) {
+            return bad("the stateful window must be at least 1");
         }
         Ok(())
     }

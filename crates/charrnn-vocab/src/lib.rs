@@ -190,23 +190,41 @@ pub struct Vocab {
     tokenizer: Tokenizer,
 }
 
-impl Vocab {
-    /// Builds a vocabulary from a corpus.
-    ///
-    /// Fails with [`VocabError::EmptyVocab`] when no token is kept (empty corpus, or `min_freq`
-    /// / `max_size` leave nothing).
-    pub fn build<'a>(
-        texts: impl IntoIterator<Item = &'a str>,
-        opts: &VocabOptions,
-    ) -> Result<Vocab, VocabError> {
-        let mut counter = Counter::default();
-        for text in texts {
-            match opts.level {
-                Level::Char => counter.add_chars(text, opts.lowercase),
-                Level::Word => counter.add_words(text, opts.lowercase)?,
-            }
+/// Builds a vocabulary from texts fed one at a time, so a corpus can be streamed through it
+/// without being held: [`Vocab::build`] is this builder over an iterator. A text may be fed in
+/// pieces cut between characters (and, at word level, at whitespace) with the same result.
+#[derive(Debug)]
+pub struct VocabBuilder {
+    opts: VocabOptions,
+    counter: Counter,
+}
+
+impl VocabBuilder {
+    /// An empty count with the options the vocabulary will be built with.
+    pub fn new(opts: &VocabOptions) -> Self {
+        VocabBuilder {
+            opts: opts.clone(),
+            counter: Counter::default(),
         }
-        let (kept, dropped) = counter.finish(opts.min_freq.max(1), opts.max_size, is_special_token);
+    }
+
+    /// Counts the tokens of `text`.
+    pub fn add(&mut self, text: &str) -> Result<(), VocabError> {
+        match self.opts.level {
+            Level::Char => self.counter.add_chars(text, self.opts.lowercase),
+            Level::Word => self.counter.add_words(text, self.opts.lowercase)?,
+        }
+        Ok(())
+    }
+
+    /// The vocabulary of everything counted (see [`Vocab::build`]).
+    ///
+    /// Fails with [`VocabError::EmptyVocab`] when no token is kept.
+    pub fn finish(self) -> Result<Vocab, VocabError> {
+        let opts = self.opts;
+        let (kept, dropped) =
+            self.counter
+                .finish(opts.min_freq.max(1), opts.max_size, is_special_token);
         if kept.is_empty() {
             return Err(VocabError::EmptyVocab);
         }
@@ -221,6 +239,23 @@ impl Vocab {
         tokens.extend([EOS, UNK, BOS].map(str::to_owned));
         counts.extend([0, dropped, 0]);
         Vocab::assemble(opts.level, opts.lowercase, tokens, Some(counts))
+    }
+}
+
+impl Vocab {
+    /// Builds a vocabulary from a corpus.
+    ///
+    /// Fails with [`VocabError::EmptyVocab`] when no token is kept (empty corpus, or `min_freq`
+    /// / `max_size` leave nothing).
+    pub fn build<'a>(
+        texts: impl IntoIterator<Item = &'a str>,
+        opts: &VocabOptions,
+    ) -> Result<Vocab, VocabError> {
+        let mut builder = VocabBuilder::new(opts);
+        for text in texts {
+            builder.add(text)?;
+        }
+        builder.finish()
     }
 
     /// Builds the lookup structures; `tokens` already follow the layout.

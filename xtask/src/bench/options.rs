@@ -88,6 +88,8 @@ pub(crate) struct BenchArgs {
     /// Print no progress.
     #[arg(long)]
     pub(crate) quiet: bool,
+    #[command(flatten)]
+    pub(crate) corpus: crate::bench_corpus::CorpusArgs,
 }
 
 /// Everything one benchmark needs, resolved from [`BenchArgs`].

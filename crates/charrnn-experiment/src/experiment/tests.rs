@@ -102,6 +102,9 @@ impl Fake {
                 labels,
                 run_dir: out,
                 peak_rss_mib: 1.0,
+                setup_secs: 0.0,
+                train_data: None,
+                valid_data: None,
             }),
         ]
     }
@@ -149,7 +152,10 @@ impl Runner for Fake {
                 fs::write(&output, "{\"fake\":true}").unwrap();
                 vec![Event::VocabBuilt(VocabBuilt {
                     size: 42,
-                    texts: 4,
+                    files: 1,
+                    format: "parquet".into(),
+                    chars: 100,
+                    unk_chars: 0,
                     output,
                 })]
             }

@@ -50,6 +50,9 @@ pub(crate) fn done(steps: u64, params: usize) -> TrainDone {
         labels: Vec::new(),
         run_dir: PathBuf::from("run"),
         peak_rss_mib: 0.0,
+        setup_secs: 0.0,
+        train_data: None,
+        valid_data: None,
     }
 }
 

@@ -178,7 +178,7 @@ fn evaluation_rejects_examples_that_do_not_fit() {
     .unwrap();
     let mut ex = examples(&vocab, &["oil"], false);
     assert!(matches!(
-        evaluate(&model, &[], 4),
+        evaluate(&model, &Vec::<charrnn_data::Example>::new(), 4),
         Err(ModelError::InvalidInput(_))
     ));
     ex[0].target[1] = vocab.len() as u32 + 5;

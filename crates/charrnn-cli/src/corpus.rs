@@ -1,0 +1,248 @@
+//! Inputs to token stores: opening a source with the flags, building (or reusing) the
+//! vocabulary and the store, with progress bars.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use charrnn_data::{
+    BuildOptions, CsvHeader, Format, NullPolicy, Source, SourceOptions, Store, StoreStatus,
+    TextUnit, store_key,
+};
+use charrnn_vocab::{Unknown, Vocab, VocabBuilder, VocabOptions};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::dataset::Coverage;
+use crate::flags::{FormatArg, TextColumns, TextUnitArg};
+use crate::output::Output;
+
+/// The reading options the flags say, the text columns defaulting by format (`title` for
+/// Parquet and CSV, as AG News has; `text` for JSON Lines).
+pub fn source_options(path: &Path, text: &TextColumns) -> Result<SourceOptions> {
+    let format = text.format.map(|f| match f {
+        FormatArg::Parquet => Format::Parquet,
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Jsonl => Format::Jsonl,
+        FormatArg::Text => Format::Text,
+    });
+    let detected = match format {
+        Some(f) => f,
+        None => Format::detect(path)?,
+    };
+    let columns = if text.columns.is_empty() {
+        match detected {
+            Format::Parquet | Format::Csv => vec!["title".to_owned()],
+            Format::Jsonl | Format::Text => vec!["text".to_owned()],
+        }
+    } else {
+        text.columns.clone()
+    };
+    Ok(SourceOptions {
+        format,
+        text_columns: columns,
+        label_column: text.label_column.clone(),
+        nulls: if text.skip_nulls {
+            NullPolicy::Skip
+        } else {
+            NullPolicy::Fail
+        },
+        text_unit: match text.text_unit {
+            TextUnitArg::File => TextUnit::File,
+            TextUnitArg::Line => TextUnit::Line,
+            TextUnitArg::Paragraph => TextUnit::Paragraph,
+        },
+        csv_header: None,
+    })
+}
+
+/// Opens `path` as the flags say.
+pub fn open_source(path: &Path, text: &TextColumns) -> Result<Source> {
+    Ok(Source::open(path, &source_options(path, text)?)?)
+}
+
+/// A byte progress bar (MB/s and ETA) for a pass over `source`, hidden when quiet.
+fn bar(out: &Output, source: &Source, what: &str) -> Option<ProgressBar> {
+    if !out.shows_progress() {
+        return None;
+    }
+    let bar = ProgressBar::new(source.total_bytes());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} {bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
+        )
+        .expect("the progress template is valid"),
+    );
+    bar.set_message(what.to_owned());
+    Some(bar)
+}
+
+/// Builds a vocabulary from `source`, streaming (one document piece in memory at a time).
+pub fn build_vocab(source: &Source, opts: &VocabOptions, out: &Output) -> Result<Vocab> {
+    let bar = bar(out, source, "counting characters");
+    let mut builder = VocabBuilder::new(opts);
+    let mut pieces = source.pieces();
+    let mut n = 0u64;
+    while let Some(piece) = pieces.next() {
+        builder.add(&piece?.text)?;
+        n += 1;
+        if n % 64 == 0
+            && let Some(b) = &bar
+        {
+            b.set_position(pieces.bytes_read());
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    builder
+        .finish()
+        .with_context(|| format!("no vocabulary from {}", source.path().display()))
+}
+
+/// The vocabulary built from `source` with `opts`, kept in `dir` as `NAME.tokenizer.json` and
+/// reused while the source's content and the options are the same. Returns whether it was
+/// reused.
+pub fn cached_vocab(
+    dir: &Path,
+    name: &str,
+    source: &Source,
+    fingerprint: u128,
+    opts: &VocabOptions,
+    out: &Output,
+) -> Result<(Vocab, bool)> {
+    let path = dir.join(format!("{name}.tokenizer.json"));
+    let key_path = dir.join(format!("{name}.vocab-key"));
+    let key = format!(
+        "{:032x}",
+        store_key(fingerprint, format!("vocab-options {opts:?}").as_bytes())
+    );
+    if std::fs::read_to_string(&key_path).is_ok_and(|k| k.trim() == key)
+        && let Ok(vocab) = Vocab::load(&path)
+    {
+        return Ok((vocab, true));
+    }
+    let vocab = build_vocab(source, opts, out)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The key last: a vocabulary whose key file is missing or stale is rebuilt.
+    let _ = std::fs::remove_file(&key_path);
+    vocab.save(&path)?;
+    write_atomically(&key_path, &key)?;
+    Ok((vocab, false))
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// A store and what was done to get it.
+pub struct Built {
+    pub store: Store,
+    pub status: StoreStatus,
+    pub secs: f64,
+}
+
+/// Opens the store of `source` encoded with `vocab` at `path`, or builds it (progress bar with
+/// MB/s and ETA), counting what the vocabulary covers into `coverage` when it builds.
+pub fn store(
+    path: &Path,
+    source: &Source,
+    fingerprint: u128,
+    vocab: &Vocab,
+    out: &Output,
+    mut coverage: Option<&mut Coverage>,
+) -> Result<Built> {
+    let json = vocab.to_json()?;
+    let key = store_key(fingerprint, json.as_bytes());
+    let opts = BuildOptions {
+        vocab_size: vocab.len(),
+        unk_id: Some(vocab.unk_id()),
+    };
+    let bar = bar(out, source, "encoding");
+    let mut encode = |text: &str, ids: &mut Vec<u32>| {
+        vocab
+            .encode_into(text, Unknown::Replace, ids)
+            .map_err(|e| e.to_string())?;
+        if let Some(c) = coverage.as_deref_mut() {
+            c.add(text, ids, vocab);
+        }
+        Ok(())
+    };
+    let started = Instant::now();
+    let result = Store::open_or_build(path, key, source, &opts, &mut encode, &mut |bytes| {
+        if let Some(b) = &bar {
+            b.set_position(bytes);
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let (store, status) =
+        result.with_context(|| format!("cannot build the store {}", path.display()))?;
+    Ok(Built {
+        store,
+        status,
+        secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// One line about a store: what it holds and whether it was reused.
+pub fn describe(what: &str, built: &Built, source: &Source) -> String {
+    let s = &built.store;
+    let unk = if s.tokens() == 0 {
+        0.0
+    } else {
+        100.0 * s.unk_count() as f64 / s.tokens() as f64
+    };
+    let how = match &built.status {
+        StoreStatus::Reused => "reused".to_owned(),
+        StoreStatus::Built { reason } => format!(
+            "built in {:.1} s, {:.0} MB/s ({reason})",
+            built.secs,
+            source.total_bytes() as f64 / 1e6 / built.secs.max(1e-9)
+        ),
+    };
+    format!(
+        "{what}: {} documents, {} characters ({:.1} MB) from {} {} file(s); <unk> {unk:.3}% of ids; store {} ({how})",
+        s.docs(),
+        s.chars(),
+        s.text_bytes() as f64 / 1e6,
+        source.files().len(),
+        source.format(),
+        s.path().display(),
+    )
+}
+
+/// JSON about a store, for `--json` output.
+pub fn json(built: &Built) -> serde_json::Value {
+    let s = &built.store;
+    serde_json::json!({
+        "documents": s.docs(), "chars": s.chars(), "bytes": s.text_bytes(), "tokens": s.tokens(),
+        "unk": s.unk_count(), "store": s.path(), "reused": built.status == StoreStatus::Reused,
+        "encode_secs": built.secs,
+    })
+}
+
+/// Whether `path` is a CSV file `prepare` converts whole.
+pub fn is_csv(path: &Path, text: &TextColumns) -> Result<bool> {
+    Ok(match text.format {
+        Some(f) => f == FormatArg::Csv,
+        None => Format::detect(path)? == Format::Csv,
+    })
+}
+
+/// Options of `prepare` for a CSV file.
+pub fn csv_header(header: bool) -> CsvHeader {
+    if header {
+        CsvHeader::FromFile
+    } else {
+        CsvHeader::AgNews
+    }
+}
+
+/// The default store directory of a run.
+pub fn default_store_dir(out: &Path) -> PathBuf {
+    out.join("store")
+}

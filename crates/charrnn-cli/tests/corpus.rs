@@ -1,0 +1,341 @@
+//! Training on one's own text: plain text, JSON Lines, Parquet shards, compressed; the token
+//! store is reused, rebuilt when the input changes, and never left half-written.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn charrnn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_charrnn"))
+        .args(args)
+        .output()
+        .expect("the charrnn binary runs")
+}
+
+fn ok(args: &[&str]) -> Vec<Value> {
+    let out = charrnn(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "charrnn {args:?} failed: {stderr}");
+    String::from_utf8(out.stdout)
+        .expect("stdout is UTF-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// A small model, a few steps, on the CPU, as JSON.
+fn train(train: &Path, out: &Path, extra: &[&str]) -> Value {
+    let (train, out) = (s(train), s(out));
+    let mut args = vec![
+        "train",
+        "--train",
+        &train,
+        "--out",
+        &out,
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--embed-dim",
+        "8",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "3",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--json",
+        "--quiet",
+        "--overwrite",
+    ];
+    args.extend_from_slice(extra);
+    ok(&args).last().expect("a done line").clone()
+}
+
+const NOVEL: &str = "It was the best of times, it was the worst of times, it was the age of \
+wisdom, it was the age of foolishness, it was the epoch of belief, it was the epoch of \
+incredulity, it was the season of Light, it was the season of Darkness.\n";
+
+#[test]
+fn a_plain_text_file_trains_in_two_commands_and_its_store_is_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let novel = dir.path().join("novel.txt");
+    std::fs::write(&novel, NOVEL.repeat(20)).unwrap();
+    let run = dir.path().join("run");
+    let done = train(&novel, &run, &["--window", "64"]);
+    let data = &done["train_data"];
+    assert_eq!(data["documents"], 1, "one file, one document");
+    assert_eq!(data["chars"], NOVEL.len() as u64 * 20);
+    assert_eq!(data["reused"], false);
+    assert_eq!(data["unk"], 0);
+    assert!(run.join("store/train.store").is_file());
+    assert!(
+        done["valid_examples"].as_u64().unwrap() >= 1,
+        "the stream's tail validates"
+    );
+    let samples = ok(&[
+        "generate",
+        &s(&run),
+        "--prompt",
+        "It was",
+        "--max-len",
+        "20",
+        "--json",
+        "--device",
+        "cpu",
+    ]);
+    assert!(samples[0]["text"].is_string(), "{samples:?}");
+    // The same input again: the store (and the vocabulary) are reused.
+    let again = train(&novel, &run, &["--window", "64"]);
+    assert_eq!(again["train_data"]["reused"], true);
+    assert_eq!(again["vocab_size"], done["vocab_size"]);
+    // Changed content: rebuilt.
+    std::fs::write(&novel, NOVEL.repeat(21)).unwrap();
+    let changed = train(&novel, &run, &["--window", "64"]);
+    assert_eq!(changed["train_data"]["reused"], false);
+    assert_eq!(changed["train_data"]["chars"], NOVEL.len() as u64 * 21);
+    // A rarer-character cut: --min-freq maps them to <unk>.
+    let rare = train(
+        &novel,
+        &dir.path().join("rare"),
+        &["--window", "64", "--min-freq", "100"],
+    );
+    assert!(rare["vocab_size"].as_u64() < done["vocab_size"].as_u64());
+    assert!(rare["train_data"]["unk"].as_u64().unwrap() > 0);
+    // Stateful training over the same text.
+    let stateful = train(
+        &novel,
+        &dir.path().join("tbptt"),
+        &["--window", "16", "--stateful"],
+    );
+    assert_eq!(stateful["steps"], 3);
+    // A text too long to be one example asks for windows.
+    let long = dir.path().join("long.txt");
+    std::fs::write(&long, NOVEL.repeat(400)).unwrap();
+    let out = charrnn(&[
+        "train",
+        "--train",
+        &s(&long),
+        "--out",
+        &s(&dir.path().join("long")),
+        "--max-steps",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("give --window N"), "{stderr}");
+}
+
+#[test]
+fn json_lines_gzip_parquet_shards_and_eval_on_any_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut jsonl = String::new();
+    for i in 0..40 {
+        jsonl.push_str(&format!(
+            "{{\"body\": \"{} number {i}\", \"topic\": {}}}\n",
+            NOVEL.trim(),
+            i % 2
+        ));
+    }
+    let path = dir.path().join("docs.jsonl");
+    std::fs::write(&path, &jsonl).unwrap();
+    let gz = dir.path().join("docs.jsonl.gz");
+    std::fs::write(&gz, flate2_like_gzip(jsonl.as_bytes())).unwrap();
+    let run = dir.path().join("run");
+    let done = train(
+        &gz,
+        &run,
+        &[
+            "--column",
+            "body",
+            "--label-column",
+            "topic",
+            "--valid-fraction",
+            "0.25",
+        ],
+    );
+    assert_eq!(done["train_data"]["documents"], 40);
+    assert_eq!(done["labels"], serde_json::json!(["0", "1"]));
+    assert_eq!(done["valid_examples"], 10, "a quarter of the documents");
+    // prepare: any input to Parquet, then shards of it train the same way.
+    let shards = dir.path().join("shards");
+    std::fs::create_dir(&shards).unwrap();
+    for (i, half) in [&jsonl[..jsonl.len() / 2], &jsonl[jsonl.len() / 2..]]
+        .iter()
+        .enumerate()
+    {
+        let part = dir.path().join(format!("part{i}.jsonl"));
+        let start = half.find('{').unwrap();
+        let end = half.rfind('\n').unwrap() + 1;
+        std::fs::write(&part, &half[start..end]).unwrap();
+        let rows = ok(&[
+            "prepare",
+            &s(&part),
+            &s(&shards.join(format!("train-0000{i}-of-00002.parquet"))),
+            "--column",
+            "body",
+            "--json",
+        ]);
+        assert_eq!(rows[0]["columns"], serde_json::json!(["text"]));
+    }
+    let from_shards = train(&shards, &dir.path().join("run2"), &["--column", "text"]);
+    let documents = from_shards["train_data"]["documents"].as_u64().unwrap();
+    assert!((38..=40).contains(&documents), "{documents}");
+    // eval reads the columns the model was trained on, from any format.
+    let scored = ok(&[
+        "eval",
+        &s(&run),
+        "--data",
+        &s(&path),
+        "--json",
+        "--device",
+        "cpu",
+    ]);
+    assert!(scored[0]["bits_per_char"].as_f64().unwrap() > 0.0);
+    assert_eq!(scored[0]["examples"], 40);
+}
+
+/// gzip without a dependency: a stored (uncompressed) deflate stream, which every gzip reader
+/// accepts.
+fn flate2_like_gzip(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    for (i, chunk) in data.chunks(65_535).enumerate() {
+        let last = (i + 1) * 65_535 >= data.len();
+        out.push(u8::from(last));
+        let n = chunk.len() as u16;
+        out.extend_from_slice(&n.to_le_bytes());
+        out.extend_from_slice(&(!n).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out.extend_from_slice(&crc32(data).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn temporary_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn killing_the_store_build_leaves_no_store_and_the_next_run_builds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Large enough that encoding takes a while; the vocabulary is given, so encoding is the
+    // first pass over the text.
+    let sample = dir.path().join("sample.txt");
+    std::fs::write(&sample, NOVEL).unwrap();
+    let vocab = dir.path().join("tokenizer.json");
+    ok(&[
+        "vocab",
+        "build",
+        &s(&sample),
+        "--output",
+        &s(&vocab),
+        "--json",
+    ]);
+    let big = dir.path().join("big.txt");
+    std::fs::write(&big, NOVEL.repeat(200_000)).unwrap();
+    let store_dir = dir.path().join("stores");
+    let (bigs, run, vocabs, stores) = (
+        s(&big),
+        s(&dir.path().join("run")),
+        s(&vocab),
+        s(&store_dir),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_charrnn"))
+        .args([
+            "train",
+            "--train",
+            &bigs,
+            "--out",
+            &run,
+            "--vocab",
+            &vocabs,
+            "--store-dir",
+            &stores,
+            "--text-unit",
+            "line",
+            "--max-steps",
+            "1",
+            "--device",
+            "cpu",
+            "--quiet",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if !temporary_files(&store_dir).is_empty() {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the store was built"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no store build started"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let store = store_dir.join("train.store");
+    assert!(
+        !store.exists(),
+        "a killed build left a store under its final name"
+    );
+    assert!(
+        !temporary_files(&store_dir).is_empty(),
+        "the half-written file is temporary"
+    );
+    // The next run builds it.
+    let done = train(
+        &big,
+        &dir.path().join("run"),
+        &[
+            "--vocab",
+            &vocabs,
+            "--store-dir",
+            &stores,
+            "--text-unit",
+            "line",
+            "--valid-fraction",
+            "0.001",
+        ],
+    );
+    assert_eq!(done["train_data"]["reused"], false);
+    assert_eq!(done["train_data"]["documents"], 200_000);
+    assert!(store.is_file());
+}

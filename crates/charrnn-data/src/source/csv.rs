@@ -1,0 +1,228 @@
+//! CSV read directly (streaming), with a header or in the AG News layout.
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::csv::reader::{BufReader as CsvBatches, Format as CsvFormat};
+use arrow::datatypes::{DataType, Field, Schema};
+
+use super::{FileReader, Piece, SourceFile, SourceOptions, open_stream};
+use crate::convert::{csv_error, shorten};
+use crate::{CsvHeader, DataError, NullPolicy};
+
+/// The columns of a CSV file and whether its first record names them.
+pub(crate) struct Layout {
+    names: Vec<String>,
+    has_header: bool,
+}
+
+/// Decides the layout of `file` for the options (see [`SourceOptions::csv_header`]).
+pub(crate) fn layout(file: &SourceFile, opts: &SourceOptions) -> Result<Layout, DataError> {
+    let ag_news = || Layout {
+        names: vec!["label".into(), "title".into(), "description".into()],
+        has_header: false,
+    };
+    let (reader, _) = open_stream(file)?;
+    let (header, _) = CsvFormat::default()
+        .with_header(true)
+        .infer_schema(reader, Some(0))
+        .map_err(|e| csv_error(&file.path, Some(1), &e))?;
+    let names: Vec<String> = header.fields().iter().map(|f| f.name().clone()).collect();
+    let layout = match opts.csv_header {
+        Some(CsvHeader::AgNews) => ag_news(),
+        Some(CsvHeader::FromFile) => Layout {
+            names,
+            has_header: true,
+        },
+        None => {
+            let wanted: Vec<String> = opts
+                .columns()
+                .into_iter()
+                .chain(opts.label_column.clone())
+                .collect();
+            if wanted.iter().all(|w| names.contains(w)) {
+                Layout {
+                    names,
+                    has_header: true,
+                }
+            } else {
+                let (reader, _) = open_stream(file)?;
+                let (first, _) = CsvFormat::default()
+                    .with_header(false)
+                    .infer_schema(reader, Some(1))
+                    .map_err(|e| csv_error(&file.path, Some(1), &e))?;
+                let integer_first = first
+                    .fields()
+                    .first()
+                    .is_some_and(|f| f.data_type().is_integer());
+                if first.fields().len() == 3 && integer_first {
+                    ag_news()
+                } else {
+                    Layout {
+                        names,
+                        has_header: true,
+                    }
+                }
+            }
+        }
+    };
+    for column in opts.columns().iter().chain(opts.label_column.iter()) {
+        if !layout.names.contains(column) {
+            return Err(DataError::MissingColumn {
+                path: file.path.clone(),
+                column: column.clone(),
+                available: layout.names.clone(),
+            });
+        }
+    }
+    Ok(layout)
+}
+
+pub(crate) struct CsvFileReader {
+    path: PathBuf,
+    batches: CsvBatches<Box<dyn std::io::BufRead>>,
+    counter: Rc<Cell<u64>>,
+    columns: Vec<String>,
+    label: Option<String>,
+    nulls: NullPolicy,
+    first_data_record: u64,
+    rows_before: u64,
+    current: Option<(RecordBatch, usize)>,
+    done: bool,
+}
+
+impl CsvFileReader {
+    pub(crate) fn open(file: &SourceFile, opts: &SourceOptions) -> Result<Self, DataError> {
+        let layout = layout(file, opts)?;
+        let schema = Arc::new(Schema::new(
+            layout
+                .names
+                .iter()
+                .map(|n| Field::new(n, DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ));
+        let columns = opts.columns();
+        let mut projection: Vec<usize> = columns
+            .iter()
+            .chain(opts.label_column.iter())
+            .filter_map(|c| layout.names.iter().position(|n| n == c))
+            .collect();
+        projection.sort_unstable();
+        projection.dedup();
+        let (reader, counter) = open_stream(file)?;
+        let batches = arrow::csv::ReaderBuilder::new(schema)
+            .with_header(layout.has_header)
+            .with_batch_size(4096)
+            .with_projection(projection)
+            .build_buffered(reader)
+            .map_err(|e| csv_error(&file.path, None, &e))?;
+        Ok(Self {
+            path: file.path.clone(),
+            batches,
+            counter,
+            columns,
+            label: opts.label_column.clone(),
+            nulls: opts.nulls,
+            first_data_record: 1 + u64::from(layout.has_header),
+            rows_before: 0,
+            current: None,
+            done: false,
+        })
+    }
+
+    fn row(&self, batch: &RecordBatch, i: usize) -> Result<Option<Piece>, DataError> {
+        let record = self.first_data_record + self.rows_before + i as u64;
+        let get = |name: &str| -> Result<Option<&str>, DataError> {
+            let column = batch.column_by_name(name).ok_or_else(|| DataError::Csv {
+                path: self.path.clone(),
+                row: Some(record),
+                message: format!("column `{name}` missing from a batch"),
+            })?;
+            let strings = column
+                .as_string_opt::<i32>()
+                .ok_or_else(|| DataError::Csv {
+                    path: self.path.clone(),
+                    row: Some(record),
+                    message: "the CSV reader returned a non-string column".into(),
+                })?;
+            Ok((!strings.is_null(i)).then(|| strings.value(i)))
+        };
+        let label = match &self.label {
+            None => None,
+            Some(name) => match get(name)? {
+                Some(raw) => Some(raw.trim().parse::<i64>().map_err(|_| DataError::Csv {
+                    path: self.path.clone(),
+                    row: Some(record),
+                    message: format!("label `{}` is not an integer", shorten(raw)),
+                })?),
+                None if self.nulls == NullPolicy::Skip => return Ok(None),
+                None => {
+                    return Err(DataError::Null {
+                        path: self.path.clone(),
+                        column: name.clone(),
+                        row: record,
+                    });
+                }
+            },
+        };
+        let mut text = String::new();
+        for (k, name) in self.columns.iter().enumerate() {
+            // CSV cannot tell an empty field from a missing one: both are "".
+            let value = get(name)?.unwrap_or("");
+            if k > 0 {
+                text.push(' ');
+            }
+            text.push_str(value);
+        }
+        Ok(Some(Piece {
+            text,
+            label,
+            end: true,
+        }))
+    }
+
+    fn next_piece(&mut self) -> Result<Option<Piece>, DataError> {
+        loop {
+            if let Some((batch, next)) = self.current.take() {
+                if next < batch.num_rows() {
+                    let piece = self.row(&batch, next)?;
+                    self.current = Some((batch, next + 1));
+                    match piece {
+                        Some(p) => return Ok(Some(p)),
+                        None => continue,
+                    }
+                }
+                self.rows_before += batch.num_rows() as u64;
+            }
+            match self.batches.next() {
+                None => return Ok(None),
+                // arrow numbers the records of the whole file, a header included.
+                Some(Err(e)) => return Err(csv_error(&self.path, None, &e)),
+                Some(Ok(batch)) => self.current = Some((batch, 0)),
+            }
+        }
+    }
+}
+
+impl Iterator for CsvFileReader {
+    type Item = Result<Piece, DataError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let result = self.next_piece();
+        if !matches!(result, Ok(Some(_))) {
+            self.done = true;
+        }
+        result.transpose()
+    }
+}
+
+impl FileReader for CsvFileReader {
+    fn bytes_read(&self) -> u64 {
+        self.counter.get()
+    }
+}

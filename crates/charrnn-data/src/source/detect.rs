@@ -1,0 +1,166 @@
+//! Which files an input names, and how each is compressed and formatted.
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::{Format, io};
+use crate::DataError;
+
+/// How a file is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// Not compressed.
+    None,
+    /// gzip (`.gz`, or the bytes `1f 8b`); several members are read one after the other.
+    Gzip,
+    /// Zstandard (`.zst`, or the bytes `28 b5 2f fd`); several frames are read one after the
+    /// other.
+    Zstd,
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// The files `path` names: itself, the files under a directory (recursively, by name, hidden
+/// entries left out), or the files a glob pattern matches (sorted).
+pub(crate) fn expand(path: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let none = |message: &str| DataError::Input {
+        path: path.to_owned(),
+        message: message.to_owned(),
+    };
+    if path.is_dir() {
+        let mut out = Vec::new();
+        walk(path, &mut out)?;
+        if out.is_empty() {
+            return Err(none("the directory holds no file"));
+        }
+        return Ok(out);
+    }
+    if path.exists() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let text = path.to_string_lossy();
+    if !text.contains(['*', '?', '[']) {
+        return Err(io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+        ));
+    }
+    let paths = glob::glob(&text).map_err(|e| none(&format!("bad pattern: {e}")))?;
+    let mut out = Vec::new();
+    for p in paths {
+        let p = p.map_err(|e| io(e.path(), std::io::Error::other(e.to_string())))?;
+        if p.is_file() {
+            out.push(p);
+        }
+    }
+    out.sort();
+    if out.is_empty() {
+        return Err(none("no file matches the pattern"));
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// The compression and the format of one file: from its extensions (`.jsonl.gz`), else from its
+/// first bytes (Parquet's `PAR1`, a JSON object's `{`, otherwise text).
+pub(crate) fn detect(path: &Path) -> Result<(Compression, Format), DataError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let (mut compression, inner) = if let Some(stem) = name.strip_suffix(".gz") {
+        (Some(Compression::Gzip), stem.to_owned())
+    } else if let Some(stem) = name.strip_suffix(".gzip") {
+        (Some(Compression::Gzip), stem.to_owned())
+    } else if let Some(stem) = name.strip_suffix(".zst") {
+        (Some(Compression::Zstd), stem.to_owned())
+    } else if let Some(stem) = name.strip_suffix(".zstd") {
+        (Some(Compression::Zstd), stem.to_owned())
+    } else {
+        (None, name.clone())
+    };
+    let mut head = [0u8; 4];
+    let n = read_head(path, &mut head)?;
+    if compression.is_none() {
+        compression = Some(if head[..n].starts_with(&GZIP_MAGIC) {
+            Compression::Gzip
+        } else if n == 4 && head == ZSTD_MAGIC {
+            Compression::Zstd
+        } else {
+            Compression::None
+        });
+    }
+    let compression = compression.unwrap_or(Compression::None);
+    let by_extension = match inner.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("parquet" | "pq") => Some(Format::Parquet),
+        Some("csv") => Some(Format::Csv),
+        Some("jsonl" | "ndjson" | "json") => Some(Format::Jsonl),
+        Some("txt" | "text" | "md") => Some(Format::Text),
+        _ => None,
+    };
+    if let Some(format) = by_extension {
+        return Ok((compression, format));
+    }
+    // From the first decompressed bytes.
+    let file = super::SourceFile {
+        path: path.to_owned(),
+        compression,
+        bytes: 0,
+    };
+    let (mut reader, _) = super::open_stream(&file)?;
+    let mut first = [0u8; 64];
+    let mut got = 0;
+    while got < first.len() {
+        let k = reader.read(&mut first[got..]).map_err(|e| io(path, e))?;
+        if k == 0 {
+            break;
+        }
+        got += k;
+    }
+    let first = &first[..got];
+    let format = if first.starts_with(b"PAR1") {
+        Format::Parquet
+    } else if first
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{')
+    {
+        Format::Jsonl
+    } else {
+        Format::Text
+    };
+    Ok((compression, format))
+}
+
+fn read_head(path: &Path, head: &mut [u8; 4]) -> Result<usize, DataError> {
+    let mut f = File::open(path).map_err(|e| io(path, e))?;
+    let mut got = 0;
+    while got < head.len() {
+        let k = f.read(&mut head[got..]).map_err(|e| io(path, e))?;
+        if k == 0 {
+            break;
+        }
+        got += k;
+    }
+    Ok(got)
+}
