@@ -326,7 +326,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         .len()
         .div_ceil(train.batch_size.max(1))
         .max(1);
-    let done = Event::Done(TrainDone {
+    let done = Event::Done(Box::new(TrainDone {
         preset: args.preset.to_string(),
         steps: summary.progress.step,
         epochs: summary.progress.epoch as f64
@@ -353,7 +353,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         setup_secs,
         train_data: Some(corpus::json(&train_built)),
         valid_data: valid_built.as_ref().map(|(b, _)| corpus::json(b)),
-    });
+    }));
     out.result(done, || {
         format!(
             "done: {} steps in {:.0} s; best validation {:.3} bits/char; checkpoints in {}",

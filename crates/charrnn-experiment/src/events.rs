@@ -25,7 +25,7 @@ pub enum Event {
     /// `charrnn train`: a sample generated at the end of an epoch.
     Sample(EpochSample),
     /// `charrnn train`: training is over.
-    Done(TrainDone),
+    Done(Box<TrainDone>),
     /// `charrnn generate`: one generated sample.
     Generated(GeneratedSample),
     /// `charrnn eval`: bits per character of a checkpoint on a data file.

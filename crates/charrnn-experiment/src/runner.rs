@@ -91,7 +91,7 @@ impl<'a> Commands<'a> {
         for event in events {
             match event {
                 Event::Eval { record } => evals.push(record),
-                Event::Done(d) => done = Some(d),
+                Event::Done(d) => done = Some(*d),
                 _ => {}
             }
         }

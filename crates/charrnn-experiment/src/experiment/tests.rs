@@ -75,7 +75,7 @@ impl Fake {
             Event::Eval {
                 record: records[0].clone(),
             },
-            Event::Done(TrainDone {
+            Event::Done(Box::new(TrainDone {
                 preset: flag(args, "--preset").unwrap().to_owned(),
                 steps: 20,
                 epochs: 1.0,
@@ -105,7 +105,7 @@ impl Fake {
                 setup_secs: 0.0,
                 train_data: None,
                 valid_data: None,
-            }),
+            })),
         ]
     }
 
