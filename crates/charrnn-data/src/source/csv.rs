@@ -8,7 +8,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::csv::reader::{BufReader as CsvBatches, Format as CsvFormat};
 use arrow::datatypes::{DataType, Field, Schema};
 
-use super::{FileReader, Piece, SourceFile, SourceOptions, open_stream};
+use super::types::{FileReader, Piece, SourceFile, SourceOptions, open_stream};
 use crate::convert::{csv_error, shorten};
 use crate::{CsvHeader, DataError, NullPolicy};
 

@@ -3,20 +3,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::{Format, io};
+use super::types::{Compression, Format, io};
 use crate::DataError;
-
-/// How a file is compressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Compression {
-    /// Not compressed.
-    None,
-    /// gzip (`.gz`, or the bytes `1f 8b`); several members are read one after the other.
-    Gzip,
-    /// Zstandard (`.zst`, or the bytes `28 b5 2f fd`); several frames are read one after the
-    /// other.
-    Zstd,
-}
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -122,12 +110,12 @@ pub(crate) fn detect(path: &Path) -> Result<(Compression, Format), DataError> {
         return Ok((compression, format));
     }
     // From the first decompressed bytes.
-    let file = super::SourceFile {
+    let file = super::types::SourceFile {
         path: path.to_owned(),
         compression,
         bytes: 0,
     };
-    let (mut reader, _) = super::open_stream(&file)?;
+    let (mut reader, _) = super::types::open_stream(&file)?;
     let mut first = [0u8; 64];
     let mut got = 0;
     while got < first.len() {

@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
-use super::{FileReader, Piece, SourceFile, SourceOptions, io, open_stream};
+use super::types::{FileReader, Piece, SourceFile, SourceOptions, io, open_stream};
 use crate::{DataError, NullPolicy};
 
 pub(crate) struct JsonlReader {

@@ -9,46 +9,16 @@ mod detect;
 mod jsonl;
 mod parquet;
 mod text;
+mod types;
 
-use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use crate::{CsvHeader, DataError, NullPolicy, TextRecord};
+use crate::{DataError, TextRecord};
 
-pub use detect::Compression;
-
-/// How many bytes of one document a [`Piece`] holds at most (a little more when a character or
-/// a line straddles the limit).
-pub const PIECE_BYTES: usize = 1 << 20;
-
-/// The format of an input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// Apache Parquet: one file, or shards of one data set with the same schema.
-    Parquet,
-    /// CSV with a header naming the columns, or in the AG News layout (no header;
-    /// `label,title,description`).
-    Csv,
-    /// JSON Lines: one JSON object per line.
-    Jsonl,
-    /// Plain UTF-8 text; [`TextUnit`] says what one document is.
-    Text,
-}
-
-impl Format {
-    /// The name used on command lines and in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Parquet => "parquet",
-            Format::Csv => "csv",
-            Format::Jsonl => "jsonl",
-            Format::Text => "text",
-        }
-    }
-}
+pub use types::{Compression, Format, PIECE_BYTES, Piece, SourceFile, SourceOptions, TextUnit};
+pub(crate) use types::{FileReader, io};
 
 impl Format {
     /// The format [`Source::open`] would detect for `path` (that of its first file).
@@ -63,137 +33,6 @@ impl Format {
         })?;
         Ok(detect::detect(first)?.1)
     }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Format {
-    type Err = String;
-
-    /// `parquet`, `csv`, `jsonl` (or `json`, `ndjson`), `text` (or `txt`), any case.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "parquet" | "pq" => Ok(Format::Parquet),
-            "csv" => Ok(Format::Csv),
-            "jsonl" | "json" | "ndjson" => Ok(Format::Jsonl),
-            "text" | "txt" => Ok(Format::Text),
-            _ => Err(format!(
-                "unknown format {s:?} (expected parquet, csv, jsonl or text)"
-            )),
-        }
-    }
-}
-
-/// What one document of a plain text input is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum TextUnit {
-    /// A whole file, byte for byte (a novel, a source file).
-    #[default]
-    File,
-    /// A non-empty line, without its line ending (`\n` or `\r\n`).
-    Line,
-    /// A paragraph: lines up to a blank line, joined by `\n`.
-    Paragraph,
-}
-
-impl TextUnit {
-    /// The name used on command lines and in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            TextUnit::File => "file",
-            TextUnit::Line => "line",
-            TextUnit::Paragraph => "paragraph",
-        }
-    }
-}
-
-impl FromStr for TextUnit {
-    type Err = String;
-
-    /// `file`, `line` or `paragraph`, any case.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "file" => Ok(TextUnit::File),
-            "line" => Ok(TextUnit::Line),
-            "paragraph" => Ok(TextUnit::Paragraph),
-            _ => Err(format!(
-                "unknown text unit {s:?} (expected file, line or paragraph)"
-            )),
-        }
-    }
-}
-
-/// How [`Source::open`] reads an input.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceOptions {
-    /// The format; `None`: detected from the extension, else from the first bytes.
-    pub format: Option<Format>,
-    /// Text columns (Parquet, CSV) or fields (JSON Lines), joined by single spaces; empty:
-    /// `text`. Ignored for plain text.
-    pub text_columns: Vec<String>,
-    /// An integer label column or field (strings holding integers are accepted). Ignored for
-    /// plain text.
-    pub label_column: Option<String>,
-    /// What a null (or, in JSON Lines, a missing field) does.
-    pub nulls: NullPolicy,
-    /// What one document of plain text is.
-    pub text_unit: TextUnit,
-    /// CSV only: `None` detects a header (the first row names every requested column) or the
-    /// AG News layout (three fields, the first an integer).
-    pub csv_header: Option<CsvHeader>,
-}
-
-impl Default for SourceOptions {
-    fn default() -> Self {
-        Self {
-            format: None,
-            text_columns: Vec::new(),
-            label_column: None,
-            nulls: NullPolicy::Fail,
-            text_unit: TextUnit::File,
-            csv_header: None,
-        }
-    }
-}
-
-impl SourceOptions {
-    /// The text columns to read: the given ones, or `["text"]`.
-    pub fn columns(&self) -> Vec<String> {
-        if self.text_columns.is_empty() {
-            vec!["text".to_owned()]
-        } else {
-            self.text_columns.clone()
-        }
-    }
-}
-
-/// One file of a [`Source`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceFile {
-    /// Where it is.
-    pub path: PathBuf,
-    /// How it is compressed.
-    pub compression: Compression,
-    /// Its size on disk.
-    pub bytes: u64,
-}
-
-/// A part of a document, in reading order: a document is one or more pieces, the last with
-/// `end` set. Only plain text documents longer than [`PIECE_BYTES`] come in several pieces;
-/// they are cut after a whitespace where there is one (so words stay whole), else between two
-/// characters.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Piece {
-    /// The text of this part.
-    pub text: String,
-    /// The document's label (the same on every piece of a document).
-    pub label: Option<i64>,
-    /// Whether this is the document's last piece.
-    pub end: bool,
 }
 
 /// An input: one or more files of one format, read as documents.
@@ -255,7 +94,7 @@ impl Source {
             opts: opts.clone(),
         };
         match format {
-            Format::Parquet => parquet::check_shards(&source)?,
+            Format::Parquet => parquet::check_shards(&source.files, &source.opts)?,
             Format::Csv => {
                 for f in &source.files {
                     csv::layout(f, &source.opts)?;
@@ -346,12 +185,6 @@ impl Source {
         }
         Ok(h.finish_128())
     }
-}
-
-/// What a file reader of one format yields.
-pub(crate) trait FileReader: Iterator<Item = Result<Piece, DataError>> {
-    /// Bytes of the file on disk consumed so far (an estimate for Parquet).
-    fn bytes_read(&self) -> u64;
 }
 
 /// The [`Piece`]s of a [`Source`], file after file. After an error it is finished.
@@ -464,52 +297,5 @@ impl Iterator for Records<'_> {
                 }
             }
         }
-    }
-}
-
-pub(crate) fn io(path: &Path, source: std::io::Error) -> DataError {
-    DataError::Io {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// Bytes read from a file on disk so far, shared with its reader.
-pub(crate) type ByteCount = std::rc::Rc<std::cell::Cell<u64>>;
-
-/// The decompressed bytes of a file, buffered, counting the bytes read from disk.
-pub(crate) fn open_stream(file: &SourceFile) -> Result<(Box<dyn BufRead>, ByteCount), DataError> {
-    let f = File::open(&file.path).map_err(|e| io(&file.path, e))?;
-    let counter = std::rc::Rc::new(std::cell::Cell::new(0u64));
-    let counted = Counting {
-        inner: f,
-        count: counter.clone(),
-    };
-    let raw = BufReader::with_capacity(1 << 18, counted);
-    let reader: Box<dyn BufRead> = match file.compression {
-        Compression::None => Box::new(raw),
-        Compression::Gzip => Box::new(BufReader::with_capacity(
-            1 << 18,
-            flate2::bufread::MultiGzDecoder::new(raw),
-        )),
-        Compression::Zstd => Box::new(BufReader::with_capacity(
-            1 << 18,
-            zstd::stream::read::Decoder::with_buffer(raw).map_err(|e| io(&file.path, e))?,
-        )),
-    };
-    Ok((reader, counter))
-}
-
-/// A reader that counts what passes through it.
-struct Counting<R> {
-    inner: R,
-    count: std::rc::Rc<std::cell::Cell<u64>>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
-        Ok(n)
     }
 }

@@ -3,16 +3,16 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use super::{Compression, FileReader, Piece, Source, SourceFile, SourceOptions, io, open_stream};
+use super::types::{Compression, FileReader, Piece, SourceFile, SourceOptions, io, open_stream};
 use crate::{DataError, ReadOptions, TextReader, parquet_columns};
 
 /// Checks that every shard has the first shard's columns and types, and that the first has the
 /// requested columns.
-pub(crate) fn check_shards(source: &Source) -> Result<(), DataError> {
-    let Some(first) = source.files.first() else {
+pub(crate) fn check_shards(files: &[SourceFile], opts: &SourceOptions) -> Result<(), DataError> {
+    let Some(first) = files.first() else {
         return Ok(());
     };
-    open_reader(first, &source.opts)?;
+    open_reader(first, opts)?;
     let columns = |f: &SourceFile| -> Result<Vec<(String, String)>, DataError> {
         match f.compression {
             Compression::None => parquet_columns(&f.path),
@@ -40,7 +40,7 @@ pub(crate) fn check_shards(source: &Source) -> Result<(), DataError> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    for f in &source.files[1..] {
+    for f in &files[1..] {
         let found = columns(f)?;
         if found != expected {
             return Err(DataError::SchemaMismatch {

@@ -4,7 +4,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use super::{FileReader, PIECE_BYTES, Piece, SourceFile, TextUnit, io, open_stream};
+use super::types::{FileReader, PIECE_BYTES, Piece, SourceFile, TextUnit, io, open_stream};
 use crate::DataError;
 
 /// How a line read stopped.
@@ -256,8 +256,8 @@ fn cut_point(doc: &[u8]) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::super::types::Compression;
     use super::*;
-    use crate::source::Compression;
 
     fn pieces(content: &[u8], unit: TextUnit, max: usize) -> Vec<Piece> {
         let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use super::Store;
+use super::file::Store;
 use super::header::{Checksum, HEADER_BYTES, Header, NO_LABEL, STORE_VERSION, id_width};
 use crate::convert::AtomicFile;
 use crate::{DataError, Source};

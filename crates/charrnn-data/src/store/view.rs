@@ -2,7 +2,7 @@
 //! document offsets alone.
 use std::ops::Range;
 
-use super::Store;
+use super::file::Store;
 use crate::view::check_label;
 use crate::{DataError, ExampleOptions, Examples, holdout_split};
 
