@@ -93,6 +93,7 @@ mod device;
 mod error;
 mod eval;
 mod generate;
+mod loss_window;
 mod model_config;
 mod network;
 mod optim;

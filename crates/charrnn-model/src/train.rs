@@ -8,7 +8,7 @@ use std::time::Instant;
 use charrnn_data::{Batch, Examples, Streams, plan_epoch};
 use charrnn_vocab::Vocab;
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use crate::checkpoint::{
     CheckpointConfig, load_optimizer, read_config, write_checkpoint, write_file_atomically,
@@ -17,6 +17,7 @@ use crate::device::set_cpu_threads;
 use crate::error::{ModelError, Result};
 use crate::eval::{DeviceBatch, Eval, check_examples, evaluate_checked, loss_sum};
 use crate::generate::{GenerateOptions, Generated, generate};
+use crate::loss_window::Window;
 use crate::network::CharRnn;
 use crate::network::State;
 use crate::optim::Optimizer;
@@ -640,42 +641,5 @@ impl Trainer {
         self.write_metrics()?;
         window.restart();
         Ok(record)
-    }
-}
-
-/// A loss sum kept on the device, with the characters and time it covers.
-struct Window {
-    nats: Tensor,
-    chars: usize,
-    start: Instant,
-}
-
-impl Window {
-    fn new(device: Device) -> Result<Window> {
-        Ok(Window {
-            nats: Tensor::f_zeros([], (Kind::Double, device))?,
-            chars: 0,
-            start: Instant::now(),
-        })
-    }
-
-    fn add(&mut self, sum: &Tensor, chars: usize) -> Result<()> {
-        let _ = self.nats.f_add_(sum)?;
-        self.chars += chars;
-        Ok(())
-    }
-
-    /// Reads the sum back (one device sync) and starts a new window.
-    fn take(&mut self) -> Result<(f64, usize, f64)> {
-        let nats = self.nats.f_double_value(&[])?;
-        let out = (nats, self.chars, self.start.elapsed().as_secs_f64());
-        let _ = self.nats.f_zero_()?;
-        self.chars = 0;
-        self.start = Instant::now();
-        Ok(out)
-    }
-
-    fn restart(&mut self) {
-        self.start = Instant::now();
     }
 }
