@@ -203,22 +203,32 @@ impl<'m> Batcher<'m> {
     }
 
     fn keep_rows(&mut self, keep: &[usize]) -> Result<()> {
-        if keep.len() == self.rows.len() {
+        let Some((logits, state)) = self.next.take() else {
             return Ok(());
-        }
-        let mut rows = std::mem::take(&mut self.rows);
-        let mut taken: Vec<Option<Row>> = rows.drain(..).map(Some).collect();
-        self.rows = keep.iter().filter_map(|&j| taken[j].take()).collect();
-        if self.rows.is_empty() {
-            self.next = None;
-            return Ok(());
-        }
-        if let Some((logits, state)) = self.next.take() {
-            let index = Tensor::f_from_slice(&keep.iter().map(|&j| j as i64).collect::<Vec<_>>())?
-                .f_to_device(self.model.device())?;
-            self.next = Some((logits.f_index_select(0, &index)?, state.select(&index)?));
-        }
+        };
+        self.next = match self.retain(keep)? {
+            _ if self.rows.is_empty() => None,
+            None => Some((logits, state)),
+            Some(index) => Some((logits.f_index_select(0, &index)?, state.select(&index)?)),
+        };
         Ok(())
+    }
+
+    /// Keeps the rows `keep` (ascending positions) and returns the index tensor that selects
+    /// them from the batch's tensors; `None` when every row stays.
+    fn retain(&mut self, keep: &[usize]) -> Result<Option<Tensor>> {
+        if keep.len() == self.rows.len() {
+            return Ok(None);
+        }
+        let mut taken: Vec<Option<Row>> = std::mem::take(&mut self.rows)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.rows = keep.iter().filter_map(|&j| taken[j].take()).collect();
+        let index: Vec<i64> = keep.iter().map(|&j| j as i64).collect();
+        Ok(Some(
+            Tensor::f_from_slice(&index)?.f_to_device(self.model.device())?,
+        ))
     }
 
     /// One step: every row samples its next id and reports its new text; finished rows leave
@@ -277,19 +287,22 @@ impl<'m> Batcher<'m> {
                 generated: row.ids.len(),
             });
         }
-        self.next = Some((logits, state));
-        self.keep_rows(&keep)?;
-        if let Some((_, state)) = self.next.take() {
-            let device = self.model.device();
-            let input = Tensor::f_from_slice(&next_ids)?
-                .f_view([next_ids.len() as i64, 1])?
-                .f_to_device(device)?;
-            let labels = label_tensor(self.rows.iter().map(|r| r.label), device)?;
-            let (l, s) = self
-                .model
-                .forward(&input, labels.as_ref(), Some(&state), false)?;
-            self.next = Some((l.f_select(1, 0)?, s));
-        }
+        // The step's logits are spent: only the state of the rows that go on is kept.
+        drop(logits);
+        let state = match self.retain(&keep)? {
+            None => state,
+            Some(_) if self.rows.is_empty() => return Ok(events),
+            Some(index) => state.select(&index)?,
+        };
+        let device = self.model.device();
+        let input = Tensor::f_from_slice(&next_ids)?
+            .f_view([next_ids.len() as i64, 1])?
+            .f_to_device(device)?;
+        let labels = label_tensor(self.rows.iter().map(|r| r.label), device)?;
+        let (l, s) = self
+            .model
+            .forward(&input, labels.as_ref(), Some(&state), false)?;
+        self.next = Some((l.f_select(1, 0)?, s));
         Ok(events)
     }
 }

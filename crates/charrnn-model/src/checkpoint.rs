@@ -217,12 +217,8 @@ fn check_file(dir: &Path, config: &CheckpointConfig, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn read_tensors(
-    dir: &Path,
-    config: &CheckpointConfig,
-    name: &str,
-) -> Result<Vec<(String, Tensor)>> {
-    check_file(dir, config, name)?;
+/// Reads the tensors of `name`, whose checksum the caller has already checked.
+fn read_tensors(dir: &Path, name: &str) -> Result<Vec<(String, Tensor)>> {
     let path = dir.join(name);
     Tensor::read_safetensors(&path).map_err(|e| {
         ModelError::checkpoint(
@@ -318,10 +314,10 @@ fn check_weight_shapes(path: &Path, config: &CheckpointConfig) -> Result<()> {
     ))
 }
 
+/// Copies the weights into `model`; `Checkpoint::load` checked the file's checksum and shapes.
 fn load_weights(dir: &Path, config: &CheckpointConfig, model: &mut CharRnn) -> Result<()> {
     let path = dir.join(WEIGHTS);
-    let mut saved: HashMap<String, Tensor> =
-        read_tensors(dir, config, WEIGHTS)?.into_iter().collect();
+    let mut saved: HashMap<String, Tensor> = read_tensors(dir, WEIGHTS)?.into_iter().collect();
     let mut problems = Vec::new();
     let mut non_finite = Vec::new();
     let mut values = Vec::new();
@@ -384,7 +380,8 @@ pub(crate) fn load_optimizer(
     optimizer: &mut Optimizer,
     steps: u64,
 ) -> Result<()> {
-    let named = read_tensors(dir, config, OPTIMIZER)?.into_iter().collect();
+    check_file(dir, config, OPTIMIZER)?;
+    let named = read_tensors(dir, OPTIMIZER)?.into_iter().collect();
     optimizer
         .load_named_state(model, steps, named)
         .map_err(|problem| ModelError::checkpoint(dir.join(OPTIMIZER), problem))
