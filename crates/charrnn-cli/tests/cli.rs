@@ -8,16 +8,9 @@ use std::{
 
 use serde_json::Value;
 
-const TITLES: &[(u8, &str)] = &[
-    (1, "Leaders meet for talks on trade"),
-    (2, "Team wins the cup final at home"),
-    (3, "Stocks rally as oil prices fall"),
-    (4, "New chip doubles battery life"),
-    (1, "Talks on trade stall in Geneva"),
-    (2, "Star striker signs for the club"),
-    (3, "Oil prices fall as stocks rally"),
-    (4, "Space probe sends back pictures"),
-];
+mod common;
+
+use common::TITLES;
 
 fn charrnn(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_charrnn"))
