@@ -10,7 +10,8 @@ use tokenizers::models::wordlevel::WordLevel;
 use tokenizers::normalizers::utils::Lowercase;
 use tokenizers::pre_tokenizers::whitespace::Whitespace;
 use tokenizers::{
-    DecoderWrapper, Model, ModelWrapper, NormalizerWrapper, PreTokenizerWrapper, Tokenizer,
+    AddedToken, DecoderWrapper, Model, ModelWrapper, NormalizerWrapper, PreTokenizerWrapper,
+    Tokenizer,
 };
 
 use crate::{BOS, EOS, Level, PAD, UNK, VocabError};
@@ -71,6 +72,12 @@ pub(crate) fn counts_from_json(
 }
 
 /// The canonical `tokenizers` pipeline for a vocabulary whose tokens are `tokens` (by id).
+///
+/// `<pad>`, `<eos>`, `<unk>` and `<bos>` are registered as special added tokens with the ids
+/// they have in the model's vocabulary, so `decode(ids, skip_special_tokens=True)` drops them
+/// as [`crate::Vocab::decode`] does. `encode_special_tokens` is set, so that text spelling
+/// `<eos>` is encoded as its characters, as the fast path does (`tokenizers` does not save
+/// that flag in tokenizer.json: in Python, set `tokenizer.encode_special_tokens = True`).
 pub(crate) fn pipeline(
     level: Level,
     lowercase: bool,
@@ -113,6 +120,12 @@ pub(crate) fn pipeline(
     if lowercase {
         tokenizer.with_normalizer(Some(Lowercase));
     }
+    let specials: Vec<AddedToken> = [PAD, EOS, UNK, BOS]
+        .into_iter()
+        .map(|t| AddedToken::from(t, true))
+        .collect();
+    tokenizer.add_special_tokens(&specials);
+    tokenizer.set_encode_special_tokens(true);
     Ok(tokenizer)
 }
 
@@ -145,9 +158,7 @@ pub(crate) fn parse(json: &str) -> Result<Parsed, VocabError> {
     if tokenizer.get_post_processor().is_some() {
         return unsupported("a post-processor is set (it would add ids)");
     }
-    if !tokenizer.get_added_tokens_decoder().is_empty() {
-        return unsupported("added_tokens is not empty (specials belong in the model vocabulary)");
-    }
+    let added = tokenizer.get_added_tokens_decoder();
     let lowercase = match tokenizer.get_normalizer() {
         None => false,
         Some(NormalizerWrapper::Lowercase(_)) => true,
@@ -186,6 +197,14 @@ pub(crate) fn parse(json: &str) -> Result<Parsed, VocabError> {
     // Everything else about the model (unk token, merges, dropout, prefixes, fallbacks) must be
     // exactly what we build, or the ids could differ from the fast path's.
     let canonical = pipeline(level, lowercase, &tokens)?;
+    // added_tokens: the four specials as `pipeline` registers them, or (files written before
+    // they were registered) none.
+    if !added.is_empty() && added != canonical.get_added_tokens_decoder() {
+        return unsupported(
+            "added_tokens must be empty or exactly the special tokens <pad>, <eos>, <unk>, <bos> \
+             at their vocabulary ids (special, not normalized, no stripping)",
+        );
+    }
     if canonical.get_model() != tokenizer.get_model() {
         return unsupported(
             "model options differ from charrnn's (need unk_token \"<unk>\", no merges, no dropout, \

@@ -17,9 +17,13 @@
 //! - **tokenizer.json**: [`Vocab::save`] writes a file the Python `tokenizers` package loads and
 //!   that gives the same ids (char level: a BPE model with single-character tokens and no merges,
 //!   optional `Lowercase` normalizer, `Fuse` decoder; word level: a `WordLevel` model with the
-//!   `Whitespace` pre-tokenizer). The specials live in the model's vocabulary, not in
-//!   `added_tokens`, so text that happens to spell `<eos>` is encoded as its characters (or as the
-//!   words `<`, `eos`, `>`), in Rust and in Python alike. Token counts go to a small companion
+//!   `Whitespace` pre-tokenizer). The specials live in the model's vocabulary and are also
+//!   registered as special `added_tokens` at the same ids, so Python's
+//!   `decode(ids, skip_special_tokens=True)` drops them as [`Vocab::decode`] does. Text that
+//!   happens to spell `<eos>` is encoded as its characters (or as the words `<`, `eos`, `>`); in
+//!   Python that needs `tokenizer.encode_special_tokens = True`, a flag tokenizer.json does not
+//!   keep. Files written before the specials were registered (empty `added_tokens`) still load.
+//!   Token counts go to a small companion
 //!   file, [`Vocab::counts_path`] (`tokenizer.counts.json`), since `tokenizers` rejects unknown
 //!   keys in tokenizer.json.
 //! - **A fast path**: [`Vocab::encode`] does not run the `tokenizers` pipeline at char level but a

@@ -206,6 +206,16 @@ fn foreign_or_broken_json_is_rejected() {
         },
         "added_tokens",
     );
+    // All four registered, but <eos> not special: Python would print it.
+    check(
+        c,
+        |v| {
+            let tokens = v["added_tokens"].as_array_mut().unwrap();
+            assert_eq!(tokens.len(), 4, "the specials are registered");
+            tokens[1]["special"] = json!(false);
+        },
+        "added_tokens",
+    );
     check(
         c,
         |v| {

@@ -74,6 +74,12 @@ fn ids_match_python() {
                     row["decoded"].as_str(),
                     "{file}: {text:?}"
                 );
+                // Python's skip_special_tokens drops exactly what charrnn's decode drops.
+                assert_eq!(
+                    Some(vocab.decode(&ids).as_str()),
+                    row["decoded_skip"].as_str(),
+                    "{file}: {text:?}"
+                );
             }
         }
     }
@@ -85,5 +91,63 @@ fn python_resave_keeps_every_token_and_id() {
         let ours = Vocab::load(&fixtures().join(format!("{name}.json"))).unwrap();
         let theirs = Vocab::load(&fixtures().join(format!("python/{name}.json"))).unwrap();
         assert_eq!(ours.tokens(), theirs.tokens(), "{name}");
+    }
+}
+
+#[test]
+fn files_written_before_the_specials_were_registered_still_load() {
+    // v1/: the same vocabularies with an empty added_tokens, as charrnn wrote them until the
+    // specials became registered special tokens.
+    let texts: Vec<String> = serde_json::from_str(&read("texts.json")).unwrap();
+    for (name, _, _) in VOCABS {
+        let old = Vocab::load(&fixtures().join(format!("v1/{name}.json"))).unwrap();
+        let new = Vocab::load(&fixtures().join(format!("{name}.json"))).unwrap();
+        assert_eq!(old.tokens(), new.tokens(), "{name}");
+        for text in &texts {
+            assert_eq!(
+                old.pipeline_encode(text).unwrap(),
+                new.pipeline_encode(text).unwrap(),
+                "{name}: {text:?}"
+            );
+        }
+        // Saved again, an old file gets the specials registered.
+        assert_eq!(
+            old.to_json().unwrap(),
+            read(&format!("{name}.json")),
+            "{name}"
+        );
+        let v1: Value = serde_json::from_str(&read(&format!("v1/{name}.json"))).unwrap();
+        assert_eq!(v1["added_tokens"], serde_json::json!([]), "{name}");
+    }
+}
+
+#[test]
+fn the_specials_are_registered_special_tokens_at_their_ids() {
+    for (name, _, _) in VOCABS {
+        let v: Value = serde_json::from_str(&read(&format!("{name}.json"))).unwrap();
+        let vocab = Vocab::load(&fixtures().join(format!("{name}.json"))).unwrap();
+        let added: Vec<(u64, &str, bool)> = v["added_tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_u64().unwrap(),
+                    t["content"].as_str().unwrap(),
+                    t["special"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        let n = vocab.len() as u64;
+        assert_eq!(
+            added,
+            [
+                (0, "<pad>", true),
+                (n - 3, "<eos>", true),
+                (n - 2, "<unk>", true),
+                (n - 1, "<bos>", true)
+            ],
+            "{name}"
+        );
     }
 }
