@@ -316,10 +316,8 @@ fn killing_the_store_build_leaves_no_store_and_the_next_run_builds_it() {
         !store.exists(),
         "a killed build left a store under its final name"
     );
-    assert!(
-        !temporary_files(&store_dir).is_empty(),
-        "the half-written file is temporary"
-    );
+    let leftovers = temporary_files(&store_dir);
+    assert!(!leftovers.is_empty(), "the half-written file is temporary");
     // The next run builds it.
     let done = train(
         &big,
@@ -338,4 +336,10 @@ fn killing_the_store_build_leaves_no_store_and_the_next_run_builds_it() {
     assert_eq!(done["train_data"]["reused"], false);
     assert_eq!(done["train_data"]["documents"], 200_000);
     assert!(store.is_file());
+    // ...and sweeps the killed build's temporary file, which nobody holds locked any more.
+    let left = temporary_files(&store_dir);
+    assert!(
+        leftovers.iter().all(|f| !left.contains(f)),
+        "the killed build's {leftovers:?} is still there: {left:?}"
+    );
 }
