@@ -7,24 +7,19 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use charrnn_data::{
     BuildOptions, CsvHeader, Format, NullPolicy, Source, SourceOptions, Store, StoreStatus,
-    TextUnit, store_key,
+    store_key,
 };
 use charrnn_vocab::{Unknown, Vocab, VocabBuilder, VocabOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::dataset::Coverage;
-use crate::flags::{FormatArg, TextColumns, TextUnitArg};
+use crate::flags::TextColumns;
 use crate::output::Output;
 
 /// The reading options the flags say, the text columns defaulting by format (`title` for
 /// Parquet and CSV, as AG News has; `text` for JSON Lines).
 pub fn source_options(path: &Path, text: &TextColumns) -> Result<SourceOptions> {
-    let format = text.format.map(|f| match f {
-        FormatArg::Parquet => Format::Parquet,
-        FormatArg::Csv => Format::Csv,
-        FormatArg::Jsonl => Format::Jsonl,
-        FormatArg::Text => Format::Text,
-    });
+    let format = text.format;
     let detected = match format {
         Some(f) => f,
         None => Format::detect(path)?,
@@ -46,11 +41,7 @@ pub fn source_options(path: &Path, text: &TextColumns) -> Result<SourceOptions> 
         } else {
             NullPolicy::Fail
         },
-        text_unit: match text.text_unit {
-            TextUnitArg::File => TextUnit::File,
-            TextUnitArg::Line => TextUnit::Line,
-            TextUnitArg::Paragraph => TextUnit::Paragraph,
-        },
+        text_unit: text.text_unit,
         csv_header: None,
     })
 }
@@ -228,7 +219,7 @@ pub fn json(built: &Built) -> serde_json::Value {
 /// Whether `path` is a CSV file `prepare` converts whole.
 pub fn is_csv(path: &Path, text: &TextColumns) -> Result<bool> {
     Ok(match text.format {
-        Some(f) => f == FormatArg::Csv,
+        Some(f) => f == Format::Csv,
         None => Format::detect(path)? == Format::Csv,
     })
 }

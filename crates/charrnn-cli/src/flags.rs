@@ -5,11 +5,12 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use charrnn_data::{Format, TextUnit};
 use charrnn_experiment::Preset;
 use charrnn_model::{BatchOrder, Cell, InputMode, OptimizerConfig};
 use charrnn_vocab::Level;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 /// A parser that accepts `values` (listed in `--help`) and makes a `T` of the one given.
 fn library<T>(values: &[&'static str]) -> impl TypedValueParser<Value = T>
@@ -32,6 +33,16 @@ fn preset_parser() -> impl TypedValueParser<Value = Preset> {
         PossibleValue::new("seed").hide(true),
     ])
     .try_map(|s| s.parse::<Preset>())
+}
+
+/// `--text-unit`: the library's [`TextUnit`], each value with its help line.
+fn text_unit_parser() -> impl TypedValueParser<Value = TextUnit> {
+    PossibleValuesParser::new([
+        PossibleValue::new("file").help("a whole file (a novel, a source file)"),
+        PossibleValue::new("line").help("a non-empty line"),
+        PossibleValue::new("paragraph").help("lines up to a blank line"),
+    ])
+    .try_map(|s| s.parse::<TextUnit>())
 }
 
 use crate::checks;
@@ -155,29 +166,11 @@ pub struct TextColumns {
     #[arg(long)]
     pub skip_nulls: bool,
     /// The input format (default: from the extension, else from the first bytes).
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    #[arg(long, value_parser = library::<Format>(&["parquet", "csv", "jsonl", "text"]))]
+    pub format: Option<Format>,
     /// Plain text: what one document is.
-    #[arg(long, value_enum, default_value_t = TextUnitArg::File)]
-    pub text_unit: TextUnitArg,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FormatArg {
-    Parquet,
-    Csv,
-    Jsonl,
-    Text,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TextUnitArg {
-    /// A whole file (a novel, a source file).
-    File,
-    /// A non-empty line.
-    Line,
-    /// Lines up to a blank line.
-    Paragraph,
+    #[arg(long, default_value = "file", value_parser = text_unit_parser())]
+    pub text_unit: TextUnit,
 }
 
 #[derive(Args, Debug)]
