@@ -2,11 +2,12 @@
 //!
 //! It knows how to make libtorch available (`setup`), fetch AG News (`fetch`), check the tree
 //! (`tidy`), run every check CI runs (`test`), and drive the `charrnn` binary (`experiment`,
-//! `bench`). It depends on no crate of the workspace, so it compiles in seconds: everything
+//! `bench`, `e2e`). It depends on no crate of the workspace, so it compiles in seconds: everything
 //! that needs a tensor, a Parquet file or a plot happens in a `charrnn` subprocess.
 
 mod bench;
 mod bench_corpus;
+mod e2e;
 mod experiment;
 mod fetch;
 mod setup;
@@ -37,6 +38,8 @@ enum Cmd {
     Experiment(experiment::ExperimentArgs),
     /// charrnn against the PyTorch reference: training, time to bpc, generation, memory.
     Bench(bench::BenchArgs),
+    /// Drive the `charrnn serve` playground in headless Chromium and save a screenshot.
+    E2e(e2e::E2eArgs),
 }
 
 fn main() {
@@ -61,6 +64,7 @@ fn run() -> Result<()> {
         Cmd::Test => test(&root),
         Cmd::Fetch(args) => fetch::run(&root, args),
         Cmd::Experiment(args) => experiment::run(&root, args),
+        Cmd::E2e(args) => e2e::run(&root, &args),
         Cmd::Bench(_) => Ok(()),
     }
 }

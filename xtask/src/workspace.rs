@@ -68,7 +68,9 @@ pub(crate) fn charrnn_bin(root: &Path, quiet: bool) -> Result<PathBuf> {
         return Ok(bin);
     }
     crate::setup::ensure(root)?;
-    let mut args = vec!["build", "--release", "-p", "charrnn-cli"];
+    // The whole workspace's binaries, not `-p charrnn-cli`: a per-package build unifies
+    // features differently and would rebuild libtorch's and arrow's crates a second time.
+    let mut args = vec!["build", "--release", "--workspace", "--bins"];
     if quiet {
         args.push("--quiet");
     }
