@@ -21,11 +21,14 @@
 //!
 //! The flags (`options`), the configurations (`spec`), the two sides as subprocesses
 //! (`sides`), each row's measurement (`rows`), the machine (`machine`) and the table (`table`)
-//! have a module each; this one makes the data present and runs the parts.
+//! have a module each; this one makes the data present and runs the parts. `--corpus` runs
+//! the corpus benchmark (`bench_corpus`) and `--serve` the load benchmark of `charrnn serve`
+//! (`serve`) instead.
 
 mod machine;
 mod options;
 mod rows;
+mod serve;
 mod sides;
 mod spec;
 mod table;
@@ -100,6 +103,10 @@ pub(crate) fn run(root: &Path, args: BenchArgs) -> Result<()> {
     if args.corpus.corpus {
         let bin = workspace::charrnn_bin(root, opts.quiet)?;
         return crate::bench_corpus::run(&args.corpus, &bin, &out_dir, args.threads, opts.seed);
+    }
+    if args.serve.serve {
+        let bin = workspace::charrnn_bin(root, opts.quiet)?;
+        return self::serve::run(&args.serve, &bin, &out_dir, args.threads);
     }
     let data_dir = args
         .data

@@ -90,6 +90,8 @@ pub(crate) struct BenchArgs {
     pub(crate) quiet: bool,
     #[command(flatten)]
     pub(crate) corpus: crate::bench_corpus::CorpusArgs,
+    #[command(flatten)]
+    pub(crate) serve: super::serve::ServeBenchArgs,
 }
 
 /// Everything one benchmark needs, resolved from [`BenchArgs`].
