@@ -231,11 +231,11 @@ pub(crate) fn fetch(
                     None => spec.url.clone(),
                 };
                 let parquet = out.join(&spec.parquet);
-                if !force {
-                    if let Some(done) = record.current(spec, &parquet, |e| e.md5() == spec.md5) {
-                        reports.push(up_to_date(spec, parquet, done.rows(), Vec::new()));
-                        continue;
-                    }
+                if !force
+                    && let Some(done) = record.current(spec, &parquet, |e| e.md5() == spec.md5)
+                {
+                    reports.push(up_to_date(spec, parquet, done.rows(), Vec::new()));
+                    continue;
                 }
                 let csv = out.join(&spec.name);
                 let kept = if force {
@@ -274,17 +274,16 @@ pub(crate) fn fetch(
                 let csv = dir.join(&spec.name);
                 let digests = verify_mirror_file(&csv, &sums, &dir.join(SUMS_FILE))?;
                 let parquet = out.join(&spec.parquet);
-                if !force {
-                    if let Some(done) =
+                if !force
+                    && let Some(done) =
                         record.current(spec, &parquet, |e| e.sha256() == digests.sha256)
-                    {
-                        let warnings = mirror_warnings(spec, &digests, done.rows());
-                        for warning in &warnings {
-                            eprintln!("warning: {warning}");
-                        }
-                        reports.push(up_to_date(spec, parquet, done.rows(), warnings));
-                        continue;
+                {
+                    let warnings = mirror_warnings(spec, &digests, done.rows());
+                    for warning in &warnings {
+                        eprintln!("warning: {warning}");
                     }
+                    reports.push(up_to_date(spec, parquet, done.rows(), warnings));
+                    continue;
                 }
                 let rows = convert(converter, &csv, &parquet, &manifest.columns, |_| Ok(()))?;
                 let warnings = mirror_warnings(spec, &digests, rows);

@@ -76,7 +76,7 @@ pub fn build_vocab(source: &Source, opts: &VocabOptions, out: &Output) -> Result
     while let Some(piece) = pieces.next() {
         builder.add(&piece?.text)?;
         n += 1;
-        if n % 64 == 0
+        if n.is_multiple_of(64)
             && let Some(b) = &bar
         {
             b.set_position(pieces.bytes_read());

@@ -411,9 +411,9 @@ mod tests {
         let second = AtomicFile::new(&target).unwrap();
         let ours = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(ours, 4, "live, other and the two writers' files");
-        (&*second.file()).write_all(b"two").unwrap();
+        second.file().write_all(b"two").unwrap();
         second.commit().unwrap();
-        (&*out.file()).write_all(b"one").unwrap();
+        out.file().write_all(b"one").unwrap();
         out.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"one");
 

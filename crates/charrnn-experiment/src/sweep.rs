@@ -108,12 +108,12 @@ pub fn split_budget(
     runs: usize,
     sweep: bool,
 ) -> Result<Budget> {
-    if let Some(t) = time_budget {
-        if !(t.is_finite() && t > 0.0) {
-            return Err(ExperimentError::InvalidOptions(format!(
-                "--time-budget must be a positive number of seconds, not {t}"
-            )));
-        }
+    if let Some(t) = time_budget
+        && !(t.is_finite() && t > 0.0)
+    {
+        return Err(ExperimentError::InvalidOptions(format!(
+            "--time-budget must be a positive number of seconds, not {t}"
+        )));
     }
     if max_steps == Some(0) {
         return Err(ExperimentError::InvalidOptions(

@@ -410,7 +410,7 @@ fn cudnn_layout(config: &ModelConfig, rnn: &[Tensor]) -> Result<Option<(Vec<Slot
     let mut slots = Vec::with_capacity(rnn.len());
     for p in rnn {
         let at = (p.data_ptr() as usize).wrapping_sub(base);
-        if at % 4 != 0 || at / 4 + p.numel() > len {
+        if !at.is_multiple_of(4) || at / 4 + p.numel() > len {
             return Ok(None);
         }
         slots.push(Slot {

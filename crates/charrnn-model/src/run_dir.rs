@@ -47,10 +47,11 @@ pub fn clean_run_dir(dir: &Path) -> Result<Vec<Leftover>> {
     for entry in entries {
         let entry = entry.map_err(|e| ModelError::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some((base, kind, pid)) = parse_leftover(&name) {
-            if pid != std::process::id() && !process_alive(pid) {
-                leftovers.push((entry.path(), base.to_owned(), kind));
-            }
+        if let Some((base, kind, pid)) = parse_leftover(&name)
+            && pid != std::process::id()
+            && !process_alive(pid)
+        {
+            leftovers.push((entry.path(), base.to_owned(), kind));
         }
     }
     // Restores first, so that a removal never takes the only copy.
@@ -80,10 +81,12 @@ pub fn clean_run_dir(dir: &Path) -> Result<Vec<Leftover>> {
 fn parse_leftover(name: &str) -> Option<(&str, &'static str, u32)> {
     let rest = name.strip_prefix('.')?;
     for kind in ["tmp", "old"] {
-        if let Some((base, pid)) = rest.rsplit_once(&format!(".{kind}-")) {
-            if !base.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
-                return Some((base, kind, pid.parse().ok()?));
-            }
+        if let Some((base, pid)) = rest.rsplit_once(&format!(".{kind}-"))
+            && !base.is_empty()
+            && !pid.is_empty()
+            && pid.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Some((base, kind, pid.parse().ok()?));
         }
     }
     None

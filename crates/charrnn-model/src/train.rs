@@ -406,7 +406,7 @@ impl Trainer {
                 self.progress.batch_in_epoch += 1;
                 self.progress.elapsed_secs = base_elapsed + clock.elapsed().as_secs_f64() - paused;
 
-                if self.progress.step % self.config.log_every == 0 {
+                if self.progress.step.is_multiple_of(self.config.log_every) {
                     let (nats, chars, secs) = log.take()?;
                     let loss = nats / chars.max(1) as f64;
                     self.check_finite("training loss", loss)?;
@@ -423,7 +423,7 @@ impl Trainer {
                 if self
                     .config
                     .eval_every
-                    .is_some_and(|n| self.progress.step % n == 0)
+                    .is_some_and(|n| self.progress.step.is_multiple_of(n))
                 {
                     let pause = Instant::now();
                     let record = self.evaluate_and_save(data, &mut window, lr, false)?;

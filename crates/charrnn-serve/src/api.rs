@@ -134,10 +134,10 @@ impl IntoResponse for ApiError {
         };
         let body = json!({"error": {"message": self.message, "type": kind, "param": self.param, "code": null}});
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }
@@ -179,18 +179,18 @@ struct Checked {
 }
 
 fn check(shared: &Shared, req: CompletionRequest) -> Result<Checked, ApiError> {
-    if let Some(model) = &req.model {
-        if model != &shared.model_name {
-            return Err(ApiError {
-                status: StatusCode::NOT_FOUND,
-                message: format!(
-                    "model {model:?} is not served here (this server has {:?})",
-                    shared.model_name
-                ),
-                param: Some("model"),
-                retry_after: None,
-            });
-        }
+    if let Some(model) = &req.model
+        && model != &shared.model_name
+    {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!(
+                "model {model:?} is not served here (this server has {:?})",
+                shared.model_name
+            ),
+            param: Some("model"),
+            retry_after: None,
+        });
     }
     let prompts = match req.prompt {
         None => vec![String::new()],

@@ -183,16 +183,15 @@ pub(crate) fn parse(json: &str) -> Result<Parsed, VocabError> {
     }
 
     let tokens = tokens_by_id(tokenizer.get_model().get_vocab())?;
-    if level == Level::Char {
-        if let Some(bad) = tokens[1..tokens.len() - 3]
+    if level == Level::Char
+        && let Some(bad) = tokens[1..tokens.len() - 3]
             .iter()
             .find(|t| t.chars().count() != 1)
-        {
-            return Err(VocabError::Unsupported(format!(
-                "char-level token {:?} is not a single character",
-                bad
-            )));
-        }
+    {
+        return Err(VocabError::Unsupported(format!(
+            "char-level token {:?} is not a single character",
+            bad
+        )));
     }
     // Everything else about the model (unk token, merges, dropout, prefixes, fallbacks) must be
     // exactly what we build, or the ids could differ from the fast path's.

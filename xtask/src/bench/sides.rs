@@ -58,10 +58,10 @@ pub(crate) fn prepare_python(root: &Path, python: &str) -> Result<(Option<PathBu
         .parent()
         .filter(|_| torch.join("__init__.py").is_file())
         .map(Path::to_path_buf);
-    if let Some(site) = site {
-        if let Some(v) = torch_version(python, Some(&site)).filter(|v| is_pinned_torch(v)) {
-            return Ok((Some(site), v));
-        }
+    if let Some(site) = site
+        && let Some(v) = torch_version(python, Some(&site)).filter(|v| is_pinned_torch(v))
+    {
+        return Ok((Some(site), v));
     }
     bail!(
         "{python} cannot import torch {}: install it (`pip install torch=={}`), or unset \

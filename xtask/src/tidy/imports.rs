@@ -125,10 +125,11 @@ fn dependency_graph(
             let Some(absolute) = absolute(&current, &path, &modules) else {
                 continue;
             };
-            if let Some(target) = resolve(&absolute, &modules, &reexports) {
-                if &target != module && !target.is_empty() {
-                    deps.insert(target);
-                }
+            if let Some(target) = resolve(&absolute, &modules, &reexports)
+                && &target != module
+                && !target.is_empty()
+            {
+                deps.insert(target);
             }
         }
         graph.insert(module.clone(), deps);
