@@ -61,6 +61,8 @@ pub(crate) fn run(
         let _ = fs::remove_dir_all(&store);
         let train = |name: &str| -> Result<(Value, f64)> {
             let run = dir.join(format!("run-{mb}MB-{name}"));
+            // A run directory of an earlier benchmark holds a model, which train refuses.
+            let _ = fs::remove_dir_all(&run);
             let args = train_args(&text, &run, &store, args.corpus_steps, threads, seed);
             eprintln!("$ charrnn {}", args.join(" "));
             measure(bin, &args)
@@ -409,6 +411,7 @@ fn report(rows: &[Row]) -> (String, Value) {
             "mb": r.mb, "encode_mb_per_sec": encode, "encode_secs": encode_secs,
             "first_step_cold_secs": r.cold["setup_secs"], "first_step_warm_secs": r.warm["setup_secs"],
             "peak_rss_mib": rss, "peak_rss_anon_mib": anon,
+            "cold_rss_anon_mib": r.cold_anon_mib, "warm_rss_anon_mib": r.warm_anon_mib,
             "steps_per_sec": steps_per_sec(&r.warm), "vocab_size": r.cold["vocab_size"],
             "cold": r.cold, "warm": r.warm,
         }));

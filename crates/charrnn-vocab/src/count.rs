@@ -16,6 +16,9 @@ pub(crate) struct Counter {
     index: HashMap<String, usize>,
     /// Index into `entries` of each ASCII char, plus one (0 = not seen); char level only.
     ascii: [usize; 128],
+    /// Counts of the ASCII chars, added to their `entries` by [`Counter::finish`]: the hot
+    /// loop increments one array slot per byte.
+    ascii_counts: [u64; 128],
 }
 
 impl Default for Counter {
@@ -24,12 +27,16 @@ impl Default for Counter {
             entries: Vec::new(),
             index: HashMap::new(),
             ascii: [0; 128],
+            ascii_counts: [0; 128],
         }
     }
 }
 
 impl Counter {
     pub(crate) fn add_chars(&mut self, text: &str, lowercase: bool) {
+        if !lowercase {
+            return self.add_chars_as_is(text);
+        }
         for c in text.chars() {
             if c.is_ascii() {
                 let c = if lowercase { c.to_ascii_lowercase() } else { c };
@@ -56,13 +63,38 @@ impl Counter {
         Ok(())
     }
 
-    fn add_ascii(&mut self, c: char) {
-        let slot = &mut self.ascii[c as usize];
-        if *slot == 0 {
-            self.entries.push((c.to_string(), 0));
-            *slot = self.entries.len();
+    /// Without lowercasing: ASCII bytes counted in place, other chars decoded one by one.
+    fn add_chars_as_is(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b.is_ascii() {
+                let b = usize::from(b);
+                if self.ascii[b] == 0 {
+                    self.entries.push((char::from(b as u8).to_string(), 0));
+                    self.ascii[b] = self.entries.len();
+                }
+                self.ascii_counts[b] += 1;
+                i += 1;
+            } else {
+                // `i` is at a char boundary: ASCII bytes and whole chars are consumed.
+                let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+                    break;
+                };
+                self.add_other(c.encode_utf8(&mut [0; 4]));
+                i += c.len_utf8();
+            }
         }
-        self.entries[*slot - 1].1 += 1;
+    }
+
+    fn add_ascii(&mut self, c: char) {
+        let b = c as usize;
+        if self.ascii[b] == 0 {
+            self.entries.push((c.to_string(), 0));
+            self.ascii[b] = self.entries.len();
+        }
+        self.ascii_counts[b] += 1;
     }
 
     fn add_other(&mut self, token: &str) {
@@ -86,6 +118,11 @@ impl Counter {
         is_special: impl Fn(&str) -> bool,
     ) -> (Vec<(String, u64)>, u64) {
         let mut entries = self.entries;
+        for (slot, count) in self.ascii.iter().zip(self.ascii_counts) {
+            if let Some(entry) = slot.checked_sub(1).and_then(|i| entries.get_mut(i)) {
+                entry.1 += count;
+            }
+        }
         // A stable sort keeps first-occurrence order among equal counts.
         entries.sort_by_key(|e| std::cmp::Reverse(e.1));
         let mut kept = Vec::with_capacity(entries.len());

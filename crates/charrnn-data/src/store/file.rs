@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::header::{Checksum, HEADER_BYTES, Header, NO_LABEL, id_width};
 use super::mmap::Map;
 use crate::DataError;
+use std::io::{Read, Seek, SeekFrom};
 
 /// A token store, memory-mapped: ids, document offsets and labels, read without copying.
 #[derive(Debug)]
@@ -71,9 +72,19 @@ impl Store {
                 "{len} bytes where the header implies {file_len} (truncated or damaged)"
             )));
         }
-        let mut ids = Checksum::default();
-        ids.add(&bytes[HEADER_BYTES..offsets_at]);
-        if ids.value() != header.ids_checksum {
+        // The ids are checked through reads, not through the map: touching every page of the
+        // map would count the whole store in the process's resident memory (the pages stay
+        // in the page cache either way); training then maps only the pages it reads.
+        let ids = checksum_of(
+            &file,
+            HEADER_BYTES as u64,
+            (offsets_at - HEADER_BYTES) as u64,
+        )
+        .map_err(|source| DataError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        if ids != header.ids_checksum {
             return Err(bad("the ids' checksum does not match (damaged ids)".into()));
         }
         let mut tail = Checksum::default();
@@ -203,12 +214,19 @@ impl Store {
         }
     }
 
-    /// Appends the ids at token positions `range` to `out`, as i64 (what batches hold).
+    /// Appends the ids at token positions `range` to `out`, as i64 (what batches hold). The
+    /// pages read are unmapped again afterwards, so that the process's resident memory does
+    /// not grow with the part of the store training has visited (the page cache keeps them).
     pub fn extend_ids(&self, range: Range<u64>, out: &mut Vec<i64>) {
         let b = self.map.bytes();
         let w = self.id_width();
-        let bytes =
-            &b[HEADER_BYTES + range.start as usize * w..HEADER_BYTES + range.end as usize * w];
+        let at = HEADER_BYTES + range.start as usize * w..HEADER_BYTES + range.end as usize * w;
+        self.copy_ids(&b[at.clone()], out);
+        self.map.release(at);
+    }
+
+    fn copy_ids(&self, bytes: &[u8], out: &mut Vec<i64>) {
+        let w = self.id_width();
         match w {
             1 => out.extend(bytes.iter().map(|&x| i64::from(x))),
             2 => out.extend(
@@ -228,4 +246,19 @@ impl Store {
     pub fn doc_ids(&self, doc: usize) -> Vec<u32> {
         self.doc_range(doc).map(|p| self.id(p)).collect()
     }
+}
+
+/// The checksum of `len` bytes of `file` from `start`, read in 1 MiB chunks.
+fn checksum_of(mut file: &File, start: u64, len: u64) -> std::io::Result<u64> {
+    file.seek(SeekFrom::Start(start))?;
+    let mut sum = Checksum::default();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        file.read_exact(&mut buf[..n])?;
+        sum.add(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(sum.value())
 }
