@@ -85,7 +85,8 @@ pub enum Command {
     /// test bits per character, samples, optional sweep, and a Markdown report.
     Experiment(Box<ExperimentArgs>),
     /// Serve a model over HTTP: an OpenAI-style completions API (with streaming), continuous
-    /// batching, and a web playground at `/`.
+    /// batching, and a web playground at `/`. On the CPU, `--threads 0` means half the cores
+    /// (at least 1): the other half serve HTTP.
     Serve(ServeArgs),
 }
 

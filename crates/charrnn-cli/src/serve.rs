@@ -14,7 +14,15 @@ use crate::{
 
 pub fn serve(args: &ServeArgs, out: &Output) -> Result<()> {
     let device = parse_device(&args.run.device)?;
-    set_cpu_threads(args.run.threads);
+    // The generation thread shares the cores with the HTTP workers (and, often, the clients):
+    // with libtorch's default of one thread per core, its threads wait on each other whenever
+    // those run. Measured on 2 cores with 64 streaming clients: 51,000 chars/s with one
+    // thread, 39,000 with two.
+    let threads = match args.run.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+        n => n,
+    };
+    set_cpu_threads(threads);
     let api_key = args
         .api_key
         .clone()

@@ -1,5 +1,6 @@
 //! The HTTP API in the OpenAI completions shape: request and response types, their checks,
 //! and the handlers, which talk to the generation thread over channels.
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
+use crate::coalesce;
 use crate::engine::{Job, Update};
 
 /// What the handlers share.
@@ -469,6 +471,8 @@ fn chunk(head: &Head, choice: Choice, usage: Option<Value>) -> Event {
     Event::default().data(body.to_string())
 }
 
+/// The events of a streamed request: the first character at once, then what arrives in
+/// batches ([`coalesce`](crate::coalesce)), one event per choice, then `[DONE]`.
 fn sse_stream(
     head: Head,
     updates: UnboundedReceiver<Update>,
@@ -478,6 +482,8 @@ fn sse_stream(
     struct S {
         head: Head,
         updates: UnboundedReceiver<Update>,
+        pending: VecDeque<Update>,
+        started: bool,
         open: usize,
         completion_tokens: usize,
         prompt_tokens: usize,
@@ -486,6 +492,8 @@ fn sse_stream(
     let state = S {
         head,
         updates,
+        pending: VecDeque::new(),
+        started: false,
         open: n,
         completion_tokens: 0,
         prompt_tokens,
@@ -495,28 +503,39 @@ fn sse_stream(
         if s.ended {
             return None;
         }
-        if s.open == 0 {
-            s.ended = true;
-            return Some((Ok(Event::default().data("[DONE]")), s));
-        }
         loop {
-            let event = match s.updates.recv().await {
-                Some(Update::Piece { index, text }) => chunk(
-                    &s.head,
-                    Choice {
-                        text,
-                        index,
-                        logprobs: None,
-                        finish_reason: None,
-                    },
-                    None,
-                ),
-                Some(Update::Done {
+            let Some(update) = s.pending.pop_front() else {
+                if s.open == 0 {
+                    s.ended = true;
+                    return Some((Ok(Event::default().data("[DONE]")), s));
+                }
+                let batch = coalesce::next_batch(&mut s.updates, s.started).await;
+                if batch.is_empty() {
+                    s.open = 0;
+                }
+                s.pending.extend(batch);
+                continue;
+            };
+            let event = match update {
+                Update::Piece { index, text } => {
+                    s.started = true;
+                    chunk(
+                        &s.head,
+                        Choice {
+                            text,
+                            index,
+                            logprobs: None,
+                            finish_reason: None,
+                        },
+                        None,
+                    )
+                }
+                Update::Done {
                     index,
                     finish,
                     tokens,
-                }) => {
-                    s.open -= 1;
+                } => {
+                    s.open = s.open.saturating_sub(1);
                     s.completion_tokens += tokens;
                     let usage = (s.open == 0).then(|| usage(s.prompt_tokens, s.completion_tokens));
                     chunk(
@@ -530,16 +549,13 @@ fn sse_stream(
                         usage,
                     )
                 }
-                Some(Update::Accepted { .. }) => continue,
-                Some(Update::Refused(message)) => {
+                Update::Accepted { .. } => continue,
+                Update::Refused(message) => {
                     s.open = 0;
+                    s.pending.clear();
                     Event::default().data(
                         json!({"error": {"message": message, "type": "server_error"}}).to_string(),
                     )
-                }
-                None => {
-                    s.open = 0;
-                    continue;
                 }
             };
             return Some((Ok(event), s));

@@ -7,7 +7,8 @@
 //!   samples with the same settings.
 //! - **An OpenAI-style API.** `POST /v1/completions` (`prompt` as a string or a list,
 //!   `max_tokens`, `temperature` (0 is greedy), `top_p`, `n`, `stop`, `seed`, `stream` as
-//!   server-sent events ending with `data: [DONE]`, `usage`; and charrnn's `top_k`, `min_p`,
+//!   server-sent events ending with `data: [DONE]` (the first character at once, then what
+//!   arrived in each 20 ms as one event per choice), `usage`; and charrnn's `top_k`, `min_p`,
 //!   `label`), `GET /v1/models`, `GET /health`. Errors are JSON in OpenAI's shape: 400 for a bad
 //!   request (unknown prompt characters are named), 401 without the API key, 413 for a body
 //!   over the limit, 429 with `Retry-After` when the queue is full, 503 while shutting down.
@@ -23,6 +24,7 @@
     clippy::expect_used
 )]
 mod api;
+mod coalesce;
 mod engine;
 
 use std::future::Future;
