@@ -410,3 +410,64 @@ fn budgets_and_evaluation_schedule() {
     .unwrap_err();
     assert!(err.to_string().contains("no budget"), "{err}");
 }
+
+/// The token store changes nothing numerically: the same documents read from a store train
+/// exactly as the examples held in memory (same seed, bucketed order, dropout), so a corpus
+/// gives the same bpc through either path.
+#[test]
+fn training_from_a_store_equals_training_from_memory() {
+    use charrnn_data::{
+        BuildOptions, ExampleOptions, Format, Selection, Source, SourceOptions, Store,
+        StoreExamples, TextUnit,
+    };
+    let _lock = rng_lock();
+    let data = Data::new(false);
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("titles.txt");
+    std::fs::write(&text, TITLES.join("\n")).unwrap();
+    let opts = SourceOptions {
+        format: Some(Format::Text),
+        text_unit: TextUnit::Line,
+        ..SourceOptions::default()
+    };
+    let source = Source::open(&text, &opts).unwrap();
+    let build = BuildOptions {
+        vocab_size: data.vocab.len(),
+        unk_id: Some(data.vocab.unk_id()),
+    };
+    let mut encode = |t: &str, ids: &mut Vec<u32>| {
+        data.vocab
+            .encode_into(t, charrnn_vocab::Unknown::Error, ids)
+            .map_err(|e| e.to_string())
+    };
+    let path = dir.path().join("titles.store");
+    let store = Store::build(&path, 7, &source, &build, &mut encode, &mut |_| {}).unwrap();
+    let example_opts = ExampleOptions {
+        eos: data.vocab.eos_id(),
+        bos: Some(data.vocab.bos_id()),
+        window: None,
+    };
+    let from_store = StoreExamples::new(&store, &Selection::All, example_opts, None).unwrap();
+
+    let run = |train: &dyn charrnn_data::Examples| {
+        let mut cfg = config(
+            data.vocab.len(),
+            Cell::Lstm,
+            InputMode::Embedding { dim: 8 },
+        );
+        cfg.dropout = 0.3;
+        let model = CharRnn::new(&cfg, Device::Cpu, 5).unwrap();
+        let run_dir = tempfile::tempdir().unwrap();
+        let mut t = Trainer::new(model, train_config(12), run_dir.path()).unwrap();
+        let mut borrowed = data.borrow();
+        borrowed.train = train;
+        let s = t.fit(&borrowed, &mut ()).unwrap();
+        (s.losses, s.last.val_bpc, s.last.train_bpc)
+    };
+    let (memory_losses, memory_val, memory_train) = run(&data.train);
+    let (store_losses, store_val, store_train) = run(&from_store);
+    assert_eq!(memory_losses.len(), 12);
+    assert_eq!(store_losses, memory_losses);
+    assert!(memory_val.is_some());
+    assert_eq!((store_val, store_train), (memory_val, memory_train));
+}
