@@ -148,10 +148,10 @@ pub(crate) fn word_splits(text: &str, lowercase: bool) -> Result<PreTokenizedStr
             n.lowercase();
             Ok(())
         })
-        .map_err(|e| VocabError::Tokenizers(e.to_string()))?;
+        .map_err(VocabError::Tokenizers)?;
     }
     Whitespace
         .pre_tokenize(&mut pre)
-        .map_err(|e| VocabError::Tokenizers(e.to_string()))?;
+        .map_err(VocabError::Tokenizers)?;
     Ok(pre)
 }

@@ -22,15 +22,22 @@ pub enum VocabError {
         "empty vocabulary: the corpus has no token that the options keep (empty corpus, or min_freq/max_size too strict)"
     )]
     EmptyVocab,
-    /// The text is not JSON, or not a tokenizer.json the `tokenizers` crate accepts.
-    #[error("invalid tokenizer.json: {0}")]
-    InvalidJson(String),
+    /// The text is not JSON, or not a tokenizer.json (or counts file) the `tokenizers` crate
+    /// and this crate accept.
+    #[error("invalid {file}: {source}")]
+    InvalidJson {
+        /// Which file: `tokenizer.json` or `counts file`.
+        file: &'static str,
+        /// What the JSON parser said.
+        #[source]
+        source: serde_json::Error,
+    },
     /// A valid tokenizer.json, but not the layout this crate writes and can encode exactly.
     #[error("unsupported tokenizer.json: {0}")]
     Unsupported(String),
-    /// The `tokenizers` pipeline failed.
+    /// The `tokenizers` pipeline (or writing its JSON) failed.
     #[error("tokenizers failed: {0}")]
-    Tokenizers(String),
+    Tokenizers(#[source] tokenizers::Error),
     /// Reading or writing a file failed.
     #[error("{action} {}: {source}", path.display())]
     Io {

@@ -50,7 +50,7 @@ pub(crate) fn counts_to_json(tokens: &[String], counts: &[u64]) -> Result<String
         tokens: tokens.to_vec(),
         counts: counts.to_vec(),
     };
-    serde_json::to_string(&file).map_err(|e| VocabError::Tokenizers(e.to_string()))
+    serde_json::to_string(&file).map_err(|e| VocabError::Tokenizers(Box::new(e)))
 }
 
 /// The counts in a sidecar, if they belong to exactly `tokens`; `None` otherwise (a stale
@@ -59,8 +59,11 @@ pub(crate) fn counts_from_json(
     json: &str,
     tokens: &[String],
 ) -> Result<Option<Vec<u64>>, VocabError> {
-    let file: CountsFile = serde_json::from_str(json)
-        .map_err(|e| VocabError::InvalidJson(format!("counts file: {e}")))?;
+    let file: CountsFile =
+        serde_json::from_str(json).map_err(|source| VocabError::InvalidJson {
+            file: "counts file",
+            source,
+        })?;
     if file.format != COUNTS_FORMAT {
         return Err(VocabError::Unsupported(format!(
             "counts file format {} (this version reads {COUNTS_FORMAT})",
@@ -83,7 +86,7 @@ pub(crate) fn pipeline(
     lowercase: bool,
     tokens: &[String],
 ) -> Result<Tokenizer, VocabError> {
-    let tok_err = |e: tokenizers::Error| VocabError::Tokenizers(e.to_string());
+    let tok_err = VocabError::Tokenizers;
     let mut tokenizer = match level {
         Level::Char => {
             let vocab: tokenizers::models::bpe::Vocab = tokens
@@ -131,9 +134,7 @@ pub(crate) fn pipeline(
 
 /// The tokenizer.json text of `tokenizer`.
 pub(crate) fn to_json(tokenizer: &Tokenizer) -> Result<String, VocabError> {
-    tokenizer
-        .to_string(true)
-        .map_err(|e| VocabError::Tokenizers(e.to_string()))
+    tokenizer.to_string(true).map_err(VocabError::Tokenizers)
 }
 
 /// What a tokenizer.json says, once checked against the layout.
@@ -149,7 +150,10 @@ pub(crate) struct Parsed {
 /// layout `<pad>`, tokens, `<eos>`, `<unk>`, `<bos>`.
 pub(crate) fn parse(json: &str) -> Result<Parsed, VocabError> {
     let tokenizer: Tokenizer =
-        serde_json::from_str(json).map_err(|e| VocabError::InvalidJson(e.to_string()))?;
+        serde_json::from_str(json).map_err(|source| VocabError::InvalidJson {
+            file: "tokenizer.json",
+            source,
+        })?;
     let unsupported = |what: &str| Err(VocabError::Unsupported(what.to_owned()));
 
     if tokenizer.get_truncation().is_some() || tokenizer.get_padding().is_some() {

@@ -444,7 +444,7 @@ impl Vocab {
         let encoding = self
             .tokenizer
             .encode_fast(text, false)
-            .map_err(|e| VocabError::Tokenizers(e.to_string()))?;
+            .map_err(VocabError::Tokenizers)?;
         Ok(encoding.get_ids().to_vec())
     }
 

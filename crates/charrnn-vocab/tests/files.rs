@@ -134,7 +134,12 @@ fn foreign_or_broken_json_is_rejected() {
         "{\"version\": \"2.0\"}",
     ] {
         let err = Vocab::from_json(text).unwrap_err();
-        assert!(matches!(err, VocabError::InvalidJson(_)), "{text:?}: {err}");
+        assert!(
+            matches!(err, VocabError::InvalidJson { .. }),
+            "{text:?}: {err}"
+        );
+        // The parser's own error is kept as the source, not flattened into the message.
+        assert!(std::error::Error::source(&err).is_some(), "{text:?}");
     }
     let c = Level::Char;
     let w = Level::Word;
