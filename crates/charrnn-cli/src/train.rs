@@ -179,6 +179,8 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         extra_built.push(built);
     }
     let main_view = StoreExamples::new(&train_built.store, &train_sel, train_opts, label_values)?;
+    // The view holds its own list of documents: a corpus of millions needs no second one.
+    drop(train_sel);
     let extra_views = extra_built
         .iter()
         .map(|b| StoreExamples::new(&b.store, &Selection::All, train_opts, label_values))

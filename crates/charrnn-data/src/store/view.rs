@@ -58,8 +58,9 @@ pub struct StoreExamples<'s> {
     /// A document cut by a head or tail selection: its index in `docs` and its positions.
     clip: Option<(usize, Range<u64>)>,
     opts: ExampleOptions,
-    /// Windowed: the first example of each entry of `docs`, then the total.
-    first: Option<Vec<u64>>,
+    /// Windowed: the first example of each entry of `docs`, then the total (4 bytes a
+    /// document: this index is what grows with the corpus).
+    first: Option<Vec<u32>>,
     /// Label values, ascending: a document's label is its index here.
     label_values: Option<Vec<i64>>,
     len: usize,
@@ -163,16 +164,20 @@ impl<'s> StoreExamples<'s> {
             None => view.len = view.docs.len(),
             Some(w) => {
                 let (size, stride) = (w.num_chars.max(1) as u64, w.stride.max(1) as u64);
+                let too_many = || {
+                    DataError::Options(format!(
+                        "more than 2^32 windows of {size} characters: use a larger --window"
+                    ))
+                };
                 let mut first = Vec::with_capacity(view.docs.len() + 1);
                 let mut total = 0u64;
                 for k in 0..view.docs.len() {
-                    first.push(total);
+                    first.push(u32::try_from(total).map_err(|_| too_many())?);
                     let r = view.span(k);
                     total += windows(r.end - r.start, size, stride);
                 }
-                first.push(total);
-                view.len = usize::try_from(total)
-                    .map_err(|_| DataError::Options("too many windows".into()))?;
+                first.push(u32::try_from(total).map_err(|_| too_many())?);
+                view.len = usize::try_from(total).map_err(|_| too_many())?;
                 view.first = Some(first);
             }
         }
@@ -212,9 +217,9 @@ impl<'s> StoreExamples<'s> {
         }
         match (&self.first, self.opts.window) {
             (Some(first), Some(w)) => {
-                let k = first.partition_point(|&f| f <= i as u64) - 1;
+                let k = first.partition_point(|&f| u64::from(f) <= i as u64) - 1;
                 let span = self.span(k);
-                let j = i as u64 - first[k];
+                let j = i as u64 - u64::from(first[k]);
                 let start = span.start + j * w.stride.max(1) as u64;
                 let end = (start + w.num_chars.max(1) as u64).min(span.end);
                 Some((k, start..end))
