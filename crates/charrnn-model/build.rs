@@ -35,4 +35,49 @@ fn main() {
     }
     println!("cargo:link_args={}", args.join("\t"));
     println!("cargo:libtorch_lib={}", lib.display());
+    c10d_shim(&lib);
+}
+
+/// Compiles `csrc/c10d_shim.cpp` (process groups on c10d's Gloo backend) against libtorch's
+/// headers when Gloo's headers are installed (Debian's libgloo-dev, which `cargo xtask setup`
+/// installs; or `GLOO_INCLUDE`), and says so with `cfg(charrnn_c10d)`. Without them the
+/// crate builds without distributed training, and `ProcessGroup::join` says why.
+fn c10d_shim(lib: &std::path::Path) {
+    println!("cargo:rerun-if-changed=csrc/c10d_shim.cpp");
+    println!("cargo:rerun-if-env-changed=GLOO_INCLUDE");
+    println!("cargo::rustc-check-cfg=cfg(charrnn_c10d)");
+    let gloo =
+        env::var_os("GLOO_INCLUDE").map_or_else(|| PathBuf::from("/usr/include"), PathBuf::from);
+    let include = lib.parent().map(|p| p.join("include"));
+    let Some(include) = include.filter(|i| {
+        i.join("torch/csrc/distributed/c10d/ProcessGroupGloo.hpp")
+            .is_file()
+    }) else {
+        println!(
+            "cargo:warning=libtorch has no c10d headers: building without distributed training"
+        );
+        return;
+    };
+    if !gloo.join("gloo/algorithm.h").is_file() {
+        println!(
+            "cargo:warning=Gloo's headers are not in {} (install libgloo-dev: cargo xtask setup does): building without distributed training",
+            gloo.display()
+        );
+        return;
+    }
+    cc::Build::new()
+        .cpp(true)
+        .std("c++17")
+        .define("USE_C10D_GLOO", None)
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .include(&gloo)
+        .flag_if_supported("-w")
+        .file("csrc/c10d_shim.cpp")
+        .compile("charrnn_c10d_shim");
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    println!("cargo:rustc-link-lib=dylib=torch_cpu");
+    println!("cargo:rustc-link-lib=dylib=c10");
+    println!("cargo:rustc-cfg=charrnn_c10d");
 }

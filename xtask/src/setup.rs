@@ -24,6 +24,7 @@ pub(crate) const TORCH_VERSION: &str = "2.11.0";
 /// Makes libtorch available to the workspace at `root` and returns its directory (the one
 /// holding `lib/` and `include/`).
 pub(crate) fn ensure(root: &Path) -> Result<PathBuf> {
+    ensure_gloo_headers();
     let link = root.join("target").join("libtorch");
     if env::var_os("LIBTORCH_USE_PYTORCH").is_some() {
         return from_python();
@@ -45,6 +46,51 @@ pub(crate) fn ensure(root: &Path) -> Result<PathBuf> {
     }
     point_link(&link, &torch)?;
     Ok(torch)
+}
+
+/// Gloo's headers, which the model crate's c10d shim (distributed training) compiles against
+/// and the torch wheel does not ship: Debian's libgloo-dev, installed with apt-get when it is
+/// missing and this is a Debian system run as root. Best effort: without them the crate builds
+/// without distributed training (its build script says so), so nothing here fails.
+fn ensure_gloo_headers() {
+    let gloo =
+        env::var_os("GLOO_INCLUDE").map_or_else(|| PathBuf::from("/usr/include"), PathBuf::from);
+    if gloo.join("gloo/algorithm.h").is_file() || !Path::new("/usr/bin/apt-get").is_file() {
+        return;
+    }
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if !root {
+        eprintln!(
+            "setup: Gloo's headers are missing; `apt-get install libgloo-dev` enables distributed training"
+        );
+        return;
+    }
+    eprintln!("setup: installing libgloo-dev (Gloo's headers, for distributed training)");
+    let apt = |args: &[&str]| {
+        std::process::Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let install = [
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "libgloo-dev",
+    ];
+    // A fresh image may have no package lists yet.
+    let ok = apt(&install) || (apt(&["update", "-q"]) && apt(&install));
+    if !ok {
+        eprintln!(
+            "setup: apt-get could not install libgloo-dev: building without distributed training"
+        );
+    }
 }
 
 fn cache_dir() -> Result<PathBuf> {

@@ -14,6 +14,10 @@ pub enum ModelError {
     /// Input that does not fit the model: ids outside the vocabulary, a missing label...
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A distributed group could not be made or a collective failed: a rank that did not
+    /// arrive or went away, a timeout, a launcher environment that does not add up.
+    #[error("distributed training: {0}")]
+    Distributed(String),
     /// A device string other than `auto`, `cpu`, `cuda` or `cuda:N`.
     #[error("unknown device {0:?}: expected auto, cpu, cuda or cuda:N")]
     UnknownDevice(String),

@@ -1,8 +1,9 @@
 //! The model crate's integration tests, in one binary (each test binary links libtorch):
 //! the network and its loss, incremental generation, training with checkpoints and resume,
-//! and CUDA against the CPU.
+//! CUDA against the CPU, and process groups on c10d.
 mod common;
 mod cuda;
+mod dist;
 mod generation;
 mod network;
 mod training;

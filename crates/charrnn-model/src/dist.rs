@@ -1,0 +1,306 @@
+//! Process groups on PyTorch's own distributed engine, c10d: ranks meet through a
+//! `TCPStore` and all-reduce over Gloo, as PyTorch DDP does (`csrc/c10d_shim.cpp`, a C
+//! interface that build.rs compiles against libtorch's headers when Gloo's headers are
+//! installed; `cargo xtask setup` installs Debian's libgloo-dev). The only `unsafe` of the
+//! crate is here.
+#![allow(unsafe_code)]
+
+use std::time::Duration;
+
+use tch::Tensor;
+
+use crate::ModelError;
+
+/// Where a group meets and who this process is in it, as torchrun (`RANK`, `WORLD_SIZE`,
+/// `MASTER_ADDR`, `MASTER_PORT`) or Slurm (`SLURM_PROCID`, `SLURM_NTASKS`, and
+/// `MASTER_ADDR`/`MASTER_PORT`) describe it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendezvous {
+    /// This process's rank, `0..world`.
+    pub rank: usize,
+    /// Number of processes.
+    pub world: usize,
+    /// Host of rank 0's store.
+    pub addr: String,
+    /// Port of rank 0's store.
+    pub port: u16,
+}
+
+impl Rendezvous {
+    /// Reads the launcher's environment through `var`: `None` when it names no world size
+    /// above 1 (a plain single process).
+    ///
+    /// # Errors
+    /// [`ModelError::Distributed`] when a variable is missing or not a number.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ModelError> {
+        let bad = |m: String| ModelError::Distributed(m);
+        let number = |name: &str| -> Result<Option<usize>, ModelError> {
+            var(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<usize>()
+                        .map_err(|_| bad(format!("{name}={v:?} is not a whole number")))
+                })
+                .transpose()
+        };
+        let (rank, world) = match (number("WORLD_SIZE")?, number("SLURM_NTASKS")?) {
+            (Some(w), _) => (number("RANK")?, w),
+            (None, Some(w)) => (number("SLURM_PROCID")?, w),
+            (None, None) => return Ok(None),
+        };
+        if world <= 1 {
+            return Ok(None);
+        }
+        let rank = rank.ok_or_else(|| bad("a world size is set but no RANK".into()))?;
+        if rank >= world {
+            return Err(bad(format!(
+                "rank {rank} is not below the world size {world}"
+            )));
+        }
+        let addr = var("MASTER_ADDR").ok_or_else(|| bad("MASTER_ADDR is not set".into()))?;
+        let port = var("MASTER_PORT")
+            .ok_or_else(|| bad("MASTER_PORT is not set".into()))?
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| bad("MASTER_PORT is not a port number".into()))?;
+        Ok(Some(Self {
+            rank,
+            world,
+            addr,
+            port,
+        }))
+    }
+}
+
+/// A process group: this process's membership in a c10d Gloo group. Collectives are
+/// blocking and fail (never hang) after the group's timeout.
+#[derive(Debug)]
+#[cfg_attr(not(charrnn_c10d), allow(dead_code))]
+pub struct ProcessGroup {
+    group: std::ptr::NonNull<std::ffi::c_void>,
+    rank: usize,
+    world: usize,
+}
+
+// SAFETY: the group is a heap object of the shim that no other thread knows of; c10d's
+// process groups may be used from any one thread at a time, and `&mut self` on every
+// collective keeps it at one.
+unsafe impl Send for ProcessGroup {}
+
+#[cfg(charrnn_c10d)]
+mod ffi {
+    use std::ffi::{c_char, c_int, c_long, c_void};
+    unsafe extern "C" {
+        pub(super) fn charrnn_c10d_new(
+            rank: c_int,
+            world: c_int,
+            host: *const c_char,
+            port: c_int,
+            timeout_ms: c_long,
+            err: *mut c_char,
+            err_len: usize,
+        ) -> *mut c_void;
+        pub(super) fn charrnn_c10d_free(group: *mut c_void);
+        pub(super) fn charrnn_c10d_allreduce(
+            group: *mut c_void,
+            tensor: *mut c_void,
+            average: c_int,
+            err: *mut c_char,
+            err_len: usize,
+        ) -> c_int;
+        pub(super) fn charrnn_c10d_broadcast(
+            group: *mut c_void,
+            tensor: *mut c_void,
+            root: c_int,
+            err: *mut c_char,
+            err_len: usize,
+        ) -> c_int;
+        pub(super) fn charrnn_c10d_barrier(
+            group: *mut c_void,
+            err: *mut c_char,
+            err_len: usize,
+        ) -> c_int;
+    }
+}
+
+/// A buffer for the shim's error messages, and the message in it.
+#[cfg(charrnn_c10d)]
+struct ErrBuf([u8; 512]);
+
+#[cfg(charrnn_c10d)]
+impl ErrBuf {
+    fn new() -> Self {
+        Self([0; 512])
+    }
+    fn ptr(&mut self) -> (*mut std::ffi::c_char, usize) {
+        (self.0.as_mut_ptr().cast(), self.0.len())
+    }
+    fn message(&self, what: &str) -> ModelError {
+        let end = self.0.iter().position(|&b| b == 0).unwrap_or(self.0.len());
+        let text = String::from_utf8_lossy(&self.0[..end]);
+        let first = text.lines().next().unwrap_or("").trim();
+        ModelError::Distributed(format!("{what}: {first}"))
+    }
+}
+
+impl ProcessGroup {
+    /// Joins the group `rv` describes (rank 0 serves the store at `rv.addr:rv.port`),
+    /// waiting at most `timeout` for the others.
+    ///
+    /// # Errors
+    /// [`ModelError::Distributed`]: the ranks did not all arrive in time, the port is taken,
+    /// or this build has no c10d (Gloo's headers were missing when it was compiled).
+    pub fn join(rv: &Rendezvous, timeout: Duration) -> Result<Self, ModelError> {
+        #[cfg(charrnn_c10d)]
+        {
+            let rank = i32::try_from(rv.rank).map_err(|_| too_big("rank"))?;
+            let world = i32::try_from(rv.world).map_err(|_| too_big("world size"))?;
+            let host = std::ffi::CString::new(rv.addr.as_str())
+                .map_err(|_| ModelError::Distributed("MASTER_ADDR holds a NUL byte".into()))?;
+            let ms =
+                std::ffi::c_long::try_from(timeout.as_millis()).unwrap_or(std::ffi::c_long::MAX);
+            let mut err = ErrBuf::new();
+            let (e, n) = err.ptr();
+            // SAFETY: `host` is a NUL-terminated string and `e` a writable buffer of `n` bytes,
+            // both alive for the call; the shim catches every C++ exception.
+            let ptr = unsafe {
+                ffi::charrnn_c10d_new(rank, world, host.as_ptr(), i32::from(rv.port), ms, e, n)
+            };
+            let group = std::ptr::NonNull::new(ptr).ok_or_else(|| {
+                err.message(&format!(
+                    "rank {} of {} could not join the group at {}:{}",
+                    rv.rank, rv.world, rv.addr, rv.port
+                ))
+            })?;
+            Ok(Self {
+                group,
+                rank: rv.rank,
+                world: rv.world,
+            })
+        }
+        #[cfg(not(charrnn_c10d))]
+        {
+            let _ = (rv, timeout);
+            Err(ModelError::Distributed(
+                "this charrnn was built without c10d (Gloo's headers were missing): run \
+                 `cargo xtask setup`, which installs libgloo-dev, and rebuild"
+                    .into(),
+            ))
+        }
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// Number of processes in the group.
+    pub fn world(&self) -> usize {
+        self.world
+    }
+
+    /// Sums `tensor` over the ranks in place (a CPU tensor, contiguous); with `average`,
+    /// divides by the world size.
+    ///
+    /// # Errors
+    /// [`ModelError::Distributed`] when a rank is gone or the timeout passes.
+    pub fn all_reduce(&mut self, tensor: &mut Tensor, average: bool) -> Result<(), ModelError> {
+        #[cfg(charrnn_c10d)]
+        {
+            let mut err = ErrBuf::new();
+            let (e, n) = err.ptr();
+            // SAFETY: `self.group` came from `charrnn_c10d_new` and is freed only on drop; the
+            // tensor pointer is tch's `at::Tensor*`, alive and exclusively borrowed.
+            let rc = unsafe {
+                ffi::charrnn_c10d_allreduce(
+                    self.group.as_ptr(),
+                    tensor.as_mut_ptr().cast(),
+                    i32::from(average),
+                    e,
+                    n,
+                )
+            };
+            if rc != 0 {
+                return Err(err.message(&format!("all-reduce on rank {}", self.rank)));
+            }
+            Ok(())
+        }
+        #[cfg(not(charrnn_c10d))]
+        {
+            let _ = (tensor, average);
+            Err(ModelError::Distributed("no c10d in this build".into()))
+        }
+    }
+
+    /// Copies rank `root`'s `tensor` into every rank's, in place.
+    ///
+    /// # Errors
+    /// [`ModelError::Distributed`] when a rank is gone or the timeout passes.
+    pub fn broadcast(&mut self, tensor: &mut Tensor, root: usize) -> Result<(), ModelError> {
+        #[cfg(charrnn_c10d)]
+        {
+            let root = i32::try_from(root).map_err(|_| too_big("root rank"))?;
+            let mut err = ErrBuf::new();
+            let (e, n) = err.ptr();
+            // SAFETY: as in `all_reduce`.
+            let rc = unsafe {
+                ffi::charrnn_c10d_broadcast(
+                    self.group.as_ptr(),
+                    tensor.as_mut_ptr().cast(),
+                    root,
+                    e,
+                    n,
+                )
+            };
+            if rc != 0 {
+                return Err(err.message(&format!("broadcast on rank {}", self.rank)));
+            }
+            Ok(())
+        }
+        #[cfg(not(charrnn_c10d))]
+        {
+            let _ = (tensor, root);
+            Err(ModelError::Distributed("no c10d in this build".into()))
+        }
+    }
+
+    /// Waits until every rank has called it.
+    ///
+    /// # Errors
+    /// [`ModelError::Distributed`] when a rank is gone or the timeout passes.
+    pub fn barrier(&mut self) -> Result<(), ModelError> {
+        #[cfg(charrnn_c10d)]
+        {
+            let mut err = ErrBuf::new();
+            let (e, n) = err.ptr();
+            // SAFETY: `self.group` came from `charrnn_c10d_new`; `e` is a writable buffer.
+            let rc = unsafe { ffi::charrnn_c10d_barrier(self.group.as_ptr(), e, n) };
+            if rc != 0 {
+                return Err(err.message(&format!("barrier on rank {}", self.rank)));
+            }
+            Ok(())
+        }
+        #[cfg(not(charrnn_c10d))]
+        Err(ModelError::Distributed("no c10d in this build".into()))
+    }
+
+    /// Whether this build can make process groups (it found Gloo's headers).
+    pub fn available() -> bool {
+        cfg!(charrnn_c10d)
+    }
+}
+
+#[cfg(charrnn_c10d)]
+fn too_big(what: &str) -> ModelError {
+    ModelError::Distributed(format!("the {what} does not fit in 32 bits"))
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        #[cfg(charrnn_c10d)]
+        // SAFETY: the pointer came from `charrnn_c10d_new` and is freed exactly once, here.
+        unsafe {
+            ffi::charrnn_c10d_free(self.group.as_ptr());
+        }
+    }
+}

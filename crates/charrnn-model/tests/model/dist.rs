@@ -1,0 +1,144 @@
+//! Process groups on c10d's Gloo backend, two ranks as two threads on 127.0.0.1; and the
+//! launcher's environment.
+use std::collections::HashMap;
+use std::time::Duration;
+
+use charrnn_model::tch::{Kind, Tensor};
+use charrnn_model::{ModelError, ProcessGroup, Rendezvous};
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn rendezvous(rank: usize, world: usize, port: u16) -> Rendezvous {
+    Rendezvous {
+        rank,
+        world,
+        addr: "127.0.0.1".into(),
+        port,
+    }
+}
+
+#[test]
+fn two_ranks_all_reduce_broadcast_and_meet() {
+    if !ProcessGroup::available() {
+        eprintln!("skipped: this build has no c10d (install libgloo-dev and rebuild)");
+        return;
+    }
+    let port = free_port();
+    let ranks: Vec<_> = (0..2)
+        .map(|rank| {
+            std::thread::spawn(move || {
+                let mut g = ProcessGroup::join(&rendezvous(rank, 2, port), Duration::from_secs(60))
+                    .unwrap();
+                assert_eq!((g.rank(), g.world()), (rank, 2));
+                let mut t = Tensor::from_slice(&[1.0f32, 2.0, 3.0]) * (rank as f64 + 1.0);
+                g.all_reduce(&mut t, false).unwrap();
+                let sum = Vec::<f32>::try_from(&t).unwrap();
+                let mut a = Tensor::from_slice(&[2.0f32, 4.0]) * (rank as f64 + 1.0);
+                g.all_reduce(&mut a, true).unwrap();
+                let avg = Vec::<f32>::try_from(&a).unwrap();
+                let mut b = Tensor::full([2], rank as f64 + 10.0, (Kind::Float, a.device()));
+                g.broadcast(&mut b, 1).unwrap();
+                let from_one = Vec::<f32>::try_from(&b).unwrap();
+                g.barrier().unwrap();
+                (sum, avg, from_one)
+            })
+        })
+        .collect();
+    for h in ranks {
+        let (sum, avg, from_one) = h.join().unwrap();
+        assert_eq!(sum, [3.0, 6.0, 9.0], "1·x + 2·x");
+        assert_eq!(avg, [3.0, 6.0], "(2 + 4) / 2, (4 + 8) / 2");
+        assert_eq!(from_one, [11.0, 11.0], "rank 1's value everywhere");
+    }
+}
+
+#[test]
+fn a_rank_that_never_comes_is_an_error_within_the_timeout() {
+    if !ProcessGroup::available() {
+        eprintln!("skipped: this build has no c10d (install libgloo-dev and rebuild)");
+        return;
+    }
+    let err =
+        ProcessGroup::join(&rendezvous(0, 2, free_port()), Duration::from_secs(2)).unwrap_err();
+    assert!(matches!(err, ModelError::Distributed(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("rank 0 of 2"), "{text}");
+    assert!(!text.contains('\n'), "one line: {text}");
+}
+
+#[test]
+fn the_launchers_environment_is_read_as_torchrun_and_slurm_set_it() {
+    let env = |pairs: &[(&str, &str)]| {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Rendezvous::from_env(move |k| map.get(k).cloned())
+    };
+    assert_eq!(env(&[]).unwrap(), None, "no launcher: one process");
+    assert_eq!(env(&[("WORLD_SIZE", "1"), ("RANK", "0")]).unwrap(), None);
+    let torchrun = [
+        ("RANK", "1"),
+        ("WORLD_SIZE", "4"),
+        ("MASTER_ADDR", "10.0.0.1"),
+        ("MASTER_PORT", "29500"),
+    ];
+    assert_eq!(
+        env(&torchrun).unwrap(),
+        Some(Rendezvous {
+            rank: 1,
+            world: 4,
+            addr: "10.0.0.1".into(),
+            port: 29500
+        })
+    );
+    let slurm = [
+        ("SLURM_PROCID", "3"),
+        ("SLURM_NTASKS", "8"),
+        ("MASTER_ADDR", "node1"),
+        ("MASTER_PORT", "1234"),
+    ];
+    assert_eq!(
+        env(&slurm).unwrap().map(|r| (r.rank, r.world)),
+        Some((3, 8))
+    );
+    for (bad, what) in [
+        (
+            &[
+                ("WORLD_SIZE", "2"),
+                ("MASTER_ADDR", "a"),
+                ("MASTER_PORT", "1"),
+            ][..],
+            "RANK",
+        ),
+        (
+            &[
+                ("WORLD_SIZE", "2"),
+                ("RANK", "2"),
+                ("MASTER_ADDR", "a"),
+                ("MASTER_PORT", "1"),
+            ][..],
+            "below",
+        ),
+        (&[("WORLD_SIZE", "two"), ("RANK", "0")][..], "WORLD_SIZE"),
+        (
+            &[("WORLD_SIZE", "2"), ("RANK", "0"), ("MASTER_PORT", "1")][..],
+            "MASTER_ADDR",
+        ),
+        (
+            &[
+                ("WORLD_SIZE", "2"),
+                ("RANK", "0"),
+                ("MASTER_ADDR", "a"),
+                ("MASTER_PORT", "99999"),
+            ][..],
+            "MASTER_PORT",
+        ),
+    ] {
+        let err = env(bad).unwrap_err();
+        assert!(err.to_string().contains(what), "{bad:?}: {err}");
+    }
+}
