@@ -304,6 +304,16 @@ pub struct TrainArgs {
     /// parallel streams and carry the recurrent state from one --window to the next.
     #[arg(long, requires = "window")]
     pub stateful: bool,
+    /// Processes to train data-parallel on this machine, each on its slice of every batch,
+    /// meeting on 127.0.0.1 (c10d over Gloo), at least 1 (1: one process). Under torchrun or
+    /// Slurm the launcher's environment (WORLD_SIZE/RANK or SLURM_NTASKS/SLURM_PROCID, with
+    /// MASTER_ADDR and MASTER_PORT) decides instead.
+    #[arg(long, default_value_t = 1, value_parser = checks::count, allow_negative_numbers = true)]
+    pub nproc: usize,
+    /// Seconds a data-parallel rank waits for the others, to meet and at every step, before
+    /// it stops with an error naming the rank that did not come; above 0.
+    #[arg(long, default_value_t = 300.0, value_parser = checks::positive)]
+    pub dist_timeout: f64,
     /// Stop when the mean loss exceeds this many times ln(vocabulary size), the loss of a
     /// uniform guess; 0 turns the bound off (a NaN loss always stops training).
     #[arg(long, default_value_t = 3.0, value_parser = checks::divergence_factor, allow_negative_numbers = true)]

@@ -7,6 +7,7 @@
 mod checks;
 mod corpus;
 mod dataset;
+mod distributed;
 mod experiment;
 mod flags;
 mod generate;

@@ -8,14 +8,15 @@ use charrnn_data::{
 };
 use charrnn_experiment::{Event, Recipe, TrainDone, Validation};
 use charrnn_model::{
-    CharRnn, DataSettings, InputMode, LrSchedule, ModelConfig, TrainConfig, TrainData, Trainer,
-    device_name, parse_device, run_holds_model, set_cpu_threads,
+    CharRnn, DataSettings, InputMode, LrSchedule, ModelConfig, ProcessGroup, TrainConfig,
+    TrainData, Trainer, device_name, parse_device, run_holds_model, set_cpu_threads,
 };
 use charrnn_vocab::{Vocab, VocabOptions};
 
 use crate::{
     corpus::{self, open_source},
     dataset::Labels,
+    distributed::Group,
     flags::{TextColumns, TrainArgs},
     output::{Output, peak_rss_mib},
     paths,
@@ -27,6 +28,16 @@ const MAX_UNWINDOWED: u64 = 1 << 16;
 
 pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     let started = std::time::Instant::now();
+    let group = Group::of(args)?;
+    // Ranks other than 0 print nothing and write no run directory: rank 0 speaks for all.
+    let follower_out;
+    let out = match &group {
+        Some(g) if g.rendezvous.rank > 0 => {
+            follower_out = Output::collecting(true);
+            &follower_out
+        }
+        _ => out,
+    };
     let device = parse_device(&args.run.device)?;
     set_cpu_threads(args.run.threads);
     let Recipe {
@@ -245,6 +256,20 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         )?
         .overwrite(args.overwrite),
     };
+    if let Some(g) = &group {
+        let rv = &g.rendezvous;
+        let pg = ProcessGroup::join(rv, std::time::Duration::from_secs_f64(args.dist_timeout))?;
+        // The low 64 bits of the inputs' fingerprint: ranks must train on the same data.
+        trainer.join_group(pg, fingerprint as u64)?;
+        out.note(format!(
+            "data-parallel: {} ranks meeting at {}:{}, each on {} of every batch of {}",
+            rv.world,
+            rv.addr,
+            rv.port,
+            train.batch_size / rv.world,
+            train.batch_size
+        ));
+    }
     let params = trainer.model().num_parameters();
     if args.stateful {
         out.note(format!(
@@ -356,6 +381,9 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         train_data: Some(corpus::json(&train_built)),
         valid_data: valid_built.as_ref().map(|(b, _)| corpus::json(b)),
     }));
+    if let Some(g) = group {
+        g.wait()?;
+    }
     out.result(done, || {
         format!(
             "done: {} steps in {:.0} s; best validation {:.3} bits/char; checkpoints in {}",

@@ -343,3 +343,117 @@ fn killing_the_store_build_leaves_no_store_and_the_next_run_builds_it() {
         "the killed build's {leftovers:?} is still there: {left:?}"
     );
 }
+
+/// `--nproc 2` trains as one process does (the validation bpc, which both compute on the whole
+/// validation set, is the same), with one `done` line: rank 1 prints and writes nothing.
+/// Whether charrnn was built with c10d: its build script compiles the shim when Gloo's
+/// headers are there (`cargo xtask setup` installs them).
+fn c10d_built() -> bool {
+    let include = std::env::var("GLOO_INCLUDE").unwrap_or_else(|_| "/usr/include".into());
+    let built = Path::new(&include).join("gloo/algorithm.h").is_file();
+    if !built {
+        eprintln!("skipped: no Gloo headers, so no c10d in this build (cargo xtask setup)");
+    }
+    built
+}
+
+#[test]
+fn two_local_ranks_train_as_one_process() {
+    if !c10d_built() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("titles.txt");
+    let lines: Vec<String> = (0..200)
+        .map(|i| {
+            format!(
+                "title {} of the {} news",
+                i % 17,
+                ["world", "sports", "tech"][i % 3]
+            )
+        })
+        .collect();
+    std::fs::write(&text, lines.join("\n")).unwrap();
+    let common = ["--text-unit", "line", "--dropout", "0"];
+    let alone = train(&text, &dir.path().join("alone"), &common);
+    let mut two = common.to_vec();
+    two.extend(["--nproc", "2"]);
+    let (texts, outs) = (s(&text), s(&dir.path().join("two")));
+    let mut args = vec![
+        "train",
+        "--train",
+        &texts,
+        "--out",
+        &outs,
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--embed-dim",
+        "8",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "3",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--json",
+        "--quiet",
+    ];
+    args.extend(two);
+    let lines = ok(&args);
+    let done: Vec<&Value> = lines.iter().filter(|v| v["event"] == "done").collect();
+    assert_eq!(done.len(), 1, "only rank 0 reports: {lines:?}");
+    assert_eq!(done[0]["steps"], 3);
+    assert_eq!(done[0]["final_val_bpc"], alone["final_val_bpc"]);
+    assert!(dir.path().join("two/best").is_dir());
+}
+
+/// A rank whose peers never come stops with one error line naming the group, within
+/// --dist-timeout, and leaves no model behind.
+#[test]
+fn a_rank_alone_stops_within_the_timeout() {
+    if !c10d_built() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("titles.txt");
+    std::fs::write(&text, "one title\nanother title\na third title\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_charrnn"))
+        .args([
+            "train",
+            "--train",
+            &s(&text),
+            "--out",
+            &s(&dir.path().join("run")),
+        ])
+        .args([
+            "--text-unit",
+            "line",
+            "--max-steps",
+            "2",
+            "--dist-timeout",
+            "2",
+        ])
+        .env("RANK", "0")
+        .env("WORLD_SIZE", "2")
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", &port)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("rank 0 of 2"), "{stderr}");
+    assert!(!dir.path().join("run/best").exists());
+}

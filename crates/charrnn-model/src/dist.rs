@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tch::Tensor;
 
-use crate::ModelError;
+use crate::error::ModelError;
 
 /// Where a group meets and who this process is in it, as torchrun (`RANK`, `WORLD_SIZE`,
 /// `MASTER_ADDR`, `MASTER_PORT`) or Slurm (`SLURM_PROCID`, `SLURM_NTASKS`, and

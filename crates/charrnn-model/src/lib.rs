@@ -89,6 +89,7 @@ pub use tch;
 
 mod batcher;
 mod checkpoint;
+mod data_parallel;
 mod device;
 mod dist;
 mod error;

@@ -13,7 +13,9 @@ use tch::{Device, Tensor};
 use crate::checkpoint::{
     CheckpointConfig, load_optimizer, read_config, write_checkpoint, write_file_atomically,
 };
+use crate::data_parallel;
 use crate::device::set_cpu_threads;
+use crate::dist::ProcessGroup;
 use crate::error::{ModelError, Result};
 use crate::eval::{DeviceBatch, Eval, check_examples, evaluate_checked, loss_sum};
 use crate::generate::{GenerateOptions, Generated, generate};
@@ -125,10 +127,14 @@ impl EpochPlan<'_> {
         }
     }
 
-    fn batch(&self, examples: &dyn Examples, i: usize) -> Batch {
-        match self {
-            EpochPlan::Batches(b) => examples.collate(&b[i]),
-            EpochPlan::Streams(s) => s.collate(examples, i),
+    /// Global batch `i`, or with `(rank, world)` this rank's slice of it.
+    fn batch(&self, examples: &dyn Examples, i: usize, part: Option<(usize, usize)>) -> Batch {
+        match (self, part) {
+            (EpochPlan::Batches(b), None) => examples.collate(&b[i]),
+            (EpochPlan::Batches(b), Some((rank, world))) => {
+                examples.collate(&b[i][data_parallel::slice(b[i].len(), rank, world)])
+            }
+            (EpochPlan::Streams(s), _) => s.collate(examples, i),
         }
     }
 }
@@ -175,6 +181,8 @@ pub struct Trainer {
     pub(crate) trace: Vec<(Option<State>, State)>,
     /// Resumed from the run directory, or allowed to replace the model it holds.
     may_replace: bool,
+    /// Data-parallel training: this process's group ([`Trainer::join_group`]).
+    group: Option<ProcessGroup>,
 }
 
 /// Dropout's seed for `step`: a SplitMix64 mix of the run seed and the step.
@@ -203,6 +211,7 @@ impl Trainer {
             #[cfg(test)]
             trace: Vec::new(),
             may_replace: false,
+            group: None,
         })
     }
 
@@ -351,8 +360,10 @@ impl Trainer {
                 self.progress.step, self.progress.epoch
             )));
         }
-        fs::create_dir_all(&self.run_dir).map_err(|e| ModelError::io(&self.run_dir, e))?;
-        clean_run_dir(&self.run_dir)?;
+        if self.writes() {
+            fs::create_dir_all(&self.run_dir).map_err(|e| ModelError::io(&self.run_dir, e))?;
+            clean_run_dir(&self.run_dir)?;
+        }
 
         let device = self.model.device();
         let bs = self.config.batch_size;
@@ -389,7 +400,8 @@ impl Trainer {
                     break 'run cause;
                 }
                 let lr = self.lr(batches_per_epoch);
-                let batch = plan.batch(data.train, self.progress.batch_in_epoch);
+                let part = self.group.as_ref().map(|g| (g.rank(), g.world()));
+                let batch = plan.batch(data.train, self.progress.batch_in_epoch, part);
                 let (sum, real) = if streams.is_some() {
                     let carried = self.carried.take();
                     let (sum, real, state) = self.step_on(&batch, lr, carried.as_ref())?;
@@ -507,6 +519,10 @@ impl Trainer {
         state: Option<&State>,
     ) -> Result<(Tensor, usize, State)> {
         let device = self.model.device();
+        if batch.batch_size == 0 {
+            // A data-parallel rank whose slice of a small last batch is empty.
+            return self.empty_step(lr, device);
+        }
         let batch = DeviceBatch::new(batch, self.model.config(), device)?;
         if self.model.config().dropout > 0.0 {
             tch::manual_seed(step_seed(self.config.seed, self.progress.step));
@@ -515,7 +531,14 @@ impl Trainer {
             self.model
                 .forward(&batch.input, batch.labels.as_ref(), state, true)?;
         let sum = loss_sum(&logits, &batch.target)?;
-        sum.f_div_scalar(batch.real.max(1) as f64)?.f_backward()?;
+        let real = match &mut self.group {
+            Some(g) => data_parallel::global_count(g, batch.real)?,
+            None => batch.real,
+        };
+        sum.f_div_scalar(real.max(1) as f64)?.f_backward()?;
+        if let Some(g) = &mut self.group {
+            data_parallel::sum_grads(g, &self.model)?;
+        }
         if let Some(max_norm) = self.config.clip_grad_norm {
             Optimizer::clip_grad_norm(&self.model, max_norm)?;
         }
@@ -523,6 +546,42 @@ impl Trainer {
         self.progress.step += 1;
         self.progress.chars_seen += batch.real as u64;
         Ok((sum.f_detach()?, batch.real, state.detach()))
+    }
+
+    /// A step with no rows of this rank's own: it takes part in the collectives with zero
+    /// gradients, so every rank makes the same update.
+    fn empty_step(&mut self, lr: f64, device: Device) -> Result<(Tensor, usize, State)> {
+        let group = self
+            .group
+            .as_mut()
+            .ok_or_else(|| ModelError::InvalidInput("an empty batch".into()))?;
+        let _ = self.model.flat_grad().shallow_clone().f_zero_()?;
+        data_parallel::global_count(group, 0)?;
+        data_parallel::sum_grads(group, &self.model)?;
+        if let Some(max_norm) = self.config.clip_grad_norm {
+            Optimizer::clip_grad_norm(&self.model, max_norm)?;
+        }
+        self.optimizer.step(&self.model, lr)?;
+        self.progress.step += 1;
+        let zero = Tensor::f_zeros([], (tch::Kind::Float, device))?;
+        Ok((zero, 0, self.model.zero_state(0)?))
+    }
+
+    /// Joins a data-parallel group: checks that every rank trains the same model on the same
+    /// data (`data_key`, a fingerprint of the inputs) and takes rank 0's parameters. From
+    /// then on each rank trains on its slice of every batch, and only rank 0 writes.
+    ///
+    /// # Errors
+    /// [`ModelError::Distributed`] (on every rank) for a mismatch or a failed collective.
+    pub fn join_group(&mut self, mut group: ProcessGroup, data_key: u64) -> Result<()> {
+        data_parallel::join(&mut group, &self.model, &self.config, data_key)?;
+        self.group = Some(group);
+        Ok(())
+    }
+
+    /// Whether this process writes the run directory: without a group, or as rank 0.
+    fn writes(&self) -> bool {
+        self.group.as_ref().is_none_or(|g| g.rank() == 0)
     }
 
     fn evaluated_now(&self) -> bool {
@@ -572,6 +631,9 @@ impl Trainer {
     }
 
     fn save_last(&self, data: &TrainData<'_>) -> Result<()> {
+        if !self.writes() {
+            return Ok(());
+        }
         let mut config = self.checkpoint_config(data, self.metrics.last());
         write_checkpoint(
             &self.run_dir.join("last"),
@@ -583,6 +645,9 @@ impl Trainer {
     }
 
     fn write_metrics(&self) -> Result<()> {
+        if !self.writes() {
+            return Ok(());
+        }
         let path = self.run_dir.join(METRICS_FILE);
         write_file_atomically(&path, &metrics_text(&self.metrics, &path)?)
     }
@@ -628,7 +693,7 @@ impl Trainer {
         };
         self.metrics.push(record.clone());
         self.save_last(data)?;
-        if best {
+        if best && self.writes() {
             let mut config = self.checkpoint_config(data, Some(&record));
             write_checkpoint(
                 &self.run_dir.join("best"),

@@ -142,3 +142,106 @@ fn the_launchers_environment_is_read_as_torchrun_and_slurm_set_it() {
         assert!(err.to_string().contains(what), "{bad:?}: {err}");
     }
 }
+
+fn logits_of(model: &charrnn_model::CharRnn) -> Tensor {
+    let input = Tensor::from_slice(&[3i64, 1, 4, 1, 5, 9, 2, 6]).view([2, 4]);
+    model.forward(&input, None, None, false).unwrap().0
+}
+
+/// Trains the five-title corpus for `steps` steps with a global batch of 4, alone or as
+/// `rank` of `world`; returns the final logits on a fixed input and whether the run
+/// directory was written.
+fn train(rank_world: Option<(usize, usize, u16)>, steps: u64) -> (Vec<f32>, bool) {
+    use crate::common::{Data, config, train_config};
+    use charrnn_model::tch::Device;
+    use charrnn_model::{Cell, CharRnn, InputMode, Trainer};
+    let data = Data::new(false);
+    let model = CharRnn::new(
+        &config(
+            data.vocab.len(),
+            Cell::Lstm,
+            InputMode::Embedding { dim: 8 },
+        ),
+        Device::Cpu,
+        3,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let cfg = charrnn_model::TrainConfig {
+        batch_size: 4,
+        ..train_config(steps)
+    };
+    let mut trainer = Trainer::new(model, cfg, &run).unwrap();
+    if let Some((rank, world, port)) = rank_world {
+        let group =
+            ProcessGroup::join(&rendezvous(rank, world, port), Duration::from_secs(60)).unwrap();
+        trainer.join_group(group, 42).unwrap();
+    }
+    trainer.fit(&data.borrow(), &mut ()).unwrap();
+    let logits = Vec::<f32>::try_from(logits_of(trainer.model()).flatten(0, -1)).unwrap();
+    (logits, run.join("last").is_dir())
+}
+
+/// 2 ranks × half the batch give, on both ranks, the parameters one process reaches with the
+/// whole batch: the epochs of 4 + 1 titles include a last batch of which rank 0 has no row.
+#[test]
+fn two_ranks_with_half_batches_train_as_one_process_with_the_whole() {
+    if !ProcessGroup::available() {
+        eprintln!("skipped: this build has no c10d (install libgloo-dev and rebuild)");
+        return;
+    }
+    let (alone, wrote) = train(None, 20);
+    assert!(wrote);
+    let port = free_port();
+    let ranks: Vec<_> = (0..2)
+        .map(|rank| std::thread::spawn(move || train(Some((rank, 2, port)), 20)))
+        .collect();
+    let results: Vec<_> = ranks.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(results[0].0, results[1].0, "the ranks' parameters differ");
+    for (a, b) in alone.iter().zip(&results[0].0) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    assert!(results[0].1, "rank 0 writes the run");
+    assert!(!results[1].1, "rank 1 writes nothing");
+}
+
+#[test]
+fn ranks_that_train_different_things_all_stop_with_an_error() {
+    if !ProcessGroup::available() {
+        eprintln!("skipped: this build has no c10d (install libgloo-dev and rebuild)");
+        return;
+    }
+    use crate::common::{Data, config, train_config};
+    use charrnn_model::tch::Device;
+    use charrnn_model::{Cell, CharRnn, InputMode, Trainer};
+    let port = free_port();
+    let ranks: Vec<_> = (0..2)
+        .map(|rank| {
+            std::thread::spawn(move || {
+                let data = Data::new(false);
+                let cfg = config(
+                    data.vocab.len(),
+                    Cell::Lstm,
+                    InputMode::Embedding { dim: 8 },
+                );
+                let model = CharRnn::new(&cfg, Device::Cpu, 3).unwrap();
+                let dir = tempfile::tempdir().unwrap();
+                // Rank 1 asks for another learning rate.
+                let tc = charrnn_model::TrainConfig {
+                    learning_rate: if rank == 0 { 0.01 } else { 0.02 },
+                    ..train_config(5)
+                };
+                let mut trainer = Trainer::new(model, tc, dir.path()).unwrap();
+                let group = ProcessGroup::join(&rendezvous(rank, 2, port), Duration::from_secs(60))
+                    .unwrap();
+                trainer.join_group(group, 42).unwrap_err()
+            })
+        })
+        .collect();
+    for h in ranks {
+        let err = h.join().unwrap();
+        assert!(matches!(err, ModelError::Distributed(_)), "{err}");
+        assert!(err.to_string().contains("1 rank(s)"), "{err}");
+    }
+}
