@@ -9,11 +9,10 @@
 
 use std::{
     env, fs,
-    io::{BufRead, BufReader, Read},
+    io::Read,
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::mpsc,
     thread,
     time::{Duration, Instant},
 };
@@ -60,7 +59,7 @@ pub(crate) fn run(root: &Path, args: &E2eArgs) -> Result<()> {
             .spawn()
             .with_context(|| format!("cannot run {}", bin.display()))?,
     );
-    let addr = listening_addr(&mut server.0)?;
+    let addr = crate::serve_child::listening_addr(&mut server.0, true)?;
     eprintln!("e2e: charrnn serve listens on {addr}");
 
     let port = free_port()?;
@@ -234,25 +233,6 @@ fn tiny_model(bin: &Path, dir: &Path) -> Result<PathBuf> {
         bail!("training the tiny model failed ({status})");
     }
     Ok(run)
-}
-
-/// Reads the server's stderr until it says where it listens; the rest goes on to stderr.
-fn listening_addr(child: &mut Child) -> Result<String> {
-    let stderr = child.stderr.take().context("no stderr to read")?;
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            match line.strip_prefix("listening on http://") {
-                Some(addr) if tx.is_some() => {
-                    let _ = tx.take().map(|t| t.send(addr.to_owned()));
-                }
-                _ => eprintln!("serve: {line}"),
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(120))
-        .context("charrnn serve did not say where it listens within 120 s")
 }
 
 fn free_port() -> Result<u16> {

@@ -10,6 +10,7 @@ mod bench_corpus;
 mod e2e;
 mod experiment;
 mod fetch;
+mod serve_child;
 mod setup;
 mod tidy;
 mod workspace;

@@ -29,8 +29,16 @@ fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// A small model, a few steps, on the CPU, as JSON.
+/// A small model, a few steps, on the CPU, as JSON: the `done` line.
 fn train(train: &Path, out: &Path, extra: &[&str]) -> Value {
+    train_lines(train, out, extra)
+        .last()
+        .expect("a done line")
+        .clone()
+}
+
+/// As [`train`], every JSON line printed.
+fn train_lines(train: &Path, out: &Path, extra: &[&str]) -> Vec<Value> {
     let (train, out) = (s(train), s(out));
     let mut args = vec![
         "train",
@@ -57,7 +65,7 @@ fn train(train: &Path, out: &Path, extra: &[&str]) -> Value {
         "--overwrite",
     ];
     args.extend_from_slice(extra);
-    ok(&args).last().expect("a done line").clone()
+    ok(&args)
 }
 
 const NOVEL: &str = "It was the best of times, it was the worst of times, it was the age of \
@@ -378,32 +386,7 @@ fn two_local_ranks_train_as_one_process() {
     let alone = train(&text, &dir.path().join("alone"), &common);
     let mut two = common.to_vec();
     two.extend(["--nproc", "2"]);
-    let (texts, outs) = (s(&text), s(&dir.path().join("two")));
-    let mut args = vec![
-        "train",
-        "--train",
-        &texts,
-        "--out",
-        &outs,
-        "--hidden",
-        "16",
-        "--layers",
-        "1",
-        "--embed-dim",
-        "8",
-        "--batch-size",
-        "4",
-        "--max-steps",
-        "3",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--json",
-        "--quiet",
-    ];
-    args.extend(two);
-    let lines = ok(&args);
+    let lines = train_lines(&text, &dir.path().join("two"), &two);
     let done: Vec<&Value> = lines.iter().filter(|v| v["event"] == "done").collect();
     assert_eq!(done.len(), 1, "only rank 0 reports: {lines:?}");
     assert_eq!(done[0]["steps"], 3);

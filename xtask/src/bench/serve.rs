@@ -19,7 +19,6 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -236,20 +235,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot run {}", bin.display()))?;
-        let stderr = child.stderr.take().context("no stderr")?;
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let (Some(addr), Some(t)) = (line.strip_prefix("listening on http://"), &tx) {
-                    let _ = t.send(addr.to_owned());
-                    tx = None;
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(120))
-            .context("charrnn serve did not say where it listens within 120 s")?;
+        let addr = crate::serve_child::listening_addr(&mut child, false)?;
         Ok(Self { child, addr })
     }
 

@@ -11,6 +11,20 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// Whether this build has c10d (its build script found Gloo's headers); says so when not.
+fn c10d() -> bool {
+    let built = ProcessGroup::available();
+    if !built {
+        eprintln!("skipped: this build has no c10d (install libgloo-dev and rebuild)");
+    }
+    built
+}
+
+/// Rank `rank` of a group of two on 127.0.0.1:`port`, waiting up to a minute for the other.
+fn join_two(rank: usize, port: u16) -> ProcessGroup {
+    ProcessGroup::join(&rendezvous(rank, 2, port), Duration::from_secs(60)).unwrap()
+}
+
 fn rendezvous(rank: usize, world: usize, port: u16) -> Rendezvous {
     Rendezvous {
         rank,
@@ -22,16 +36,14 @@ fn rendezvous(rank: usize, world: usize, port: u16) -> Rendezvous {
 
 #[test]
 fn two_ranks_all_reduce_broadcast_and_meet() {
-    if !ProcessGroup::available() {
-        eprintln!("skipped: this build has no c10d (install libgloo-dev and rebuild)");
+    if !c10d() {
         return;
     }
     let port = free_port();
     let ranks: Vec<_> = (0..2)
         .map(|rank| {
             std::thread::spawn(move || {
-                let mut g = ProcessGroup::join(&rendezvous(rank, 2, port), Duration::from_secs(60))
-                    .unwrap();
+                let mut g = join_two(rank, port);
                 assert_eq!((g.rank(), g.world()), (rank, 2));
                 let mut t = Tensor::from_slice(&[1.0f32, 2.0, 3.0]) * (rank as f64 + 1.0);
                 g.all_reduce(&mut t, false).unwrap();
@@ -57,8 +69,7 @@ fn two_ranks_all_reduce_broadcast_and_meet() {
 
 #[test]
 fn a_rank_that_never_comes_is_an_error_within_the_timeout() {
-    if !ProcessGroup::available() {
-        eprintln!("skipped: this build has no c10d (install libgloo-dev and rebuild)");
+    if !c10d() {
         return;
     }
     let err =
@@ -187,8 +198,7 @@ fn train(rank_world: Option<(usize, usize, u16)>, steps: u64) -> (Vec<f32>, bool
 /// whole batch: the epochs of 4 + 1 titles include a last batch of which rank 0 has no row.
 #[test]
 fn two_ranks_with_half_batches_train_as_one_process_with_the_whole() {
-    if !ProcessGroup::available() {
-        eprintln!("skipped: this build has no c10d (install libgloo-dev and rebuild)");
+    if !c10d() {
         return;
     }
     let (alone, wrote) = train(None, 20);
@@ -208,8 +218,7 @@ fn two_ranks_with_half_batches_train_as_one_process_with_the_whole() {
 
 #[test]
 fn ranks_that_train_different_things_all_stop_with_an_error() {
-    if !ProcessGroup::available() {
-        eprintln!("skipped: this build has no c10d (install libgloo-dev and rebuild)");
+    if !c10d() {
         return;
     }
     use crate::common::{Data, config, train_config};
@@ -233,8 +242,7 @@ fn ranks_that_train_different_things_all_stop_with_an_error() {
                     ..train_config(5)
                 };
                 let mut trainer = Trainer::new(model, tc, dir.path()).unwrap();
-                let group = ProcessGroup::join(&rendezvous(rank, 2, port), Duration::from_secs(60))
-                    .unwrap();
+                let group = join_two(rank, port);
                 trainer.join_group(group, 42).unwrap_err()
             })
         })
