@@ -253,3 +253,79 @@ fn ranks_that_train_different_things_all_stop_with_an_error() {
         assert!(err.to_string().contains("1 rank(s)"), "{err}");
     }
 }
+
+/// A rank that goes away (its group dropped, as when its process is killed) makes the next
+/// collective of the other fail with an error, not hang.
+#[test]
+fn a_rank_that_goes_away_fails_the_others_collective() {
+    if !c10d() {
+        return;
+    }
+    let port = free_port();
+    let (left_tx, left_rx) = std::sync::mpsc::channel();
+    let leaver = std::thread::spawn(move || {
+        let group = join_two(1, port);
+        drop(group);
+        left_tx.send(()).unwrap();
+    });
+    let mut group = ProcessGroup::join(&rendezvous(0, 2, port), Duration::from_secs(20)).unwrap();
+    leaver.join().unwrap();
+    left_rx.recv().unwrap();
+    let mut t = Tensor::from_slice(&[1.0f32]);
+    let err = group.all_reduce(&mut t, false).unwrap_err();
+    assert!(matches!(err, ModelError::Distributed(_)), "{err}");
+    assert!(err.to_string().contains("all-reduce on rank 0"), "{err}");
+}
+
+/// Two ranks train `steps` steps into `run` (written by rank 0), from scratch or resumed from
+/// it; the logits each rank ends with.
+fn two_ranks(run: &std::path::Path, steps: u64, resume: bool) -> Vec<Vec<f32>> {
+    use crate::common::{Data, config, train_config};
+    use charrnn_model::tch::Device;
+    use charrnn_model::{Cell, CharRnn, InputMode, TrainConfig, Trainer};
+    let port = free_port();
+    let handles: Vec<_> = (0..2)
+        .map(|rank| {
+            let run = run.to_path_buf();
+            std::thread::spawn(move || {
+                let data = Data::new(false);
+                let cfg = TrainConfig {
+                    batch_size: 4,
+                    ..train_config(steps)
+                };
+                let mut trainer = if resume {
+                    Trainer::resume(&run, Device::Cpu, Some(cfg)).unwrap()
+                } else {
+                    let m = config(
+                        data.vocab.len(),
+                        Cell::Lstm,
+                        InputMode::Embedding { dim: 8 },
+                    );
+                    Trainer::new(CharRnn::new(&m, Device::Cpu, 3).unwrap(), cfg, &run).unwrap()
+                };
+                trainer.join_group(join_two(rank, port), 42).unwrap();
+                trainer.fit(&data.borrow(), &mut ()).unwrap();
+                Vec::<f32>::try_from(logits_of(trainer.model()).flatten(0, -1)).unwrap()
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// A 2-rank run stopped after 6 steps and resumed at 2 ranks ends where an uninterrupted one
+/// does.
+#[test]
+fn a_two_rank_run_resumes_exactly() {
+    if !c10d() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let whole = two_ranks(&dir.path().join("whole"), 12, false);
+    let parts = dir.path().join("parts");
+    two_ranks(&parts, 6, false);
+    let resumed = two_ranks(&parts, 12, true);
+    assert_eq!(resumed[0], resumed[1], "the ranks agree");
+    for (a, b) in whole[0].iter().zip(&resumed[0]) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+}
