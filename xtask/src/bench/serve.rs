@@ -37,8 +37,9 @@ pub(crate) struct ServeBenchArgs {
     /// Numbers of concurrent streaming clients, each at least 1.
     #[arg(long, value_name = "N[,N..]", value_delimiter = ',', default_values_t = [1u64, 16, 64])]
     pub(crate) serve_clients: Vec<u64>,
-    /// Requests each client sends, one after another, at least 1.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    /// Requests each client sends, one after another, at least 1 (fewer make the phase's
+    /// ramp-up and tail, when not every client has a request running, weigh more).
+    #[arg(long, value_name = "N", default_value_t = 16)]
     pub(crate) serve_requests: u64,
     /// Characters each request asks for (max_tokens, with ignore_eos), at least 1.
     #[arg(long, value_name = "CHARS", default_value_t = 300)]
