@@ -5,6 +5,9 @@
 //! gradient buffer over the ranks before clipping: each step is then the step one process
 //! makes on the whole batch, and the optimizers stay in step without talking.
 use std::hash::Hasher;
+use std::ops::Range;
+
+use charrnn_data::{DataError, Examples};
 
 use tch::{Kind, Tensor};
 
@@ -63,6 +66,63 @@ pub(crate) fn global_count(group: &mut ProcessGroup, own: usize) -> Result<usize
     Ok(t.double_value(&[0]).round() as usize)
 }
 
+/// Sums `(nats, chars)` over the ranks: a loss or an evaluation measured on each rank's part.
+pub(crate) fn sum_loss(group: &mut ProcessGroup, nats: f64, chars: usize) -> Result<(f64, usize)> {
+    let mut t = Tensor::from_slice(&[nats, chars as f64]);
+    group.all_reduce(&mut t, false)?;
+    Ok((t.double_value(&[0]), t.double_value(&[1]).round() as usize))
+}
+
+/// Every `world`-th example of `inner` from `rank` on: this rank's share of an evaluation.
+pub(crate) struct Strided<'a> {
+    inner: &'a dyn Examples,
+    rank: usize,
+    world: usize,
+}
+
+impl<'a> Strided<'a> {
+    pub(crate) fn new(inner: &'a dyn Examples, rank: usize, world: usize) -> Self {
+        Self {
+            inner,
+            rank,
+            world: world.max(1),
+        }
+    }
+
+    fn at(&self, i: usize) -> usize {
+        self.rank.saturating_add(i.saturating_mul(self.world))
+    }
+}
+
+impl Examples for Strided<'_> {
+    fn len(&self) -> usize {
+        self.inner
+            .len()
+            .saturating_sub(self.rank)
+            .div_ceil(self.world)
+    }
+
+    fn example_len(&self, i: usize) -> usize {
+        self.inner.example_len(self.at(i))
+    }
+
+    fn label(&self, i: usize) -> Option<u32> {
+        self.inner.label(self.at(i))
+    }
+
+    fn write(&self, i: usize, range: Range<usize>, input: &mut Vec<i64>, target: &mut Vec<i64>) {
+        self.inner.write(self.at(i), range, input, target);
+    }
+
+    fn check(
+        &self,
+        vocab_size: usize,
+        num_labels: Option<usize>,
+    ) -> std::result::Result<(), DataError> {
+        self.inner.check(vocab_size, num_labels)
+    }
+}
+
 /// Sums the flat gradient buffer over the ranks, in place.
 pub(crate) fn sum_grads(group: &mut ProcessGroup, model: &CharRnn) -> Result<()> {
     let mut grad = model.flat_grad().shallow_clone();
@@ -78,6 +138,31 @@ pub(crate) fn sum_grads(group: &mut ProcessGroup, model: &CharRnn) -> Result<()>
 #[cfg(test)]
 mod tests {
     use super::slice;
+
+    #[test]
+    fn strided_shares_cover_every_example_once() {
+        use super::Strided;
+        use charrnn_data::{Example, Examples};
+        let examples: Vec<Example> = (1..=7)
+            .map(|n| Example {
+                input: vec![1; n],
+                target: vec![2; n],
+                label: None,
+            })
+            .collect();
+        for world in 1..5 {
+            let mut seen: Vec<usize> = (0..world)
+                .flat_map(|r| {
+                    let part = Strided::new(&examples, r, world);
+                    (0..part.len())
+                        .map(|i| part.example_len(i))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (1..=7).collect::<Vec<_>>(), "world {world}");
+        }
+    }
 
     #[test]
     fn slices_cover_a_batch_once_in_order() {

@@ -662,6 +662,10 @@ impl Trainer {
         epoch_end: bool,
     ) -> Result<EvalRecord> {
         let (nats, chars, secs) = window.take()?;
+        let (nats, chars) = match &mut self.group {
+            Some(g) => data_parallel::sum_loss(g, nats, chars)?,
+            None => (nats, chars),
+        };
         let train = Eval::from_sum(nats, chars);
         if chars > 0 {
             self.check_finite("training loss", train.nats_per_char)?;
@@ -669,7 +673,17 @@ impl Trainer {
         let val = if data.valid.is_empty() {
             None
         } else {
-            let e = evaluate_checked(&self.model, data.valid, self.config.eval_batch_size)?;
+            let e = match &mut self.group {
+                // Each rank scores its share; the sums are added up.
+                Some(g) => {
+                    let part = data_parallel::Strided::new(data.valid, g.rank(), g.world());
+                    let e = evaluate_checked(&self.model, &part, self.config.eval_batch_size)?;
+                    let (nats, chars) =
+                        data_parallel::sum_loss(g, e.nats_per_char * e.chars as f64, e.chars)?;
+                    Eval::from_sum(nats, chars)
+                }
+                None => evaluate_checked(&self.model, data.valid, self.config.eval_batch_size)?,
+            };
             self.check_finite("validation loss", e.nats_per_char)?;
             Some(e)
         };
