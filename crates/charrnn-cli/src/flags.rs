@@ -274,6 +274,10 @@ pub struct TrainArgs {
     /// Clip the gradient norm to this value, at least 0 (0 = no clipping; default: the preset's).
     #[arg(long, value_parser = checks::non_negative, allow_negative_numbers = true)]
     pub clip: Option<f64>,
+    /// Decoupled weight decay (AdamW's): each step multiplies every parameter by 1 − lr × this,
+    /// at least 0 (default: the preset's, 0).
+    #[arg(long, value_parser = checks::non_negative, allow_negative_numbers = true)]
+    pub weight_decay: Option<f64>,
     /// Examples per batch, at least 1 (default: the preset's).
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub batch_size: Option<usize>,

@@ -479,6 +479,9 @@ fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfi
     if let Some(clip) = args.clip {
         train.clip_grad_norm = (clip > 0.0).then_some(clip);
     }
+    if let Some(wd) = args.weight_decay {
+        train.weight_decay = wd;
+    }
     train.divergence_factor = (args.divergence_factor > 0.0).then_some(args.divergence_factor);
     if let Some(b) = args.batch_size {
         train.batch_size = b;

@@ -218,6 +218,19 @@ impl Optimizer {
 
     /// Applies one update with learning rate `lr` from the accumulated gradients, then zeroes
     /// them.
+    /// Decoupled weight decay: every parameter times `1 − lr · weight_decay` (AdamW's order:
+    /// before the update).
+    pub(crate) fn decay(model: &CharRnn, lr: f64, weight_decay: f64) -> Result<()> {
+        if weight_decay > 0.0 {
+            let _guard = tch::no_grad_guard();
+            let _ = model
+                .flat()
+                .shallow_clone()
+                .f_mul_scalar_(1.0 - lr * weight_decay)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn step(&mut self, model: &CharRnn, lr: f64) -> Result<()> {
         let _guard = tch::no_grad_guard();
         let mut p = model.flat().shallow_clone();

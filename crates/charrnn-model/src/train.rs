@@ -542,6 +542,7 @@ impl Trainer {
         if let Some(max_norm) = self.config.clip_grad_norm {
             Optimizer::clip_grad_norm(&self.model, max_norm)?;
         }
+        Optimizer::decay(&self.model, lr, self.config.weight_decay)?;
         self.optimizer.step(&self.model, lr)?;
         self.progress.step += 1;
         self.progress.chars_seen += batch.real as u64;
@@ -561,6 +562,7 @@ impl Trainer {
         if let Some(max_norm) = self.config.clip_grad_norm {
             Optimizer::clip_grad_norm(&self.model, max_norm)?;
         }
+        Optimizer::decay(&self.model, lr, self.config.weight_decay)?;
         self.optimizer.step(&self.model, lr)?;
         self.progress.step += 1;
         let zero = Tensor::f_zeros([], (tch::Kind::Float, device))?;

@@ -47,6 +47,9 @@ pub struct TrainConfig {
     pub lr_schedule: LrSchedule,
     /// Clip the global gradient L2 norm to this (computed on the device; `None`: no clipping).
     pub clip_grad_norm: Option<f64>,
+    /// Decoupled weight decay, as `torch.optim.AdamW` applies it: before each update every
+    /// parameter is multiplied by `1 − lr · weight_decay` (0: none; with any optimiser).
+    pub weight_decay: f64,
     /// Stop after this many epochs.
     pub epochs: Option<usize>,
     /// Stop after this many optimiser steps (counted over the whole run, resumes included).
@@ -86,6 +89,7 @@ impl Default for TrainConfig {
             learning_rate: 2e-3,
             lr_schedule: LrSchedule::Constant,
             clip_grad_norm: Some(5.0),
+            weight_decay: 0.0,
             epochs: Some(10),
             max_steps: None,
             max_seconds: None,
@@ -116,6 +120,9 @@ impl TrainConfig {
             .is_some_and(|c| !(c.is_finite() && c > 0.0))
         {
             return bad("clip_grad_norm must be finite and positive");
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("weight_decay must be finite and at least 0");
         }
         if self.epochs.is_none() && self.max_steps.is_none() && self.max_seconds.is_none() {
             return bad("no budget: set epochs, max_steps or max_seconds");

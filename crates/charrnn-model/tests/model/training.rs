@@ -471,3 +471,51 @@ fn training_from_a_store_equals_training_from_memory() {
     assert!(memory_val.is_some());
     assert_eq!((store_val, store_train), (memory_val, memory_train));
 }
+
+/// Decoupled weight decay: one SGD step with decay `w` lands `lr · w · p0` below the same step
+/// without it, parameter by parameter (AdamW's order: decay, then the update).
+#[test]
+fn weight_decay_shrinks_each_parameter_before_the_update() {
+    let data = Data::new(false);
+    let (lr, w) = (0.1, 0.5);
+    let run = |weight_decay: f64| {
+        let model = CharRnn::new(
+            &config(data.vocab.len(), Cell::Gru, InputMode::Embedding { dim: 8 }),
+            Device::Cpu,
+            4,
+        )
+        .unwrap();
+        let before: Vec<Tensor> = model.named_parameters().map(|(_, p)| p.copy()).collect();
+        let cfg = TrainConfig {
+            optimizer: OptimizerConfig::sgd(0.0),
+            learning_rate: lr,
+            clip_grad_norm: None,
+            weight_decay,
+            ..train_config(1)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = Trainer::new(model, cfg, dir.path()).unwrap();
+        t.fit(&data.borrow(), &mut ()).unwrap();
+        let after: Vec<Tensor> = t
+            .model()
+            .named_parameters()
+            .map(|(_, p)| p.copy())
+            .collect();
+        (before, after)
+    };
+    let (p0, plain) = run(0.0);
+    let (_, decayed) = run(w);
+    for ((p0, a), b) in p0.iter().zip(&plain).zip(&decayed) {
+        let expected = a - p0 * (lr * w);
+        let gap = (b - &expected).abs().max().double_value(&[]);
+        assert!(gap < 1e-6, "off by {gap}");
+    }
+    let bad = TrainConfig {
+        weight_decay: -0.1,
+        ..train_config(1)
+    };
+    assert!(matches!(
+        bad.validate(),
+        Err(ModelError::InvalidTrainConfig(_))
+    ));
+}
