@@ -539,14 +539,20 @@ impl Trainer {
         if let Some(g) = &mut self.group {
             data_parallel::sum_grads(g, &self.model)?;
         }
+        self.update(lr)?;
+        self.progress.chars_seen += batch.real as u64;
+        Ok((sum.f_detach()?, batch.real, state.detach()))
+    }
+
+    /// The update once the gradients are in: clipping, weight decay, the optimiser's step.
+    fn update(&mut self, lr: f64) -> Result<()> {
         if let Some(max_norm) = self.config.clip_grad_norm {
             Optimizer::clip_grad_norm(&self.model, max_norm)?;
         }
         Optimizer::decay(&self.model, lr, self.config.weight_decay)?;
         self.optimizer.step(&self.model, lr)?;
         self.progress.step += 1;
-        self.progress.chars_seen += batch.real as u64;
-        Ok((sum.f_detach()?, batch.real, state.detach()))
+        Ok(())
     }
 
     /// A step with no rows of this rank's own: it takes part in the collectives with zero
@@ -559,12 +565,7 @@ impl Trainer {
         let _ = self.model.flat_grad().shallow_clone().f_zero_()?;
         data_parallel::global_count(group, 0)?;
         data_parallel::sum_grads(group, &self.model)?;
-        if let Some(max_norm) = self.config.clip_grad_norm {
-            Optimizer::clip_grad_norm(&self.model, max_norm)?;
-        }
-        Optimizer::decay(&self.model, lr, self.config.weight_decay)?;
-        self.optimizer.step(&self.model, lr)?;
-        self.progress.step += 1;
+        self.update(lr)?;
         let zero = Tensor::f_zeros([], (tch::Kind::Float, device))?;
         Ok((zero, 0, self.model.zero_state(0)?))
     }
