@@ -103,6 +103,7 @@ mod records;
 mod run_dir;
 mod train;
 mod train_config;
+mod train_save;
 
 pub use batcher::{Batcher, RowEvent, RowRequest};
 pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointConfig, resolve};

@@ -10,22 +10,18 @@ use charrnn_vocab::Vocab;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
-use crate::checkpoint::{
-    CheckpointConfig, load_optimizer, read_config, write_checkpoint, write_file_atomically,
-};
+use crate::checkpoint::{load_optimizer, read_config};
 use crate::data_parallel;
 use crate::device::set_cpu_threads;
 use crate::dist::ProcessGroup;
 use crate::error::{ModelError, Result};
-use crate::eval::{DeviceBatch, Eval, check_examples, evaluate_checked, loss_sum};
+use crate::eval::{DeviceBatch, check_examples, loss_sum};
 use crate::generate::{GenerateOptions, Generated, generate};
 use crate::loss_window::Window;
 use crate::network::CharRnn;
 use crate::network::State;
 use crate::optim::Optimizer;
-use crate::records::{
-    DataSettings, EvalRecord, METRICS_FILE, Progress, metrics_text, read_metrics,
-};
+use crate::records::{DataSettings, EvalRecord, METRICS_FILE, Progress, read_metrics};
 use crate::run_dir::{clean_run_dir, run_holds_model};
 use crate::train_config::TrainConfig;
 
@@ -168,12 +164,12 @@ pub struct TrainSummary {
 /// Trains a [`CharRnn`], writing `best/`, `last/` and `metrics.jsonl` into a run directory.
 #[derive(Debug)]
 pub struct Trainer {
-    model: CharRnn,
-    config: TrainConfig,
-    optimizer: Optimizer,
-    progress: Progress,
-    run_dir: PathBuf,
-    metrics: Vec<EvalRecord>,
+    pub(crate) model: CharRnn,
+    pub(crate) config: TrainConfig,
+    pub(crate) optimizer: Optimizer,
+    pub(crate) progress: Progress,
+    pub(crate) run_dir: PathBuf,
+    pub(crate) metrics: Vec<EvalRecord>,
     /// Stateful training: the state at the end of the previous window.
     carried: Option<State>,
     /// Stateful training, tests only: (state in, state out) of every step.
@@ -182,7 +178,7 @@ pub struct Trainer {
     /// Resumed from the run directory, or allowed to replace the model it holds.
     may_replace: bool,
     /// Data-parallel training: this process's group ([`Trainer::join_group`]).
-    group: Option<ProcessGroup>,
+    pub(crate) group: Option<ProcessGroup>,
 }
 
 /// Dropout's seed for `step`: a SplitMix64 mix of the run seed and the step.
@@ -583,7 +579,7 @@ impl Trainer {
     }
 
     /// Whether this process writes the run directory: without a group, or as rank 0.
-    fn writes(&self) -> bool {
+    pub(crate) fn writes(&self) -> bool {
         self.group.as_ref().is_none_or(|g| g.rank() == 0)
     }
 
@@ -595,7 +591,7 @@ impl Trainer {
 
     /// Stops training on a NaN or infinite loss, or one above the divergence bound, before
     /// anything more is written (the last good checkpoint stays).
-    fn check_finite(&self, what: &'static str, value: f64) -> Result<()> {
+    pub(crate) fn check_finite(&self, what: &'static str, value: f64) -> Result<()> {
         if !value.is_finite() {
             return Err(ModelError::NonFiniteLoss {
                 what,
@@ -617,111 +613,5 @@ impl Trainer {
             }
         }
         Ok(())
-    }
-
-    fn checkpoint_config(
-        &self,
-        data: &TrainData<'_>,
-        record: Option<&EvalRecord>,
-    ) -> CheckpointConfig {
-        let mut config = CheckpointConfig::new(self.model.config().clone());
-        config.training = Some(self.config.clone());
-        config.data = data.settings.clone();
-        config.data_checksums = data.checksums.clone();
-        config.metrics = record.cloned();
-        config.progress = Some(self.progress.clone());
-        config
-    }
-
-    fn save_last(&self, data: &TrainData<'_>) -> Result<()> {
-        if !self.writes() {
-            return Ok(());
-        }
-        let mut config = self.checkpoint_config(data, self.metrics.last());
-        write_checkpoint(
-            &self.run_dir.join("last"),
-            &self.model,
-            data.vocab,
-            &mut config,
-            Some(&self.optimizer),
-        )
-    }
-
-    fn write_metrics(&self) -> Result<()> {
-        if !self.writes() {
-            return Ok(());
-        }
-        let path = self.run_dir.join(METRICS_FILE);
-        write_file_atomically(&path, &metrics_text(&self.metrics, &path)?)
-    }
-
-    /// Evaluates, appends to the metrics, writes `last/` (and `best/` when better).
-    /// `epoch_end` marks an evaluation made at the end of an epoch.
-    fn evaluate_and_save(
-        &mut self,
-        data: &TrainData<'_>,
-        window: &mut Window,
-        lr: f64,
-        epoch_end: bool,
-    ) -> Result<EvalRecord> {
-        let (nats, chars, secs) = window.take()?;
-        let (nats, chars) = match &mut self.group {
-            Some(g) => data_parallel::sum_loss(g, nats, chars)?,
-            None => (nats, chars),
-        };
-        let train = Eval::from_sum(nats, chars);
-        if chars > 0 {
-            self.check_finite("training loss", train.nats_per_char)?;
-        }
-        let val = if data.valid.is_empty() {
-            None
-        } else {
-            let e = match &mut self.group {
-                // Each rank scores its share; the sums are added up.
-                Some(g) => {
-                    let part = data_parallel::Strided::new(data.valid, g.rank(), g.world());
-                    let e = evaluate_checked(&self.model, &part, self.config.eval_batch_size)?;
-                    let (nats, chars) =
-                        data_parallel::sum_loss(g, e.nats_per_char * e.chars as f64, e.chars)?;
-                    Eval::from_sum(nats, chars)
-                }
-                None => evaluate_checked(&self.model, data.valid, self.config.eval_batch_size)?,
-            };
-            self.check_finite("validation loss", e.nats_per_char)?;
-            Some(e)
-        };
-        let train_bpc = (chars > 0).then_some(train.bits_per_char);
-        let score = val.map(|v| v.bits_per_char).or(train_bpc);
-        let best = score.is_some_and(|s| self.progress.best_bpc.is_none_or(|b| s < b));
-        if best {
-            self.progress.best_bpc = score;
-        }
-        let record = EvalRecord {
-            step: self.progress.step,
-            epoch: self.progress.epoch,
-            train_bpc,
-            val_bpc: val.map(|v| v.bits_per_char),
-            val_nats: val.map(|v| v.nats_per_char),
-            chars_per_sec: chars as f64 / secs.max(1e-9),
-            elapsed: self.progress.elapsed_secs,
-            lr,
-            best,
-            epoch_end,
-        };
-        self.metrics.push(record.clone());
-        self.save_last(data)?;
-        if best && self.writes() {
-            let mut config = self.checkpoint_config(data, Some(&record));
-            write_checkpoint(
-                &self.run_dir.join("best"),
-                &self.model,
-                data.vocab,
-                &mut config,
-                Some(&self.optimizer),
-            )?;
-        }
-        self.write_metrics()?;
-        window.restart();
-        Ok(record)
     }
 }

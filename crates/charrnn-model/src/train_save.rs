@@ -1,0 +1,117 @@
+//! What a [`Trainer`] writes while it trains: evaluation records (scored in shares when
+//! data-parallel), `last/`, `best/` and `metrics.jsonl`, on rank 0 only.
+use crate::checkpoint::{CheckpointConfig, write_checkpoint, write_file_atomically};
+use crate::data_parallel;
+use crate::error::Result;
+use crate::eval::{Eval, evaluate_checked};
+use crate::loss_window::Window;
+use crate::records::{EvalRecord, METRICS_FILE, metrics_text};
+use crate::train::{TrainData, Trainer};
+
+impl Trainer {
+    pub(crate) fn checkpoint_config(
+        &self,
+        data: &TrainData<'_>,
+        record: Option<&EvalRecord>,
+    ) -> CheckpointConfig {
+        let mut config = CheckpointConfig::new(self.model.config().clone());
+        config.training = Some(self.config.clone());
+        config.data = data.settings.clone();
+        config.data_checksums = data.checksums.clone();
+        config.metrics = record.cloned();
+        config.progress = Some(self.progress.clone());
+        config
+    }
+
+    pub(crate) fn save_last(&self, data: &TrainData<'_>) -> Result<()> {
+        if !self.writes() {
+            return Ok(());
+        }
+        let mut config = self.checkpoint_config(data, self.metrics.last());
+        write_checkpoint(
+            &self.run_dir.join("last"),
+            &self.model,
+            data.vocab,
+            &mut config,
+            Some(&self.optimizer),
+        )
+    }
+
+    pub(crate) fn write_metrics(&self) -> Result<()> {
+        if !self.writes() {
+            return Ok(());
+        }
+        let path = self.run_dir.join(METRICS_FILE);
+        write_file_atomically(&path, &metrics_text(&self.metrics, &path)?)
+    }
+
+    /// Evaluates, appends to the metrics, writes `last/` (and `best/` when better).
+    /// `epoch_end` marks an evaluation made at the end of an epoch.
+    pub(crate) fn evaluate_and_save(
+        &mut self,
+        data: &TrainData<'_>,
+        window: &mut Window,
+        lr: f64,
+        epoch_end: bool,
+    ) -> Result<EvalRecord> {
+        let (nats, chars, secs) = window.take()?;
+        let (nats, chars) = match &mut self.group {
+            Some(g) => data_parallel::sum_loss(g, nats, chars)?,
+            None => (nats, chars),
+        };
+        let train = Eval::from_sum(nats, chars);
+        if chars > 0 {
+            self.check_finite("training loss", train.nats_per_char)?;
+        }
+        let val = if data.valid.is_empty() {
+            None
+        } else {
+            let e = match &mut self.group {
+                // Each rank scores its share; the sums are added up.
+                Some(g) => {
+                    let part = data_parallel::Strided::new(data.valid, g.rank(), g.world());
+                    let e = evaluate_checked(&self.model, &part, self.config.eval_batch_size)?;
+                    let (nats, chars) =
+                        data_parallel::sum_loss(g, e.nats_per_char * e.chars as f64, e.chars)?;
+                    Eval::from_sum(nats, chars)
+                }
+                None => evaluate_checked(&self.model, data.valid, self.config.eval_batch_size)?,
+            };
+            self.check_finite("validation loss", e.nats_per_char)?;
+            Some(e)
+        };
+        let train_bpc = (chars > 0).then_some(train.bits_per_char);
+        let score = val.map(|v| v.bits_per_char).or(train_bpc);
+        let best = score.is_some_and(|s| self.progress.best_bpc.is_none_or(|b| s < b));
+        if best {
+            self.progress.best_bpc = score;
+        }
+        let record = EvalRecord {
+            step: self.progress.step,
+            epoch: self.progress.epoch,
+            train_bpc,
+            val_bpc: val.map(|v| v.bits_per_char),
+            val_nats: val.map(|v| v.nats_per_char),
+            chars_per_sec: chars as f64 / secs.max(1e-9),
+            elapsed: self.progress.elapsed_secs,
+            lr,
+            best,
+            epoch_end,
+        };
+        self.metrics.push(record.clone());
+        self.save_last(data)?;
+        if best && self.writes() {
+            let mut config = self.checkpoint_config(data, Some(&record));
+            write_checkpoint(
+                &self.run_dir.join("best"),
+                &self.model,
+                data.vocab,
+                &mut config,
+                Some(&self.optimizer),
+            )?;
+        }
+        self.write_metrics()?;
+        window.restart();
+        Ok(record)
+    }
+}
