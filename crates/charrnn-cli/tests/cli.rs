@@ -1,37 +1,13 @@
 //! The `charrnn` binary end to end on a tiny generated data set: prepare → vocab → train →
 //! generate → eval, and one clear error line (no panic) for each user mistake.
 
-use std::{
-    path::PathBuf,
-    process::{Command, Output},
-};
+use std::{path::PathBuf, process::Command};
 
 use serde_json::Value;
 
 mod common;
 
-use common::TITLES;
-
-fn charrnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_charrnn"))
-        .args(args)
-        .output()
-        .expect("the charrnn binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = charrnn(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "charrnn {args:?} failed: {stderr}");
-    String::from_utf8(out.stdout).expect("stdout is UTF-8")
-}
-
-fn json_lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
-        .collect()
-}
+use common::{TITLES, charrnn, json_lines, ok};
 
 /// A directory with `train.csv` (AG News layout, repeated so there is something to learn) and
 /// its Parquet conversion.

@@ -2,31 +2,18 @@
 //! store is reused, rebuilt when the input changes, and never left half-written.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn charrnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_charrnn"))
-        .args(args)
-        .output()
-        .expect("the charrnn binary runs")
-}
+mod common;
 
+use common::{charrnn, json_lines, s};
+
+/// Runs `charrnn` and reads every stdout line as JSON.
 fn ok(args: &[&str]) -> Vec<Value> {
-    let out = charrnn(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "charrnn {args:?} failed: {stderr}");
-    String::from_utf8(out.stdout)
-        .expect("stdout is UTF-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
-        .collect()
-}
-
-fn s(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
+    json_lines(&common::ok(args))
 }
 
 /// A small model, a few steps, on the CPU, as JSON: the `done` line.

@@ -7,42 +7,25 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Command, Output},
 };
 
 use charrnn_experiment::{Event, Stop};
 
+mod common;
+
+use common::{charrnn, ok, s};
+
 /// The environment variable naming a directory with AG News `train.csv` and `test.csv`.
 const AG_NEWS_ENV: &str = "CHARRNN_AG_NEWS_CSV";
 
-const TITLES: &[(u8, &str)] = &[
-    (1, "Leaders meet for talks on trade"),
-    (2, "Team wins the cup final at home"),
-    (3, "Stocks rally as oil prices fall"),
-    (4, "New chip doubles battery life"),
-    (1, "Talks on trade stall in Geneva"),
-    (2, "Star striker signs for the club"),
-    (3, "Oil prices fall as stocks rally"),
-    (4, "Space probe sends back pictures"),
-    // Every character of the experiment's prompts.
-    (
+/// The shared titles, and one holding every character of the experiment's prompts.
+fn titles() -> Vec<(u8, &'static str)> {
+    let mut titles = common::TITLES.to_vec();
+    titles.push((
         1,
         "Today: On Sunday in Moscow, the President read Little red riding hood",
-    ),
-];
-
-fn charrnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_charrnn"))
-        .args(args)
-        .output()
-        .expect("the charrnn binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = charrnn(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "charrnn {args:?} failed: {stderr}");
-    String::from_utf8(out.stdout).expect("stdout is UTF-8")
+    ));
+    titles
 }
 
 /// Every stdout line, read as the experiment reads it.
@@ -53,18 +36,15 @@ fn events(stdout: &str) -> Vec<Event> {
         .collect()
 }
 
-fn s(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
-}
-
 /// `train.parquet` (the titles four times over) and `test.parquet` (once) in `dir`, AG News
 /// layout.
 fn small_ag_news(dir: &Path) {
     fs::create_dir_all(dir).unwrap();
+    let titles = titles();
     for (name, copies) in [("train", 4), ("test", 1)] {
         let mut csv = String::new();
         for _ in 0..copies {
-            for (label, title) in TITLES {
+            for (label, title) in &titles {
                 csv.push_str(&format!("\"{label}\",\"{title}\",\"A description.\"\n"));
             }
         }
@@ -73,7 +53,7 @@ fn small_ag_news(dir: &Path) {
         let parquet = dir.join(format!("{name}.parquet"));
         let out = ok(&["prepare", &s(&csv_path), &s(&parquet), "--json"]);
         match &events(&out)[..] {
-            [Event::Prepared(p)] => assert_eq!(p.rows, copies * TITLES.len() as u64),
+            [Event::Prepared(p)] => assert_eq!(p.rows, copies * titles.len() as u64),
             other => panic!("{other:?}"),
         }
     }
