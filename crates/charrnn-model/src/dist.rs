@@ -207,28 +207,17 @@ impl ProcessGroup {
     pub fn all_reduce(&mut self, tensor: &mut Tensor, average: bool) -> Result<(), ModelError> {
         #[cfg(charrnn_c10d)]
         {
-            let mut err = ErrBuf::new();
-            let (e, n) = err.ptr();
-            // SAFETY: `self.group` came from `charrnn_c10d_new` and is freed only on drop; the
-            // tensor pointer is tch's `at::Tensor*`, alive and exclusively borrowed.
-            let rc = unsafe {
-                ffi::charrnn_c10d_allreduce(
-                    self.group.as_ptr(),
-                    tensor.as_mut_ptr().cast(),
-                    i32::from(average),
-                    e,
-                    n,
-                )
-            };
-            if rc != 0 {
-                return Err(err.message(&format!("all-reduce on rank {}", self.rank)));
-            }
-            Ok(())
+            let (t, average) = (tensor.as_mut_ptr().cast(), i32::from(average));
+            // SAFETY: `g` is this group's, from `charrnn_c10d_new` and alive until drop; `t` is
+            // tch's `at::Tensor*`, alive and exclusively borrowed; `e` holds `n` writable bytes.
+            self.collective("all-reduce", |g, e, n| unsafe {
+                ffi::charrnn_c10d_allreduce(g, t, average, e, n)
+            })
         }
         #[cfg(not(charrnn_c10d))]
         {
             let _ = (tensor, average);
-            Err(ModelError::Distributed("no c10d in this build".into()))
+            Err(unavailable())
         }
     }
 
@@ -240,27 +229,16 @@ impl ProcessGroup {
         #[cfg(charrnn_c10d)]
         {
             let root = i32::try_from(root).map_err(|_| too_big("root rank"))?;
-            let mut err = ErrBuf::new();
-            let (e, n) = err.ptr();
+            let t = tensor.as_mut_ptr().cast();
             // SAFETY: as in `all_reduce`.
-            let rc = unsafe {
-                ffi::charrnn_c10d_broadcast(
-                    self.group.as_ptr(),
-                    tensor.as_mut_ptr().cast(),
-                    root,
-                    e,
-                    n,
-                )
-            };
-            if rc != 0 {
-                return Err(err.message(&format!("broadcast on rank {}", self.rank)));
-            }
-            Ok(())
+            self.collective("broadcast", |g, e, n| unsafe {
+                ffi::charrnn_c10d_broadcast(g, t, root, e, n)
+            })
         }
         #[cfg(not(charrnn_c10d))]
         {
             let _ = (tensor, root);
-            Err(ModelError::Distributed("no c10d in this build".into()))
+            Err(unavailable())
         }
     }
 
@@ -271,23 +249,42 @@ impl ProcessGroup {
     pub fn barrier(&mut self) -> Result<(), ModelError> {
         #[cfg(charrnn_c10d)]
         {
-            let mut err = ErrBuf::new();
-            let (e, n) = err.ptr();
-            // SAFETY: `self.group` came from `charrnn_c10d_new`; `e` is a writable buffer.
-            let rc = unsafe { ffi::charrnn_c10d_barrier(self.group.as_ptr(), e, n) };
-            if rc != 0 {
-                return Err(err.message(&format!("barrier on rank {}", self.rank)));
-            }
-            Ok(())
+            // SAFETY: `g` is this group's, alive until drop; `e` holds `n` writable bytes.
+            self.collective("barrier", |g, e, n| unsafe {
+                ffi::charrnn_c10d_barrier(g, e, n)
+            })
         }
         #[cfg(not(charrnn_c10d))]
-        Err(ModelError::Distributed("no c10d in this build".into()))
+        Err(unavailable())
+    }
+
+    /// Runs one of the shim's collectives on this group: `call` gets the group and an error
+    /// buffer and returns the shim's status; a failure becomes an error naming `what` and
+    /// this rank, with the shim's message.
+    #[cfg(charrnn_c10d)]
+    fn collective(
+        &mut self,
+        what: &str,
+        call: impl FnOnce(*mut std::ffi::c_void, *mut std::ffi::c_char, usize) -> std::ffi::c_int,
+    ) -> Result<(), ModelError> {
+        let mut err = ErrBuf::new();
+        let (e, n) = err.ptr();
+        if call(self.group.as_ptr(), e, n) != 0 {
+            return Err(err.message(&format!("{what} on rank {}", self.rank)));
+        }
+        Ok(())
     }
 
     /// Whether this build can make process groups (it found Gloo's headers).
     pub fn available() -> bool {
         cfg!(charrnn_c10d)
     }
+}
+
+/// What a build without c10d answers to a collective.
+#[cfg(not(charrnn_c10d))]
+fn unavailable() -> ModelError {
+    ModelError::Distributed("no c10d in this build".into())
 }
 
 #[cfg(charrnn_c10d)]
