@@ -117,15 +117,9 @@ pub fn cached_vocab(
     // The key last: a vocabulary whose key file is missing or stale is rebuilt.
     let _ = std::fs::remove_file(&key_path);
     vocab.save(&path)?;
-    write_atomically(&key_path, &key)?;
+    // A temporary name of this process's own: data-parallel ranks write the same key at once.
+    charrnn_experiment::write_atomic(&key_path, key.as_bytes())?;
     Ok((vocab, false))
-}
-
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }
 
 /// A store and what was done to get it.
