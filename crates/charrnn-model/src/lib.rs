@@ -19,7 +19,12 @@
 //!   clear error on a NaN loss, and an [`Observer`] for progress bars and per-epoch samples.
 //!   The loss is read back from the device only every `log_every` steps. Stateful training
 //!   (`TrainConfig::stateful`) carries the recurrent state across consecutive windows of
-//!   parallel streams (truncated backpropagation through time).
+//!   parallel streams (truncated backpropagation through time). Decoupled weight decay
+//!   (`TrainConfig::weight_decay`, AdamW's order) applies with any optimiser.
+//! - **Data-parallel training** ([`ProcessGroup`], [`Rendezvous`], [`Trainer::join_group`]):
+//!   process groups on PyTorch's own c10d (a `TCPStore`, all-reduce over Gloo) through a small
+//!   C++ shim built when Gloo's headers are installed; each rank trains on its slice of every
+//!   batch and one all-reduce of the flat gradient buffer keeps the ranks in step.
 //! - **Checkpoints** ([`Checkpoint`]): a directory with `model.safetensors`, `config.json`,
 //!   `tokenizer.json` and (when training) `optimizer.safetensors`, written whole and renamed
 //!   into place; loading checks that the parts agree and says what does not.

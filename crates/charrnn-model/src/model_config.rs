@@ -246,7 +246,7 @@ impl ModelConfig {
             .filter(|&i| (i as usize) < n)
     }
 
-    /// The name and shape of every parameter, in the order [`CharRnn::named_parameters`]
+    /// The name and shape of every parameter, in the order [`CharRnn::named_parameters`](crate::CharRnn::named_parameters)
     /// yields them (PyTorch's names: `rnn.weight_ih_l0`, ..., `output.bias`). Allocates nothing
     /// but the list, so it can check a weights file against a configuration before a network
     /// is built.
