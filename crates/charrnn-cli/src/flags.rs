@@ -387,6 +387,16 @@ pub struct GenerateArgs {
     /// Never end a sample at <eos>: every sample runs to --max-len (for benchmarks).
     #[arg(long)]
     pub ignore_eos: bool,
+    /// Where characters are drawn: host (the logits copied back every step; exact, the same
+    /// on every platform) or device (tensor ops on the model's device, the same random
+    /// streams). Default: device on CUDA, host on the CPU.
+    #[arg(long, value_name = "host|device")]
+    pub sampler: Option<charrnn_model::SampleOn>,
+    /// With --sampler device, steps between two copies of the characters to the host, at
+    /// least 1; changes no sample. Default: adaptive, 4 doubling up to 64 while few samples
+    /// end (1 when streaming to a terminal).
+    #[arg(long, value_name = "STEPS", value_parser = checks::count, allow_negative_numbers = true)]
+    pub sync_every: Option<usize>,
     /// Print timing and memory figures as one JSON line on stderr when done.
     #[arg(long)]
     pub stats: bool,

@@ -117,6 +117,9 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
             label,
             seed: args.run.seed,
             unknown,
+            sample_on: args.sampler,
+            // A person watching sees every character as it comes.
+            sync_every: if stream { Some(1) } else { args.sync_every },
             ..GenerateOptions::default()
         };
         let samples = if stream {

@@ -175,6 +175,32 @@ fn prepare_vocab_train_generate_eval() {
         "--json",
     ]));
     assert_eq!(samples, again);
+    // Sampling on the device (CPU tensors here) follows the same streams, in blocks of any
+    // length.
+    for sync in ["1", "7"] {
+        let on_device = json_lines(&ok(&[
+            "generate",
+            f.s("run"),
+            "--prompt",
+            "Stocks",
+            "--prompt",
+            "",
+            "-n",
+            "2",
+            "--temperature",
+            "0.5,1.5",
+            "--max-len",
+            "20",
+            "--seed",
+            "3",
+            "--sampler",
+            "device",
+            "--sync-every",
+            sync,
+            "--json",
+        ]));
+        assert_eq!(samples, on_device, "--sync-every {sync}");
+    }
 
     let greedy = ok(&[
         "generate",

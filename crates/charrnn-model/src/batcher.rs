@@ -6,12 +6,18 @@
 //! two steps. Every row keeps its own sampler, seed, stream, label, length limit and stop
 //! strings, so a row samples exactly what it would sample alone: row `k` of a request uses
 //! stream `k` of its seed, as [`crate::generate`] does for its `k`-th prompt.
+//!
+//! Ids are drawn on the host ([`SampleOn::Host`], the logits copied back every step) or on the
+//! model's device ([`SampleOn::Device`]): then [`Batcher::step_block`] runs several steps with
+//! the ids staying on the device and copies them back once, and finished rows leave the batch
+//! at the end of the block.
 use std::collections::BTreeMap;
 
 use charrnn_sampling::{Sampler, SamplingConfig, StopCriteria, StopReason};
 use charrnn_vocab::{Level, PAD_ID, Unknown, Vocab};
 use tch::{Device, Kind, Tensor};
 
+use crate::device_sampling::{DeviceFilters, SampleOn};
 use crate::error::{ModelError, Result};
 use crate::network::{CharRnn, State};
 
@@ -74,10 +80,14 @@ pub struct Batcher<'m> {
     /// `[rows, vocab]` logits of each row's next id, and the rows' state.
     next: Option<(Tensor, State)>,
     host: Vec<f32>,
+    on: SampleOn,
+    /// The rows' filters on the device (device sampling, while rows run).
+    filters: Option<DeviceFilters>,
 }
 
 impl<'m> Batcher<'m> {
-    /// An empty batch over `model` and its vocabulary.
+    /// An empty batch over `model` and its vocabulary, sampling where
+    /// [`SampleOn::default_for`] the model's device says (on the device for CUDA).
     pub fn new(model: &'m CharRnn, vocab: &'m Vocab) -> Result<Self> {
         if vocab.len() != model.config().vocab_size {
             return Err(ModelError::InvalidInput(format!(
@@ -92,7 +102,25 @@ impl<'m> Batcher<'m> {
             rows: Vec::new(),
             next: None,
             host: Vec::new(),
+            on: SampleOn::default_for(model.device()),
+            filters: None,
         })
+    }
+
+    /// Samples on the host or on the model's device from now on. Refused while rows run.
+    pub fn sample_on(&mut self, on: SampleOn) -> Result<()> {
+        if !self.rows.is_empty() && on != self.on {
+            return Err(ModelError::InvalidInput(
+                "the sampler's placement cannot change while rows run".into(),
+            ));
+        }
+        self.on = on;
+        Ok(())
+    }
+
+    /// Where this batch samples.
+    pub fn sampling_on(&self) -> SampleOn {
+        self.on
     }
 
     /// Rows in the batch.
@@ -185,7 +213,23 @@ impl<'m> Batcher<'m> {
         }
         let labels: Vec<Option<u32>> = rows.iter().map(|r| r.label).collect();
         let _guard = tch::no_grad_guard();
+        let filters = match self.on {
+            SampleOn::Host => None,
+            SampleOn::Device => {
+                let configs: Vec<&SamplingConfig> =
+                    rows.iter().map(|r| r.sampler.config()).collect();
+                Some(DeviceFilters::new(
+                    &configs,
+                    self.model.config().vocab_size,
+                    self.model.device(),
+                )?)
+            }
+        };
         let (logits, state) = prime(self.model, &prompts, &labels)?;
+        self.filters = match (self.filters.take(), filters) {
+            (Some(old), Some(new)) => Some(old.cat(new)?),
+            (old, new) => new.or(old),
+        };
         self.next = Some(match self.next.take() {
             None => (logits, state),
             Some((l, s)) => (Tensor::f_cat(&[l, logits], 0)?, State::cat(&[s, state])?),
@@ -226,14 +270,47 @@ impl<'m> Batcher<'m> {
             .collect();
         self.rows = keep.iter().filter_map(|&j| taken[j].take()).collect();
         let index: Vec<i64> = keep.iter().map(|&j| j as i64).collect();
-        Ok(Some(
-            Tensor::f_from_slice(&index)?.f_to_device(self.model.device())?,
-        ))
+        let index = Tensor::f_from_slice(&index)?.f_to_device(self.model.device())?;
+        self.filters = match self.filters.take() {
+            Some(_) if keep.is_empty() => None,
+            Some(f) => Some(f.select(keep, &index)?),
+            None => None,
+        };
+        Ok(Some(index))
     }
 
     /// One step: every row samples its next id and reports its new text; finished rows leave
     /// the batch; the others advance the network by one id.
     pub fn step(&mut self) -> Result<Vec<RowEvent>> {
+        match self.on {
+            SampleOn::Host => self.host_step(),
+            SampleOn::Device => self.device_block(1),
+        }
+    }
+
+    /// Up to `steps` steps (at least one), their events in step order. Sampling on the device,
+    /// the ids stay there for the whole block and come back in one copy; rows that finish
+    /// inside the block leave the batch at its end (the extra steps they ran are dropped, and
+    /// change nothing for the other rows, since every row draws from its own stream). On the
+    /// host it is `steps` calls of [`Batcher::step`]. The block is never longer than the
+    /// longest length limit left.
+    pub fn step_block(&mut self, steps: usize) -> Result<Vec<RowEvent>> {
+        match self.on {
+            SampleOn::Device => self.device_block(steps),
+            SampleOn::Host => {
+                let mut events = Vec::new();
+                for _ in 0..steps.max(1) {
+                    if self.is_empty() {
+                        break;
+                    }
+                    events.extend(self.host_step()?);
+                }
+                Ok(events)
+            }
+        }
+    }
+
+    fn host_step(&mut self) -> Result<Vec<RowEvent>> {
         let Some((logits, state)) = self.next.take() else {
             return Ok(Vec::new());
         };
@@ -246,7 +323,6 @@ impl<'m> Batcher<'m> {
             .f_to_kind(Kind::Float)?
             .f_contiguous()?
             .f_copy_data(&mut self.host[..n * v], n * v)?;
-        let word_level = self.vocab.level() == Level::Word;
         let mut events = Vec::with_capacity(n);
         let mut keep = Vec::with_capacity(n);
         let mut next_ids = Vec::with_capacity(n);
@@ -254,38 +330,12 @@ impl<'m> Batcher<'m> {
             let id = row
                 .sampler
                 .sample_row(row.stream, &self.host[j * v..(j + 1) * v])?;
-            row.ids.push(id);
-            let mut piece = self.vocab.decode(&[id]);
-            if word_level && !piece.is_empty() && !row.text.is_empty() {
-                piece.insert(0, ' ');
+            let event = row.advance(id, self.vocab);
+            if event.done.is_none() {
+                keep.push(j);
+                next_ids.push(i64::from(id));
             }
-            row.text.push_str(&piece);
-            let (end, done) = match row.stop.check(id, row.ids.len(), &row.text) {
-                Some(reason) => {
-                    let kept = row.stop.strip_stop_string(&row.text, reason).len();
-                    row.text.truncate(kept);
-                    (kept, Some(reason))
-                }
-                None => {
-                    keep.push(j);
-                    next_ids.push(i64::from(id));
-                    let held = pending_stop_prefix(&row.text, &row.stop.stop_strings);
-                    (row.text.len() - held, None)
-                }
-            };
-            let piece = if end > row.streamed {
-                row.text[row.streamed..end].to_owned()
-            } else {
-                String::new()
-            };
-            row.streamed = row.streamed.max(end);
-            events.push(RowEvent {
-                key: row.key,
-                id,
-                piece,
-                done,
-                generated: row.ids.len(),
-            });
+            events.push(event);
         }
         // The step's logits are spent: only the state of the rows that go on is kept.
         drop(logits);
@@ -304,6 +354,125 @@ impl<'m> Batcher<'m> {
             .forward(&input, labels.as_ref(), Some(&state), false)?;
         self.next = Some((l.f_select(1, 0)?, s));
         Ok(events)
+    }
+}
+
+impl Batcher<'_> {
+    /// [`Batcher::step_block`] sampling on the device.
+    fn device_block(&mut self, steps: usize) -> Result<Vec<RowEvent>> {
+        let Some((mut logits, mut state)) = self.next.take() else {
+            return Ok(Vec::new());
+        };
+        let Some(filters) = &self.filters else {
+            return Err(ModelError::InvalidInput(
+                "device sampling without the rows' filters".into(),
+            ));
+        };
+        let _guard = tch::no_grad_guard();
+        let device = self.model.device();
+        let n = self.rows.len();
+        let longest = self
+            .rows
+            .iter()
+            .map(|r| r.stop.max_len.saturating_sub(r.ids.len()));
+        let k = steps.clamp(1, longest.max().unwrap_or(1).max(1));
+        // The block's random numbers and temperatures, from each row's host stream: what the
+        // host sampler would draw with, so both placements follow the same streams.
+        let mut u = vec![0f64; n * k];
+        let mut inv_t = vec![1f64; n * k];
+        for (r, row) in self.rows.iter_mut().enumerate() {
+            for j in 0..k {
+                if let Some((t, x)) = row.sampler.next_draw(row.stream) {
+                    u[r * k + j] = x;
+                    inv_t[r * k + j] = 1.0 / f64::from(t);
+                }
+            }
+        }
+        let upload = |t: Tensor| -> Result<Tensor> {
+            Ok(t.f_view([n as i64, k as i64])?
+                .f_to_device_(device, t.kind(), true, false)?)
+        };
+        let u = upload(Tensor::f_from_slice(&u)?)?;
+        let inv_t = upload(Tensor::f_from_slice(&inv_t)?)?;
+        let labels = label_tensor(self.rows.iter().map(|r| r.label), device)?;
+        let mut ids = Vec::with_capacity(k);
+        for j in 0..k as i64 {
+            let id = filters.sample(&logits, &u.f_select(1, j)?, &inv_t.f_narrow(1, j, 1)?)?;
+            let (l, s) = self.model.forward(
+                &id.f_view([n as i64, 1])?,
+                labels.as_ref(),
+                Some(&state),
+                false,
+            )?;
+            logits = l.f_select(1, 0)?;
+            state = s;
+            ids.push(id);
+        }
+        // The one copy back of the block.
+        let block = Tensor::f_stack(&ids, 1)?.f_to_device(Device::Cpu)?;
+        let mut host = vec![0i64; n * k];
+        block.f_copy_data(&mut host, n * k)?;
+        let mut events = Vec::with_capacity(n * k);
+        let mut done = vec![false; n];
+        for j in 0..k {
+            for (r, row) in self.rows.iter_mut().enumerate() {
+                if done[r] {
+                    continue;
+                }
+                let id = u32::try_from(host[r * k + j]).map_err(|_| {
+                    ModelError::InvalidInput(format!(
+                        "the device sampler drew id {}",
+                        host[r * k + j]
+                    ))
+                })?;
+                let event = row.advance(id, self.vocab);
+                done[r] = event.done.is_some();
+                events.push(event);
+            }
+        }
+        let keep: Vec<usize> = (0..n).filter(|&r| !done[r]).collect();
+        self.next = match self.retain(&keep)? {
+            None => Some((logits, state)),
+            Some(_) if self.rows.is_empty() => None,
+            Some(index) => Some((logits.f_index_select(0, &index)?, state.select(&index)?)),
+        };
+        Ok(events)
+    }
+}
+
+impl Row {
+    /// Takes the row's next id: its text, the stop checks, the piece that may be streamed.
+    fn advance(&mut self, id: u32, vocab: &Vocab) -> RowEvent {
+        self.ids.push(id);
+        let mut piece = vocab.decode(&[id]);
+        if vocab.level() == Level::Word && !piece.is_empty() && !self.text.is_empty() {
+            piece.insert(0, ' ');
+        }
+        self.text.push_str(&piece);
+        let (end, done) = match self.stop.check(id, self.ids.len(), &self.text) {
+            Some(reason) => {
+                let kept = self.stop.strip_stop_string(&self.text, reason).len();
+                self.text.truncate(kept);
+                (kept, Some(reason))
+            }
+            None => {
+                let held = pending_stop_prefix(&self.text, &self.stop.stop_strings);
+                (self.text.len() - held, None)
+            }
+        };
+        let piece = if end > self.streamed {
+            self.text[self.streamed..end].to_owned()
+        } else {
+            String::new()
+        };
+        self.streamed = self.streamed.max(end);
+        RowEvent {
+            key: self.key,
+            id,
+            piece,
+            done,
+            generated: self.ids.len(),
+        }
     }
 }
 
@@ -431,49 +600,55 @@ mod tests {
         config.hidden = 12;
         config.num_layers = 2;
         let model = CharRnn::new(&config, Device::Cpu, 7).unwrap();
-        let mut batcher = Batcher::new(&model, &vocab).unwrap();
-        let alone = run(
-            &mut batcher,
-            vec![(1, request("the ", 5, 0, 30))],
-            vec![],
-            0,
-        );
-        for delay in [0, 3, 11] {
-            let mixed = run(
+        let mut on_host = None;
+        for on in [SampleOn::Host, SampleOn::Device] {
+            let mut batcher = Batcher::new(&model, &vocab).unwrap();
+            batcher.sample_on(on).unwrap();
+            let alone = run(
                 &mut batcher,
-                vec![(1, request("the ", 5, 0, 30)), (2, request("", 9, 1, 4))],
-                vec![
-                    (3, request("zebras eat", 1, 0, 40)),
-                    (4, request("a", 5, 0, 2)),
-                ],
-                delay,
+                vec![(1, request("the ", 5, 0, 30))],
+                vec![],
+                0,
             );
-            assert_eq!(mixed[&1], alone[&1], "joined at step {delay}");
-            assert!(
-                mixed[&2].len() <= 4 && mixed[&4].len() <= 2,
-                "length limits hold"
+            // Both placements follow the same streams.
+            assert_eq!(on_host.get_or_insert_with(|| alone.clone()), &alone, "{on}");
+            for delay in [0, 3, 11] {
+                let mixed = run(
+                    &mut batcher,
+                    vec![(1, request("the ", 5, 0, 30)), (2, request("", 9, 1, 4))],
+                    vec![
+                        (3, request("zebras eat", 1, 0, 40)),
+                        (4, request("a", 5, 0, 2)),
+                    ],
+                    delay,
+                );
+                assert_eq!(mixed[&1], alone[&1], "joined at step {delay}");
+                assert!(
+                    mixed[&2].len() <= 4 && mixed[&4].len() <= 2,
+                    "length limits hold"
+                );
+            }
+            // The same seed and stream give the same samples whatever the key.
+            let again = run(
+                &mut batcher,
+                vec![(9, request("the ", 5, 0, 30))],
+                vec![],
+                0,
             );
+            assert_eq!(again[&9], alone[&1]);
+            // A removed row stops; the others go on.
+            batcher
+                .join(vec![
+                    (1, request("the ", 5, 0, 30)),
+                    (2, request("a", 2, 0, 30)),
+                ])
+                .unwrap();
+            batcher.step().unwrap();
+            batcher.remove(&[2]).unwrap();
+            assert_eq!(batcher.len(), 1);
+            let events = batcher.step().unwrap();
+            assert!(events.iter().all(|e| e.key == 1));
         }
-        // The same seed and stream give the same samples whatever the key.
-        let again = run(
-            &mut batcher,
-            vec![(9, request("the ", 5, 0, 30))],
-            vec![],
-            0,
-        );
-        assert_eq!(again[&9], alone[&1]);
-        // A removed row stops; the others go on.
-        batcher
-            .join(vec![
-                (1, request("the ", 5, 0, 30)),
-                (2, request("a", 2, 0, 30)),
-            ])
-            .unwrap();
-        batcher.step().unwrap();
-        batcher.remove(&[2]).unwrap();
-        assert_eq!(batcher.len(), 1);
-        let events = batcher.step().unwrap();
-        assert!(events.iter().all(|e| e.key == 1));
     }
 
     #[test]

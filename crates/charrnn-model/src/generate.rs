@@ -1,11 +1,13 @@
 //! Incremental, batched generation: prompts are primed in one sequence call each (grouped by
 //! length), then every sample advances one id per step with its recurrent state carried, so the
-//! cost is linear in the length. Logits come back to the host once per step and are sampled
-//! there by `charrnn-sampling`.
+//! cost is linear in the length. Ids are drawn on the host by `charrnn-sampling` (the logits
+//! copied back every step) or on the model's device, the host then learning them once per block
+//! of steps.
 use charrnn_sampling::{SamplingConfig, StopReason};
 use charrnn_vocab::{Unknown, Vocab};
 
 use crate::batcher::{Batcher, RowRequest};
+use crate::device_sampling::SampleOn;
 use crate::error::{ModelError, Result};
 use crate::network::CharRnn;
 
@@ -28,7 +30,17 @@ pub struct GenerateOptions {
     /// What a prompt character outside the vocabulary does: an error naming it (the default),
     /// or `<unk>`.
     pub unknown: Unknown,
+    /// Where ids are drawn; `None`: [`SampleOn::default_for`] the model's device (the device
+    /// for CUDA, the host for the CPU).
+    pub sample_on: Option<SampleOn>,
+    /// Sampling on the device, the steps between two copies of the ids to the host (at least
+    /// 1; 1 when streaming to a person); `None` adapts it: doubled up to 64 while few rows
+    /// finish, halved when many do. Changes no sample, only how often the host looks.
+    pub sync_every: Option<usize>,
 }
+
+/// The longest block of steps the adaptive [`GenerateOptions::sync_every`] reaches.
+const MAX_BLOCK: usize = 64;
 
 impl Default for GenerateOptions {
     fn default() -> Self {
@@ -40,6 +52,8 @@ impl Default for GenerateOptions {
             seed: 0,
             prepend_bos: true,
             unknown: Unknown::Error,
+            sample_on: None,
+            sync_every: None,
         }
     }
 }
@@ -77,6 +91,9 @@ pub fn generate_streaming(
     on_piece: &mut dyn FnMut(usize, &str),
 ) -> Result<Vec<Generated>> {
     let mut batcher = Batcher::new(model, vocab)?;
+    if let Some(on) = options.sample_on {
+        batcher.sample_on(on)?;
+    }
     let requests: Vec<(u64, RowRequest)> = prompts
         .iter()
         .enumerate()
@@ -119,8 +136,24 @@ pub fn generate_streaming(
         return Ok(out);
     }
     batcher.join(requests)?;
+    let mut block = match batcher.sampling_on() {
+        SampleOn::Host => 1,
+        SampleOn::Device => options.sync_every.unwrap_or(4).max(1),
+    };
     while !batcher.is_empty() {
-        for event in batcher.step()? {
+        let running = batcher.len();
+        let events = batcher.step_block(block)?;
+        if options.sync_every.is_none() && batcher.sampling_on() == SampleOn::Device {
+            // Long blocks while rows run on; shorter ones once they start finishing, so that
+            // finished rows leave the batch soon.
+            let finished = running - batcher.len();
+            block = if finished * 8 >= running {
+                (block / 2).max(1)
+            } else {
+                (block * 2).min(MAX_BLOCK)
+            };
+        }
+        for event in events {
             let i = event.key as usize;
             let g = &mut out[i];
             g.ids.push(event.id);

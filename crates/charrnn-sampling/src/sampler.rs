@@ -249,6 +249,22 @@ impl Sampler {
         Ok(())
     }
 
+    /// Advances row `row` exactly as one [`sample_row`](Self::sample_row) would (its stream by
+    /// one `u64`, its schedule by one step) and returns what that draw would use: the
+    /// temperature and the uniform number in `[0, 1)`. `None` for greedy decoding, which draws
+    /// nothing and advances nothing.
+    ///
+    /// This is for samplers that apply the same filters elsewhere (on a GPU, say): fed these
+    /// numbers and an inverse-CDF draw in id order, they follow the same random streams as this
+    /// sampler, so the same seed gives the same samples up to floating-point rounding.
+    pub fn next_draw(&mut self, row: usize) -> Option<(f32, f64)> {
+        let temperatures = self.config.temperature.as_slice()?;
+        let state = self.rows.get_mut(self.seed, row);
+        let t = temperatures[state.step % temperatures.len()];
+        state.step = (state.step + 1) % temperatures.len();
+        Some((t, unit_f64(state.rng.next_u64())))
+    }
+
     fn check_row(&self, row: usize, logits: &[f32]) -> Result<(), SamplingError> {
         if logits.len() != self.vocab_size() {
             return Err(SamplingError::RowLength {

@@ -168,6 +168,8 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
         ("--min-p", "1"),
         ("--num-samples", "0"),
         ("--max-len", "0"),
+        ("--sampler", "tpu"),
+        ("--sync-every", "0"),
     ] {
         check(
             &["generate", "run", flag, value],

@@ -203,3 +203,65 @@ fn prompts_and_labels_are_checked() {
     let err = generate(&m, &other, &["x"], &greedy(5)).unwrap_err();
     assert!(err.to_string().contains("vocabulary has 7 ids"), "{err}");
 }
+
+/// Sampling on the device (here CPU tensors, the same code as on CUDA) follows the host
+/// sampler's streams: greedy, temperatures, schedules and every filter give the host path's
+/// samples, and rows stop at `<eos>`, at stop strings and at the length limit exactly where
+/// the host path stops them, whatever the number of steps between copies to the host.
+#[test]
+fn device_sampling_gives_the_host_samples_and_stops_whatever_the_block() {
+    use charrnn_model::SampleOn;
+    let vocab = vocab();
+    let m = model(vocab.len(), Cell::Lstm, 3);
+    let prompts: Vec<&str> = (0..24).map(|i| PROMPTS[i % PROMPTS.len()]).collect();
+    let options = |sampling: &SamplingConfig, on, sync_every| GenerateOptions {
+        sampling: sampling.clone(),
+        max_len: 30,
+        stop_strings: vec!["e ".into()],
+        seed: 11,
+        sample_on: Some(on),
+        sync_every,
+        ..GenerateOptions::default()
+    };
+    let samplings = [
+        SamplingConfig::greedy(),
+        SamplingConfig::with_temperature(1.5),
+        SamplingConfig::with_temperature(1.0).top_k(5),
+        SamplingConfig {
+            temperature: Temperature::Schedule(vec![0.5, 2.0]),
+            top_p: Some(0.9),
+            min_p: Some(0.02),
+            ..SamplingConfig::greedy()
+        },
+    ];
+    let mut reasons = std::collections::BTreeSet::new();
+    for sampling in &samplings {
+        let host = generate(
+            &m,
+            &vocab,
+            &prompts,
+            &options(sampling, SampleOn::Host, None),
+        )
+        .unwrap();
+        for sync_every in [Some(1), Some(3), Some(64), None] {
+            let device = generate(
+                &m,
+                &vocab,
+                &prompts,
+                &options(sampling, SampleOn::Device, sync_every),
+            )
+            .unwrap();
+            assert_eq!(device, host, "{sampling:?}, sync every {sync_every:?}");
+        }
+        for g in &host {
+            reasons.insert(format!("{:?}", g.stop));
+            match g.stop {
+                StopReason::Eos => assert_eq!(g.ids.last(), Some(&vocab.eos_id())),
+                StopReason::MaxLen => assert_eq!(g.ids.len(), 30),
+                StopReason::StopString(_) => assert!(g.ids.len() <= 30),
+            }
+        }
+    }
+    // The rows above ended in every way a row can end.
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+}

@@ -127,3 +127,45 @@ fn schedule_cycles_per_step_and_per_row() {
     expect(schedule[0], dist_at(&mut s, 1));
     expect(schedule[7 % 3], dist_at(&mut s, 0));
 }
+
+#[test]
+fn next_draw_hands_out_what_sample_row_would_use() {
+    // A sampler fed `next_draw`'s numbers and an inverse CDF in id order over the sampler's
+    // own distribution draws the golden ids: the same streams and schedule steps.
+    let logits = [0.5f32, 1.0, 0.0, 2.0, 1.5, -1.0];
+    let mut s = Sampler::new(SamplingConfig::with_temperature(1.0), 6, 2024).unwrap();
+    let mut probs = [0.0f64; 6];
+    s.distribution(0, &logits, &mut probs).unwrap();
+    let draws: Vec<u32> = (0..16)
+        .map(|_| {
+            let (t, u) = s.next_draw(0).unwrap();
+            assert_eq!(t, 1.0);
+            let mut cum = 0.0;
+            probs
+                .iter()
+                .position(|p| {
+                    cum += p;
+                    cum > u
+                })
+                .unwrap() as u32
+        })
+        .collect();
+    assert_eq!(draws, GOLDEN_ROW0);
+    // It advanced row 0 by 16 draws: the next sample_row is the 17th of the stream.
+    let mut fresh = Sampler::new(SamplingConfig::with_temperature(1.0), 6, 2024).unwrap();
+    let seventeenth = (0..17)
+        .map(|_| fresh.sample_row(0, &logits).unwrap())
+        .last();
+    assert_eq!(Some(s.sample_row(0, &logits).unwrap()), seventeenth);
+
+    // Schedules step per draw; greedy draws nothing.
+    let schedule = SamplingConfig {
+        temperature: Temperature::Schedule(vec![0.5, 2.0]),
+        ..SamplingConfig::greedy()
+    };
+    let mut s = Sampler::new(schedule, 6, 1).unwrap();
+    let ts: Vec<f32> = (0..4).map(|_| s.next_draw(3).unwrap().0).collect();
+    assert_eq!(ts, [0.5, 2.0, 0.5, 2.0]);
+    let mut greedy = Sampler::new(SamplingConfig::greedy(), 6, 1).unwrap();
+    assert_eq!(greedy.next_draw(0), None);
+}
