@@ -196,8 +196,8 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         .iter()
         .map(|b| StoreExamples::new(&b.store, &Selection::All, train_opts, label_values))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    let mut parts: Vec<&dyn Examples> = vec![&main_view];
-    parts.extend(extra_views.iter().map(|v| v as &dyn Examples));
+    let mut parts: Vec<&(dyn Examples + Sync)> = vec![&main_view];
+    parts.extend(extra_views.iter().map(|v| v as &(dyn Examples + Sync)));
     let train_examples = Chain::new(parts);
     let valid_store = valid_built
         .as_ref()

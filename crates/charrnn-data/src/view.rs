@@ -169,9 +169,10 @@ impl Examples for Vec<Example> {
     }
 }
 
-/// Several example lists one after the other (e.g. a main column and extra columns).
+/// Several example lists one after the other (e.g. a main column and extra columns); shared
+/// between threads, as the parts are.
 pub struct Chain<'a> {
-    parts: Vec<&'a dyn Examples>,
+    parts: Vec<&'a (dyn Examples + Sync)>,
     /// Index of each part's first example, then the total.
     starts: Vec<usize>,
 }
@@ -186,7 +187,7 @@ impl std::fmt::Debug for Chain<'_> {
 
 impl<'a> Chain<'a> {
     /// The examples of `parts`, in order.
-    pub fn new(parts: Vec<&'a dyn Examples>) -> Self {
+    pub fn new(parts: Vec<&'a (dyn Examples + Sync)>) -> Self {
         let mut starts = vec![0];
         for p in &parts {
             starts.push(starts[starts.len() - 1] + p.len());
@@ -194,7 +195,7 @@ impl<'a> Chain<'a> {
         Self { parts, starts }
     }
 
-    fn locate(&self, i: usize) -> Option<(&'a dyn Examples, usize)> {
+    fn locate(&self, i: usize) -> Option<(&'a (dyn Examples + Sync), usize)> {
         let part = self.starts.partition_point(|&s| s <= i).checked_sub(1)?;
         let p = *self.parts.get(part)?;
         Some((p, i - self.starts[part]))

@@ -19,6 +19,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::device_sampling::{DeviceFilters, SampleOn};
 use crate::error::{ModelError, Result};
+use crate::eval::upload;
 use crate::network::{CharRnn, State};
 
 /// One sequence to generate.
@@ -388,12 +389,14 @@ impl Batcher<'_> {
                 }
             }
         }
-        let upload = |t: Tensor| -> Result<Tensor> {
-            Ok(t.f_view([n as i64, k as i64])?
-                .f_to_device_(device, t.kind(), true, false)?)
-        };
-        let u = upload(Tensor::f_from_slice(&u)?)?;
-        let inv_t = upload(Tensor::f_from_slice(&inv_t)?)?;
+        let u = upload(
+            Tensor::f_from_slice(&u)?.f_view([n as i64, k as i64])?,
+            device,
+        )?;
+        let inv_t = upload(
+            Tensor::f_from_slice(&inv_t)?.f_view([n as i64, k as i64])?,
+            device,
+        )?;
         let labels = label_tensor(self.rows.iter().map(|r| r.label), device)?;
         let mut ids = Vec::with_capacity(k);
         for j in 0..k as i64 {

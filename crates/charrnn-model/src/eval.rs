@@ -42,13 +42,11 @@ impl DeviceBatch {
     pub(crate) fn new(batch: &Batch, config: &ModelConfig, device: Device) -> Result<DeviceBatch> {
         let shape = [batch.batch_size as i64, batch.seq_len as i64];
         let put = |v: &[i64]| -> Result<Tensor> {
-            Ok(Tensor::f_from_slice(v)?
-                .f_view(shape)?
-                .f_to_device(device)?)
+            upload(Tensor::f_from_slice(v)?.f_view(shape)?, device)
         };
         let labels = match (config.num_labels, &batch.labels) {
             (None, _) => None,
-            (Some(_), Some(l)) => Some(Tensor::f_from_slice(l)?.f_to_device(device)?),
+            (Some(_), Some(l)) => Some(upload(Tensor::f_from_slice(l)?, device)?),
             (Some(_), None) => {
                 return Err(ModelError::InvalidInput(
                     "the model is conditioned on labels but some examples have none".into(),
@@ -61,6 +59,19 @@ impl DeviceBatch {
             labels,
             real: batch.real_targets(),
         })
+    }
+}
+
+/// A host tensor on `device`. To CUDA it goes through pinned (page-locked) memory and a
+/// copy that does not block the host: the copy overlaps the work already queued, and the host
+/// goes on to prepare the next step instead of waiting for the device.
+pub(crate) fn upload(host: Tensor, device: Device) -> Result<Tensor> {
+    if device.is_cuda() {
+        Ok(host
+            .f_pin_memory(device)?
+            .f_to_device_(device, host.kind(), true, false)?)
+    } else {
+        Ok(host.f_to_device(device)?)
     }
 }
 

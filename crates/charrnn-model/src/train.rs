@@ -85,8 +85,9 @@ impl Observer for () {}
 #[derive(Clone, Copy)]
 pub struct TrainData<'a> {
     /// Training examples: a `Vec<charrnn_data::Example>`, or examples read in place from a
-    /// token store (`charrnn_data::StoreExamples`).
-    pub train: &'a dyn Examples,
+    /// token store (`charrnn_data::StoreExamples`). Batches are collated on a separate thread,
+    /// ahead of the step that uses them.
+    pub train: &'a (dyn Examples + Sync),
     /// Validation examples (may be empty: the best checkpoint then follows the training loss).
     pub valid: &'a dyn Examples,
     /// The vocabulary the examples were encoded with (saved as tokenizer.json).
@@ -180,6 +181,9 @@ pub struct Trainer {
     /// Data-parallel training: this process's group ([`Trainer::join_group`]).
     pub(crate) group: Option<ProcessGroup>,
 }
+
+/// Batches collated ahead of the step that trains on them.
+const PREFETCH: usize = 2;
 
 /// Dropout's seed for `step`: a SplitMix64 mix of the run seed and the step.
 fn step_seed(seed: u64, step: u64) -> i64 {
@@ -391,55 +395,77 @@ impl Trainer {
                     self.progress.epoch as u64,
                 )),
             };
-            while self.progress.batch_in_epoch < plan.len() {
-                if let Some(cause) = self.budget_spent() {
-                    break 'run cause;
-                }
-                let lr = self.lr(batches_per_epoch);
-                let part = self.group.as_ref().map(|g| (g.rank(), g.world()));
-                let batch = plan.batch(data.train, self.progress.batch_in_epoch, part);
-                let (sum, real) = if streams.is_some() {
-                    let carried = self.carried.take();
-                    let (sum, real, state) = self.step_on(&batch, lr, carried.as_ref())?;
-                    #[cfg(test)]
-                    self.trace.push((carried, state.detach()));
-                    self.carried = Some(state);
-                    (sum, real)
-                } else {
-                    let (sum, real, _) = self.step_on(&batch, lr, None)?;
-                    (sum, real)
-                };
-                window.add(&sum, real)?;
-                log.add(&sum, real)?;
-                self.progress.batch_in_epoch += 1;
-                self.progress.elapsed_secs = base_elapsed + clock.elapsed().as_secs_f64() - paused;
+            let part = self.group.as_ref().map(|g| (g.rank(), g.world()));
+            let first = self.progress.batch_in_epoch;
+            let stopped = std::thread::scope(|scope| -> Result<Option<StopCause>> {
+                // The epoch's batches are collated on their own thread, PREFETCH ahead of the
+                // step, so the device does not wait on the host between steps.
+                let (ready, batches) = std::sync::mpsc::sync_channel::<Batch>(PREFETCH);
+                let plan = &plan;
+                let train = data.train;
+                scope.spawn(move || {
+                    for i in first..plan.len() {
+                        if ready.send(plan.batch(train, i, part)).is_err() {
+                            break; // the step loop stopped early
+                        }
+                    }
+                });
+                while self.progress.batch_in_epoch < plan.len() {
+                    if let Some(cause) = self.budget_spent() {
+                        return Ok(Some(cause));
+                    }
+                    let lr = self.lr(batches_per_epoch);
+                    let batch = batches.recv().map_err(|_| {
+                        ModelError::InvalidInput("the batch-collating thread stopped".into())
+                    })?;
+                    let (sum, real) = if streams.is_some() {
+                        let carried = self.carried.take();
+                        let (sum, real, state) = self.step_on(&batch, lr, carried.as_ref())?;
+                        #[cfg(test)]
+                        self.trace.push((carried, state.detach()));
+                        self.carried = Some(state);
+                        (sum, real)
+                    } else {
+                        let (sum, real, _) = self.step_on(&batch, lr, None)?;
+                        (sum, real)
+                    };
+                    window.add(&sum, real)?;
+                    log.add(&sum, real)?;
+                    self.progress.batch_in_epoch += 1;
+                    self.progress.elapsed_secs =
+                        base_elapsed + clock.elapsed().as_secs_f64() - paused;
 
-                if self.progress.step.is_multiple_of(self.config.log_every) {
-                    let (nats, chars, secs) = log.take()?;
-                    let loss = nats / chars.max(1) as f64;
-                    self.check_finite("training loss", loss)?;
-                    losses.push((self.progress.step, loss));
-                    observer.on_step(&StepInfo {
-                        step: self.progress.step,
-                        epoch: self.progress.epoch,
-                        loss,
-                        chars_per_sec: chars as f64 / secs.max(1e-9),
-                        fraction_done: self.fraction_done(batches_per_epoch),
-                        lr,
-                    });
+                    if self.progress.step.is_multiple_of(self.config.log_every) {
+                        let (nats, chars, secs) = log.take()?;
+                        let loss = nats / chars.max(1) as f64;
+                        self.check_finite("training loss", loss)?;
+                        losses.push((self.progress.step, loss));
+                        observer.on_step(&StepInfo {
+                            step: self.progress.step,
+                            epoch: self.progress.epoch,
+                            loss,
+                            chars_per_sec: chars as f64 / secs.max(1e-9),
+                            fraction_done: self.fraction_done(batches_per_epoch),
+                            lr,
+                        });
+                    }
+                    if self
+                        .config
+                        .eval_every
+                        .is_some_and(|n| self.progress.step.is_multiple_of(n))
+                    {
+                        let pause = Instant::now();
+                        let record = self.evaluate_and_save(data, &mut window, lr, false)?;
+                        observer.on_eval(&record);
+                        log.restart();
+                        window.restart();
+                        paused += pause.elapsed().as_secs_f64();
+                    }
                 }
-                if self
-                    .config
-                    .eval_every
-                    .is_some_and(|n| self.progress.step.is_multiple_of(n))
-                {
-                    let pause = Instant::now();
-                    let record = self.evaluate_and_save(data, &mut window, lr, false)?;
-                    observer.on_eval(&record);
-                    log.restart();
-                    window.restart();
-                    paused += pause.elapsed().as_secs_f64();
-                }
+                Ok(None)
+            })?;
+            if let Some(cause) = stopped {
+                break 'run cause;
             }
             // Epoch end.
             let pause = Instant::now();

@@ -449,7 +449,7 @@ fn training_from_a_store_equals_training_from_memory() {
     };
     let from_store = StoreExamples::new(&store, &Selection::All, example_opts, None).unwrap();
 
-    let run = |train: &dyn charrnn_data::Examples| {
+    let run = |train: &(dyn charrnn_data::Examples + Sync)| {
         let mut cfg = config(
             data.vocab.len(),
             Cell::Lstm,
