@@ -20,7 +20,7 @@ use crate::{fetch, workspace};
 /// `cargo xtask experiment [FLAGS] [-- EXTRA TRAIN FLAGS]`
 #[derive(Args, Debug)]
 pub(crate) struct ExperimentArgs {
-    /// The training recipe: notebook or default.
+    /// The training recipe: notebook, default or gpu (for one CUDA GPU; pass --device cuda).
     #[arg(long, default_value = "default")]
     preset: String,
     /// The experiment's name: the report goes to target/experiments/NAME/ [default: the preset].

@@ -22,13 +22,16 @@ where
         .try_map(|s| s.parse::<T>())
 }
 
-/// `--preset`: notebook or default; `seed`, the notebook's old name, still works but is not
+/// `--preset`: notebook, default or gpu; `seed`, the notebook's old name, still works but is not
 /// listed.
 fn preset_parser() -> impl TypedValueParser<Value = Preset> {
     PossibleValuesParser::new([
         PossibleValue::new("notebook").help("the notebook: one-hot LSTM 128, RMSprop, batch 8, 1 epoch"),
         PossibleValue::new("default").help(
             "2 LSTM layers of 256, Adam with cosine decay and weight decay 0.1, batch 64, 4,500 steps (about 6 minutes of training on 2 cores)",
+        ),
+        PossibleValue::new("gpu").help(
+            "for one CUDA GPU: 3 LSTM layers of 512, dropout 0.3, batch 128, up to 30 epochs with early stopping (patience 3); the experiment adds the descriptions as extra text",
         ),
         PossibleValue::new("seed").hide(true),
     ])
@@ -294,6 +297,11 @@ pub struct TrainArgs {
     /// lengths (less padding) (default: the preset's).
     #[arg(long, value_parser = library::<BatchOrder>(&["shuffled", "bucketed"]))]
     pub order: Option<BatchOrder>,
+    /// Early stopping: stop once this many validations in a row have not improved the best
+    /// validation bits per character, at least 1 (default: the preset's; never for notebook
+    /// and default). best/ keeps the best model.
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
+    pub patience: Option<usize>,
     /// Validate every N steps, at least 1 (and at each epoch end).
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub eval_every: Option<usize>,

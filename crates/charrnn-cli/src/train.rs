@@ -498,5 +498,8 @@ fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfi
     if let Some(e) = args.eval_every {
         train.eval_every = Some(e as u64);
     }
+    if let Some(p) = args.patience {
+        train.patience = Some(p);
+    }
     Ok(())
 }

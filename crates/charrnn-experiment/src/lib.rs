@@ -72,7 +72,9 @@ pub use experiment::{
     CLASS_TEMPERATURE, GREEDY_PROMPT, Options, Outcome, PROMPTS, SOURCE_FILE, TEMPERATURES,
     TEST_FILE, TRAIN_FILE, VALID_FRACTION, data_notes, run_experiment,
 };
-pub use presets::{DEFAULT_PRESET_STEPS, Preset, Recipe, UnknownPreset};
+pub use presets::{
+    DEFAULT_PRESET_STEPS, GPU_PRESET_EPOCHS, GPU_PRESET_PATIENCE, Preset, Recipe, UnknownPreset,
+};
 pub use report::{
     CURVES_FILE, Curve, DataStats, REPORT_FILE, Report, SWEEP_CURVES_FILE, SWEEP_TIME_CURVES_FILE,
     SampleGroup, SweepResult, SweepRow, bpc_curves, plot_svg, render_markdown, write_atomic,

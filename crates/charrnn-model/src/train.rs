@@ -146,6 +146,8 @@ pub enum StopCause {
     Steps,
     /// `max_seconds` passed.
     Time,
+    /// `patience` evaluations in a row did not improve the validation loss (early stopping).
+    Patience,
 }
 
 /// The outcome of [`Trainer::fit`].
@@ -180,6 +182,20 @@ pub struct Trainer {
     may_replace: bool,
     /// Data-parallel training: this process's group ([`Trainer::join_group`]).
     pub(crate) group: Option<ProcessGroup>,
+}
+
+/// Evaluations since the one with the lowest validation bits per character (0 when the last
+/// one is the best, or when none has a validation score).
+fn evaluations_since_best(metrics: &[EvalRecord]) -> usize {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, r) in metrics.iter().enumerate() {
+        if let Some(v) = r.val_bpc
+            && best.is_none_or(|(_, b)| v < b)
+        {
+            best = Some((i, v));
+        }
+    }
+    best.map_or(0, |(i, _)| metrics.len() - 1 - i)
 }
 
 /// Batches collated ahead of the step that trains on them.
@@ -319,6 +335,12 @@ impl Trainer {
             Some(StopCause::Epochs)
         } else if self.config.max_seconds.is_some_and(|s| p.elapsed_secs >= s) {
             Some(StopCause::Time)
+        } else if self
+            .config
+            .patience
+            .is_some_and(|n| evaluations_since_best(&self.metrics) >= n)
+        {
+            Some(StopCause::Patience)
         } else {
             None
         }
@@ -350,6 +372,11 @@ impl Trainer {
         }
         check_examples(self.model.config(), data.train, "training")?;
         check_examples(self.model.config(), data.valid, "validation")?;
+        if self.config.patience.is_some() && data.valid.is_empty() {
+            return Err(ModelError::InvalidTrainConfig(
+                "early stopping (patience) needs validation data".into(),
+            ));
+        }
         if !self.may_replace && run_holds_model(&self.run_dir) {
             return Err(ModelError::RunExists(self.run_dir.clone()));
         }

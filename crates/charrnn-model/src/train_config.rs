@@ -80,6 +80,10 @@ pub struct TrainConfig {
     /// this many times `ln(vocab_size)`, the loss of a uniform guess (char-rnn stops at 3x its
     /// first loss). `None`: no bound (a NaN or infinite loss still stops training).
     pub divergence_factor: Option<f64>,
+    /// Early stopping: stop once this many evaluations in a row have not lowered the best
+    /// validation bits per character (the `best/` checkpoint keeps the best model). Needs
+    /// validation data. `None`: never.
+    pub patience: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -102,6 +106,7 @@ impl Default for TrainConfig {
             threads: 0,
             stateful: None,
             divergence_factor: Some(3.0),
+            patience: None,
         }
     }
 }
@@ -129,6 +134,9 @@ impl TrainConfig {
         }
         if self.epochs == Some(0) || self.max_steps == Some(0) {
             return bad("epochs and max_steps must be at least 1");
+        }
+        if self.patience == Some(0) {
+            return bad("patience must be at least 1");
         }
         if self
             .divergence_factor

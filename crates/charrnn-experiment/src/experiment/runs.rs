@@ -69,6 +69,11 @@ impl<'a> CommonRun<'a> {
         for c in columns {
             args.extend([s("--column"), c.clone()]);
         }
+        for extra in opts.preset.extra_columns() {
+            if !columns.iter().any(|c| c == extra) {
+                args.extend([s("--extra-column"), s(extra)]);
+            }
+        }
         self.label_flags(&mut args);
         args.extend([
             s("--valid-fraction"),

@@ -519,3 +519,51 @@ fn weight_decay_shrinks_each_parameter_before_the_update() {
         Err(ModelError::InvalidTrainConfig(_))
     ));
 }
+
+/// Early stopping: with a learning rate too small to move any weight, validation never
+/// improves on the first evaluation, so `patience` 2 stops two evaluations later; without
+/// validation data, patience is refused before anything is written.
+#[test]
+fn patience_stops_once_validation_stops_improving() {
+    let data = Data::new(false);
+    let model = || {
+        CharRnn::new(
+            &config(
+                data.vocab.len(),
+                Cell::Lstm,
+                InputMode::Embedding { dim: 4 },
+            ),
+            Device::Cpu,
+            4,
+        )
+        .unwrap()
+    };
+    let cfg = TrainConfig {
+        learning_rate: 1e-30,
+        epochs: Some(100),
+        max_steps: None,
+        eval_every: Some(2),
+        patience: Some(2),
+        ..train_config(0)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(model(), cfg.clone(), dir.path()).unwrap();
+    let s = t.fit(&data.borrow(), &mut ()).unwrap();
+    assert_eq!(s.stopped_by, StopCause::Patience);
+    // Evaluations at step 2, at the first epoch's end (step 3) and at step 4.
+    let steps: Vec<u64> = t.metrics().iter().map(|r| r.step).collect();
+    assert_eq!(steps, [2, 3, 4]);
+    assert_eq!(s.progress.step, 4);
+
+    let mut no_valid = data.borrow();
+    let empty: Vec<charrnn_data::Example> = Vec::new();
+    no_valid.valid = &empty;
+    let dir = tempfile::tempdir().unwrap();
+    let err = Trainer::new(model(), cfg, dir.path())
+        .unwrap()
+        .fit(&no_valid, &mut ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("validation"), "{err}");
+    assert!(!charrnn_model::run_holds_model(dir.path()));
+}
