@@ -238,13 +238,15 @@ pub(crate) fn ttb_row(
     Ok((row, value))
 }
 
-/// Our `generate` of `samples` × `length` from `run_dir`; returns its stats line.
+/// Our `generate` of `samples` × `length` from `run_dir`, with `extra` flags; returns its
+/// stats line.
 pub(crate) fn our_generate(
     sides: &mut Sides,
     opts: &Options,
     run_dir: &Path,
     samples: u64,
     length: u64,
+    extra: &[&str],
 ) -> Result<Value> {
     let mut a = vec!["generate".to_owned(), run_dir.to_string_lossy().into()];
     a.extend(strings(&[
@@ -266,6 +268,7 @@ pub(crate) fn our_generate(
         "--seed",
         &opts.seed.to_string(),
     ]));
+    a.extend(strings(extra));
     stats_event(&sides.charrnn(&a)?.stderr)
 }
 
@@ -283,8 +286,22 @@ pub(crate) fn gen_rows(
     };
     let (n, len) = (opts.gen_samples, opts.gen_length);
     sides.say(&format!("generation: {n} samples × {len} characters"));
-    let batched = our_generate(sides, opts, &ckpt, n, len)?;
-    let single = our_generate(sides, opts, &ckpt, 1, len)?;
+    let batched = our_generate(sides, opts, &ckpt, n, len, &[])?;
+    let single = our_generate(sides, opts, &ckpt, 1, len, &[])?;
+    // On CUDA the default draws on the device; the host sampler (logits copied back every
+    // step) is measured beside it.
+    let host_sampler = if opts.cuda() {
+        Some(our_generate(
+            sides,
+            opts,
+            &ckpt,
+            n,
+            len,
+            &["--sampler", "host"],
+        )?)
+    } else {
+        None
+    };
     let spec = &train_specs()[1];
     let mut theirs = reference_common(opts, data);
     theirs.extend(spec.reference());
@@ -318,7 +335,7 @@ pub(crate) fn gen_rows(
     let ours_rss = batched["peak_rss_mib"].as_f64();
     let ref_rss = reference["peak_rss_mib"].as_f64();
     let cuda = opts.cuda();
-    let rows = vec![
+    let mut rows = vec![
         Row {
             part: "gen",
             metric: format!(
@@ -377,10 +394,30 @@ pub(crate) fn gen_rows(
             ),
         },
     ];
+    if let Some(host) = &host_sampler {
+        rows.push(Row {
+            part: "gen",
+            metric: format!(
+                "generation, {n} samples × {len} chars, sampler on the device vs on the host"
+            ),
+            unit: "chars/s",
+            charrnn: Some(ours_cps),
+            reference: Some(num(
+                host,
+                "chars_per_sec",
+                "charrnn generate --sampler host",
+            )?),
+            target: None,
+            charrnn_rss_mib: ours_rss,
+            reference_rss_mib: host["peak_rss_mib"].as_f64(),
+            note: "both charrnn, same seed and samples; \"reference\" is --sampler host".into(),
+        });
+    }
     let value = json!({
         "checkpoint": ckpt,
         "charrnn_batched": batched,
         "charrnn_single": single,
+        "charrnn_host_sampler": host_sampler,
         "reference": reference,
     });
     Ok((rows, value))

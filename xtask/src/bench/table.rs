@@ -63,6 +63,9 @@ pub(crate) enum Goal {
 pub(crate) fn target(goal: Goal, cuda: bool) -> Option<Target> {
     match (goal, cuda) {
         (Goal::Train { batch }, false) if batch <= 8 => Some(Target::AtLeast(1.2)),
+        // The notebook's batches of 8 leave a GPU mostly waiting on the host: the reference's
+        // eager loop pays that per step, charrnn's flat optimiser and prefetching should not.
+        (Goal::Train { batch }, true) if batch <= 8 => Some(Target::AtLeast(1.5)),
         (Goal::Train { .. }, _) => Some(Target::AtLeast(1.0)),
         (Goal::TimeToBpc, _) => Some(Target::AtMost(0.1)),
         (Goal::GenBatched, false) => Some(Target::AtLeast(1.0)),
@@ -384,7 +387,7 @@ mod tests {
             false,
             Some(Target::AtLeast(1.0)),
         );
-        check(Goal::Train { batch: 8 }, true, Some(Target::AtLeast(1.0)));
+        check(Goal::Train { batch: 8 }, true, Some(Target::AtLeast(1.5)));
         check(Goal::Train { batch: 256 }, true, Some(Target::AtLeast(1.0)));
         check(Goal::TimeToBpc, false, Some(Target::AtMost(0.1)));
         check(Goal::TimeToBpc, true, Some(Target::AtMost(0.1)));
