@@ -30,7 +30,9 @@
 //!   into place; loading checks that the parts agree and says what does not.
 //! - **Generation** ([`generate`], [`GenerateOptions`]): incremental (state carried, linear cost),
 //!   batched, with every strategy of `charrnn-sampling`, stop at `<eos>`, stop strings or a
-//!   length, and a streaming callback.
+//!   length, and a streaming callback. Ids are drawn on the host, or on the model's device
+//!   ([`SampleOn`]; the default on CUDA) with the same filters as tensor ops and the host
+//!   sampler's own random streams, the ids copied back once per block of steps.
 //! - **Devices** ([`parse_device`]): `auto`, `cpu`, `cuda`, `cuda:N`, with a clear error when
 //!   CUDA is asked for and absent.
 //!
@@ -39,8 +41,9 @@
 //! Files of text, CSV or Parquet, how examples are cut from texts (it takes any
 //! `charrnn_data::Examples`: `Example`s built by the caller, normally with `<bos>` in front, or
 //! examples read in place from a memory-mapped token store), how a
-//! vocabulary is built (it takes a `charrnn_vocab::Vocab`), how ids are drawn from logits
-//! (`charrnn-sampling` does that on the host), and command lines, progress bars or plots.
+//! vocabulary is built (it takes a `charrnn_vocab::Vocab`), what the sampling strategies mean
+//! (`charrnn-sampling` defines them, draws on the host and hands out its random numbers to the
+//! device sampler here), and command lines, progress bars or plots.
 //!
 //! # Example
 //!
