@@ -441,3 +441,117 @@ fn a_rank_alone_stops_within_the_timeout() {
     assert!(errors[0].contains("rank 0 of 2"), "{stderr}");
     assert!(!dir.path().join("run/best").exists());
 }
+
+/// A rank killed mid-run (SIGKILL) makes the survivor stop, well within --dist-timeout, with
+/// one error line naming the lost rank (rank 0 also serves the rendezvous store); the
+/// checkpoint rank 0 wrote before still loads.
+#[test]
+fn killing_a_rank_stops_the_other_with_an_error_naming_it() {
+    if !c10d_built() {
+        return;
+    }
+    for victim in [1, 0] {
+        let dir = tempfile::tempdir().unwrap();
+        let error = kill_one_of_two(dir.path(), victim);
+        let named = if victim == 1 {
+            "rank 1 is gone"
+        } else {
+            "rank 0 is gone (its rendezvous store does not answer)"
+        };
+        assert!(error.contains(named), "{error}");
+        let sample = common::ok(&[
+            "generate",
+            &s(&dir.path().join("run")),
+            "--max-len",
+            "5",
+            "--device",
+            "cpu",
+        ]);
+        assert!(!sample.is_empty());
+    }
+}
+
+/// Starts two ranks training into `dir/run`, kills `victim` once rank 0 has reported an
+/// evaluation, and returns the survivor's one error line (after checking that it exits 1 with
+/// nothing else on stderr).
+fn kill_one_of_two(dir: &Path, victim: usize) -> String {
+    use std::io::{BufRead, BufReader, Read};
+    let text = dir.join("titles.txt");
+    let lines: Vec<String> = (0..200)
+        .map(|i| {
+            format!(
+                "title {} of the {} news",
+                i % 17,
+                ["world", "sports"][i % 2]
+            )
+        })
+        .collect();
+    std::fs::write(&text, lines.join("\n")).unwrap();
+    let run = dir.join("run");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let spawn = |rank: &str| {
+        Command::new(env!("CARGO_BIN_EXE_charrnn"))
+            .args(["train", "--train", &s(&text), "--out", &s(&run)])
+            .args(["--text-unit", "line", "--hidden", "16", "--layers", "1"])
+            .args(["--embed-dim", "8", "--batch-size", "4", "--dropout", "0"])
+            .args(["--max-steps", "1000000", "--eval-every", "5"])
+            .args(["--dist-timeout", "60", "--device", "cpu", "--threads", "1"])
+            .args(["--json", "--quiet"])
+            .env("RANK", rank)
+            .env("WORLD_SIZE", "2")
+            .env("MASTER_ADDR", "127.0.0.1")
+            .env("MASTER_PORT", &port)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut ranks = [spawn("0"), spawn("1")];
+    // Both ranks are in the training loop once rank 0 reports its first evaluation (and has
+    // written best/ and last/).
+    let mut stdout = BufReader::new(ranks[0].stdout.take().unwrap()).lines();
+    loop {
+        let line = stdout
+            .next()
+            .expect("rank 0 reports an evaluation")
+            .unwrap();
+        if line.contains(r#""event":"eval""#) {
+            break;
+        }
+    }
+    let drain = std::thread::spawn(move || stdout.count());
+    ranks[victim].kill().unwrap();
+    ranks[victim].wait().unwrap();
+    let survivor = &mut ranks[1 - victim];
+    let killed = Instant::now();
+    let status = loop {
+        if let Some(status) = survivor.try_wait().unwrap() {
+            break status;
+        }
+        if killed.elapsed() > Duration::from_secs(50) {
+            survivor.kill().unwrap();
+            panic!(
+                "rank {} went on for 50 s after rank {victim} was killed",
+                1 - victim
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drain.join().unwrap();
+    let mut stderr = String::new();
+    survivor
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("error:"), "{stderr}");
+    stderr
+}

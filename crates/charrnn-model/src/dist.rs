@@ -120,8 +120,21 @@ mod ffi {
             err: *mut c_char,
             err_len: usize,
         ) -> c_int;
+        pub(super) fn charrnn_c10d_lost(
+            group: *mut c_void,
+            wait_ms: c_long,
+            lost: *mut c_int,
+            lost_len: c_int,
+            err: *mut c_char,
+            err_len: usize,
+        ) -> c_int;
     }
 }
+
+/// How long a rank's heartbeat may stand still before a failed collective calls it gone (it
+/// beats four times a second).
+#[cfg(charrnn_c10d)]
+const SILENCE: Duration = Duration::from_secs(2);
 
 /// A buffer for the shim's error messages, and the message in it.
 #[cfg(charrnn_c10d)]
@@ -270,9 +283,41 @@ impl ProcessGroup {
         let mut err = ErrBuf::new();
         let (e, n) = err.ptr();
         if call(self.group.as_ptr(), e, n) != 0 {
-            return Err(err.message(&format!("{what} on rank {}", self.rank)));
+            let who = self.lost_ranks();
+            return Err(err.message(&format!("{what} on rank {}{who}", self.rank)));
         }
         Ok(())
+    }
+
+    /// After a failed collective: which ranks are gone, as words to put in the error (", rank
+    /// 1 is gone (no heartbeat for 2 s)"), found from the heartbeats every rank keeps in the
+    /// group's store; empty when every rank still beats.
+    #[cfg(charrnn_c10d)]
+    fn lost_ranks(&mut self) -> String {
+        let mut lost = vec![0 as std::ffi::c_int; self.world.min(64)];
+        let lost_len = std::ffi::c_int::try_from(lost.len()).unwrap_or(0);
+        let mut err = ErrBuf::new();
+        let (e, n) = err.ptr();
+        let wait = std::ffi::c_long::try_from(SILENCE.as_millis()).unwrap_or(2000);
+        // SAFETY: `g` is this group's, alive until drop; `lost` holds `lost_len` writable ints
+        // and `e` `n` writable bytes, both alive for the call.
+        let count = unsafe {
+            ffi::charrnn_c10d_lost(self.group.as_ptr(), wait, lost.as_mut_ptr(), lost_len, e, n)
+        };
+        let secs = SILENCE.as_secs();
+        match usize::try_from(count) {
+            Err(_) => ", rank 0 is gone (its rendezvous store does not answer)".into(),
+            Ok(0) => String::new(),
+            Ok(1) => format!(", rank {} is gone (no heartbeat for {secs} s)", lost[0]),
+            Ok(k) => {
+                let named: Vec<String> = lost.iter().take(k).map(|r| r.to_string()).collect();
+                let more = if k > named.len() { " and more" } else { "" };
+                format!(
+                    ", ranks {}{more} are gone (no heartbeat for {secs} s)",
+                    named.join(", ")
+                )
+            }
+        }
     }
 
     /// Whether this build can make process groups (it found Gloo's headers).

@@ -255,7 +255,7 @@ fn ranks_that_train_different_things_all_stop_with_an_error() {
 }
 
 /// A rank that goes away (its group dropped, as when its process is killed) makes the next
-/// collective of the other fail with an error, not hang.
+/// collective of the other fail with an error naming it, not hang.
 #[test]
 fn a_rank_that_goes_away_fails_the_others_collective() {
     if !c10d() {
@@ -275,6 +275,8 @@ fn a_rank_that_goes_away_fails_the_others_collective() {
     let err = group.all_reduce(&mut t, false).unwrap_err();
     assert!(matches!(err, ModelError::Distributed(_)), "{err}");
     assert!(err.to_string().contains("all-reduce on rank 0"), "{err}");
+    // Its heartbeat stopped with it: the error names it.
+    assert!(err.to_string().contains("rank 1 is gone"), "{err}");
 }
 
 /// Two ranks train `steps` steps into `run` (written by rank 0), from scratch or resumed from
