@@ -296,7 +296,21 @@ impl Streams {
     /// Batch `k`: window `k` of every stream, all rows of the same length (no padding).
     /// Labels are those of the example each row starts in.
     pub fn collate<E: Examples + ?Sized>(&self, examples: &E, k: usize) -> Batch {
-        let rows: Vec<Range<u64>> = (0..self.streams).map(|b| self.range(k, b)).collect();
+        self.collate_streams(examples, k, 0..self.streams)
+    }
+
+    /// Rows `streams` of batch `k` (a data-parallel rank's share of the streams, which it
+    /// keeps from window to window, and so its own recurrent state).
+    pub fn collate_streams<E: Examples + ?Sized>(
+        &self,
+        examples: &E,
+        k: usize,
+        streams: Range<usize>,
+    ) -> Batch {
+        let rows: Vec<Range<u64>> = streams
+            .filter(|&b| b < self.streams)
+            .map(|b| self.range(k, b))
+            .collect();
         let seq_len = rows
             .iter()
             .map(|r| (r.end - r.start) as usize)

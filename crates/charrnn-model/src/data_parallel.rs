@@ -32,11 +32,6 @@ pub(crate) fn join(
     config: &TrainConfig,
     data_key: u64,
 ) -> Result<()> {
-    if config.stateful.is_some() {
-        return Err(ModelError::Distributed(
-            "stateful training is not data-parallel yet".into(),
-        ));
-    }
     // SipHash with fixed keys: the same on every rank of the same binary.
     let mut h = std::collections::hash_map::DefaultHasher::new();
     h.write(format!("{:?}|{:?}|{data_key}", model.config(), config).as_bytes());

@@ -131,7 +131,10 @@ impl EpochPlan<'_> {
             (EpochPlan::Batches(b), Some((rank, world))) => {
                 examples.collate(&b[i][data_parallel::slice(b[i].len(), rank, world)])
             }
-            (EpochPlan::Streams(s), _) => s.collate(examples, i),
+            (EpochPlan::Streams(s), None) => s.collate(examples, i),
+            (EpochPlan::Streams(s), Some((rank, world))) => {
+                s.collate_streams(examples, i, data_parallel::slice(s.streams(), rank, world))
+            }
         }
     }
 }

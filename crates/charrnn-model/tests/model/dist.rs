@@ -159,10 +159,14 @@ fn logits_of(model: &charrnn_model::CharRnn) -> Tensor {
     model.forward(&input, None, None, false).unwrap().0
 }
 
-/// Trains the five-title corpus for `steps` steps with a global batch of 4, alone or as
-/// `rank` of `world`; returns the final logits on a fixed input and whether the run
-/// directory was written.
-fn train(rank_world: Option<(usize, usize, u16)>, steps: u64) -> (Vec<f32>, bool) {
+/// Trains the five-title corpus for `steps` steps with a global batch of 4 (4 parallel
+/// streams of windows of `stateful` positions, if given), alone or as `rank` of `world`;
+/// returns the final logits on a fixed input and whether the run directory was written.
+fn train(
+    rank_world: Option<(usize, usize, u16)>,
+    steps: u64,
+    stateful: Option<usize>,
+) -> (Vec<f32>, bool) {
     use crate::common::{Data, config, train_config};
     use charrnn_model::tch::Device;
     use charrnn_model::{Cell, CharRnn, InputMode, Trainer};
@@ -181,6 +185,7 @@ fn train(rank_world: Option<(usize, usize, u16)>, steps: u64) -> (Vec<f32>, bool
     let run = dir.path().join("run");
     let cfg = charrnn_model::TrainConfig {
         batch_size: 4,
+        stateful,
         ..train_config(steps)
     };
     let mut trainer = Trainer::new(model, cfg, &run).unwrap();
@@ -201,19 +206,23 @@ fn two_ranks_with_half_batches_train_as_one_process_with_the_whole() {
     if !c10d() {
         return;
     }
-    let (alone, wrote) = train(None, 20);
-    assert!(wrote);
-    let port = free_port();
-    let ranks: Vec<_> = (0..2)
-        .map(|rank| std::thread::spawn(move || train(Some((rank, 2, port)), 20)))
-        .collect();
-    let results: Vec<_> = ranks.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_eq!(results[0].0, results[1].0, "the ranks' parameters differ");
-    for (a, b) in alone.iter().zip(&results[0].0) {
-        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    // Per-text batches, and stateful training where each rank keeps two of the four
+    // streams (and their recurrent state) from window to window.
+    for stateful in [None, Some(7)] {
+        let (alone, wrote) = train(None, 20, stateful);
+        assert!(wrote);
+        let port = free_port();
+        let ranks: Vec<_> = (0..2)
+            .map(|rank| std::thread::spawn(move || train(Some((rank, 2, port)), 20, stateful)))
+            .collect();
+        let results: Vec<_> = ranks.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(results[0].0, results[1].0, "the ranks' parameters differ");
+        for (a, b) in alone.iter().zip(&results[0].0) {
+            assert!((a - b).abs() < 1e-5, "{stateful:?}: {a} vs {b}");
+        }
+        assert!(results[0].1, "rank 0 writes the run");
+        assert!(!results[1].1, "rank 1 writes nothing");
     }
-    assert!(results[0].1, "rank 0 writes the run");
-    assert!(!results[1].1, "rank 1 writes nothing");
 }
 
 #[test]
