@@ -28,7 +28,7 @@ fn preset_parser() -> impl TypedValueParser<Value = Preset> {
     PossibleValuesParser::new([
         PossibleValue::new("notebook").help("the notebook: one-hot LSTM 128, RMSprop, batch 8, 1 epoch"),
         PossibleValue::new("default").help(
-            "2 LSTM layers of 256, Adam with cosine decay and weight decay 0.1, batch 64, 4,500 steps (about 6 minutes of training on 2 cores)",
+            "2 LSTM layers of 256, Adam with cosine decay and weight decay 0.1, batch 64, 6,500 steps (about 9 to 10 minutes of training on 2 cores)",
         ),
         PossibleValue::new("gpu").help(
             "for one CUDA GPU: 3 LSTM layers of 512, dropout 0.3, batch 128, up to 30 epochs with early stopping (patience 3); the experiment adds the descriptions as extra text",
