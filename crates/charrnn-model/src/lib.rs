@@ -107,6 +107,7 @@ mod generate;
 mod loss_window;
 mod model_config;
 mod network;
+mod observer;
 mod optim;
 mod records;
 mod run_dir;
@@ -124,10 +125,11 @@ pub use eval::{Eval, evaluate};
 pub use generate::{GenerateOptions, Generated, generate, generate_streaming};
 pub use model_config::{Cell, DEFAULT_EMBED_DIM, InputMode, MAX_PARAMETERS, ModelConfig};
 pub use network::{CharRnn, State};
+pub use observer::{EpochEnd, Observer, StepInfo};
 pub use optim::{LrSchedule, OptimizerConfig};
 pub use records::{DataSettings, EvalRecord, METRICS_FILE, Progress, parse_metrics, read_metrics};
 pub use run_dir::{Leftover, clean_run_dir, run_holds_model};
-pub use train::{EpochEnd, Observer, StepInfo, StopCause, TrainData, TrainSummary, Trainer};
+pub use train::{StopCause, TrainData, TrainSummary, Trainer};
 pub use train_config::{BatchOrder, DEFAULT_WINDOW_BATCHES, TrainConfig};
 
 #[cfg(test)]

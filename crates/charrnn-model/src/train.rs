@@ -16,70 +16,14 @@ use crate::device::set_cpu_threads;
 use crate::dist::ProcessGroup;
 use crate::error::{ModelError, Result};
 use crate::eval::{DeviceBatch, check_examples, loss_sum};
-use crate::generate::{GenerateOptions, Generated, generate};
 use crate::loss_window::Window;
 use crate::network::CharRnn;
 use crate::network::State;
+use crate::observer::{EpochEnd, Observer, StepInfo};
 use crate::optim::Optimizer;
 use crate::records::{DataSettings, EvalRecord, METRICS_FILE, Progress, read_metrics};
 use crate::run_dir::{clean_run_dir, run_holds_model};
 use crate::train_config::TrainConfig;
-
-/// What [`Observer::on_step`] is told every `log_every` steps.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StepInfo {
-    /// Optimiser steps done.
-    pub step: u64,
-    /// Current epoch (0-based).
-    pub epoch: usize,
-    /// Mean training loss over the steps since the previous call, in nats per character.
-    pub loss: f64,
-    /// Real training characters per second since the previous call.
-    pub chars_per_sec: f64,
-    /// Fraction of the budget spent (the largest of steps, epochs and seconds).
-    pub fraction_done: f64,
-    /// The learning rate in use.
-    pub lr: f64,
-}
-
-/// What [`Observer::on_epoch_end`] gets: enough to generate samples with the model.
-pub struct EpochEnd<'a> {
-    /// The epoch just finished (0-based).
-    pub epoch: usize,
-    /// Optimiser steps done.
-    pub step: u64,
-    /// The model (use it for inference only).
-    pub model: &'a CharRnn,
-    /// The vocabulary.
-    pub vocab: &'a Vocab,
-    /// The evaluation made at this epoch end.
-    pub record: &'a EvalRecord,
-}
-
-impl EpochEnd<'_> {
-    /// Generates continuations of `prompts` with the current model (see [`generate`]).
-    pub fn generate(&self, prompts: &[&str], options: &GenerateOptions) -> Result<Vec<Generated>> {
-        generate(self.model, self.vocab, prompts, options)
-    }
-}
-
-/// Hooks called during training; every method does nothing by default. `()` observes nothing.
-pub trait Observer {
-    /// Every `log_every` steps, after reading the loss back.
-    fn on_step(&mut self, info: &StepInfo) {
-        let _ = info;
-    }
-    /// After every evaluation (and its checkpoint).
-    fn on_eval(&mut self, record: &EvalRecord) {
-        let _ = record;
-    }
-    /// At every epoch end, after its evaluation: e.g. generate a few samples.
-    fn on_epoch_end(&mut self, end: &EpochEnd<'_>) {
-        let _ = end;
-    }
-}
-
-impl Observer for () {}
 
 /// The data of a run, and what to record about it in checkpoints.
 #[derive(Clone, Copy)]

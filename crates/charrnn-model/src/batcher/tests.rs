@@ -1,0 +1,132 @@
+//! The batch: rows joining and leaving, refused requests, both sampler placements.
+use charrnn_vocab::VocabOptions;
+
+use super::*;
+use crate::ModelConfig;
+
+fn request(prompt: &str, seed: u64, stream: usize, max_len: usize) -> RowRequest {
+    RowRequest {
+        prompt: prompt.into(),
+        label: None,
+        sampling: SamplingConfig::with_temperature(1.0),
+        seed,
+        stream,
+        max_len,
+        stop_strings: Vec::new(),
+        unknown: Unknown::Error,
+        prepend_bos: true,
+        ignore_eos: false,
+    }
+}
+
+/// Runs the batch to the end; `later` joins after `delay` steps. Returns each key's ids.
+fn run(
+    batcher: &mut Batcher<'_>,
+    first: Vec<(u64, RowRequest)>,
+    later: Vec<(u64, RowRequest)>,
+    delay: usize,
+) -> BTreeMap<u64, Vec<u32>> {
+    let mut out: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    batcher.join(first).unwrap();
+    let mut later = Some(later);
+    let mut step = 0;
+    while !batcher.is_empty() || later.is_some() {
+        if step == delay {
+            batcher.join(later.take().unwrap_or_default()).unwrap();
+        }
+        for e in batcher.step().unwrap() {
+            out.entry(e.key).or_default().push(e.id);
+        }
+        step += 1;
+    }
+    out
+}
+
+/// A row samples the same ids alone, in a batch, and when others join or leave mid-way.
+#[test]
+fn joining_and_leaving_never_change_a_rows_samples() {
+    let texts = [
+        "the cat sat on the mat",
+        "a dog ran far away",
+        "zebras eat grass",
+    ];
+    let vocab = Vocab::build(texts.iter().copied(), &VocabOptions::default()).unwrap();
+    let mut config = ModelConfig::new(vocab.len());
+    config.hidden = 12;
+    config.num_layers = 2;
+    let model = CharRnn::new(&config, Device::Cpu, 7).unwrap();
+    let mut on_host = None;
+    for on in [SampleOn::Host, SampleOn::Device] {
+        let mut batcher = Batcher::new(&model, &vocab).unwrap();
+        batcher.sample_on(on).unwrap();
+        let alone = run(
+            &mut batcher,
+            vec![(1, request("the ", 5, 0, 30))],
+            vec![],
+            0,
+        );
+        // Both placements follow the same streams.
+        assert_eq!(on_host.get_or_insert_with(|| alone.clone()), &alone, "{on}");
+        for delay in [0, 3, 11] {
+            let mixed = run(
+                &mut batcher,
+                vec![(1, request("the ", 5, 0, 30)), (2, request("", 9, 1, 4))],
+                vec![
+                    (3, request("zebras eat", 1, 0, 40)),
+                    (4, request("a", 5, 0, 2)),
+                ],
+                delay,
+            );
+            assert_eq!(mixed[&1], alone[&1], "joined at step {delay}");
+            assert!(
+                mixed[&2].len() <= 4 && mixed[&4].len() <= 2,
+                "length limits hold"
+            );
+        }
+        // The same seed and stream give the same samples whatever the key.
+        let again = run(
+            &mut batcher,
+            vec![(9, request("the ", 5, 0, 30))],
+            vec![],
+            0,
+        );
+        assert_eq!(again[&9], alone[&1]);
+        // A removed row stops; the others go on.
+        batcher
+            .join(vec![
+                (1, request("the ", 5, 0, 30)),
+                (2, request("a", 2, 0, 30)),
+            ])
+            .unwrap();
+        batcher.step().unwrap();
+        batcher.remove(&[2]).unwrap();
+        assert_eq!(batcher.len(), 1);
+        let events = batcher.step().unwrap();
+        assert!(events.iter().all(|e| e.key == 1));
+    }
+}
+
+#[test]
+fn bad_requests_are_refused_and_nothing_joins() {
+    let vocab = Vocab::build(["abc"], &VocabOptions::default()).unwrap();
+    let mut config = ModelConfig::new(vocab.len());
+    config.hidden = 4;
+    config.num_layers = 1;
+    let model = CharRnn::new(&config, Device::Cpu, 0).unwrap();
+    let mut batcher = Batcher::new(&model, &vocab).unwrap();
+    let mut labelled = request("ab", 0, 0, 5);
+    labelled.label = Some(1);
+    assert!(
+        batcher.check(&labelled).is_err(),
+        "an unlabelled model takes no label"
+    );
+    let err = batcher
+        .join(vec![
+            (1, request("ab", 0, 0, 5)),
+            (2, request("xyz", 0, 0, 5)),
+        ])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains('x'), "{err}");
+    assert!(batcher.is_empty());
+}
