@@ -100,8 +100,9 @@ impl Checkpoint {
         let config = read_config(&dir)?;
         let vocab_path = dir.join(TOKENIZER);
         check_file(&dir, &config, TOKENIZER)?;
-        let vocab = Vocab::load(&vocab_path)
-            .map_err(|e| ModelError::checkpoint(&vocab_path, e.to_string()))?;
+        let vocab = Vocab::load(&vocab_path).map_err(|e| {
+            ModelError::checkpoint_caused(&vocab_path, "cannot load the vocabulary", e)
+        })?;
         if vocab.len() != config.model.vocab_size {
             return Err(ModelError::checkpoint(
                 &dir,
@@ -117,8 +118,13 @@ impl Checkpoint {
         // before a network of that size is allocated.
         check_file(&dir, &config, WEIGHTS)?;
         check_weight_shapes(&dir.join(WEIGHTS), &config)?;
-        let mut model = CharRnn::new(&config.model, device, 0)
-            .map_err(|e| ModelError::checkpoint(dir.join(CONFIG), e.to_string()))?;
+        let mut model = CharRnn::new(&config.model, device, 0).map_err(|e| {
+            ModelError::checkpoint_caused(
+                dir.join(CONFIG),
+                "cannot build the model it describes",
+                e,
+            )
+        })?;
         load_weights(&dir, &config, &mut model)?;
         Ok(Checkpoint {
             config,
@@ -161,7 +167,7 @@ pub(crate) fn read_config(dir: &Path) -> Result<CheckpointConfig> {
         )
     })?;
     let config: CheckpointConfig = serde_json::from_str(&text)
-        .map_err(|e| ModelError::checkpoint(&path, format!("not a valid config: {e}")))?;
+        .map_err(|e| ModelError::checkpoint_caused(&path, "not a valid config", e))?;
     if config.format > CHECKPOINT_FORMAT {
         return Err(ModelError::checkpoint(
             &path,
@@ -174,7 +180,7 @@ pub(crate) fn read_config(dir: &Path) -> Result<CheckpointConfig> {
     config
         .model
         .validate()
-        .map_err(|e| ModelError::checkpoint(&path, e.to_string()))?;
+        .map_err(|e| ModelError::checkpoint_caused(&path, "not a valid model configuration", e))?;
     Ok(config)
 }
 
@@ -423,9 +429,9 @@ pub(crate) fn write_checkpoint(
             .collect::<Result<Vec<_>>>()?;
         write_tensors(&tmp.join(WEIGHTS), &weights)?;
         let tokenizer = tmp.join(TOKENIZER);
-        vocab
-            .save(&tokenizer)
-            .map_err(|e| ModelError::checkpoint(&tokenizer, e.to_string()))?;
+        vocab.save(&tokenizer).map_err(|e| {
+            ModelError::checkpoint_caused(&tokenizer, "cannot write the vocabulary", e)
+        })?;
         let mut names = vec![WEIGHTS, TOKENIZER];
         if let Some(opt) = optimizer {
             write_tensors(&tmp.join(OPTIMIZER), &opt.named_state(model)?)?;

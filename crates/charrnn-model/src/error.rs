@@ -36,6 +36,9 @@ pub enum ModelError {
         path: PathBuf,
         /// What is wrong, in words.
         problem: String,
+        /// The error behind it, when there is one (a JSON or vocabulary error…).
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// Training produced a NaN or infinite loss; nothing was saved after the last good checkpoint.
     #[error(
@@ -109,6 +112,20 @@ impl ModelError {
         ModelError::Checkpoint {
             path: path.into(),
             problem: problem.into(),
+            source: None,
+        }
+    }
+
+    /// [`ModelError::checkpoint`] with the error that caused it kept as the source.
+    pub(crate) fn checkpoint_caused(
+        path: impl Into<PathBuf>,
+        problem: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        ModelError::Checkpoint {
+            path: path.into(),
+            problem: problem.into(),
+            source: Some(Box::new(source)),
         }
     }
 }

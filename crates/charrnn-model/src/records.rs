@@ -141,7 +141,11 @@ pub fn parse_metrics(text: &str, path: &Path) -> Result<Vec<EvalRecord>> {
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(n, l)| {
             serde_json::from_str(l).map_err(|e| {
-                ModelError::checkpoint(path, format!("line {} is not a metrics record: {e}", n + 1))
+                ModelError::checkpoint_caused(
+                    path,
+                    format!("line {} is not a metrics record", n + 1),
+                    e,
+                )
             })
         })
         .collect()
