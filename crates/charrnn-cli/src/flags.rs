@@ -128,6 +128,11 @@ pub struct ServeArgs {
     /// The model's name in the API (default: the checkpoint directory's name).
     #[arg(long)]
     pub model_name: Option<String>,
+    /// Where characters are drawn: host (the logits copied back every step) or device
+    /// (tensor ops on the model's device); both give the same samples. Default: device on
+    /// CUDA, host on the CPU.
+    #[arg(long, value_name = "host|device")]
+    pub sampler: Option<charrnn_model::SampleOn>,
     #[command(flatten)]
     pub run: RunArgs,
 }

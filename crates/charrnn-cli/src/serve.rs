@@ -46,6 +46,7 @@ pub fn serve(args: &ServeArgs, out: &Output) -> Result<()> {
         request_timeout: Duration::from_secs_f64(args.request_timeout),
         shutdown_grace: Duration::from_secs_f64(args.shutdown_grace),
         model_name,
+        sample_on: args.sampler,
     };
     let json = out.json();
     run_server(

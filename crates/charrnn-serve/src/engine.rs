@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
-use charrnn_model::{Batcher, CharRnn, ModelError, RowRequest};
+use charrnn_model::{Batcher, CharRnn, ModelError, RowRequest, SampleOn};
 use charrnn_sampling::StopReason;
 use charrnn_vocab::Vocab;
 use tokio::sync::mpsc::UnboundedSender;
@@ -67,10 +67,21 @@ struct Owner {
 }
 
 /// Runs the batch until the channel closes and every row has ended.
-pub(crate) fn run(model: &CharRnn, vocab: &Vocab, jobs: &Receiver<Job>, max_rows: usize) {
+pub(crate) fn run(
+    model: &CharRnn,
+    vocab: &Vocab,
+    jobs: &Receiver<Job>,
+    max_rows: usize,
+    sample_on: Option<SampleOn>,
+) {
     let Ok(mut batcher) = Batcher::new(model, vocab) else {
         return;
     };
+    if let Some(on) = sample_on
+        && batcher.sample_on(on).is_err()
+    {
+        return;
+    }
     let mut owners: HashMap<u64, Owner> = HashMap::new();
     let mut next_key: u64 = 0;
     let mut open = true;

@@ -63,6 +63,9 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     /// The model's name in the API (`model` in requests and responses).
     pub model_name: String,
+    /// Where ids are drawn (`None`: on the device for CUDA, on the host for the CPU; both
+    /// give the same samples).
+    pub sample_on: Option<charrnn_model::SampleOn>,
 }
 
 impl Default for ServeConfig {
@@ -78,6 +81,7 @@ impl Default for ServeConfig {
             request_timeout: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(10),
             model_name: "charrnn".into(),
+            sample_on: None,
         }
     }
 }
@@ -130,9 +134,10 @@ pub fn serve(
     };
     let (jobs, queue) = std::sync::mpsc::sync_channel(config.max_queue);
     let max_rows = config.max_batch;
+    let sample_on = config.sample_on;
     let generator = std::thread::Builder::new()
         .name("charrnn-generate".into())
-        .spawn(move || engine::run(&ckpt.model, &ckpt.vocab, &queue, max_rows))
+        .spawn(move || engine::run(&ckpt.model, &ckpt.vocab, &queue, max_rows, sample_on))
         .map_err(|source| ServeError::Io {
             what: "cannot start the generation thread".into(),
             source,

@@ -283,6 +283,19 @@ fn completions_streams_seeds_and_match_offline_generation() {
         .map(|c| c["index"].as_u64().unwrap())
         .collect();
     assert_eq!(indices, [0, 1, 2, 3, 4, 5]);
+
+    // A server sampling on the device (CPU tensors here, the CUDA default) answers the same.
+    let on_device = Server::start(
+        ServeConfig {
+            sample_on: Some(charrnn_model::SampleOn::Device),
+            ..ServeConfig::default()
+        },
+        None,
+    );
+    assert_eq!(text_of(&on_device.post(&body)), vec![text.clone()]);
+    let (texts, done) = streamed(&on_device.post(&stream_body), 1);
+    assert!(done);
+    assert_eq!(texts, vec![text]);
 }
 
 #[test]
