@@ -50,7 +50,7 @@ pub(crate) struct BenchArgs {
     pub(crate) threads: u32,
     /// Steps of the three throughput runs (seed b8, LSTM128 b256, 2x512 b256): one value for
     /// all or three comma-separated, each at most one epoch (charrnn validates at an epoch's
-    /// end) [default: 1500,40,10; --quick: 20,3,2].
+    /// end) [default: 1500,40,10 on the CPU, a whole epoch each on CUDA; --quick: 20,3,2].
     #[arg(long, value_name = "N[,N,N]", value_delimiter = ',')]
     pub(crate) train_steps: Vec<u64>,
     /// Stop the reference's seed recipe after this many seconds of training (0: one full
@@ -125,6 +125,8 @@ impl Options {
         let q = args.quick;
         let train_steps = match args.train_steps.as_slice() {
             [] if q => [20, 3, 2],
+            // A GPU trains an epoch of the titles in seconds: time whole epochs there.
+            [] if cuda => [u64::MAX; 3],
             [] => [1500, 40, 10],
             [n] => [*n; 3],
             [a, b, c] => [*a, *b, *c],
@@ -269,6 +271,12 @@ mod tests {
         let o = Options::resolve(&args(&["--device", "cuda"])).unwrap();
         assert_eq!(o.gen_samples, 1024);
         assert!(o.cuda());
+        // Whole epochs on CUDA: every run is cut at its epoch's last batch.
+        assert_eq!(o.train_steps, [u64::MAX; 3]);
+        assert_eq!(
+            crate::bench::spec::steps_within_epoch(o.train_steps[1], 12_505, 256),
+            49
+        );
         let o = Options::resolve(&args(&["--device", "cuda:1", "--gen-samples", "64"])).unwrap();
         assert_eq!(o.gen_samples, 64);
 
