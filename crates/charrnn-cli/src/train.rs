@@ -380,6 +380,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         setup_secs,
         train_data: Some(corpus::json(&train_built)),
         valid_data: valid_built.as_ref().map(|(b, _)| corpus::json(b)),
+        phases: Some(summary.phases),
     }));
     if let Some(g) = group {
         g.wait()?;

@@ -173,6 +173,10 @@ pub struct TrainDone {
     /// The same for a validation file.
     #[serde(default)]
     pub valid_data: Option<serde_json::Value>,
+    /// Where the training time went: waiting for batches, steps, loss read-backs, and
+    /// evaluations (seconds).
+    #[serde(default)]
+    pub phases: Option<charrnn_model::Phases>,
 }
 
 /// Where validation examples came from.

@@ -129,7 +129,7 @@ pub use observer::{EpochEnd, Observer, StepInfo};
 pub use optim::{LrSchedule, OptimizerConfig};
 pub use records::{DataSettings, EvalRecord, METRICS_FILE, Progress, parse_metrics, read_metrics};
 pub use run_dir::{Leftover, clean_run_dir, run_holds_model};
-pub use train::{StopCause, TrainData, TrainSummary, Trainer};
+pub use train::{Phases, StopCause, TrainData, TrainSummary, Trainer};
 pub use train_config::{BatchOrder, DEFAULT_WINDOW_BATCHES, TrainConfig};
 
 #[cfg(test)]

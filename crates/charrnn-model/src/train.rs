@@ -109,6 +109,25 @@ pub struct TrainSummary {
     /// Training losses read back during this call, as (step, mean nats per char since the
     /// previous read-back): one per `log_every` steps.
     pub losses: Vec<(u64, f64)>,
+    /// Where this call's time went.
+    pub phases: Phases,
+}
+
+/// Where a [`Trainer::fit`] call's wall-clock time went, in seconds, measured on the host.
+///
+/// On CUDA the host only queues the device's work, so `steps` is the time to queue it and
+/// `readback` includes waiting for the device to finish what was queued; `data_wait` is time
+/// the loop spent waiting for the next batch, which the collating thread should keep near 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Phases {
+    /// Waiting for the next collated batch.
+    pub data_wait: f64,
+    /// Forward, backward and update of every step (copies of the batch to the device included).
+    pub steps: f64,
+    /// Reading the training loss back every `log_every` steps.
+    pub readback: f64,
+    /// Evaluations, checkpoints and epoch-end hooks (outside the training clock).
+    pub eval: f64,
 }
 
 /// Trains a [`CharRnn`], writing `best/`, `last/` and `metrics.jsonl` into a run directory.
@@ -353,6 +372,7 @@ impl Trainer {
         let mut window = Window::new(device)?;
         let mut log = Window::new(device)?;
         let mut losses = Vec::new();
+        let mut phases = Phases::default();
         // The training clock: wall time minus evaluations, checkpoints and epoch-end hooks, so
         // that budgets and `elapsed` measure training alone however often one validates.
         let clock = Instant::now();
@@ -389,9 +409,12 @@ impl Trainer {
                         return Ok(Some(cause));
                     }
                     let lr = self.lr(batches_per_epoch);
+                    let waited = Instant::now();
                     let batch = batches.recv().map_err(|_| {
                         ModelError::InvalidInput("the batch-collating thread stopped".into())
                     })?;
+                    phases.data_wait += waited.elapsed().as_secs_f64();
+                    let stepped = Instant::now();
                     let (sum, real) = if streams.is_some() {
                         let carried = self.carried.take();
                         let (sum, real, state) = self.step_on(&batch, lr, carried.as_ref())?;
@@ -405,12 +428,15 @@ impl Trainer {
                     };
                     window.add(&sum, real)?;
                     log.add(&sum, real)?;
+                    phases.steps += stepped.elapsed().as_secs_f64();
                     self.progress.batch_in_epoch += 1;
                     self.progress.elapsed_secs =
                         base_elapsed + clock.elapsed().as_secs_f64() - paused;
 
                     if self.progress.step.is_multiple_of(self.config.log_every) {
+                        let read = Instant::now();
                         let (nats, chars, secs) = log.take()?;
+                        phases.readback += read.elapsed().as_secs_f64();
                         let loss = nats / chars.max(1) as f64;
                         self.check_finite("training loss", loss)?;
                         losses.push((self.progress.step, loss));
@@ -479,20 +505,24 @@ impl Trainer {
             }
         };
         if !self.evaluated_now() {
+            let pause = Instant::now();
             let lr = self.lr(batches_per_epoch);
             let record = self.evaluate_and_save(data, &mut window, lr, false)?;
             observer.on_eval(&record);
+            paused += pause.elapsed().as_secs_f64();
         }
         let last = self
             .metrics
             .last()
             .cloned()
             .ok_or_else(|| ModelError::InvalidInput("nothing was evaluated".into()))?;
+        phases.eval = paused;
         Ok(TrainSummary {
             progress: self.progress.clone(),
             last,
             stopped_by,
             losses,
+            phases,
         })
     }
 

@@ -105,6 +105,7 @@ impl Fake {
                 setup_secs: 0.0,
                 train_data: None,
                 valid_data: None,
+                phases: None,
             })),
         ]
     }

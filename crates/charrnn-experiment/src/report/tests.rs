@@ -53,6 +53,7 @@ pub(crate) fn done(steps: u64, params: usize) -> TrainDone {
         setup_secs: 0.0,
         train_data: None,
         valid_data: None,
+        phases: None,
     }
 }
 

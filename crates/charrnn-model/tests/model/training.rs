@@ -76,6 +76,16 @@ fn memorises_titles_and_regenerates_them_greedily() {
     assert_eq!(summary.stopped_by, StopCause::Steps);
     assert_eq!(summary.progress.step, 150);
     assert_eq!(summary.losses.len(), 15);
+    // The time is broken down by phase: the steps and the evaluations took some, and waiting
+    // for batches, loss read-backs and steps are parts of the training clock.
+    let p = summary.phases;
+    assert!(p.steps > 0.0 && p.eval > 0.0, "{p:?}");
+    assert!(p.data_wait >= 0.0 && p.readback >= 0.0, "{p:?}");
+    assert!(
+        p.data_wait + p.steps <= summary.progress.elapsed_secs,
+        "{p:?} vs {}",
+        summary.progress.elapsed_secs
+    );
     let after = evaluate(trainer.model(), &data.train, 8).unwrap();
     assert!(before.bits_per_char > 4.0, "{before:?}");
     assert!(after.bits_per_char < 0.1, "{after:?}");
