@@ -112,7 +112,7 @@ impl FromStr for TextUnit {
     }
 }
 
-/// How [`Source::open`] reads an input.
+/// How [`Source::open`](crate::Source::open) reads an input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceOptions {
     /// The format; `None`: detected from the extension, else from the first bytes.
@@ -156,7 +156,7 @@ impl SourceOptions {
     }
 }
 
-/// One file of a [`Source`].
+/// One file of a [`Source`](crate::Source).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceFile {
     /// Where it is.
