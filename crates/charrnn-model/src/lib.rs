@@ -20,7 +20,9 @@
 //!   The loss is read back from the device only every `log_every` steps. Stateful training
 //!   (`TrainConfig::stateful`) carries the recurrent state across consecutive windows of
 //!   parallel streams (truncated backpropagation through time). Decoupled weight decay
-//!   (`TrainConfig::weight_decay`, AdamW's order) applies with any optimiser.
+//!   (`TrainConfig::weight_decay`, AdamW's order) applies with any optimiser. Early stopping
+//!   (`TrainConfig::patience`) ends a run once validation stops improving, and
+//!   [`TrainSummary::phases`] says where the time went ([`Phases`]).
 //! - **Data-parallel training** ([`ProcessGroup`], [`Rendezvous`], [`Trainer::join_group`]):
 //!   process groups on PyTorch's own c10d (a `TCPStore`, all-reduce over Gloo) through a small
 //!   C++ shim built when Gloo's headers are installed; each rank trains on its slice of every
