@@ -124,23 +124,29 @@ fn prepare_vocab_train_generate_eval() {
         .collect();
     assert_eq!(steps, [3, 6, 9, 12]);
 
-    let samples = json_lines(&ok(&[
-        "generate",
-        f.s("run"),
-        "--prompt",
-        "Stocks",
-        "--prompt",
-        "",
-        "-n",
-        "2",
-        "--temperature",
-        "0.5,1.5",
-        "--max-len",
-        "20",
-        "--seed",
-        "3",
-        "--json",
-    ]));
+    // Two prompts × two samples × two temperatures, seeded, with `extra` flags.
+    let seeded = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            f.s("run"),
+            "--prompt",
+            "Stocks",
+            "--prompt",
+            "",
+            "-n",
+            "2",
+            "--temperature",
+            "0.5,1.5",
+            "--max-len",
+            "20",
+            "--seed",
+            "3",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        json_lines(&ok(&args))
+    };
+    let samples = seeded(&[]);
     assert_eq!(samples.len(), 2 * 2 * 2, "prompts × samples × temperatures");
     for s in &samples {
         let (prompt, text, generated) = (
@@ -157,48 +163,11 @@ fn prepare_vocab_train_generate_eval() {
         assert!(!text.contains("<pad>") && !text.contains("<bos>"));
     }
     // The same seed gives the same samples.
-    let again = json_lines(&ok(&[
-        "generate",
-        f.s("run"),
-        "--prompt",
-        "Stocks",
-        "--prompt",
-        "",
-        "-n",
-        "2",
-        "--temperature",
-        "0.5,1.5",
-        "--max-len",
-        "20",
-        "--seed",
-        "3",
-        "--json",
-    ]));
-    assert_eq!(samples, again);
+    assert_eq!(samples, seeded(&[]));
     // Sampling on the device (CPU tensors here) follows the same streams, in blocks of any
     // length.
     for sync in ["1", "7"] {
-        let on_device = json_lines(&ok(&[
-            "generate",
-            f.s("run"),
-            "--prompt",
-            "Stocks",
-            "--prompt",
-            "",
-            "-n",
-            "2",
-            "--temperature",
-            "0.5,1.5",
-            "--max-len",
-            "20",
-            "--seed",
-            "3",
-            "--sampler",
-            "device",
-            "--sync-every",
-            sync,
-            "--json",
-        ]));
+        let on_device = seeded(&["--sampler", "device", "--sync-every", sync]);
         assert_eq!(samples, on_device, "--sync-every {sync}");
     }
 

@@ -339,8 +339,6 @@ fn killing_the_store_build_leaves_no_store_and_the_next_run_builds_it() {
     );
 }
 
-/// `--nproc 2` trains as one process does (the same validation and training bpc, each summed
-/// over the ranks' shares), with one `done` line: rank 1 prints and writes nothing.
 /// Whether charrnn was built with c10d: its build script compiles the shim when Gloo's
 /// headers are there (`cargo xtask setup` installs them).
 fn c10d_built() -> bool {
@@ -352,13 +350,8 @@ fn c10d_built() -> bool {
     built
 }
 
-#[test]
-fn two_local_ranks_train_as_one_process() {
-    if !c10d_built() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let text = dir.path().join("titles.txt");
+/// 200 short titles, one per line, into `path`.
+fn write_titles(path: &Path) {
     let lines: Vec<String> = (0..200)
         .map(|i| {
             format!(
@@ -368,7 +361,40 @@ fn two_local_ranks_train_as_one_process() {
             )
         })
         .collect();
-    std::fs::write(&text, lines.join("\n")).unwrap();
+    std::fs::write(path, lines.join("\n")).unwrap();
+}
+
+/// A port nobody listens on now, as text.
+fn free_port() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string()
+}
+
+/// `charrnn`, told by the environment (as torchrun tells it) that it is `rank` of 2 with
+/// rank 0's store on 127.0.0.1:`port`.
+fn rank_of_two(rank: &str, port: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_charrnn"));
+    cmd.env("RANK", rank)
+        .env("WORLD_SIZE", "2")
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port);
+    cmd
+}
+
+/// `--nproc 2` trains as one process does (the same validation and training bpc, each summed
+/// over the ranks' shares), with one `done` line: rank 1 prints and writes nothing.
+#[test]
+fn two_local_ranks_train_as_one_process() {
+    if !c10d_built() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("titles.txt");
+    write_titles(&text);
     let common = ["--text-unit", "line", "--dropout", "0"];
     let alone = train(&text, &dir.path().join("alone"), &common);
     let mut two = common.to_vec();
@@ -405,13 +431,7 @@ fn a_rank_alone_stops_within_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("titles.txt");
     std::fs::write(&text, "one title\nanother title\na third title\n").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_charrnn"))
+    let out = rank_of_two("0", &free_port())
         .args([
             "train",
             "--train",
@@ -427,10 +447,6 @@ fn a_rank_alone_stops_within_the_timeout() {
             "--dist-timeout",
             "2",
         ])
-        .env("RANK", "0")
-        .env("WORLD_SIZE", "2")
-        .env("MASTER_ADDR", "127.0.0.1")
-        .env("MASTER_PORT", &port)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -477,35 +493,17 @@ fn killing_a_rank_stops_the_other_with_an_error_naming_it() {
 fn kill_one_of_two(dir: &Path, victim: usize) -> String {
     use std::io::{BufRead, BufReader, Read};
     let text = dir.join("titles.txt");
-    let lines: Vec<String> = (0..200)
-        .map(|i| {
-            format!(
-                "title {} of the {} news",
-                i % 17,
-                ["world", "sports"][i % 2]
-            )
-        })
-        .collect();
-    std::fs::write(&text, lines.join("\n")).unwrap();
+    write_titles(&text);
     let run = dir.join("run");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let port = free_port();
     let spawn = |rank: &str| {
-        Command::new(env!("CARGO_BIN_EXE_charrnn"))
+        rank_of_two(rank, &port)
             .args(["train", "--train", &s(&text), "--out", &s(&run)])
             .args(["--text-unit", "line", "--hidden", "16", "--layers", "1"])
             .args(["--embed-dim", "8", "--batch-size", "4", "--dropout", "0"])
             .args(["--max-steps", "1000000", "--eval-every", "5"])
             .args(["--dist-timeout", "60", "--device", "cpu", "--threads", "1"])
             .args(["--json", "--quiet"])
-            .env("RANK", rank)
-            .env("WORLD_SIZE", "2")
-            .env("MASTER_ADDR", "127.0.0.1")
-            .env("MASTER_PORT", &port)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -34,33 +34,42 @@ fn rendezvous(rank: usize, world: usize, port: u16) -> Rendezvous {
     }
 }
 
+/// Runs `rank_body(rank, port)` for ranks 0 and 1, each on a thread of its own, with a fresh
+/// port for their group; returns what each returned, in rank order.
+fn on_two_ranks<T: Send>(rank_body: impl Fn(usize, u16) -> T + Sync) -> Vec<T> {
+    let port = free_port();
+    std::thread::scope(|scope| {
+        let ranks: Vec<_> = (0..2)
+            .map(|rank| {
+                let rank_body = &rank_body;
+                scope.spawn(move || rank_body(rank, port))
+            })
+            .collect();
+        ranks.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 #[test]
 fn two_ranks_all_reduce_broadcast_and_meet() {
     if !c10d() {
         return;
     }
-    let port = free_port();
-    let ranks: Vec<_> = (0..2)
-        .map(|rank| {
-            std::thread::spawn(move || {
-                let mut g = join_two(rank, port);
-                assert_eq!((g.rank(), g.world()), (rank, 2));
-                let mut t = Tensor::from_slice(&[1.0f32, 2.0, 3.0]) * (rank as f64 + 1.0);
-                g.all_reduce(&mut t, false).unwrap();
-                let sum = Vec::<f32>::try_from(&t).unwrap();
-                let mut a = Tensor::from_slice(&[2.0f32, 4.0]) * (rank as f64 + 1.0);
-                g.all_reduce(&mut a, true).unwrap();
-                let avg = Vec::<f32>::try_from(&a).unwrap();
-                let mut b = Tensor::full([2], rank as f64 + 10.0, (Kind::Float, a.device()));
-                g.broadcast(&mut b, 1).unwrap();
-                let from_one = Vec::<f32>::try_from(&b).unwrap();
-                g.barrier().unwrap();
-                (sum, avg, from_one)
-            })
-        })
-        .collect();
-    for h in ranks {
-        let (sum, avg, from_one) = h.join().unwrap();
+    let ranks = on_two_ranks(|rank, port| {
+        let mut g = join_two(rank, port);
+        assert_eq!((g.rank(), g.world()), (rank, 2));
+        let mut t = Tensor::from_slice(&[1.0f32, 2.0, 3.0]) * (rank as f64 + 1.0);
+        g.all_reduce(&mut t, false).unwrap();
+        let sum = Vec::<f32>::try_from(&t).unwrap();
+        let mut a = Tensor::from_slice(&[2.0f32, 4.0]) * (rank as f64 + 1.0);
+        g.all_reduce(&mut a, true).unwrap();
+        let avg = Vec::<f32>::try_from(&a).unwrap();
+        let mut b = Tensor::full([2], rank as f64 + 10.0, (Kind::Float, a.device()));
+        g.broadcast(&mut b, 1).unwrap();
+        let from_one = Vec::<f32>::try_from(&b).unwrap();
+        g.barrier().unwrap();
+        (sum, avg, from_one)
+    });
+    for (sum, avg, from_one) in ranks {
         assert_eq!(sum, [3.0, 6.0, 9.0], "1·x + 2·x");
         assert_eq!(avg, [3.0, 6.0], "(2 + 4) / 2, (4 + 8) / 2");
         assert_eq!(from_one, [11.0, 11.0], "rank 1's value everywhere");
@@ -211,11 +220,7 @@ fn two_ranks_with_half_batches_train_as_one_process_with_the_whole() {
     for stateful in [None, Some(7)] {
         let (alone, wrote) = train(None, 20, stateful);
         assert!(wrote);
-        let port = free_port();
-        let ranks: Vec<_> = (0..2)
-            .map(|rank| std::thread::spawn(move || train(Some((rank, 2, port)), 20, stateful)))
-            .collect();
-        let results: Vec<_> = ranks.into_iter().map(|h| h.join().unwrap()).collect();
+        let results = on_two_ranks(|rank, port| train(Some((rank, 2, port)), 20, stateful));
         assert_eq!(results[0].0, results[1].0, "the ranks' parameters differ");
         for (a, b) in alone.iter().zip(&results[0].0) {
             assert!((a - b).abs() < 1e-5, "{stateful:?}: {a} vs {b}");
@@ -233,31 +238,25 @@ fn ranks_that_train_different_things_all_stop_with_an_error() {
     use crate::common::{Data, config, train_config};
     use charrnn_model::tch::Device;
     use charrnn_model::{Cell, CharRnn, InputMode, Trainer};
-    let port = free_port();
-    let ranks: Vec<_> = (0..2)
-        .map(|rank| {
-            std::thread::spawn(move || {
-                let data = Data::new(false);
-                let cfg = config(
-                    data.vocab.len(),
-                    Cell::Lstm,
-                    InputMode::Embedding { dim: 8 },
-                );
-                let model = CharRnn::new(&cfg, Device::Cpu, 3).unwrap();
-                let dir = tempfile::tempdir().unwrap();
-                // Rank 1 asks for another learning rate.
-                let tc = charrnn_model::TrainConfig {
-                    learning_rate: if rank == 0 { 0.01 } else { 0.02 },
-                    ..train_config(5)
-                };
-                let mut trainer = Trainer::new(model, tc, dir.path()).unwrap();
-                let group = join_two(rank, port);
-                trainer.join_group(group, 42).unwrap_err()
-            })
-        })
-        .collect();
-    for h in ranks {
-        let err = h.join().unwrap();
+    let errors = on_two_ranks(|rank, port| {
+        let data = Data::new(false);
+        let cfg = config(
+            data.vocab.len(),
+            Cell::Lstm,
+            InputMode::Embedding { dim: 8 },
+        );
+        let model = CharRnn::new(&cfg, Device::Cpu, 3).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // Rank 1 asks for another learning rate.
+        let tc = charrnn_model::TrainConfig {
+            learning_rate: if rank == 0 { 0.01 } else { 0.02 },
+            ..train_config(5)
+        };
+        let mut trainer = Trainer::new(model, tc, dir.path()).unwrap();
+        let group = join_two(rank, port);
+        trainer.join_group(group, 42).unwrap_err()
+    });
+    for err in errors {
         assert!(matches!(err, ModelError::Distributed(_)), "{err}");
         assert!(err.to_string().contains("1 rank(s)"), "{err}");
     }
@@ -294,33 +293,26 @@ fn two_ranks(run: &std::path::Path, steps: u64, resume: bool) -> Vec<Vec<f32>> {
     use crate::common::{Data, config, train_config};
     use charrnn_model::tch::Device;
     use charrnn_model::{Cell, CharRnn, InputMode, TrainConfig, Trainer};
-    let port = free_port();
-    let handles: Vec<_> = (0..2)
-        .map(|rank| {
-            let run = run.to_path_buf();
-            std::thread::spawn(move || {
-                let data = Data::new(false);
-                let cfg = TrainConfig {
-                    batch_size: 4,
-                    ..train_config(steps)
-                };
-                let mut trainer = if resume {
-                    Trainer::resume(&run, Device::Cpu, Some(cfg)).unwrap()
-                } else {
-                    let m = config(
-                        data.vocab.len(),
-                        Cell::Lstm,
-                        InputMode::Embedding { dim: 8 },
-                    );
-                    Trainer::new(CharRnn::new(&m, Device::Cpu, 3).unwrap(), cfg, &run).unwrap()
-                };
-                trainer.join_group(join_two(rank, port), 42).unwrap();
-                trainer.fit(&data.borrow(), &mut ()).unwrap();
-                Vec::<f32>::try_from(logits_of(trainer.model()).flatten(0, -1)).unwrap()
-            })
-        })
-        .collect();
-    handles.into_iter().map(|h| h.join().unwrap()).collect()
+    on_two_ranks(|rank, port| {
+        let data = Data::new(false);
+        let cfg = TrainConfig {
+            batch_size: 4,
+            ..train_config(steps)
+        };
+        let mut trainer = if resume {
+            Trainer::resume(run, Device::Cpu, Some(cfg)).unwrap()
+        } else {
+            let m = config(
+                data.vocab.len(),
+                Cell::Lstm,
+                InputMode::Embedding { dim: 8 },
+            );
+            Trainer::new(CharRnn::new(&m, Device::Cpu, 3).unwrap(), cfg, run).unwrap()
+        };
+        trainer.join_group(join_two(rank, port), 42).unwrap();
+        trainer.fit(&data.borrow(), &mut ()).unwrap();
+        Vec::<f32>::try_from(logits_of(trainer.model()).flatten(0, -1)).unwrap()
+    })
 }
 
 /// A 2-rank run stopped after 6 steps and resumed at 2 ranks ends where an uninterrupted one

@@ -21,6 +21,18 @@ pub(crate) fn argmax_ref(logits: &[f32], banned: &[u32]) -> usize {
     best
 }
 
+/// The inverse-CDF draw in id order: the first id whose cumulative probability exceeds `u`.
+pub(crate) fn inverse_cdf_ref(probs: &[f64], u: f64) -> u32 {
+    let mut cum = 0.0;
+    probs
+        .iter()
+        .position(|p| {
+            cum += p;
+            cum > u
+        })
+        .unwrap() as u32
+}
+
 /// softmax(logits / t) over allowed ids (0 for banned).
 pub(crate) fn softmax_ref(logits: &[f32], t: f64, banned: &[u32]) -> Vec<f64> {
     let max = logits[argmax_ref(logits, banned)] as f64;

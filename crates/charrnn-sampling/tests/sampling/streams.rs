@@ -34,14 +34,7 @@ fn the_stream_layout_is_the_documented_one() {
         let draws: Vec<u32> = (0..16)
             .map(|_| {
                 let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-                let mut cum = 0.0;
-                probs
-                    .iter()
-                    .position(|p| {
-                        cum += p;
-                        cum > u
-                    })
-                    .unwrap() as u32
+                inverse_cdf_ref(&probs, u)
             })
             .collect();
         assert_eq!(draws, golden, "row {row}");
@@ -140,14 +133,7 @@ fn next_draw_hands_out_what_sample_row_would_use() {
         .map(|_| {
             let (t, u) = s.next_draw(0).unwrap();
             assert_eq!(t, 1.0);
-            let mut cum = 0.0;
-            probs
-                .iter()
-                .position(|p| {
-                    cum += p;
-                    cum > u
-                })
-                .unwrap() as u32
+            inverse_cdf_ref(&probs, u)
         })
         .collect();
     assert_eq!(draws, GOLDEN_ROW0);
