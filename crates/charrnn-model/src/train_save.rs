@@ -27,9 +27,15 @@ impl Trainer {
         if !self.writes() {
             return Ok(());
         }
-        let mut config = self.checkpoint_config(data, self.metrics.last());
+        self.save(data, "last", self.metrics.last())
+    }
+
+    /// Writes the model, the vocabulary and the optimiser's state as checkpoint `name` of the
+    /// run directory, recording `record`.
+    fn save(&self, data: &TrainData<'_>, name: &str, record: Option<&EvalRecord>) -> Result<()> {
+        let mut config = self.checkpoint_config(data, record);
         write_checkpoint(
-            &self.run_dir.join("last"),
+            &self.run_dir.join(name),
             &self.model,
             data.vocab,
             &mut config,
@@ -101,14 +107,7 @@ impl Trainer {
         self.metrics.push(record.clone());
         self.save_last(data)?;
         if best && self.writes() {
-            let mut config = self.checkpoint_config(data, Some(&record));
-            write_checkpoint(
-                &self.run_dir.join("best"),
-                &self.model,
-                data.vocab,
-                &mut config,
-                Some(&self.optimizer),
-            )?;
+            self.save(data, "best", Some(&record))?;
         }
         self.write_metrics()?;
         window.restart();

@@ -81,12 +81,10 @@ impl Batcher<'_> {
                 events.push(event);
             }
         }
+        // The logits and state after the block's last id; finished rows leave them.
+        self.next = Some((logits, state));
         let keep: Vec<usize> = (0..n).filter(|&r| !done[r]).collect();
-        self.next = match self.retain(&keep)? {
-            None => Some((logits, state)),
-            Some(_) if self.rows.is_empty() => None,
-            Some(index) => Some((logits.f_index_select(0, &index)?, state.select(&index)?)),
-        };
+        self.keep_rows(&keep)?;
         Ok(events)
     }
 }
