@@ -218,10 +218,9 @@ impl<'m> Batcher<'m> {
         let filters = match self.on {
             SampleOn::Host => None,
             SampleOn::Device => {
-                let configs: Vec<&SamplingConfig> =
-                    rows.iter().map(|r| r.sampler.config()).collect();
+                let samplers: Vec<&Sampler> = rows.iter().map(|r| &r.sampler).collect();
                 Some(DeviceFilters::new(
-                    &configs,
+                    &samplers,
                     self.model.config().vocab_size,
                     self.model.device(),
                 )?)

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use charrnn_sampling::{SamplingConfig, Temperature};
+use charrnn_sampling::{Sampler, Temperature};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{ModelError, Result};
@@ -98,14 +98,14 @@ pub(crate) struct DeviceFilters {
 }
 
 impl DeviceFilters {
-    /// The filters of rows sampled with `configs` (validated already, `banned` in range) over
-    /// `vocab_size` ids, on `device`.
+    /// The filters of rows drawn by the host samplers `samplers` (one per row, all over
+    /// `vocab_size` ids), on `device`.
     pub(crate) fn new(
-        configs: &[&SamplingConfig],
+        samplers: &[&Sampler],
         vocab_size: usize,
         device: Device,
     ) -> Result<DeviceFilters> {
-        let n = configs.len();
+        let n = samplers.len();
         let v = vocab_size;
         let mut greedy = Vec::with_capacity(n);
         let mut sorts = Vec::with_capacity(n);
@@ -114,34 +114,26 @@ impl DeviceFilters {
         let mut log_min_p = Vec::with_capacity(n);
         let mut banned = vec![false; n * v];
         let mut flags = Vec::with_capacity(n);
-        for (r, config) in configs.iter().enumerate() {
+        for (r, sampler) in samplers.iter().enumerate() {
+            // The host sampler's own normalisation: a filter that keeps everything is off.
+            let active = sampler.active_filters();
             let row = &mut banned[r * v..(r + 1) * v];
-            for &id in &config.banned {
-                if let Some(slot) = row.get_mut(id as usize) {
+            for &id in active.banned {
+                if let Some(slot) = row.get_mut(id) {
                     *slot = true;
                 }
             }
-            let allowed = row.iter().filter(|b| !**b).count();
             let f = RowFlags {
-                greedy: config.temperature == Temperature::Greedy,
-                top_k: config.top_k.is_some_and(|k| k < allowed),
-                top_p: config.top_p.is_some_and(|p| p < 1.0),
-                min_p: config.min_p.is_some_and(|p| p > 0.0),
+                greedy: sampler.config().temperature == Temperature::Greedy,
+                top_k: active.top_k.is_some(),
+                top_p: active.top_p.is_some(),
+                min_p: active.min_p.is_some(),
             };
             greedy.push(f.greedy);
             sorts.push(f.top_k || f.top_p);
-            kth.push(match config.top_k {
-                Some(k) if f.top_k => k as i64 - 1,
-                _ => v as i64 - 1,
-            });
-            top_p.push(match config.top_p {
-                Some(p) if f.top_p => f64::from(p),
-                _ => 2.0,
-            });
-            log_min_p.push(match config.min_p {
-                Some(p) if f.min_p => f64::from(p).ln(),
-                _ => f64::NEG_INFINITY,
-            });
+            kth.push(active.top_k.map_or(v, |k| k) as i64 - 1);
+            top_p.push(active.top_p.unwrap_or(2.0));
+            log_min_p.push(active.min_p.map_or(f64::NEG_INFINITY, f64::ln));
             flags.push(f);
         }
         let column =
@@ -302,7 +294,7 @@ impl fmt::Debug for DeviceFilters {
 
 #[cfg(test)]
 mod tests {
-    use charrnn_sampling::Sampler;
+    use charrnn_sampling::SamplingConfig;
 
     use super::*;
 
@@ -313,7 +305,7 @@ mod tests {
         let mut host = Sampler::new(config.clone(), v, seed).unwrap();
         // Many draws of one row at once: the row repeated, each copy with its own number.
         let n = draws;
-        let rows = DeviceFilters::new(&vec![config; n], v, Device::Cpu).unwrap();
+        let rows = DeviceFilters::new(&vec![&host; n], v, Device::Cpu).unwrap();
         let (mut u, mut inv_t): (Vec<f64>, Vec<f64>) =
             (Vec::with_capacity(n), Vec::with_capacity(n));
         for _ in 0..n {
@@ -431,7 +423,8 @@ mod tests {
                 .map(|_| host.sample_row(0, &LOGITS).unwrap())
                 .collect();
             let mut numbers = Sampler::new(config.clone(), LOGITS.len(), 5).unwrap();
-            let rows = DeviceFilters::new(&vec![&config; 2000], LOGITS.len(), Device::Cpu).unwrap();
+            let rows =
+                DeviceFilters::new(&vec![&numbers; 2000], LOGITS.len(), Device::Cpu).unwrap();
             let (u, inv_t): (Vec<f64>, Vec<f64>) = (0..2000)
                 .map(|_| {
                     let (t, u) = numbers.next_draw(0).unwrap();
@@ -459,9 +452,10 @@ mod tests {
         let logits = [0.0f32, 5.0, 5.0, 1e30, 2.0];
         let greedy = SamplingConfig::greedy().banned([3u32]);
         let hot = SamplingConfig::with_temperature(5.0).banned([3u32, 1]);
-        let rows = DeviceFilters::new(&[&greedy, &hot, &greedy], 5, Device::Cpu).unwrap();
-        let l = Tensor::from_slice(&logits).view([1, 5]).repeat([3, 1]);
         let mut host = Sampler::new(greedy.clone(), 5, 0).unwrap();
+        let hot_sampler = Sampler::new(hot.clone(), 5, 0).unwrap();
+        let rows = DeviceFilters::new(&[&host, &hot_sampler, &host], 5, Device::Cpu).unwrap();
+        let l = Tensor::from_slice(&logits).view([1, 5]).repeat([3, 1]);
         let want = i64::from(host.sample_row(0, &logits).unwrap());
         for u in [0.0, 0.5, 0.999_999] {
             let ids = rows

@@ -68,5 +68,5 @@ mod stop;
 
 pub use config::{SamplingConfig, Temperature};
 pub use error::SamplingError;
-pub use sampler::Sampler;
+pub use sampler::{ActiveFilters, Sampler};
 pub use stop::{StopCriteria, StopReason};

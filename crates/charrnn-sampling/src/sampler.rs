@@ -16,6 +16,20 @@ use crate::{SamplingConfig, SamplingError};
 /// huge row index costs one entry instead of a huge allocation.
 const DENSE_ROWS: usize = 4096;
 
+/// The filters a [`Sampler`] applies ([`Sampler::active_filters`]), each `None` where it
+/// would keep every id.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ActiveFilters<'a> {
+    /// Keep the `k` best allowed ids (only when `k` is below the number of allowed ids).
+    pub top_k: Option<usize>,
+    /// The nucleus mass (only when below 1).
+    pub top_p: Option<f64>,
+    /// The min-p ratio (only when above 0).
+    pub min_p: Option<f64>,
+    /// The banned ids, ascending, without repeats.
+    pub banned: &'a [usize],
+}
+
 /// Draws ids from rows of logits according to a validated [`SamplingConfig`].
 ///
 /// Each row index `r` owns a ChaCha20 stream (key = the seed's 8 little-endian bytes followed by
@@ -130,6 +144,17 @@ impl Sampler {
     /// The configuration this sampler was built from.
     pub fn config(&self) -> &SamplingConfig {
         &self.config
+    }
+
+    /// The filters this sampler applies, normalised against its vocabulary: a setting that
+    /// would keep every id is `None`. For samplers that apply the same filters elsewhere.
+    pub fn active_filters(&self) -> ActiveFilters<'_> {
+        ActiveFilters {
+            top_k: self.filters.top_k,
+            top_p: self.filters.top_p,
+            min_p: self.filters.min_p,
+            banned: &self.filters.banned_ids,
+        }
     }
 
     /// Number of ids per row of logits.

@@ -120,3 +120,37 @@ fn padding_id_with_a_huge_logit_is_never_drawn() {
         }
     }
 }
+
+#[test]
+fn active_filters_are_the_ones_that_remove_something() {
+    // Five ids, two banned: top-k 3 keeps every allowed id, top-p 1 and min-p 0 keep all.
+    let keeps_all = SamplingConfig::with_temperature(1.0)
+        .top_k(3)
+        .top_p(1.0)
+        .min_p(0.0)
+        .banned([4u32, 0, 4]);
+    let s = Sampler::new(keeps_all, 5, 0).unwrap();
+    let active = s.active_filters();
+    assert_eq!(
+        (active.top_k, active.top_p, active.min_p),
+        (None, None, None)
+    );
+    assert_eq!(active.banned, [0, 4], "ascending, without repeats");
+    let cuts = SamplingConfig::with_temperature(1.0)
+        .top_k(2)
+        .top_p(0.5)
+        .min_p(0.25)
+        .banned([4u32]);
+    let top_k = Sampler::new(cuts, 5, 0).unwrap().active_filters().top_k;
+    assert_eq!(top_k, Some(2));
+    let s = Sampler::new(
+        SamplingConfig::with_temperature(1.0).top_p(0.5).min_p(0.25),
+        5,
+        0,
+    )
+    .unwrap();
+    assert_eq!(
+        (s.active_filters().top_p, s.active_filters().min_p),
+        (Some(0.5), Some(0.25))
+    );
+}
