@@ -9,7 +9,10 @@
 //!
 //! These are `rustc-link-arg`s, which cargo applies to binaries, tests, benches and examples,
 //! never to build scripts. Dependents re-emit `DEP_CHARRNN_TORCH_LINK_ARGS` the same way.
-use std::{env, path::PathBuf};
+use std::{
+    env,
+    path::{Path, PathBuf},
+};
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
@@ -42,10 +45,15 @@ fn main() {
 /// headers when Gloo's headers are installed (Debian's libgloo-dev, which `cargo xtask setup`
 /// installs; or `GLOO_INCLUDE`), and says so with `cfg(charrnn_c10d)`. Without them the
 /// crate builds without distributed training, and `ProcessGroup::join` says why.
-fn c10d_shim(lib: &std::path::Path) {
+///
+/// With a CUDA libtorch whose NCCL and CUDA headers are at hand as well ([`nccl_includes`]),
+/// the shim also gets c10d's NCCL backend for CUDA tensors (`cfg(charrnn_nccl)`); without
+/// them, CUDA tensors are reduced with Gloo through host memory.
+fn c10d_shim(lib: &Path) {
     println!("cargo:rerun-if-changed=csrc/c10d_shim.cpp");
     println!("cargo:rerun-if-env-changed=GLOO_INCLUDE");
     println!("cargo::rustc-check-cfg=cfg(charrnn_c10d)");
+    println!("cargo::rustc-check-cfg=cfg(charrnn_nccl)");
     let gloo =
         env::var_os("GLOO_INCLUDE").map_or_else(|| PathBuf::from("/usr/include"), PathBuf::from);
     let include = lib.parent().map(|p| p.join("include"));
@@ -65,7 +73,20 @@ fn c10d_shim(lib: &std::path::Path) {
         );
         return;
     }
-    cc::Build::new()
+    let nccl = match nccl_includes(lib, &include) {
+        Ok(dirs) => Some(dirs),
+        Err(why) => {
+            if lib.join("libtorch_cuda.so").exists() {
+                println!(
+                    "cargo:warning=building distributed training without NCCL ({why}): CUDA \
+                     tensors are reduced with Gloo through host memory"
+                );
+            }
+            None
+        }
+    };
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .std("c++17")
         .define("USE_C10D_GLOO", None)
@@ -74,10 +95,77 @@ fn c10d_shim(lib: &std::path::Path) {
         .include(include.join("torch/csrc/api/include"))
         .include(&gloo)
         .flag_if_supported("-w")
-        .file("csrc/c10d_shim.cpp")
-        .compile("charrnn_c10d_shim");
+        .file("csrc/c10d_shim.cpp");
+    if let Some(dirs) = &nccl {
+        build
+            .define("USE_C10D_NCCL", None)
+            .define("CHARRNN_NCCL", None);
+        build.includes(dirs);
+    }
+    build.compile("charrnn_c10d_shim");
     println!("cargo:rustc-link-search=native={}", lib.display());
+    if nccl.is_some() {
+        println!("cargo:rustc-link-lib=dylib=torch_cuda");
+        println!("cargo:rustc-link-lib=dylib=c10_cuda");
+        println!("cargo:rustc-cfg=charrnn_nccl");
+    }
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");
     println!("cargo:rustc-cfg=charrnn_c10d");
+}
+
+/// The include directories that c10d's NCCL backend needs beyond libtorch's own: `nccl.h`,
+/// CUDA's runtime headers, and the two header sets of the CUDA toolkit that the wheels leave
+/// out (CCCL's `nv/target` and the compiler's `crt/`). A pip-installed torch keeps the first two
+/// beside it (`site-packages/nvidia/nccl`, `site-packages/nvidia/cuXX`); `cargo xtask setup`
+/// installs the last two and names them in `CHARRNN_CUDA_INCLUDE`. A CUDA toolkit
+/// (`CUDA_HOME`) has everything but NCCL. Errs with what is missing.
+fn nccl_includes(lib: &Path, include: &Path) -> Result<Vec<PathBuf>, String> {
+    println!("cargo:rerun-if-env-changed=CHARRNN_CUDA_INCLUDE");
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
+    if !lib.join("libtorch_cuda.so").exists() {
+        return Err("libtorch has no CUDA".into());
+    }
+    if !include
+        .join("torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")
+        .is_file()
+    {
+        return Err("libtorch has no ProcessGroupNCCL.hpp".into());
+    }
+    let site = lib.parent().and_then(Path::parent);
+    let nvidia = site.map(|s| s.join("nvidia"));
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(nvidia) = &nvidia {
+        dirs.push(nvidia.join("nccl/include"));
+        if let Ok(entries) = std::fs::read_dir(nvidia) {
+            let mut cuda: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path().join("include")))
+                .filter(|d| d.join("cuda_runtime_api.h").is_file())
+                .collect();
+            cuda.sort();
+            dirs.extend(cuda);
+        }
+    }
+    for var in ["CHARRNN_CUDA_INCLUDE", "CUDA_HOME"] {
+        if let Some(dir) = env::var_os(var).map(PathBuf::from) {
+            let dir = if var == "CUDA_HOME" {
+                dir.join("include")
+            } else {
+                dir
+            };
+            dirs.push(dir.canonicalize().unwrap_or(dir));
+        }
+    }
+    dirs.retain(|d| d.is_dir());
+    for (file, what) in [
+        ("nccl.h", "nccl.h"),
+        ("cuda_runtime_api.h", "CUDA's runtime headers"),
+        ("nv/target", "CCCL's nv/target"),
+        ("crt/host_config.h", "CUDA's crt/ headers"),
+    ] {
+        if !dirs.iter().any(|d| d.join(file).is_file()) {
+            return Err(format!("no {what}"));
+        }
+    }
+    Ok(dirs)
 }

@@ -25,6 +25,13 @@ pub(crate) const TORCH_VERSION: &str = "2.11.0";
 /// holding `lib/` and `include/`).
 pub(crate) fn ensure(root: &Path) -> Result<PathBuf> {
     ensure_gloo_headers();
+    let torch = libtorch(root)?;
+    ensure_cuda_headers(root, &torch);
+    Ok(torch)
+}
+
+/// The libtorch to build with (see the module's documentation for the order).
+fn libtorch(root: &Path) -> Result<PathBuf> {
     let link = root.join("target").join("libtorch");
     if env::var_os("LIBTORCH_USE_PYTORCH").is_some() {
         return from_python();
@@ -91,6 +98,84 @@ fn ensure_gloo_headers() {
             "setup: apt-get could not install libgloo-dev: building without distributed training"
         );
     }
+}
+
+/// The CUDA headers that c10d's NCCL backend needs and the torch wheel's nvidia packages leave
+/// out (CCCL's `nv/target`, the compiler's `crt/`), for a torch whose site holds NCCL and a
+/// CUDA 13 runtime (`nvidia_cuda_runtime-13.x`): the PyPI packages `nvidia-cuda-cccl` and
+/// `nvidia-cuda-crt` of the runtime's version, installed once per machine into the cache
+/// (`cuda-headers-13.0/`, headers only, about 20 MB) and linked as `target/cuda-include`, which
+/// `.cargo/config.toml` names as `CHARRNN_CUDA_INCLUDE`. Best effort, like Gloo's headers:
+/// without them the build reduces CUDA tensors with Gloo through host memory (its build script
+/// says so).
+fn ensure_cuda_headers(root: &Path, torch: &Path) {
+    let Some(site) = torch.parent() else {
+        return;
+    };
+    let Some(version) = cuda_runtime_version(site) else {
+        return;
+    };
+    if !site.join("nvidia/nccl/include/nccl.h").is_file() {
+        return;
+    }
+    let Ok(cache) = cache_dir() else {
+        return;
+    };
+    let major = version.split('.').next().unwrap_or_default();
+    let dir = cache.join(format!("cuda-headers-{version}"));
+    let include = dir.join(format!("nvidia/cu{major}/include"));
+    let complete =
+        |i: &Path| i.join("nv/target").is_file() && i.join("crt/host_config.h").is_file();
+    if !complete(&include) {
+        eprintln!(
+            "setup: installing CUDA {version}'s CCCL and crt headers (for NCCL) into {}",
+            dir.display()
+        );
+        let partial = dir.with_extension("partial");
+        let _ = fs::remove_dir_all(&partial);
+        let ok = python_has_pip()
+            && Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--disable-pip-version-check",
+                    "--no-input",
+                ])
+                .args(["--quiet", "--no-deps", "--target"])
+                .arg(&partial)
+                .arg(format!("nvidia-cuda-cccl=={version}.*"))
+                .arg(format!("nvidia-cuda-crt=={version}.*"))
+                .status()
+                .is_ok_and(|s| s.success());
+        let _ = fs::remove_dir_all(&dir);
+        if !ok || fs::rename(&partial, &dir).is_err() || !complete(&include) {
+            let _ = fs::remove_dir_all(&partial);
+            eprintln!(
+                "setup: could not install CUDA's CCCL and crt headers: distributed training on \
+                 CUDA will reduce through host memory (Gloo) instead of NCCL"
+            );
+            return;
+        }
+    }
+    if let Err(e) = point_link(&root.join("target").join("cuda-include"), &include) {
+        eprintln!("setup: {e:#}");
+    }
+}
+
+/// `major.minor` of the CUDA 13-style runtime package (`nvidia_cuda_runtime-13.0.96.dist-info`)
+/// installed beside torch in `site`, if there is one.
+fn cuda_runtime_version(site: &Path) -> Option<String> {
+    fs::read_dir(site).ok()?.find_map(|entry| {
+        let name = entry.ok()?.file_name().into_string().ok()?;
+        let version = name
+            .strip_prefix("nvidia_cuda_runtime-")?
+            .strip_suffix(".dist-info")?;
+        let mut parts = version.split('.');
+        let (major, minor) = (parts.next()?, parts.next()?);
+        let numeric = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        (numeric(major) && numeric(minor)).then(|| format!("{major}.{minor}"))
+    })
 }
 
 fn cache_dir() -> Result<PathBuf> {
@@ -239,6 +324,22 @@ fn from_python() -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_cuda_runtime_version_beside_torch() {
+        let dir = std::env::temp_dir().join(format!("charrnn-xtask-cuda-{}", std::process::id()));
+        fs::create_dir_all(dir.join("torch")).unwrap();
+        assert_eq!(cuda_runtime_version(&dir), None, "a CPU-only site");
+        fs::create_dir_all(dir.join("nvidia_cuda_runtime_cu12-12.8.90.dist-info")).unwrap();
+        assert_eq!(
+            cuda_runtime_version(&dir),
+            None,
+            "CUDA 12 wheels are named otherwise"
+        );
+        fs::create_dir_all(dir.join("nvidia_cuda_runtime-13.0.96.dist-info")).unwrap();
+        assert_eq!(cuda_runtime_version(&dir).as_deref(), Some("13.0"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn reads_versions_of_both_layouts() {

@@ -39,6 +39,14 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         _ => out,
     };
     let device = parse_device(&args.run.device)?;
+    // In a group, each rank trains on the GPU its local rank names, as under torchrun.
+    let device = match &group {
+        Some(g) => {
+            let gpus = usize::try_from(charrnn_model::tch::Cuda::device_count()).unwrap_or(0);
+            g.rendezvous.device(device, gpus)?
+        }
+        None => device,
+    };
     set_cpu_threads(args.run.threads);
     let Recipe {
         mut model,
@@ -258,11 +266,18 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     };
     if let Some(g) = &group {
         let rv = &g.rendezvous;
-        let pg = ProcessGroup::join(rv, std::time::Duration::from_secs_f64(args.dist_timeout))?;
+        let timeout = std::time::Duration::from_secs_f64(args.dist_timeout);
+        let pg = ProcessGroup::join(rv, device, timeout)?;
+        let over = match (device.is_cuda(), pg.nccl()) {
+            (false, _) => "Gloo",
+            (true, true) => "NCCL",
+            (true, false) => "Gloo through host memory (this build has no NCCL)",
+        };
         // The low 64 bits of the inputs' fingerprint: ranks must train on the same data.
         trainer.join_group(pg, fingerprint as u64)?;
         out.note(format!(
-            "data-parallel: {} ranks meeting at {}:{}, each on {} of every batch of {}",
+            "data-parallel: {} rank(s) meeting at {}:{}, each on {} of every batch of {}, \
+             gradients summed over {over}",
             rv.world,
             rv.addr,
             rv.port,

@@ -1,18 +1,27 @@
 // The one C++ file of charrnn: a C interface to PyTorch's own distributed engine (c10d), so
-// that ranks rendezvous through a TCPStore and all-reduce over Gloo exactly as PyTorch DDP
-// does. Built by build.rs against the libtorch headers of the wheel that setup installs; Gloo's
-// headers come from Debian's libgloo-dev. Every function catches C++ exceptions and reports
-// them as a message, never letting one cross into Rust.
+// that ranks rendezvous through a TCPStore and all-reduce over Gloo (CPU tensors) and NCCL
+// (CUDA tensors) exactly as PyTorch DDP does. Built by build.rs against the libtorch headers
+// of the wheel that setup installs; Gloo's headers come from Debian's libgloo-dev; NCCL's and
+// CUDA's from the wheel's nvidia packages (CHARRNN_NCCL is defined when they were all found).
+// Every function catches C++ exceptions and reports them as a message, never letting one cross
+// into Rust.
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <ATen/ATen.h>
 #include <c10/util/Logging.h>
+#ifdef CHARRNN_NCCL
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +31,10 @@ namespace {
 constexpr auto kBeat = std::chrono::milliseconds(250);
 
 std::string beat_key(int rank) { return "charrnn/heartbeat/" + std::to_string(rank); }
+// Set by a rank whose group ends normally, so that the others' watch does not call it gone.
+std::string done_key(int rank) { return "charrnn/done/" + std::to_string(rank); }
+// How long a peer's heartbeat may stand still before the watch calls it gone.
+constexpr auto kSilence = std::chrono::seconds(2);
 
 // A client of the group's store of its own (a TCPStore client is one connection).
 c10::intrusive_ptr<c10d::TCPStore> client(const std::string& host, int port,
@@ -36,7 +49,12 @@ c10::intrusive_ptr<c10d::TCPStore> client(const std::string& host, int port,
 
 struct Group {
   c10::intrusive_ptr<c10d::TCPStore> store;
+  // CPU tensors, and CUDA tensors (through host memory) when there is no NCCL group.
   c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
+#ifdef CHARRNN_NCCL
+  // CUDA tensors, when the group was made for a CUDA device.
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;
+#endif
   std::string host;
   int port = 0;
   int rank = 0;
@@ -45,26 +63,119 @@ struct Group {
   // rank is gone (or stopped) when a collective fails.
   std::atomic<bool> stop{false};
   std::thread beat;
+  // Set when a collective failed or the watch found a rank gone: NCCL's communicators are
+  // aborted, and every later collective fails at once.
+  std::atomic<bool> failed{false};
 
+  bool has_nccl() const {
+#ifdef CHARRNN_NCCL
+    return nccl.defined();
+#else
+    return false;
+#endif
+  }
+
+  // NCCL collectives do not fail when a peer dies: they wait on the GPU. So a group with NCCL
+  // also watches the others' heartbeats, once a second, and aborts its communicators (which
+  // ends the waiting kernels, and makes the next collective fail) when one has stood still
+  // for kSilence without saying it is done, or when rank 0's store no longer answers.
   void start_beat() {
     beat = std::thread([this] {
+      std::vector<int64_t> last(world, 0);
+      std::vector<std::chrono::steady_clock::time_point> moved(world,
+                                                               std::chrono::steady_clock::now());
       try {
         auto store = client(host, port, std::chrono::seconds(5));
-        while (!stop.load()) {
+        for (int tick = 0; !stop.load(); ++tick) {
           store->add(beat_key(rank), 1);
+          if (has_nccl() && tick % 4 == 3 && !failed.load()) watch(*store, last, moved);
           for (int i = 0; i < 5 && !stop.load(); ++i) std::this_thread::sleep_for(kBeat / 5);
         }
+        if (!failed.load()) store->set(done_key(rank), std::vector<uint8_t>{1});
       } catch (...) {
-        // The store is gone (rank 0 ended): nothing left to tell.
+        // The store is gone: rank 0 ended. A group still running cannot go on without it.
+        if (!stop.load()) fail();
       }
     });
+  }
+
+  void watch(c10d::TCPStore& store, std::vector<int64_t>& last,
+             std::vector<std::chrono::steady_clock::time_point>& moved) {
+    auto now = std::chrono::steady_clock::now();
+    for (int r = 0; r < world; ++r) {
+      if (r == rank) continue;
+      int64_t beats = store.add(beat_key(r), 0);
+      if (beats != last[r]) {
+        last[r] = beats;
+        moved[r] = now;
+      } else if (beats > 0 && now - moved[r] > kSilence && !store.check({done_key(r)})) {
+        fail();
+        return;
+      }
+    }
+  }
+
+  // Marks the group failed and aborts NCCL's communicators.
+  void fail() {
+    if (failed.exchange(true)) return;
+#ifdef CHARRNN_NCCL
+    if (nccl.defined()) {
+      try {
+        nccl->abort();
+      } catch (...) {
+      }
+    }
+#endif
+  }
+
+  void check() const {
+    if (failed.load()) throw std::runtime_error("the group was stopped: a rank is gone");
   }
 
   ~Group() {
     stop.store(true);
     if (beat.joinable()) beat.join();
+#ifdef CHARRNN_NCCL
+    if (nccl.defined()) {
+      try {
+        // A clean end flushes NCCL's work; after a failure there may be work that never ends.
+        if (failed.load()) {
+          nccl->abort();
+        } else {
+          nccl->shutdown();
+        }
+      } catch (...) {
+      }
+    }
+#endif
   }
 };
+
+// Runs a collective on `t` with the backend for its device: NCCL for a CUDA tensor when the
+// group has it (ordered on the current CUDA stream, without blocking the host); otherwise
+// Gloo, through a host copy for a CUDA tensor.
+template <typename F>
+void on_backend(Group& g, at::Tensor& t, F run) {
+  g.check();
+  try {
+#ifdef CHARRNN_NCCL
+    if (t.is_cuda() && g.nccl.defined()) {
+      run(*g.nccl, t)->wait();
+      return;
+    }
+#endif
+    if (t.is_cuda()) {
+      auto host = t.to(at::kCPU);
+      run(*g.pg, host)->wait();
+      t.copy_(host);
+      return;
+    }
+    run(*g.pg, t)->wait();
+  } catch (...) {
+    g.fail();
+    throw;
+  }
+}
 
 void set_error(char* err, size_t len, const char* what) {
   if (err == nullptr || len == 0) return;
@@ -90,9 +201,11 @@ int guarded(char* err, size_t len, F f) {
 extern "C" {
 
 // Joins the group of `world` ranks whose TCPStore listens on host:port (rank 0 serves it).
-// Returns null and a message in `err` on failure.
+// With `cuda_device` >= 0 the rank works on that GPU: it becomes the current device, and CUDA
+// tensors are reduced with NCCL when this build has it. Returns null and a message in `err`
+// on failure.
 void* charrnn_c10d_new(int rank, int world, const char* host, int port, long timeout_ms,
-                       char* err, size_t err_len) {
+                       int cuda_device, char* err, size_t err_len) {
   Group* group = nullptr;
   // c10d logs every failed connection and retry, with a stack trace, to stderr; charrnn
   // reports failures as one error line instead. TORCH_CPP_LOG_LEVEL set by the user wins.
@@ -109,7 +222,25 @@ void* charrnn_c10d_new(int rank, int world, const char* host, int port, long tim
     auto gopts = c10d::ProcessGroupGloo::Options::create(timeout);
     gopts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
     auto pg = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, gopts);
-    group = new Group();
+    auto g = std::make_unique<Group>();
+#ifdef CHARRNN_NCCL
+    if (cuda_device >= 0) {
+      int gpus = c10::cuda::device_count();
+      if (cuda_device >= gpus) {
+        throw std::runtime_error("NCCL cannot use cuda:" + std::to_string(cuda_device) +
+                                 ": this machine has " + std::to_string(gpus) + " GPU(s)");
+      }
+      c10::cuda::set_device(static_cast<c10::DeviceIndex>(cuda_device));
+      auto nopts = c10d::ProcessGroupNCCL::Options::create();
+      nopts->timeout = timeout;
+      // Its keys apart from Gloo's, as torch.distributed keeps a group's backends apart.
+      auto prefixed = c10::make_intrusive<c10d::PrefixStore>("cuda/", store);
+      g->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(prefixed, rank, world, nopts);
+    }
+#else
+    (void)cuda_device;
+#endif
+    group = g.release();
     group->store = store;
     group->pg = pg;
     group->host = host;
@@ -123,15 +254,20 @@ void* charrnn_c10d_new(int rank, int world, const char* host, int port, long tim
 
 void charrnn_c10d_free(void* group) { delete static_cast<Group*>(group); }
 
+// Whether the group reduces CUDA tensors with NCCL (1) or through the host with Gloo (0).
+int charrnn_c10d_has_nccl(void* group) { return static_cast<Group*>(group)->has_nccl() ? 1 : 0; }
+
 // Sums `tensor` (an at::Tensor*, as tch passes them) over the ranks, in place; divides by
 // the world size when `average`.
 int charrnn_c10d_allreduce(void* group, void* tensor, int average, char* err, size_t err_len) {
   return guarded(err, err_len, [&] {
     auto* g = static_cast<Group*>(group);
     auto& t = *static_cast<at::Tensor*>(tensor);
-    std::vector<at::Tensor> ts = {t};
-    g->pg->allreduce(ts)->wait();
-    if (average) t.div_(g->pg->getSize());
+    on_backend(*g, t, [](c10d::Backend& b, at::Tensor& x) {
+      std::vector<at::Tensor> ts = {x};
+      return b.allreduce(ts);
+    });
+    if (average) t.div_(g->world);
   });
 }
 
@@ -139,10 +275,12 @@ int charrnn_c10d_allreduce(void* group, void* tensor, int average, char* err, si
 int charrnn_c10d_broadcast(void* group, void* tensor, int root, char* err, size_t err_len) {
   return guarded(err, err_len, [&] {
     auto* g = static_cast<Group*>(group);
-    std::vector<at::Tensor> ts = {*static_cast<at::Tensor*>(tensor)};
     c10d::BroadcastOptions opts;
     opts.rootRank = root;
-    g->pg->broadcast(ts, opts)->wait();
+    on_backend(*g, *static_cast<at::Tensor*>(tensor), [&](c10d::Backend& b, at::Tensor& x) {
+      std::vector<at::Tensor> ts = {x};
+      return b.broadcast(ts, opts);
+    });
   });
 }
 
@@ -172,7 +310,16 @@ int charrnn_c10d_lost(void* group, long wait_ms, int* lost, int lost_len, char* 
 
 // Waits until every rank has called it.
 int charrnn_c10d_barrier(void* group, char* err, size_t err_len) {
-  return guarded(err, err_len, [&] { static_cast<Group*>(group)->pg->barrier()->wait(); });
+  return guarded(err, err_len, [&] {
+    auto* g = static_cast<Group*>(group);
+    g->check();
+    try {
+      g->pg->barrier()->wait();
+    } catch (...) {
+      g->fail();
+      throw;
+    }
+  });
 }
 
 }  // extern "C"

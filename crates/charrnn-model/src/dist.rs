@@ -1,25 +1,29 @@
 //! Process groups on PyTorch's own distributed engine, c10d: ranks meet through a
-//! `TCPStore` and all-reduce over Gloo, as PyTorch DDP does (`csrc/c10d_shim.cpp`, a C
-//! interface that build.rs compiles against libtorch's headers when Gloo's headers are
-//! installed; `cargo xtask setup` installs Debian's libgloo-dev). The only `unsafe` of the
-//! crate is here.
+//! `TCPStore` and all-reduce over Gloo (CPU tensors) and NCCL (CUDA tensors), as PyTorch DDP
+//! does (`csrc/c10d_shim.cpp`, a C interface that build.rs compiles against libtorch's headers
+//! when Gloo's headers are installed, with NCCL when NCCL's and CUDA's headers are too; `cargo
+//! xtask setup` installs Debian's libgloo-dev and the CUDA headers the wheel leaves out). The
+//! only `unsafe` of the crate is here.
 #![allow(unsafe_code)]
 
 use std::time::Duration;
 
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 use crate::error::ModelError;
 
 /// Where a group meets and who this process is in it, as torchrun (`RANK`, `WORLD_SIZE`,
-/// `MASTER_ADDR`, `MASTER_PORT`) or Slurm (`SLURM_PROCID`, `SLURM_NTASKS`, and
-/// `MASTER_ADDR`/`MASTER_PORT`) describe it.
+/// `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`) or Slurm (`SLURM_PROCID`, `SLURM_NTASKS`,
+/// `SLURM_LOCALID`, and `MASTER_ADDR`/`MASTER_PORT`) describe it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rendezvous {
     /// This process's rank, `0..world`.
     pub rank: usize,
     /// Number of processes.
     pub world: usize,
+    /// This process's rank among those on its machine, which names its GPU (`cuda:LOCAL_RANK`);
+    /// `None` when the launcher did not say.
+    pub local_rank: Option<usize>,
     /// Host of rank 0's store.
     pub addr: String,
     /// Port of rank 0's store.
@@ -43,9 +47,9 @@ impl Rendezvous {
                 })
                 .transpose()
         };
-        let (rank, world) = match (number("WORLD_SIZE")?, number("SLURM_NTASKS")?) {
-            (Some(w), _) => (number("RANK")?, w),
-            (None, Some(w)) => (number("SLURM_PROCID")?, w),
+        let (rank, world, local_rank) = match (number("WORLD_SIZE")?, number("SLURM_NTASKS")?) {
+            (Some(w), _) => (number("RANK")?, w, number("LOCAL_RANK")?),
+            (None, Some(w)) => (number("SLURM_PROCID")?, w, number("SLURM_LOCALID")?),
             (None, None) => return Ok(None),
         };
         if world <= 1 {
@@ -66,14 +70,44 @@ impl Rendezvous {
         Ok(Some(Self {
             rank,
             world,
+            local_rank,
             addr,
             port,
         }))
     }
+
+    /// The device this rank trains on when the command asked for `device`: with CUDA, the GPU
+    /// its local rank names (`cuda:LOCAL_RANK`, or the rank modulo the number of GPUs when the
+    /// launcher gave no local rank), as torchrun's ranks use them; the CPU stays the CPU. An
+    /// explicit `cuda:N` is taken as `cuda` here: every rank of a group runs the same command.
+    ///
+    /// # Errors
+    /// [`ModelError::Distributed`] when the local rank names a GPU this machine does not have.
+    pub fn device(&self, device: Device, gpus: usize) -> Result<Device, ModelError> {
+        if !device.is_cuda() {
+            return Ok(device);
+        }
+        let index = match self.local_rank {
+            Some(local) => local,
+            None => self.rank % gpus.max(1),
+        };
+        if index >= gpus {
+            return Err(ModelError::Distributed(format!(
+                "rank {} has local rank {index}, but this machine has {gpus} GPU(s): start at \
+                 most one rank per GPU on each machine",
+                self.rank
+            )));
+        }
+        Ok(Device::Cuda(index))
+    }
 }
 
-/// A process group: this process's membership in a c10d Gloo group. Collectives are
-/// blocking and fail (never hang) after the group's timeout.
+/// A process group: this process's membership in a c10d group. CPU tensors go through Gloo;
+/// CUDA tensors through NCCL when the group was joined on a CUDA device and the build has NCCL
+/// ([`ProcessGroup::nccl`]), else through Gloo via host memory. Gloo collectives block and
+/// fail (never hang) after the group's timeout. NCCL collectives are queued on the current
+/// CUDA stream without blocking the host; when a rank is gone (its heartbeat stands still for
+/// 2 s) the group aborts NCCL's communicators and the next collective fails.
 #[derive(Debug)]
 #[cfg_attr(not(charrnn_c10d), allow(dead_code))]
 pub struct ProcessGroup {
@@ -97,10 +131,12 @@ mod ffi {
             host: *const c_char,
             port: c_int,
             timeout_ms: c_long,
+            cuda_device: c_int,
             err: *mut c_char,
             err_len: usize,
         ) -> *mut c_void;
         pub(super) fn charrnn_c10d_free(group: *mut c_void);
+        pub(super) fn charrnn_c10d_has_nccl(group: *mut c_void) -> c_int;
         pub(super) fn charrnn_c10d_allreduce(
             group: *mut c_void,
             tensor: *mut c_void,
@@ -158,14 +194,21 @@ impl ErrBuf {
 
 impl ProcessGroup {
     /// Joins the group `rv` describes (rank 0 serves the store at `rv.addr:rv.port`),
-    /// waiting at most `timeout` for the others.
+    /// waiting at most `timeout` for the others. On `Device::Cuda(i)`, GPU `i` becomes this
+    /// thread's current device and the group gets an NCCL backend for CUDA tensors, when the
+    /// build has NCCL.
     ///
     /// # Errors
     /// [`ModelError::Distributed`]: the ranks did not all arrive in time, the port is taken,
-    /// or this build has no c10d (Gloo's headers were missing when it was compiled).
-    pub fn join(rv: &Rendezvous, timeout: Duration) -> Result<Self, ModelError> {
+    /// NCCL refused the device, or this build has no c10d (Gloo's headers were missing when it
+    /// was compiled).
+    pub fn join(rv: &Rendezvous, device: Device, timeout: Duration) -> Result<Self, ModelError> {
         #[cfg(charrnn_c10d)]
         {
+            let cuda = match device {
+                Device::Cuda(i) => i32::try_from(i).map_err(|_| too_big("CUDA device"))?,
+                _ => -1,
+            };
             let rank = i32::try_from(rv.rank).map_err(|_| too_big("rank"))?;
             let world = i32::try_from(rv.world).map_err(|_| too_big("world size"))?;
             let host = std::ffi::CString::new(rv.addr.as_str())
@@ -177,7 +220,16 @@ impl ProcessGroup {
             // SAFETY: `host` is a NUL-terminated string and `e` a writable buffer of `n` bytes,
             // both alive for the call; the shim catches every C++ exception.
             let ptr = unsafe {
-                ffi::charrnn_c10d_new(rank, world, host.as_ptr(), i32::from(rv.port), ms, e, n)
+                ffi::charrnn_c10d_new(
+                    rank,
+                    world,
+                    host.as_ptr(),
+                    i32::from(rv.port),
+                    ms,
+                    cuda,
+                    e,
+                    n,
+                )
             };
             let group = std::ptr::NonNull::new(ptr).ok_or_else(|| {
                 err.message(&format!(
@@ -193,7 +245,7 @@ impl ProcessGroup {
         }
         #[cfg(not(charrnn_c10d))]
         {
-            let _ = (rv, timeout);
+            let _ = (rv, device, timeout);
             Err(ModelError::Distributed(
                 "this charrnn was built without c10d (Gloo's headers were missing): run \
                  `cargo xtask setup`, which installs libgloo-dev, and rebuild"
@@ -212,8 +264,19 @@ impl ProcessGroup {
         self.world
     }
 
-    /// Sums `tensor` over the ranks in place (a CPU tensor, contiguous); with `average`,
-    /// divides by the world size.
+    /// Whether CUDA tensors go through NCCL (else through Gloo, via host memory).
+    pub fn nccl(&self) -> bool {
+        #[cfg(charrnn_c10d)]
+        // SAFETY: the group is this one's, from `charrnn_c10d_new` and alive until drop.
+        unsafe {
+            ffi::charrnn_c10d_has_nccl(self.group.as_ptr()) != 0
+        }
+        #[cfg(not(charrnn_c10d))]
+        false
+    }
+
+    /// Sums `tensor` over the ranks in place (contiguous, on the CPU or this rank's GPU); with
+    /// `average`, divides by the world size.
     ///
     /// # Errors
     /// [`ModelError::Distributed`] when a rank is gone or the timeout passes.
@@ -323,6 +386,12 @@ impl ProcessGroup {
     /// Whether this build can make process groups (it found Gloo's headers).
     pub fn available() -> bool {
         cfg!(charrnn_c10d)
+    }
+
+    /// Whether this build has c10d's NCCL backend for CUDA tensors (it found a CUDA libtorch
+    /// and NCCL's and CUDA's headers).
+    pub fn nccl_built() -> bool {
+        cfg!(charrnn_nccl)
     }
 }
 

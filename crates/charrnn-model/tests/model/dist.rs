@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use charrnn_model::tch::{Kind, Tensor};
+use charrnn_model::tch::{Device, Kind, Tensor};
 use charrnn_model::{ModelError, ProcessGroup, Rendezvous};
 
 fn free_port() -> u16 {
@@ -22,13 +22,19 @@ fn c10d() -> bool {
 
 /// Rank `rank` of a group of two on 127.0.0.1:`port`, waiting up to a minute for the other.
 fn join_two(rank: usize, port: u16) -> ProcessGroup {
-    ProcessGroup::join(&rendezvous(rank, 2, port), Duration::from_secs(60)).unwrap()
+    ProcessGroup::join(
+        &rendezvous(rank, 2, port),
+        Device::Cpu,
+        Duration::from_secs(60),
+    )
+    .unwrap()
 }
 
 fn rendezvous(rank: usize, world: usize, port: u16) -> Rendezvous {
     Rendezvous {
         rank,
         world,
+        local_rank: Some(rank),
         addr: "127.0.0.1".into(),
         port,
     }
@@ -81,8 +87,12 @@ fn a_rank_that_never_comes_is_an_error_within_the_timeout() {
     if !c10d() {
         return;
     }
-    let err =
-        ProcessGroup::join(&rendezvous(0, 2, free_port()), Duration::from_secs(2)).unwrap_err();
+    let err = ProcessGroup::join(
+        &rendezvous(0, 2, free_port()),
+        Device::Cpu,
+        Duration::from_secs(2),
+    )
+    .unwrap_err();
     assert!(matches!(err, ModelError::Distributed(_)), "{err}");
     let text = err.to_string();
     assert!(text.contains("rank 0 of 2"), "{text}");
@@ -111,6 +121,7 @@ fn the_launchers_environment_is_read_as_torchrun_and_slurm_set_it() {
         Some(Rendezvous {
             rank: 1,
             world: 4,
+            local_rank: None,
             addr: "10.0.0.1".into(),
             port: 29500
         })
@@ -163,6 +174,104 @@ fn the_launchers_environment_is_read_as_torchrun_and_slurm_set_it() {
     }
 }
 
+#[test]
+fn ranks_take_the_gpu_their_local_rank_names() {
+    let env = |pairs: &[(&str, &str)]| {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Rendezvous::from_env(move |k| map.get(k).cloned())
+            .unwrap()
+            .unwrap()
+    };
+    let at = [("MASTER_ADDR", "a"), ("MASTER_PORT", "1")];
+    let torchrun = env(&[
+        &at[..],
+        &[("RANK", "5"), ("WORLD_SIZE", "8"), ("LOCAL_RANK", "1")],
+    ]
+    .concat());
+    assert_eq!(torchrun.local_rank, Some(1));
+    let slurm = env(&[
+        &at[..],
+        &[
+            ("SLURM_PROCID", "6"),
+            ("SLURM_NTASKS", "8"),
+            ("SLURM_LOCALID", "2"),
+        ],
+    ]
+    .concat());
+    assert_eq!(slurm.local_rank, Some(2));
+    let plain = env(&[&at[..], &[("RANK", "3"), ("WORLD_SIZE", "4")]].concat());
+    assert_eq!(plain.local_rank, None);
+
+    assert_eq!(
+        torchrun.device(Device::Cuda(0), 2).unwrap(),
+        Device::Cuda(1)
+    );
+    assert_eq!(slurm.device(Device::Cuda(0), 4).unwrap(), Device::Cuda(2));
+    assert_eq!(
+        torchrun.device(Device::Cpu, 2).unwrap(),
+        Device::Cpu,
+        "the CPU stays the CPU"
+    );
+    // Without a local rank, the rank modulo the GPUs, as ProcessGroupNCCL guesses it.
+    assert_eq!(plain.device(Device::Cuda(0), 2).unwrap(), Device::Cuda(1));
+    // A local rank beyond the machine's GPUs is an error naming both.
+    let err = slurm.device(Device::Cuda(0), 2).unwrap_err().to_string();
+    assert!(
+        err.contains("local rank 2") && err.contains("2 GPU(s)"),
+        "{err}"
+    );
+}
+
+/// A group joined on a CUDA device: with NCCL and a GPU, CUDA tensors are reduced and
+/// broadcast (a group of one) while CPU tensors still go through Gloo; with NCCL but no GPU
+/// (this CI), joining fails with a one-line reason instead of hanging or crashing.
+#[test]
+fn a_group_on_a_cuda_device_reduces_with_nccl() {
+    if !c10d() {
+        return;
+    }
+    if !ProcessGroup::nccl_built() {
+        eprintln!("skipped: this build has no NCCL (a CPU-only libtorch, or no CUDA headers)");
+        return;
+    }
+    let rv = Rendezvous {
+        world: 1,
+        ..rendezvous(0, 1, free_port())
+    };
+    if !charrnn_model::tch::Cuda::is_available() {
+        let err = ProcessGroup::join(&rv, Device::Cuda(0), Duration::from_secs(10)).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("rank 0 of 1") && text.contains("cannot use cuda:0"),
+            "{text}"
+        );
+        assert!(!text.contains('\n'), "one line: {text}");
+        // The port is free again: a CPU group of one forms on it.
+        let mut g = ProcessGroup::join(&rv, Device::Cpu, Duration::from_secs(10)).unwrap();
+        assert!(!g.nccl());
+        g.barrier().unwrap();
+        return;
+    }
+    let mut g = ProcessGroup::join(&rv, Device::Cuda(0), Duration::from_secs(60)).unwrap();
+    assert!(g.nccl());
+    let mut t = Tensor::from_slice(&[1.0f32, 2.0, 3.0]).to_device(Device::Cuda(0));
+    g.all_reduce(&mut t, false).unwrap();
+    g.all_reduce(&mut t, true).unwrap();
+    g.broadcast(&mut t, 0).unwrap();
+    assert_eq!(t.device(), Device::Cuda(0));
+    assert_eq!(
+        Vec::<f32>::try_from(&t.to_device(Device::Cpu)).unwrap(),
+        [1.0, 2.0, 3.0]
+    );
+    let mut c = Tensor::from_slice(&[4.0f64]);
+    g.all_reduce(&mut c, false).unwrap();
+    assert_eq!(c.double_value(&[0]), 4.0);
+    g.barrier().unwrap();
+}
+
 fn logits_of(model: &charrnn_model::CharRnn) -> Tensor {
     let input = Tensor::from_slice(&[3i64, 1, 4, 1, 5, 9, 2, 6]).view([2, 4]);
     model.forward(&input, None, None, false).unwrap().0
@@ -177,7 +286,6 @@ fn train(
     stateful: Option<usize>,
 ) -> (Vec<f32>, bool) {
     use crate::common::{Data, config, train_config};
-    use charrnn_model::tch::Device;
     use charrnn_model::{Cell, CharRnn, InputMode, Trainer};
     let data = Data::new(false);
     let model = CharRnn::new(
@@ -199,8 +307,12 @@ fn train(
     };
     let mut trainer = Trainer::new(model, cfg, &run).unwrap();
     if let Some((rank, world, port)) = rank_world {
-        let group =
-            ProcessGroup::join(&rendezvous(rank, world, port), Duration::from_secs(60)).unwrap();
+        let group = ProcessGroup::join(
+            &rendezvous(rank, world, port),
+            Device::Cpu,
+            Duration::from_secs(60),
+        )
+        .unwrap();
         trainer.join_group(group, 42).unwrap();
     }
     trainer.fit(&data.borrow(), &mut ()).unwrap();
@@ -236,7 +348,6 @@ fn ranks_that_train_different_things_all_stop_with_an_error() {
         return;
     }
     use crate::common::{Data, config, train_config};
-    use charrnn_model::tch::Device;
     use charrnn_model::{Cell, CharRnn, InputMode, Trainer};
     let errors = on_two_ranks(|rank, port| {
         let data = Data::new(false);
@@ -276,7 +387,12 @@ fn a_rank_that_goes_away_fails_the_others_collective() {
         drop(group);
         left_tx.send(()).unwrap();
     });
-    let mut group = ProcessGroup::join(&rendezvous(0, 2, port), Duration::from_secs(20)).unwrap();
+    let mut group = ProcessGroup::join(
+        &rendezvous(0, 2, port),
+        Device::Cpu,
+        Duration::from_secs(20),
+    )
+    .unwrap();
     leaver.join().unwrap();
     left_rx.recv().unwrap();
     let mut t = Tensor::from_slice(&[1.0f32]);
