@@ -22,9 +22,10 @@
 //! The flags (`options`), the configurations (`spec`), the two sides as subprocesses
 //! (`sides`), each row's measurement (`rows`), the machine (`machine`) and the table (`table`)
 //! have a module each; this one makes the data present and runs the parts. `--corpus` runs
-//! the corpus benchmark (`bench_corpus`) and `--serve` the load benchmark of `charrnn serve`
-//! (`serve`) instead.
+//! the corpus benchmark (`bench_corpus`), `--serve` the load benchmark of `charrnn serve`
+//! (`serve`) and `--dist` the data-parallel one (`dist`) instead.
 
+mod dist;
 mod machine;
 mod options;
 mod rows;
@@ -127,6 +128,18 @@ pub(crate) fn run(root: &Path, args: BenchArgs) -> Result<()> {
     let bin = workspace::charrnn_bin(root, opts.quiet)?;
     let (data, train_rows) =
         ensure_data(root, &data_dir, args.mirror.as_deref(), &bin, opts.quiet)?;
+    if args.dist.dist {
+        // charrnn alone: no reference, no Python.
+        let mut sides = Sides {
+            bin,
+            python: args.python.clone(),
+            pythonpath: None,
+            script,
+            quiet: opts.quiet,
+            log: Vec::new(),
+        };
+        return self::dist::run(&args.dist, &opts, &mut sides, &data, &out_dir);
+    }
     let (pythonpath, torch) = prepare_python(root, &args.python)?;
     let mut sides = Sides {
         bin,

@@ -17,8 +17,9 @@ pub struct Group {
 
 impl Group {
     /// The group of this run, if any: the launcher's environment (torchrun, Slurm) when it
-    /// names a world of more than one; else, with `--nproc N` above 1, a group on 127.0.0.1
-    /// whose ranks 1..N this process starts (the same command line) and whose rank 0 it is.
+    /// names a world of more than one; else, with `--nproc N`, a group of N on 127.0.0.1 whose
+    /// ranks 1..N this process starts (the same command line) and whose rank 0 it is (with
+    /// N = 1, a group of one).
     pub fn of(args: &TrainArgs) -> Result<Option<Group>> {
         if let Some(rendezvous) = Rendezvous::from_env(|k| std::env::var(k).ok())? {
             return Ok(Some(Group {
@@ -26,9 +27,9 @@ impl Group {
                 children: Vec::new(),
             }));
         }
-        if args.nproc <= 1 {
+        let Some(nproc) = args.nproc else {
             return Ok(None);
-        }
+        };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("--nproc: cannot find a free port on 127.0.0.1")?
@@ -38,18 +39,19 @@ impl Group {
         let mut group = Group {
             rendezvous: Rendezvous {
                 rank: 0,
-                world: args.nproc,
+                world: nproc,
+                local_rank: Some(0),
                 addr: "127.0.0.1".into(),
                 port,
             },
             children: Vec::new(),
         };
-        for rank in 1..args.nproc {
+        for rank in 1..nproc {
             let child = Command::new(&exe)
                 .args(&argv)
                 .env("RANK", rank.to_string())
                 .env("LOCAL_RANK", rank.to_string())
-                .env("WORLD_SIZE", args.nproc.to_string())
+                .env("WORLD_SIZE", nproc.to_string())
                 .env("MASTER_ADDR", "127.0.0.1")
                 .env("MASTER_PORT", port.to_string())
                 .stdout(std::process::Stdio::null())

@@ -322,11 +322,13 @@ pub struct TrainArgs {
     #[arg(long, requires = "window")]
     pub stateful: bool,
     /// Processes to train data-parallel on this machine, each on its slice of every batch,
-    /// meeting on 127.0.0.1 (c10d over Gloo), at least 1 (1: one process). Under torchrun or
-    /// Slurm the launcher's environment (WORLD_SIZE/RANK or SLURM_NTASKS/SLURM_PROCID, with
-    /// MASTER_ADDR and MASTER_PORT) decides instead.
-    #[arg(long, default_value_t = 1, value_parser = checks::count, allow_negative_numbers = true)]
-    pub nproc: usize,
+    /// meeting on 127.0.0.1 through c10d (Gloo on the CPU; NCCL on CUDA, rank N on cuda:N), at
+    /// least 1; default: one process and no group (1: a group of one, which measures what the
+    /// group costs). Under torchrun or Slurm the launcher's environment (WORLD_SIZE/RANK/LOCAL_RANK
+    /// or SLURM_NTASKS/SLURM_PROCID/SLURM_LOCALID, with MASTER_ADDR and MASTER_PORT) decides
+    /// instead.
+    #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
+    pub nproc: Option<usize>,
     /// Seconds a data-parallel rank waits for the others, to meet and at every step, before
     /// it stops with an error naming the rank that did not come; above 0.
     #[arg(long, default_value_t = 300.0, value_parser = checks::positive)]

@@ -386,9 +386,10 @@ fn rank_of_two(rank: &str, port: &str) -> Command {
 }
 
 /// `--nproc 2` trains as one process does (the same validation and training bpc, each summed
-/// over the ranks' shares), with one `done` line: rank 1 prints and writes nothing.
+/// over the ranks' shares), with one `done` line: rank 1 prints and writes nothing. A group
+/// of one (`--nproc 1`) trains exactly as no group.
 #[test]
-fn two_local_ranks_train_as_one_process() {
+fn local_groups_of_one_and_two_train_as_one_process() {
     if !c10d_built() {
         return;
     }
@@ -419,6 +420,23 @@ fn two_local_ranks_train_as_one_process() {
         "training loss over both ranks: {two} vs {one}"
     );
     assert!(dir.path().join("two/best").is_dir());
+    // Throughput is the group's: rank 0 counts every rank's characters.
+    let chars =
+        |v: &Value| v["chars_per_sec"].as_f64().unwrap() * v["elapsed_secs"].as_f64().unwrap();
+    let (two, one) = (chars(done[0]), chars(&alone));
+    assert!(
+        (two - one).abs() < 1e-6 * one,
+        "characters trained: {two} vs {one}"
+    );
+
+    let mut one = common.to_vec();
+    one.extend(["--nproc", "1"]);
+    let lines = train_lines(&text, &dir.path().join("one"), &one);
+    let done: Vec<&Value> = lines.iter().filter(|v| v["event"] == "done").collect();
+    assert_eq!(done.len(), 1, "{lines:?}");
+    for key in ["final_val_bpc", "final_train_bpc"] {
+        assert_eq!(done[0][key], alone[key], "{key} of a group of one");
+    }
 }
 
 /// A rank whose peers never come stops with one error line naming the group, within

@@ -23,7 +23,8 @@ pub struct Progress {
     /// Training seconds so far: wall-clock time less evaluations, checkpoints and epoch-end
     /// hooks (budgets count this).
     pub elapsed_secs: f64,
-    /// Real target characters trained on so far.
+    /// Real target characters trained on so far (by the whole group, in data-parallel
+    /// training).
     pub chars_seen: u64,
     /// The best validation (or, without validation data, training) bits per character so far.
     pub best_bpc: Option<f64>,

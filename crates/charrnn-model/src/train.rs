@@ -371,6 +371,8 @@ impl Trainer {
 
         let mut window = Window::new(device)?;
         let mut log = Window::new(device)?;
+        // `chars_seen` when `log` last restarted: its characters, the group's in a group.
+        let mut log_seen = self.progress.chars_seen;
         let mut losses = Vec::new();
         let mut phases = Phases::default();
         // The training clock: wall time minus evaluations, checkpoints and epoch-end hooks, so
@@ -437,6 +439,8 @@ impl Trainer {
                         let read = Instant::now();
                         let (nats, chars, secs) = log.take()?;
                         phases.readback += read.elapsed().as_secs_f64();
+                        let seen = self.progress.chars_seen - log_seen;
+                        log_seen = self.progress.chars_seen;
                         let loss = nats / chars.max(1) as f64;
                         self.check_finite("training loss", loss)?;
                         losses.push((self.progress.step, loss));
@@ -444,7 +448,7 @@ impl Trainer {
                             step: self.progress.step,
                             epoch: self.progress.epoch,
                             loss,
-                            chars_per_sec: chars as f64 / secs.max(1e-9),
+                            chars_per_sec: seen as f64 / secs.max(1e-9),
                             fraction_done: self.fraction_done(batches_per_epoch),
                             lr,
                         });
@@ -458,6 +462,7 @@ impl Trainer {
                         let record = self.evaluate_and_save(data, &mut window, lr, false)?;
                         observer.on_eval(&record);
                         log.restart();
+                        log_seen = self.progress.chars_seen;
                         window.restart();
                         paused += pause.elapsed().as_secs_f64();
                     }
@@ -498,6 +503,7 @@ impl Trainer {
                 });
             }
             log.restart();
+            log_seen = self.progress.chars_seen;
             window.restart();
             paused += pause.elapsed().as_secs_f64();
             if self.progress.step == 0 {
@@ -566,7 +572,8 @@ impl Trainer {
             data_parallel::sum_grads(g, &self.model)?;
         }
         self.update(lr)?;
-        self.progress.chars_seen += batch.real as u64;
+        // In a group, the whole global batch's: every rank's throughput is the group's.
+        self.progress.chars_seen += real as u64;
         Ok((sum.f_detach()?, batch.real, state.detach()))
     }
 
@@ -589,9 +596,10 @@ impl Trainer {
             .as_mut()
             .ok_or_else(|| ModelError::InvalidInput("an empty batch".into()))?;
         let _ = self.model.flat_grad().shallow_clone().f_zero_()?;
-        data_parallel::global_count(group, 0)?;
+        let real = data_parallel::global_count(group, 0)?;
         data_parallel::sum_grads(group, &self.model)?;
         self.update(lr)?;
+        self.progress.chars_seen += real as u64;
         let zero = Tensor::f_zeros([], (tch::Kind::Float, device))?;
         Ok((zero, 0, self.model.zero_state(0)?))
     }

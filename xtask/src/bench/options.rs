@@ -92,6 +92,24 @@ pub(crate) struct BenchArgs {
     pub(crate) corpus: crate::bench_corpus::CorpusArgs,
     #[command(flatten)]
     pub(crate) serve: super::serve::ServeBenchArgs,
+    #[command(flatten)]
+    pub(crate) dist: DistBenchArgs,
+}
+
+/// The data-parallel benchmark's flags (part of `cargo xtask bench`).
+#[derive(Args, Debug)]
+pub(crate) struct DistBenchArgs {
+    /// Run the data-parallel benchmark (a group of one against none; on the CPU, 2 ranks × 1
+    /// thread against 1 × 2) instead.
+    #[arg(long)]
+    pub(crate) dist: bool,
+    /// Steps of each timed run (an epoch of the titles is 49; the evaluation at its end is off
+    /// the clock) [default: 150 on the CPU, 500 on CUDA].
+    #[arg(long, value_name = "N")]
+    pub(crate) dist_steps: Option<u64>,
+    /// Times each side runs, alternating; the median counts.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub(crate) dist_repeats: u32,
 }
 
 /// Everything one benchmark needs, resolved from [`BenchArgs`].
