@@ -486,7 +486,7 @@ fn killing_a_rank_stops_the_other_with_an_error_naming_it() {
     }
     for victim in [1, 0] {
         let dir = tempfile::tempdir().unwrap();
-        let error = kill_one_of_two(dir.path(), victim);
+        let error = kill_one_of_two(dir.path(), victim, "KILL");
         let named = if victim == 1 {
             "rank 1 is gone"
         } else {
@@ -505,10 +505,25 @@ fn killing_a_rank_stops_the_other_with_an_error_naming_it() {
     }
 }
 
-/// Starts two ranks training into `dir/run`, kills `victim` once rank 0 has reported an
-/// evaluation, and returns the survivor's one error line (after checking that it exits 1 with
-/// nothing else on stderr).
-fn kill_one_of_two(dir: &Path, victim: usize) -> String {
+/// A rank that stops answering without dying (SIGSTOP: a hung machine) makes the other stop
+/// with an error naming it, from the heartbeat watch, long before --dist-timeout (60 s here),
+/// where Gloo alone would wait out the whole timeout.
+#[test]
+fn a_stopped_rank_stops_the_other_long_before_the_timeout() {
+    if !c10d_built() {
+        return;
+    }
+    for (victim, named) in [(1, "rank 1 is gone"), (0, "rank 0 is gone")] {
+        let dir = tempfile::tempdir().unwrap();
+        let error = kill_one_of_two(dir.path(), victim, "STOP");
+        assert!(error.contains(named), "{error}");
+    }
+}
+
+/// Starts two ranks training into `dir/run`, sends `victim` the signal `signal` (`KILL`,
+/// `STOP`) once rank 0 has reported an evaluation, and returns the survivor's one error line
+/// (after checking that it exits 1 within 30 s, with nothing else on stderr).
+fn kill_one_of_two(dir: &Path, victim: usize, signal: &str) -> String {
     use std::io::{BufRead, BufReader, Read};
     let text = dir.join("titles.txt");
     write_titles(&text);
@@ -541,23 +556,35 @@ fn kill_one_of_two(dir: &Path, victim: usize) -> String {
         }
     }
     let drain = std::thread::spawn(move || stdout.count());
-    ranks[victim].kill().unwrap();
-    ranks[victim].wait().unwrap();
-    let survivor = &mut ranks[1 - victim];
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), ranks[victim].id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
     let killed = Instant::now();
+    let [first, second] = &mut ranks;
+    let (survivor, stopped) = if victim == 0 {
+        (second, first)
+    } else {
+        (first, second)
+    };
     let status = loop {
         if let Some(status) = survivor.try_wait().unwrap() {
             break status;
         }
-        if killed.elapsed() > Duration::from_secs(50) {
+        if killed.elapsed() > Duration::from_secs(30) {
             survivor.kill().unwrap();
+            stopped.kill().unwrap();
             panic!(
-                "rank {} went on for 50 s after rank {victim} was killed",
+                "rank {} went on for 30 s after rank {victim} got SIG{signal}",
                 1 - victim
             );
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    // A stopped rank is still there: end it (SIGKILL ends a stopped process too).
+    let _ = stopped.kill();
+    stopped.wait().unwrap();
     drain.join().unwrap();
     let mut stderr = String::new();
     survivor

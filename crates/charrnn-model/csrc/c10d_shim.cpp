@@ -31,10 +31,11 @@ namespace {
 constexpr auto kBeat = std::chrono::milliseconds(250);
 
 std::string beat_key(int rank) { return "charrnn/heartbeat/" + std::to_string(rank); }
-// Set by a rank whose group ends normally, so that the others' watch does not call it gone.
-std::string done_key(int rank) { return "charrnn/done/" + std::to_string(rank); }
-// How long a peer's heartbeat may stand still before the watch calls it gone.
-constexpr auto kSilence = std::chrono::seconds(2);
+// How long a peer's heartbeat may stand still before the watch calls it gone: long enough
+// that a loaded machine does not stop a healthy run, short against any collective timeout.
+constexpr auto kSilence = std::chrono::seconds(10);
+// How often a rank waiting for a Gloo collective looks whether the watch stopped the group.
+constexpr auto kPoll = std::chrono::milliseconds(250);
 
 // A client of the group's store of its own (a TCPStore client is one connection).
 c10::intrusive_ptr<c10d::TCPStore> client(const std::string& host, int port,
@@ -63,9 +64,21 @@ struct Group {
   // rank is gone (or stopped) when a collective fails.
   std::atomic<bool> stop{false};
   std::thread beat;
-  // Set when a collective failed or the watch found a rank gone: NCCL's communicators are
-  // aborted, and every later collective fails at once.
+  // When the heartbeat thread last finished a round with the store (steady clock, ms): a
+  // store call blocks, with no timeout, while rank 0 is stopped.
+  std::atomic<int64_t> beat_ok{now_ms()};
+  std::thread monitor;
+  // Set when a collective failed or the watch stopped the group: NCCL's communicators are
+  // aborted, and every later collective fails at once, with `why` when the watch knows it.
   std::atomic<bool> failed{false};
+  mutable std::mutex why_mutex;
+  std::string why;
+
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
 
   bool has_nccl() const {
 #ifdef CHARRNN_NCCL
@@ -75,48 +88,69 @@ struct Group {
 #endif
   }
 
-  // NCCL collectives do not fail when a peer dies: they wait on the GPU. So a group with NCCL
-  // also watches the others' heartbeats, once a second, and aborts its communicators (which
-  // ends the waiting kernels, and makes the next collective fail) when one has stood still
-  // for kSilence without saying it is done, or when rank 0's store no longer answers.
+  // A collective does not fail when a peer stops (SIGSTOP, a hung machine) until the group's
+  // timeout, and an NCCL one not even when a peer dies: the kernel waits on the GPU. So every
+  // rank of a group of two or more also watches the others' heartbeats, once a second, and
+  // stops the group when one has stood still for kSilence (a rank that ended, cleanly or not,
+  // takes part in no more collectives, so stopping the group then changes nothing); and a
+  // monitor stops it when the heartbeat thread itself has been stuck on rank 0's store for
+  // kSilence. A rank waiting for a Gloo collective then stops waiting (`wait`), and NCCL's
+  // communicators are aborted, which ends the waiting kernels and fails the next collective.
   void start_beat() {
     beat = std::thread([this] {
       std::vector<int64_t> last(world, 0);
-      std::vector<std::chrono::steady_clock::time_point> moved(world,
-                                                               std::chrono::steady_clock::now());
+      std::vector<int64_t> moved(world, now_ms());
       try {
         auto store = client(host, port, std::chrono::seconds(5));
         for (int tick = 0; !stop.load(); ++tick) {
           store->add(beat_key(rank), 1);
-          if (has_nccl() && tick % 4 == 3 && !failed.load()) watch(*store, last, moved);
+          if (world > 1 && tick % 4 == 3 && !failed.load()) watch(*store, last, moved);
+          beat_ok.store(now_ms());
           for (int i = 0; i < 5 && !stop.load(); ++i) std::this_thread::sleep_for(kBeat / 5);
         }
-        if (!failed.load()) store->set(done_key(rank), std::vector<uint8_t>{1});
       } catch (...) {
         // The store is gone: rank 0 ended. A group still running cannot go on without it.
-        if (!stop.load()) fail();
+        if (!stop.load()) fail(store_gone());
+      }
+    });
+    if (world < 2) return;
+    monitor = std::thread([this] {
+      const int64_t silence = std::chrono::milliseconds(kSilence).count();
+      while (!stop.load() && !failed.load()) {
+        if (now_ms() - beat_ok.load() > silence) fail(store_gone());
+        std::this_thread::sleep_for(kBeat);
       }
     });
   }
 
-  void watch(c10d::TCPStore& store, std::vector<int64_t>& last,
-             std::vector<std::chrono::steady_clock::time_point>& moved) {
-    auto now = std::chrono::steady_clock::now();
+  std::string store_gone() const {
+    return rank == 0 ? "the rendezvous store does not answer"
+                     : "rank 0 is gone (its rendezvous store does not answer)";
+  }
+
+  void watch(c10d::TCPStore& store, std::vector<int64_t>& last, std::vector<int64_t>& moved) {
+    const int64_t now = now_ms();
+    const int64_t silence = std::chrono::milliseconds(kSilence).count();
     for (int r = 0; r < world; ++r) {
       if (r == rank) continue;
       int64_t beats = store.add(beat_key(r), 0);
       if (beats != last[r]) {
         last[r] = beats;
         moved[r] = now;
-      } else if (beats > 0 && now - moved[r] > kSilence && !store.check({done_key(r)})) {
-        fail();
+      } else if (beats > 0 && now - moved[r] > silence) {
+        fail("rank " + std::to_string(r) + " is gone (no heartbeat for " +
+             std::to_string(silence / 1000) + " s)");
         return;
       }
     }
   }
 
-  // Marks the group failed and aborts NCCL's communicators.
-  void fail() {
+  // Marks the group failed (saying why, when known) and aborts NCCL's communicators.
+  void fail(const std::string& reason = "") {
+    {
+      std::lock_guard<std::mutex> lock(why_mutex);
+      if (why.empty()) why = reason;
+    }
     if (failed.exchange(true)) return;
 #ifdef CHARRNN_NCCL
     if (nccl.defined()) {
@@ -128,22 +162,44 @@ struct Group {
 #endif
   }
 
+  std::string reason() const {
+    std::lock_guard<std::mutex> lock(why_mutex);
+    return why;
+  }
+
   void check() const {
-    if (failed.load()) throw std::runtime_error("the group was stopped: a rank is gone");
+    if (!failed.load()) return;
+    auto r = reason();
+    throw std::runtime_error(r.empty() ? "the group was stopped after a failed collective" : r);
+  }
+
+  // Waits for a Gloo collective, looking every kPoll whether the watch stopped the group (the
+  // collective's own timeout still ends the wait with its error).
+  void wait(c10d::Work& work) const {
+    while (true) {
+      try {
+        if (work.wait(kPoll)) return;
+      } catch (...) {
+        // c10d's work throws when the wait times out, and when the collective failed; only
+        // the latter completes it.
+        if (work.isCompleted()) throw;
+      }
+      if (work.isCompleted()) {
+        work.wait();  // rethrows the collective's error, if any
+        return;
+      }
+      check();
+    }
   }
 
   ~Group() {
     stop.store(true);
+    if (monitor.joinable()) monitor.join();
     if (beat.joinable()) beat.join();
 #ifdef CHARRNN_NCCL
     if (nccl.defined()) {
       try {
-        // A clean end flushes NCCL's work; after a failure there may be work that never ends.
-        if (failed.load()) {
-          nccl->abort();
-        } else {
-          nccl->shutdown();
-        }
+        nccl->shutdown();  // flushes NCCL's work
       } catch (...) {
       }
     }
@@ -166,11 +222,11 @@ void on_backend(Group& g, at::Tensor& t, F run) {
 #endif
     if (t.is_cuda()) {
       auto host = t.to(at::kCPU);
-      run(*g.pg, host)->wait();
+      g.wait(*run(*g.pg, host));
       t.copy_(host);
       return;
     }
-    run(*g.pg, t)->wait();
+    g.wait(*run(*g.pg, t));
   } catch (...) {
     g.fail();
     throw;
@@ -252,7 +308,26 @@ void* charrnn_c10d_new(int rank, int world, const char* host, int port, long tim
   return rc == 0 ? group : nullptr;
 }
 
-void charrnn_c10d_free(void* group) { delete static_cast<Group*>(group); }
+// Ends this rank's membership. After a failure the group is left to the process's end
+// instead: its heartbeat thread may be blocked on a stopped rank 0's store, and Gloo's
+// worker on a stopped peer, and destroying either would wait for them.
+void charrnn_c10d_free(void* group) {
+  auto* g = static_cast<Group*>(group);
+  if (g->failed.load()) {
+    g->stop.store(true);
+    return;
+  }
+  delete g;
+}
+
+// Why the group was stopped, when the watch knows (a rank that stopped beating, or rank 0's
+// store); writes it into `why` and returns 1, or returns 0.
+int charrnn_c10d_stopped(void* group, char* why, size_t why_len) {
+  auto reason = static_cast<Group*>(group)->reason();
+  if (reason.empty()) return 0;
+  set_error(why, why_len, reason.c_str());
+  return 1;
+}
 
 // Whether the group reduces CUDA tensors with NCCL (1) or through the host with Gloo (0).
 int charrnn_c10d_has_nccl(void* group) { return static_cast<Group*>(group)->has_nccl() ? 1 : 0; }
@@ -314,7 +389,7 @@ int charrnn_c10d_barrier(void* group, char* err, size_t err_len) {
     auto* g = static_cast<Group*>(group);
     g->check();
     try {
-      g->pg->barrier()->wait();
+      g->wait(*g->pg->barrier());
     } catch (...) {
       g->fail();
       throw;

@@ -106,8 +106,9 @@ impl Rendezvous {
 /// CUDA tensors through NCCL when the group was joined on a CUDA device and the build has NCCL
 /// ([`ProcessGroup::nccl`]), else through Gloo via host memory. Gloo collectives block and
 /// fail (never hang) after the group's timeout. NCCL collectives are queued on the current
-/// CUDA stream without blocking the host; when a rank is gone (its heartbeat stands still for
-/// 2 s) the group aborts NCCL's communicators and the next collective fails.
+/// CUDA stream without blocking the host. When a rank is gone or stopped (its heartbeat stands
+/// still for 10 s, or rank 0's store does not answer), the group stops: a waiting Gloo
+/// collective fails, NCCL's communicators are aborted, and the error names the rank.
 #[derive(Debug)]
 #[cfg_attr(not(charrnn_c10d), allow(dead_code))]
 pub struct ProcessGroup {
@@ -137,6 +138,11 @@ mod ffi {
         ) -> *mut c_void;
         pub(super) fn charrnn_c10d_free(group: *mut c_void);
         pub(super) fn charrnn_c10d_has_nccl(group: *mut c_void) -> c_int;
+        pub(super) fn charrnn_c10d_stopped(
+            group: *mut c_void,
+            why: *mut c_char,
+            why_len: usize,
+        ) -> c_int;
         pub(super) fn charrnn_c10d_allreduce(
             group: *mut c_void,
             tensor: *mut c_void,
@@ -346,6 +352,13 @@ impl ProcessGroup {
         let mut err = ErrBuf::new();
         let (e, n) = err.ptr();
         if call(self.group.as_ptr(), e, n) != 0 {
+            let mut why = ErrBuf::new();
+            let (w, wn) = why.ptr();
+            // SAFETY: `g` is this group's, alive until drop; `w` holds `wn` writable bytes.
+            if unsafe { ffi::charrnn_c10d_stopped(self.group.as_ptr(), w, wn) } != 0 {
+                // The watch stopped the group and knows why; the store may not answer.
+                return Err(why.message(&format!("{what} on rank {}", self.rank)));
+            }
             let who = self.lost_ranks();
             return Err(err.message(&format!("{what} on rank {}{who}", self.rank)));
         }
