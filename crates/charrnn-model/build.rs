@@ -96,13 +96,28 @@ fn c10d_shim(lib: &Path) {
         .include(&gloo)
         .flag_if_supported("-w")
         .file("csrc/c10d_shim.cpp");
-    if let Some(dirs) = &nccl {
-        build
-            .define("USE_C10D_NCCL", None)
-            .define("CHARRNN_NCCL", None);
-        build.includes(dirs);
+    // Headers found are not headers that compile (another CUDA's, a partial install): then the
+    // shim is built without NCCL rather than the crate not at all.
+    let nccl = nccl.filter(|dirs| {
+        let mut with = build.clone();
+        with.define("USE_C10D_NCCL", None)
+            .define("CHARRNN_NCCL", None)
+            .includes(dirs);
+        let built = with.try_compile("charrnn_c10d_shim");
+        if let Err(e) = &built {
+            let first = e.to_string();
+            let first = first.lines().next().unwrap_or_default().to_owned();
+            println!(
+                "cargo:warning=building distributed training without NCCL (the shim did not \
+                 compile against NCCL's headers: {first}): CUDA tensors are reduced with Gloo \
+                 through host memory"
+            );
+        }
+        built.is_ok()
+    });
+    if nccl.is_none() {
+        build.compile("charrnn_c10d_shim");
     }
-    build.compile("charrnn_c10d_shim");
     println!("cargo:rustc-link-search=native={}", lib.display());
     if nccl.is_some() {
         println!("cargo:rustc-link-lib=dylib=torch_cuda");
