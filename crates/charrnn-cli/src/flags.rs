@@ -412,7 +412,8 @@ pub struct GenerateArgs {
     /// end (1 when streaming to a terminal).
     #[arg(long, value_name = "STEPS", value_parser = checks::count, allow_negative_numbers = true)]
     pub sync_every: Option<usize>,
-    /// Print timing and memory figures as one JSON line on stderr when done.
+    /// Print timing and memory figures as one JSON line on stderr when done; the clock starts
+    /// after a two-character warm-up, so it leaves out first-call set-up (large on CUDA).
     #[arg(long)]
     pub stats: bool,
     /// Refuse prompt characters outside the vocabulary (otherwise they become <unk>, with a

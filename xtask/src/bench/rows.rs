@@ -469,9 +469,11 @@ pub(crate) fn notes(opts: &Options) -> Vec<String> {
         notes.push(
             "generation: charrnn samples from the LSTM 128 batch-256 run's checkpoint, \
              prompt \"Today \", temperature 1.0, with <eos> banned (--ignore-eos) so that every \
-             sample runs to its full length, as the reference's do (elapsed includes priming); \
-             the reference builds an untrained model of the same shape (speed does not \
-             depend on the weights) and generates exactly the requested length per sample."
+             sample runs to its full length, as the reference's do (elapsed includes priming \
+             the prompt; both sides generate two warm-up characters before their clocks, so \
+             first-call set-up is left out); the reference builds an untrained model of the \
+             same shape (speed does not depend on the weights) and generates exactly the \
+             requested length per sample."
                 .into(),
         );
     }
