@@ -329,6 +329,11 @@ pub struct TrainArgs {
     /// instead.
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub nproc: Option<usize>,
+    /// On the CPU, keep all freed tensor memory for reuse instead of returning large blocks to
+    /// the system: training ran 1.5-1.8× faster here (LSTM 128, batch 256), but peak memory can
+    /// be up to twice as high. Default: off (blocks up to 32 MiB are reused, larger ones returned).
+    #[arg(long)]
+    pub keep_host_memory: bool,
     /// Seconds a data-parallel rank waits for the others, to meet and at every step, before
     /// it stops with an error naming the rank that did not come; above 0.
     #[arg(long, default_value_t = 300.0, value_parser = checks::positive)]

@@ -23,6 +23,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Before libtorch allocates: freed tensor memory is kept for reuse, not unmapped.
+    charrnn_model::tune_host_memory(charrnn_model::HostMemory::Reuse);
     let cli = flags::Cli::parse();
     let out = output::Output::new(cli.json, cli.quiet);
     let result = match cli.command {

@@ -48,6 +48,9 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         None => device,
     };
     set_cpu_threads(args.run.threads);
+    if args.keep_host_memory {
+        charrnn_model::tune_host_memory(charrnn_model::HostMemory::KeepAll);
+    }
     let Recipe {
         mut model,
         mut train,

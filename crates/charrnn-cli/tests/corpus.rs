@@ -437,6 +437,13 @@ fn local_groups_of_one_and_two_train_as_one_process() {
     for key in ["final_val_bpc", "final_train_bpc"] {
         assert_eq!(done[0][key], alone[key], "{key} of a group of one");
     }
+    // Where freed memory goes changes the speed, never the numbers.
+    let mut keep = common.to_vec();
+    keep.push("--keep-host-memory");
+    let kept = train(&text, &dir.path().join("keep"), &keep);
+    for key in ["final_val_bpc", "final_train_bpc"] {
+        assert_eq!(kept[key], alone[key], "{key} with --keep-host-memory");
+    }
 }
 
 /// A rank whose peers never come stops with one error line naming the group, within
