@@ -40,7 +40,7 @@ pub(crate) fn run(
     let steps = args
         .dist_steps
         .unwrap_or(if opts.cuda() { 500 } else { 150 });
-    let repeats = args.dist_repeats.max(1);
+    let repeats = args.dist_repeats;
     let dir = out.join("dist");
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut raw = serde_json::Map::new();

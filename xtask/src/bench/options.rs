@@ -103,12 +103,12 @@ pub(crate) struct DistBenchArgs {
     /// thread against 1 × 2) instead.
     #[arg(long)]
     pub(crate) dist: bool,
-    /// Steps of each timed run (an epoch of the titles is 49; the evaluation at its end is off
-    /// the clock) [default: 150 on the CPU, 500 on CUDA].
-    #[arg(long, value_name = "N")]
+    /// Steps of each timed run, at least 1 (an epoch of the titles is 49; the evaluation at
+    /// its end is off the clock) [default: 150 on the CPU, 500 on CUDA].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) dist_steps: Option<u64>,
-    /// Times each side runs, alternating; the median counts.
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// Times each side runs, alternating, at least 1; the median counts.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) dist_repeats: u32,
 }
 
