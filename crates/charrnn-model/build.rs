@@ -73,17 +73,22 @@ fn c10d_shim(lib: &Path) {
         );
         return;
     }
-    let nccl = match nccl_includes(lib, &include) {
-        Ok(dirs) => Some(dirs),
-        Err(why) => {
-            if lib.join("libtorch_cuda.so").exists() {
-                println!(
-                    "cargo:warning=building distributed training without NCCL ({why}): CUDA \
-                     tensors are reduced with Gloo through host memory"
-                );
+    // A CUDA libtorch without NCCL is worth a word; a CPU-only one is not.
+    let without_nccl = |why: &str| {
+        println!(
+            "cargo:warning=building distributed training without NCCL ({why}): CUDA tensors \
+             are reduced with Gloo through host memory"
+        );
+    };
+    let nccl = match lib.join("libtorch_cuda.so").exists() {
+        false => None,
+        true => match nccl_includes(lib, &include) {
+            Ok(dirs) => Some(dirs),
+            Err(why) => {
+                without_nccl(&why);
+                None
             }
-            None
-        }
+        },
     };
     let mut build = cc::Build::new();
     build
@@ -105,13 +110,11 @@ fn c10d_shim(lib: &Path) {
             .includes(dirs);
         let built = with.try_compile("charrnn_c10d_shim");
         if let Err(e) = &built {
-            let first = e.to_string();
-            let first = first.lines().next().unwrap_or_default().to_owned();
-            println!(
-                "cargo:warning=building distributed training without NCCL (the shim did not \
-                 compile against NCCL's headers: {first}): CUDA tensors are reduced with Gloo \
-                 through host memory"
-            );
+            let e = e.to_string();
+            let first = e.lines().next().unwrap_or_default();
+            without_nccl(&format!(
+                "the shim did not compile against NCCL's headers: {first}"
+            ));
         }
         built.is_ok()
     });
@@ -134,13 +137,10 @@ fn c10d_shim(lib: &Path) {
 /// out (CCCL's `nv/target` and the compiler's `crt/`). A pip-installed torch keeps the first two
 /// beside it (`site-packages/nvidia/nccl`, `site-packages/nvidia/cuXX`); `cargo xtask setup`
 /// installs the last two and names them in `CHARRNN_CUDA_INCLUDE`. A CUDA toolkit
-/// (`CUDA_HOME`) has everything but NCCL. Errs with what is missing.
+/// (`CUDA_HOME`) has everything but NCCL. For a CUDA libtorch; errs with what is missing.
 fn nccl_includes(lib: &Path, include: &Path) -> Result<Vec<PathBuf>, String> {
     println!("cargo:rerun-if-env-changed=CHARRNN_CUDA_INCLUDE");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
-    if !lib.join("libtorch_cuda.so").exists() {
-        return Err("libtorch has no CUDA".into());
-    }
     if !include
         .join("torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp")
         .is_file()
@@ -161,16 +161,16 @@ fn nccl_includes(lib: &Path, include: &Path) -> Result<Vec<PathBuf>, String> {
             dirs.extend(cuda);
         }
     }
-    for var in ["CHARRNN_CUDA_INCLUDE", "CUDA_HOME"] {
-        if let Some(dir) = env::var_os(var).map(PathBuf::from) {
-            let dir = if var == "CUDA_HOME" {
-                dir.join("include")
-            } else {
-                dir
-            };
-            dirs.push(dir.canonicalize().unwrap_or(dir));
-        }
-    }
+    let named = [
+        env::var_os("CHARRNN_CUDA_INCLUDE").map(PathBuf::from),
+        env::var_os("CUDA_HOME").map(|home| PathBuf::from(home).join("include")),
+    ];
+    dirs.extend(
+        named
+            .into_iter()
+            .flatten()
+            .map(|dir| dir.canonicalize().unwrap_or(dir)),
+    );
     dirs.retain(|d| d.is_dir());
     for (file, what) in [
         ("nccl.h", "nccl.h"),

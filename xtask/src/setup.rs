@@ -131,26 +131,13 @@ fn ensure_cuda_headers(root: &Path, torch: &Path) {
             "setup: installing CUDA {version}'s CCCL and crt headers (for NCCL) into {}",
             dir.display()
         );
-        let partial = dir.with_extension("partial");
-        let _ = fs::remove_dir_all(&partial);
+        let packages = [
+            format!("nvidia-cuda-cccl=={version}.*"),
+            format!("nvidia-cuda-crt=={version}.*"),
+        ];
         let ok = python_has_pip()
-            && Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--disable-pip-version-check",
-                    "--no-input",
-                ])
-                .args(["--quiet", "--no-deps", "--target"])
-                .arg(&partial)
-                .arg(format!("nvidia-cuda-cccl=={version}.*"))
-                .arg(format!("nvidia-cuda-crt=={version}.*"))
-                .status()
-                .is_ok_and(|s| s.success());
-        let _ = fs::remove_dir_all(&dir);
-        if !ok || fs::rename(&partial, &dir).is_err() || !complete(&include) {
-            let _ = fs::remove_dir_all(&partial);
+            && pip_install_target(&dir, &packages, &["--quiet", "--no-deps"]).is_ok();
+        if !ok || !complete(&include) {
             eprintln!(
                 "setup: could not install CUDA's CCCL and crt headers: distributed training on \
                  CUDA will reduce through host memory (Gloo) instead of NCCL"
@@ -239,20 +226,29 @@ fn pip_install(install: &Path) -> Result<()> {
              or set LIBTORCH to an existing libtorch {TORCH_VERSION}"
         );
     }
-    let partial = install.with_extension("partial");
-    if partial.exists() {
-        fs::remove_dir_all(&partial)
-            .with_context(|| format!("cannot remove {}", partial.display()))?;
-    }
-    if let Some(parent) = install.parent() {
-        fs::create_dir_all(parent)?;
-    }
     eprintln!(
         "setup: installing torch=={TORCH_VERSION} from PyPI into {} \n\
          setup: this happens once per machine: about 4.6 GB, roughly a minute on a fast link",
         install.display()
     );
     let started = Instant::now();
+    pip_install_target(install, &[format!("torch=={TORCH_VERSION}")], &[])?;
+    eprintln!("setup: libtorch installed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// `python3 -m pip install --target` of `packages` (with `flags`) into `dir`, through
+/// `dir.partial`, which replaces `dir` only once pip succeeded: `dir` is never left
+/// half-installed, and a failed install leaves nothing behind.
+fn pip_install_target(dir: &Path, packages: &[String], flags: &[&str]) -> Result<()> {
+    let partial = dir.with_extension("partial");
+    if partial.exists() {
+        fs::remove_dir_all(&partial)
+            .with_context(|| format!("cannot remove {}", partial.display()))?;
+    }
+    if let Some(parent) = dir.parent() {
+        fs::create_dir_all(parent)?;
+    }
     let status = Command::new("python3")
         .args([
             "-m",
@@ -260,24 +256,25 @@ fn pip_install(install: &Path) -> Result<()> {
             "install",
             "--disable-pip-version-check",
             "--no-input",
-            "--target",
         ])
+        .args(flags)
+        .arg("--target")
         .arg(&partial)
-        .arg(format!("torch=={TORCH_VERSION}"))
+        .args(packages)
         .status()
         .context("could not run python3 -m pip")?;
     if !status.success() {
         let _ = fs::remove_dir_all(&partial);
-        bail!("`pip install torch=={TORCH_VERSION}` failed ({status}); see pip's output above");
+        bail!(
+            "`pip install {}` failed ({status}); see pip's output above",
+            packages.join(" ")
+        );
     }
-    if install.exists() {
-        fs::remove_dir_all(install)
-            .with_context(|| format!("cannot replace {}", install.display()))?;
+    if dir.exists() {
+        fs::remove_dir_all(dir).with_context(|| format!("cannot replace {}", dir.display()))?;
     }
-    fs::rename(&partial, install)
-        .with_context(|| format!("cannot move the wheel into {}", install.display()))?;
-    eprintln!("setup: libtorch installed in {:.0?}", started.elapsed());
-    Ok(())
+    fs::rename(&partial, dir)
+        .with_context(|| format!("cannot move the install into {}", dir.display()))
 }
 
 fn point_link(link: &Path, target: &Path) -> Result<()> {

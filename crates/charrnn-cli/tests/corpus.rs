@@ -385,6 +385,13 @@ fn rank_of_two(rank: &str, port: &str) -> Command {
     cmd
 }
 
+/// The one `done` line of a run's JSON lines: in a group, only rank 0 reports.
+fn the_done_line(lines: &[Value]) -> &Value {
+    let done: Vec<&Value> = lines.iter().filter(|v| v["event"] == "done").collect();
+    assert_eq!(done.len(), 1, "one done line, rank 0's: {lines:?}");
+    done[0]
+}
+
 /// `--nproc 2` trains as one process does (the same validation and training bpc, each summed
 /// over the ranks' shares), with one `done` line: rank 1 prints and writes nothing. A group
 /// of one (`--nproc 1`) trains exactly as no group.
@@ -401,18 +408,17 @@ fn local_groups_of_one_and_two_train_as_one_process() {
     let mut two = common.to_vec();
     two.extend(["--nproc", "2"]);
     let lines = train_lines(&text, &dir.path().join("two"), &two);
-    let done: Vec<&Value> = lines.iter().filter(|v| v["event"] == "done").collect();
-    assert_eq!(done.len(), 1, "only rank 0 reports: {lines:?}");
-    assert_eq!(done[0]["steps"], 3);
+    let done = the_done_line(&lines);
+    assert_eq!(done["steps"], 3);
     // Each rank scores its share of the validation set: the sums, added in another order,
     // agree to rounding.
     let (two, one) = (
-        done[0]["final_val_bpc"].as_f64().unwrap(),
+        done["final_val_bpc"].as_f64().unwrap(),
         alone["final_val_bpc"].as_f64().unwrap(),
     );
     assert!((two - one).abs() < 1e-6, "{two} vs {one}");
     let (two, one) = (
-        done[0]["final_train_bpc"].as_f64().unwrap(),
+        done["final_train_bpc"].as_f64().unwrap(),
         alone["final_train_bpc"].as_f64().unwrap(),
     );
     assert!(
@@ -423,7 +429,7 @@ fn local_groups_of_one_and_two_train_as_one_process() {
     // Throughput is the group's: rank 0 counts every rank's characters.
     let chars =
         |v: &Value| v["chars_per_sec"].as_f64().unwrap() * v["elapsed_secs"].as_f64().unwrap();
-    let (two, one) = (chars(done[0]), chars(&alone));
+    let (two, one) = (chars(done), chars(&alone));
     assert!(
         (two - one).abs() < 1e-6 * one,
         "characters trained: {two} vs {one}"
@@ -432,10 +438,9 @@ fn local_groups_of_one_and_two_train_as_one_process() {
     let mut one = common.to_vec();
     one.extend(["--nproc", "1"]);
     let lines = train_lines(&text, &dir.path().join("one"), &one);
-    let done: Vec<&Value> = lines.iter().filter(|v| v["event"] == "done").collect();
-    assert_eq!(done.len(), 1, "{lines:?}");
+    let done = the_done_line(&lines);
     for key in ["final_val_bpc", "final_train_bpc"] {
-        assert_eq!(done[0][key], alone[key], "{key} of a group of one");
+        assert_eq!(done[key], alone[key], "{key} of a group of one");
     }
     // Where freed memory goes changes the speed, never the numbers.
     let mut keep = common.to_vec();

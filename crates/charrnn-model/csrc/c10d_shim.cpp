@@ -33,7 +33,7 @@ constexpr auto kBeat = std::chrono::milliseconds(250);
 std::string beat_key(int rank) { return "charrnn/heartbeat/" + std::to_string(rank); }
 // How long a peer's heartbeat may stand still before the watch calls it gone: long enough
 // that a loaded machine does not stop a healthy run, short against any collective timeout.
-constexpr auto kSilence = std::chrono::seconds(10);
+constexpr int64_t kSilenceMs = 10000;
 // How often a rank waiting for a Gloo collective looks whether the watch stopped the group.
 constexpr auto kPoll = std::chrono::milliseconds(250);
 
@@ -91,10 +91,10 @@ struct Group {
   // A collective does not fail when a peer stops (SIGSTOP, a hung machine) until the group's
   // timeout, and an NCCL one not even when a peer dies: the kernel waits on the GPU. So every
   // rank of a group of two or more also watches the others' heartbeats, once a second, and
-  // stops the group when one has stood still for kSilence (a rank that ended, cleanly or not,
+  // stops the group when one has stood still for kSilenceMs (a rank that ended, cleanly or not,
   // takes part in no more collectives, so stopping the group then changes nothing); and a
   // monitor stops it when the heartbeat thread itself has been stuck on rank 0's store for
-  // kSilence. A rank waiting for a Gloo collective then stops waiting (`wait`), and NCCL's
+  // as long. A rank waiting for a Gloo collective then stops waiting (`wait`), and NCCL's
   // communicators are aborted, which ends the waiting kernels and fails the next collective.
   void start_beat() {
     beat = std::thread([this] {
@@ -115,9 +115,8 @@ struct Group {
     });
     if (world < 2) return;
     monitor = std::thread([this] {
-      const int64_t silence = std::chrono::milliseconds(kSilence).count();
       while (!stop.load() && !failed.load()) {
-        if (now_ms() - beat_ok.load() > silence) fail(store_gone());
+        if (now_ms() - beat_ok.load() > kSilenceMs) fail(store_gone());
         std::this_thread::sleep_for(kBeat);
       }
     });
@@ -130,16 +129,15 @@ struct Group {
 
   void watch(c10d::TCPStore& store, std::vector<int64_t>& last, std::vector<int64_t>& moved) {
     const int64_t now = now_ms();
-    const int64_t silence = std::chrono::milliseconds(kSilence).count();
     for (int r = 0; r < world; ++r) {
       if (r == rank) continue;
       int64_t beats = store.add(beat_key(r), 0);
       if (beats != last[r]) {
         last[r] = beats;
         moved[r] = now;
-      } else if (beats > 0 && now - moved[r] > silence) {
+      } else if (beats > 0 && now - moved[r] > kSilenceMs) {
         fail("rank " + std::to_string(r) + " is gone (no heartbeat for " +
-             std::to_string(silence / 1000) + " s)");
+             std::to_string(kSilenceMs / 1000) + " s)");
         return;
       }
     }
@@ -212,21 +210,28 @@ struct Group {
 // Gloo, through a host copy for a CUDA tensor.
 template <typename F>
 void on_backend(Group& g, at::Tensor& t, F run) {
+#ifdef CHARRNN_NCCL
+  if (t.is_cuda() && g.nccl.defined()) {
+    run(*g.nccl, t)->wait();
+    return;
+  }
+#endif
+  if (t.is_cuda()) {
+    auto host = t.to(at::kCPU);
+    g.wait(*run(*g.pg, host));
+    t.copy_(host);
+    return;
+  }
+  g.wait(*run(*g.pg, t));
+}
+
+// Runs one collective of a group that has not been stopped; a failure stops the group (the
+// ranks are out of step after it), so every later collective fails at once.
+template <typename F>
+void collective(Group& g, F body) {
   g.check();
   try {
-#ifdef CHARRNN_NCCL
-    if (t.is_cuda() && g.nccl.defined()) {
-      run(*g.nccl, t)->wait();
-      return;
-    }
-#endif
-    if (t.is_cuda()) {
-      auto host = t.to(at::kCPU);
-      g.wait(*run(*g.pg, host));
-      t.copy_(host);
-      return;
-    }
-    g.wait(*run(*g.pg, t));
+    body();
   } catch (...) {
     g.fail();
     throw;
@@ -338,9 +343,11 @@ int charrnn_c10d_allreduce(void* group, void* tensor, int average, char* err, si
   return guarded(err, err_len, [&] {
     auto* g = static_cast<Group*>(group);
     auto& t = *static_cast<at::Tensor*>(tensor);
-    on_backend(*g, t, [](c10d::Backend& b, at::Tensor& x) {
-      std::vector<at::Tensor> ts = {x};
-      return b.allreduce(ts);
+    collective(*g, [&] {
+      on_backend(*g, t, [](c10d::Backend& b, at::Tensor& x) {
+        std::vector<at::Tensor> ts = {x};
+        return b.allreduce(ts);
+      });
     });
     if (average) t.div_(g->world);
   });
@@ -352,9 +359,11 @@ int charrnn_c10d_broadcast(void* group, void* tensor, int root, char* err, size_
     auto* g = static_cast<Group*>(group);
     c10d::BroadcastOptions opts;
     opts.rootRank = root;
-    on_backend(*g, *static_cast<at::Tensor*>(tensor), [&](c10d::Backend& b, at::Tensor& x) {
-      std::vector<at::Tensor> ts = {x};
-      return b.broadcast(ts, opts);
+    collective(*g, [&] {
+      on_backend(*g, *static_cast<at::Tensor*>(tensor), [&](c10d::Backend& b, at::Tensor& x) {
+        std::vector<at::Tensor> ts = {x};
+        return b.broadcast(ts, opts);
+      });
     });
   });
 }
@@ -387,13 +396,7 @@ int charrnn_c10d_lost(void* group, long wait_ms, int* lost, int lost_len, char* 
 int charrnn_c10d_barrier(void* group, char* err, size_t err_len) {
   return guarded(err, err_len, [&] {
     auto* g = static_cast<Group*>(group);
-    g->check();
-    try {
-      g->wait(*g->pg->barrier());
-    } catch (...) {
-      g->fail();
-      throw;
-    }
+    collective(*g, [&] { g->wait(*g->pg->barrier()); });
   });
 }
 

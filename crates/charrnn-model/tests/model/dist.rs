@@ -99,15 +99,18 @@ fn a_rank_that_never_comes_is_an_error_within_the_timeout() {
     assert!(!text.contains('\n'), "one line: {text}");
 }
 
+/// [`Rendezvous::from_env`] of an environment holding exactly `pairs`.
+fn from_env(pairs: &[(&str, &str)]) -> Result<Option<Rendezvous>, ModelError> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Rendezvous::from_env(move |k| map.get(k).cloned())
+}
+
 #[test]
 fn the_launchers_environment_is_read_as_torchrun_and_slurm_set_it() {
-    let env = |pairs: &[(&str, &str)]| {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Rendezvous::from_env(move |k| map.get(k).cloned())
-    };
+    let env = from_env;
     assert_eq!(env(&[]).unwrap(), None, "no launcher: one process");
     assert_eq!(env(&[("WORLD_SIZE", "1"), ("RANK", "0")]).unwrap(), None);
     let torchrun = [
@@ -176,15 +179,7 @@ fn the_launchers_environment_is_read_as_torchrun_and_slurm_set_it() {
 
 #[test]
 fn ranks_take_the_gpu_their_local_rank_names() {
-    let env = |pairs: &[(&str, &str)]| {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Rendezvous::from_env(move |k| map.get(k).cloned())
-            .unwrap()
-            .unwrap()
-    };
+    let env = |pairs: &[(&str, &str)]| from_env(pairs).unwrap().unwrap();
     let at = [("MASTER_ADDR", "a"), ("MASTER_PORT", "1")];
     let torchrun = env(&[
         &at[..],
