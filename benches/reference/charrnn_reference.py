@@ -118,6 +118,12 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def autocast(args, device):
+    """The forward pass's precision: plain float32, or bf16 autocast as the PyTorch AMP recipe
+    writes it (no loss scaling: charrnn's --precision bf16 scales, so it does more work)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
+
 def cmd_train(args):
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -137,9 +143,10 @@ def cmd_train(args):
         for b in range(0, len(order), args.batch_size):
             batch = [train[i] for i in order[b : b + args.batch_size]]
             inp, tgt = pad_batch(batch, device)
-            logits, _ = model(inp)
+            with autocast(args, device):
+                logits, _ = model(inp)
             n = sum(len(y) for _, y in batch)
-            loss = masked_loss(logits, tgt) / n
+            loss = masked_loss(logits.float(), tgt) / n
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if args.clip:
@@ -188,8 +195,9 @@ def cmd_bare(args):
         if i == args.warmup:
             sync(device)
             started = time.perf_counter()
-        logits, _ = model(inp)
-        loss = masked_loss(logits, tgt) / n
+        with autocast(args, device):
+            logits, _ = model(inp)
+        loss = masked_loss(logits.float(), tgt) / n
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -299,6 +307,8 @@ def main():
     b.add_argument("--length", type=int, default=45, help="characters per row (AG News titles average 44)")
     b.add_argument("--steps", type=int, default=50)
     b.add_argument("--warmup", type=int, default=5)
+    for s in (t, b):
+        s.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -38,7 +38,37 @@ fn main() {
     }
     println!("cargo:link_args={}", args.join("\t"));
     println!("cargo:libtorch_lib={}", lib.display());
+    autocast_shim(&lib);
     c10d_shim(&lib);
+}
+
+/// Compiles `csrc/autocast_shim.cpp` (mixed precision on any device type; tch reaches only
+/// CUDA's) against libtorch's headers, and says so with `cfg(charrnn_autocast)`. Without the
+/// headers the crate builds, and asking for mixed precision is an error that says why.
+fn autocast_shim(lib: &Path) {
+    println!("cargo:rerun-if-changed=csrc/autocast_shim.cpp");
+    println!("cargo::rustc-check-cfg=cfg(charrnn_autocast)");
+    let Some(include) = lib
+        .parent()
+        .map(|p| p.join("include"))
+        .filter(|i| i.join("ATen/autocast_mode.h").is_file())
+    else {
+        println!("cargo:warning=libtorch has no ATen headers: building without mixed precision");
+        return;
+    };
+    cc::Build::new()
+        .cpp(true)
+        .std("c++17")
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag_if_supported("-w")
+        .file("csrc/autocast_shim.cpp")
+        .compile("charrnn_autocast_shim");
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    println!("cargo:rustc-link-lib=dylib=torch_cpu");
+    println!("cargo:rustc-link-lib=dylib=c10");
+    println!("cargo:rustc-cfg=charrnn_autocast");
 }
 
 /// Compiles `csrc/c10d_shim.cpp` (process groups on c10d's Gloo backend) against libtorch's

@@ -520,5 +520,8 @@ fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfi
     if let Some(p) = args.patience {
         train.patience = Some(p);
     }
+    if let Some(p) = args.precision {
+        train.precision = p;
+    }
     Ok(())
 }

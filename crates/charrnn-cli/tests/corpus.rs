@@ -451,6 +451,26 @@ fn local_groups_of_one_and_two_train_as_one_process() {
     }
 }
 
+/// `--precision bf16` trains within a hundredth of a bit of fp32 without being fp32 (autocast
+/// ran), and the run's configuration records it.
+#[test]
+fn bf16_trains_within_a_hundredth_of_a_bit_of_fp32() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("titles.txt");
+    write_titles(&text);
+    let common = ["--text-unit", "line"];
+    let fp32 = train(&text, &dir.path().join("fp32"), &common);
+    let mut mixed = common.to_vec();
+    mixed.extend(["--precision", "bf16"]);
+    let bf16 = train(&text, &dir.path().join("bf16"), &mixed);
+    let bpc = |v: &Value| v["final_val_bpc"].as_f64().unwrap();
+    let (a, b) = (bpc(&fp32), bpc(&bf16));
+    assert!((a - b).abs() < 0.01 && a != b, "fp32 {a} vs bf16 {b}");
+    let config = std::fs::read_to_string(dir.path().join("bf16/last/config.json")).unwrap();
+    let config: Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(config["training"]["precision"], "bf16", "{config}");
+}
+
 /// A rank whose peers never come stops with one error line naming the group, within
 /// --dist-timeout, and leaves no model behind.
 #[test]

@@ -3,7 +3,7 @@
 //! does (`csrc/c10d_shim.cpp`, a C interface that build.rs compiles against libtorch's headers
 //! when Gloo's headers are installed, with NCCL when NCCL's and CUDA's headers are too; `cargo
 //! xtask setup` installs Debian's libgloo-dev and the CUDA headers the wheel leaves out). The
-//! crate's `unsafe` is here and in `host_memory`.
+//! crate's `unsafe` is here, in `host_memory` and in `precision`.
 #![allow(unsafe_code)]
 
 use std::time::Duration;

@@ -22,7 +22,8 @@
 //!   parallel streams (truncated backpropagation through time). Decoupled weight decay
 //!   (`TrainConfig::weight_decay`, AdamW's order) applies with any optimiser. Early stopping
 //!   (`TrainConfig::patience`) ends a run once validation stops improving, and
-//!   [`TrainSummary::phases`] says where the time went ([`Phases`]).
+//!   [`TrainSummary::phases`] says where the time went ([`Phases`]). Mixed precision
+//!   ([`Precision::Bf16`]) runs the forward pass under autocast with dynamic loss scaling.
 //! - **Data-parallel training** ([`ProcessGroup`], [`Rendezvous`], [`Trainer::join_group`]):
 //!   process groups on PyTorch's own c10d (a `TCPStore`, all-reduce over Gloo) through a small
 //!   C++ shim built when Gloo's headers are installed; each rank trains on its slice of every
@@ -112,6 +113,7 @@ mod model_config;
 mod network;
 mod observer;
 mod optim;
+mod precision;
 mod records;
 mod run_dir;
 mod train;
@@ -131,6 +133,7 @@ pub use model_config::{Cell, DEFAULT_EMBED_DIM, InputMode, MAX_PARAMETERS, Model
 pub use network::{CharRnn, State};
 pub use observer::{EpochEnd, Observer, StepInfo};
 pub use optim::{LrSchedule, OptimizerConfig};
+pub use precision::Precision;
 pub use records::{DataSettings, EvalRecord, METRICS_FILE, Progress, parse_metrics, read_metrics};
 pub use run_dir::{Leftover, clean_run_dir, run_holds_model};
 pub use train::{Phases, StopCause, TrainData, TrainSummary, Trainer};

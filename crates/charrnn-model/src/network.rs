@@ -38,6 +38,19 @@ impl State {
         }
     }
 
+    /// The same state in float32 (a mixed-precision forward pass leaves it in a lower
+    /// precision).
+    pub(crate) fn to_float(&self) -> Result<State> {
+        Ok(State {
+            h: self.h.f_to_kind(Kind::Float)?,
+            c: self
+                .c
+                .as_ref()
+                .map(|c| c.f_to_kind(Kind::Float))
+                .transpose()?,
+        })
+    }
+
     /// Joins states of several batches into one, in order (along the batch dimension).
     pub fn cat(states: &[State]) -> Result<State> {
         let hs: Vec<&Tensor> = states.iter().map(|s| &s.h).collect();

@@ -276,6 +276,36 @@ impl Optimizer {
         Ok(())
     }
 
+    /// Copies of the parameters and of the optimiser's state, for [`Optimizer::undo_where`].
+    pub(crate) fn snapshot(&self, model: &CharRnn) -> Result<Vec<Tensor>> {
+        let _guard = tch::no_grad_guard();
+        std::iter::once(model.flat())
+            .chain(&self.buffers)
+            .map(|t| t.f_detach_copy().map_err(ModelError::from))
+            .collect()
+    }
+
+    /// Puts the parameters and the optimiser's state back to `saved` (a
+    /// [`Optimizer::snapshot`]) where the 0-dimensional `found` is 1, on the device (no host
+    /// sync): a skipped step. Adam's step count still moves on.
+    pub(crate) fn undo_where(
+        &mut self,
+        model: &CharRnn,
+        found: &Tensor,
+        saved: &[Tensor],
+    ) -> Result<()> {
+        let _guard = tch::no_grad_guard();
+        let skip = found.f_to_kind(Kind::Bool)?;
+        for (t, s) in std::iter::once(model.flat())
+            .chain(&self.buffers)
+            .zip(saved)
+        {
+            let kept = s.f_where_self(&skip, t)?;
+            t.shallow_clone().f_copy_(&kept)?;
+        }
+        Ok(())
+    }
+
     /// The state as named per-parameter tensors on the CPU (`exp_avg.rnn.weight_ih_l0`...), so
     /// that it is independent of the device's buffer layout.
     pub(crate) fn named_state(&self, model: &CharRnn) -> Result<Vec<(String, Tensor)>> {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use charrnn_data::{Batch, Examples, Streams, plan_epoch};
 use charrnn_vocab::Vocab;
 use serde::{Deserialize, Serialize};
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint::{load_optimizer, read_config};
 use crate::data_parallel;
@@ -21,6 +21,7 @@ use crate::network::CharRnn;
 use crate::network::State;
 use crate::observer::{EpochEnd, Observer, StepInfo};
 use crate::optim::Optimizer;
+use crate::precision::LossScaler;
 use crate::records::{DataSettings, EvalRecord, METRICS_FILE, Progress, read_metrics};
 use crate::run_dir::{clean_run_dir, run_holds_model};
 use crate::train_config::TrainConfig;
@@ -148,6 +149,8 @@ pub struct Trainer {
     may_replace: bool,
     /// Data-parallel training: this process's group ([`Trainer::join_group`]).
     pub(crate) group: Option<ProcessGroup>,
+    /// Mixed precision ([`TrainConfig::precision`]): the loss scale.
+    scaler: Option<LossScaler>,
 }
 
 /// Evaluations since the one with the lowest validation bits per character (0 when the last
@@ -182,6 +185,14 @@ impl Trainer {
     pub fn new(model: CharRnn, config: TrainConfig, run_dir: impl Into<PathBuf>) -> Result<Self> {
         config.validate()?;
         let optimizer = Optimizer::new(&config.optimizer, &model)?;
+        let scaler = match config.precision.is_mixed() {
+            true => {
+                // Refuses a device or a build without autocast now, not at the first step.
+                drop(config.precision.autocast(model.device())?);
+                Some(LossScaler::new(model.device())?)
+            }
+            false => None,
+        };
         Ok(Trainer {
             model,
             config,
@@ -194,6 +205,7 @@ impl Trainer {
             trace: Vec::new(),
             may_replace: false,
             group: None,
+            scaler,
         })
     }
 
@@ -559,15 +571,25 @@ impl Trainer {
         if self.model.config().dropout > 0.0 {
             tch::manual_seed(step_seed(self.config.seed, self.progress.step));
         }
+        let autocast = self.config.precision.autocast(device)?;
         let (logits, state) =
             self.model
                 .forward(&batch.input, batch.labels.as_ref(), state, true)?;
+        drop(autocast);
+        let (logits, state) = match self.config.precision.is_mixed() {
+            true => (logits.f_to_kind(Kind::Float)?, state.to_float()?),
+            false => (logits, state),
+        };
         let sum = loss_sum(&logits, &batch.target)?;
         let real = match &mut self.group {
             Some(g) => data_parallel::global_count(g, batch.real)?,
             None => batch.real,
         };
-        sum.f_div_scalar(real.max(1) as f64)?.f_backward()?;
+        let mean = sum.f_div_scalar(real.max(1) as f64)?;
+        match &self.scaler {
+            Some(scaler) => scaler.scale_loss(&mean)?.f_backward()?,
+            None => mean.f_backward()?,
+        }
         if let Some(g) = &mut self.group {
             data_parallel::sum_grads(g, &self.model)?;
         }
@@ -578,12 +600,26 @@ impl Trainer {
     }
 
     /// The update once the gradients are in: clipping, weight decay, the optimiser's step.
+    /// With mixed precision the gradients are unscaled first, and a step whose gradients are
+    /// not finite is taken back on the device.
     fn update(&mut self, lr: f64) -> Result<()> {
+        let found = match &self.scaler {
+            Some(scaler) => Some(scaler.unscale(self.model.flat_grad())?),
+            None => None,
+        };
+        let saved = match &found {
+            Some(_) => self.optimizer.snapshot(&self.model)?,
+            None => Vec::new(),
+        };
         if let Some(max_norm) = self.config.clip_grad_norm {
             Optimizer::clip_grad_norm(&self.model, max_norm)?;
         }
         Optimizer::decay(&self.model, lr, self.config.weight_decay)?;
         self.optimizer.step(&self.model, lr)?;
+        if let (Some(found), Some(scaler)) = (&found, &mut self.scaler) {
+            self.optimizer.undo_where(&self.model, found, &saved)?;
+            scaler.update(found)?;
+        }
         self.progress.step += 1;
         Ok(())
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, Result};
 use crate::optim::{LrSchedule, OptimizerConfig};
+use crate::precision::Precision;
 
 /// The order of the training examples within an epoch (see `charrnn_data::Order`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +85,9 @@ pub struct TrainConfig {
     /// validation bits per character (the `best/` checkpoint keeps the best model). Needs
     /// validation data. `None`: never.
     pub patience: Option<usize>,
+    /// The arithmetic of the forward pass: float32, or mixed precision with bfloat16 and loss
+    /// scaling ([`Precision::Bf16`]).
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -107,6 +111,7 @@ impl Default for TrainConfig {
             stateful: None,
             divergence_factor: Some(3.0),
             patience: None,
+            precision: Precision::Fp32,
         }
     }
 }

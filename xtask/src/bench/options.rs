@@ -25,6 +25,25 @@ pub(crate) enum Part {
     Ttb,
 }
 
+/// The training runs' arithmetic (`--precision`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Precision {
+    /// float32.
+    Fp32,
+    /// bfloat16 mixed precision.
+    Bf16,
+}
+
+impl Precision {
+    /// The name both sides' `--precision` takes.
+    pub(crate) fn flag(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
 /// `cargo xtask bench [FLAGS]`
 #[derive(Args, Debug)]
 pub(crate) struct BenchArgs {
@@ -82,6 +101,10 @@ pub(crate) struct BenchArgs {
     /// Seed of both sides.
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// Arithmetic of both sides' training throughput runs: fp32, or bf16 mixed precision
+    /// (charrnn's --precision bf16 against the reference under torch.autocast).
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub(crate) precision: Precision,
     /// Where bench.md, bench.json and the runs go [default: target/bench].
     #[arg(long, value_name = "DIR")]
     pub(crate) out: Option<PathBuf>,
@@ -129,6 +152,7 @@ pub(crate) struct Options {
     pub(crate) notebook_length: u64,
     pub(crate) parts: Vec<Part>,
     pub(crate) seed: u64,
+    pub(crate) precision: Precision,
     pub(crate) quiet: bool,
 }
 
@@ -194,6 +218,7 @@ impl Options {
                 None => vec![Part::Train, Part::Ttb, Part::Gen],
             },
             seed: args.seed,
+            precision: args.precision,
             quiet: args.quiet,
         })
     }

@@ -120,10 +120,13 @@ pub(crate) fn train_row(
     fresh_dir(&dir)?;
     let mut ours = train_common(opts, data, &dir);
     ours.extend(spec.ours(steps));
+    let precision = strings(&["--precision", opts.precision.flag()]);
+    ours.extend(precision.iter().cloned());
     let done = done_event(&sides.charrnn(&ours)?.stdout)?;
     let mut theirs = reference_common(opts, data);
     theirs.extend(spec.reference_train());
     theirs.extend(["--steps".into(), steps.to_string()]);
+    theirs.extend(precision);
     let reference = sides.reference("train", &theirs)?;
     let row = Row {
         part: "train",
@@ -434,6 +437,13 @@ pub(crate) fn notes(opts: &Options) -> Vec<String> {
             opts.device, opts.threads
         ),
     ];
+    if opts.precision != super::options::Precision::Fp32 {
+        notes.push(format!(
+            "training throughput in {} mixed precision on both sides: charrnn --precision {0} \
+             (with loss scaling) against the reference under torch.autocast (without).",
+            opts.precision.flag()
+        ));
+    }
     notes.push(
         "timings assume an otherwise idle machine: with other processes on the cores, \
          libtorch's multi-threaded CPU kernels slow down by up to tens of times on both sides \

@@ -138,6 +138,7 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
         ("--sample-temperature", "0"),
         ("--sample-temperature", "NaN"),
         ("--divergence-factor", "0.5"),
+        ("--precision", "fp16"),
     ] {
         run_train(&[flag, value], Expect::Usage(flag));
     }

@@ -7,8 +7,8 @@
 use crate::common::{Data, config, train_config};
 use charrnn_model::tch::{Device, Tensor};
 use charrnn_model::{
-    Cell, CharRnn, Checkpoint, GenerateOptions, InputMode, ModelError, Trainer, generate,
-    parse_device,
+    Cell, CharRnn, Checkpoint, GenerateOptions, InputMode, ModelError, Precision, TrainConfig,
+    Trainer, generate, parse_device,
 };
 use charrnn_sampling::SamplingConfig;
 
@@ -125,4 +125,48 @@ fn cuda_training_checkpoints_and_generation() {
             b
         );
     }
+}
+
+/// Mixed precision on CUDA (cuDNN's recurrent layers in float16 under autocast, with loss
+/// scaling) follows float32 on the CPU to a few hundredths of a nat, and its checkpoint is
+/// float32.
+#[test]
+fn cuda_mixed_precision_follows_float32() {
+    let Some(gpu) = cuda() else { return };
+    let data = Data::new(false);
+    let cfg = config(
+        data.vocab.len(),
+        Cell::Lstm,
+        InputMode::Embedding { dim: 8 },
+    );
+    let run = |device: Device, precision: Precision| {
+        let dir = tempfile::tempdir().unwrap();
+        let model = CharRnn::new(&cfg, device, 3).unwrap();
+        let config = TrainConfig {
+            precision,
+            ..train_config(20)
+        };
+        let mut t = Trainer::new(model, config, dir.path()).unwrap();
+        let summary = t.fit(&data.borrow(), &mut ()).unwrap();
+        let saved = Checkpoint::load(&dir.path().join("last"), Device::Cpu).unwrap();
+        for (name, p) in saved.model.named_parameters() {
+            assert_eq!(p.kind(), charrnn_model::tch::Kind::Float, "{name}");
+        }
+        summary
+    };
+    let fp32 = run(Device::Cpu, Precision::Fp32);
+    let mixed = run(gpu, Precision::Bf16);
+    for ((_, a), (_, b)) in fp32.losses.iter().zip(&mixed.losses) {
+        assert!(
+            (a - b).abs() < 0.03 * a.abs().max(1.0),
+            "{:?} vs {:?}",
+            fp32.losses,
+            mixed.losses
+        );
+    }
+    let (a, b) = (fp32.last.val_bpc.unwrap(), mixed.last.val_bpc.unwrap());
+    assert!(
+        (a - b).abs() < 0.03,
+        "validation bpc {a} (CPU fp32) vs {b} (CUDA bf16)"
+    );
 }

@@ -7,8 +7,8 @@ use crate::common::{Data, TITLES, config, rng_lock, train_config};
 use charrnn_model::tch::{Device, Tensor};
 use charrnn_model::{
     Cell, CharRnn, Checkpoint, EpochEnd, EvalRecord, GenerateOptions, InputMode, ModelError,
-    Observer, OptimizerConfig, StepInfo, StopCause, TrainConfig, Trainer, evaluate, generate,
-    read_metrics,
+    Observer, OptimizerConfig, Precision, StepInfo, StopCause, TrainConfig, Trainer, evaluate,
+    generate, read_metrics,
 };
 use charrnn_sampling::{SamplingConfig, StopReason};
 
@@ -195,6 +195,57 @@ fn same_seed_same_losses_and_resume_is_exact() {
     };
     let err = Trainer::resume(dir.path(), Device::Cpu, Some(other)).unwrap_err();
     assert!(matches!(err, ModelError::InvalidTrainConfig(_)), "{err}");
+}
+
+/// bf16 mixed precision: the validation bits per character stay within 0.01 of float32's,
+/// the losses are not float32's (autocast ran), the checkpoint is float32, and a resumed run
+/// is exact (the loss scale is a power of two, so it changes no bit in bfloat16).
+#[test]
+fn mixed_precision_follows_float32_and_resumes_exactly() {
+    let _lock = rng_lock();
+    let data = Data::new(false);
+    let make = || {
+        let cfg = config(
+            data.vocab.len(),
+            Cell::Lstm,
+            InputMode::Embedding { dim: 8 },
+        );
+        CharRnn::new(&cfg, Device::Cpu, 9).unwrap()
+    };
+    let config = |steps, precision| TrainConfig {
+        precision,
+        ..train_config(steps)
+    };
+    let run = |precision| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = Trainer::new(make(), config(12, precision), dir.path()).unwrap();
+        let summary = t.fit(&data.borrow(), &mut ()).unwrap();
+        let saved = Checkpoint::load(&dir.path().join("last"), Device::Cpu).unwrap();
+        for (name, p) in saved.model.named_parameters() {
+            assert_eq!(p.kind(), charrnn_model::tch::Kind::Float, "{name}");
+        }
+        summary
+    };
+    let (fp32, bf16) = (run(Precision::Fp32), run(Precision::Bf16));
+    let (a, b) = (fp32.last.val_bpc.unwrap(), bf16.last.val_bpc.unwrap());
+    assert!(
+        (a - b).abs() < 0.01,
+        "validation bpc {a} (fp32) vs {b} (bf16)"
+    );
+    assert!(fp32.losses.first().unwrap().1 > fp32.losses.last().unwrap().1 + 0.2);
+    assert_ne!(
+        fp32.losses, bf16.losses,
+        "bf16 changed nothing: autocast did not run"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Trainer::new(make(), config(5, Precision::Bf16), dir.path()).unwrap();
+    let mut losses = first.fit(&data.borrow(), &mut ()).unwrap().losses;
+    drop(first);
+    let mut resumed =
+        Trainer::resume(dir.path(), Device::Cpu, Some(config(12, Precision::Bf16))).unwrap();
+    losses.extend(resumed.fit(&data.borrow(), &mut ()).unwrap().losses);
+    assert_eq!(losses, bf16.losses);
 }
 
 fn logits_of(model: &CharRnn) -> Tensor {
