@@ -73,18 +73,12 @@ fn run() -> Result<()> {
 fn test(root: &std::path::Path) -> Result<()> {
     setup::ensure(root)?;
     workspace::cargo(root, &["fmt", "--all", "--check"])?;
-    workspace::cargo(
-        root,
-        &[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-    )?;
-    workspace::cargo(root, &["test", "--workspace", "--all-targets"])?;
-    workspace::cargo(root, &["test", "--workspace", "--doc"])?;
+    // Clippy lints each workspace target as the test build compiles it, with `-D warnings`
+    // (what `cargo clippy --workspace --all-targets -- -D warnings` checks), so that the
+    // dependencies are compiled once rather than checked for clippy and then built for the
+    // tests: about 3 of a fresh clone's 11 minutes.
+    let lint = workspace::clippy_wrapper(&["-D", "warnings"])?;
+    workspace::cargo_with(root, &["test", "--workspace", "--all-targets"], &lint)?;
+    workspace::cargo_with(root, &["test", "--workspace", "--doc"], &lint)?;
     Ok(())
 }

@@ -44,10 +44,17 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
 
 /// Runs `cargo ARGS` in `dir`, failing with the command line if it fails.
 pub(crate) fn cargo(dir: &Path, args: &[&str]) -> Result<()> {
+    cargo_with(dir, args, &[])
+}
+
+/// [`cargo`] with `envs` added to its environment.
+pub(crate) fn cargo_with(dir: &Path, args: &[&str], envs: &[(String, String)]) -> Result<()> {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("$ cargo {}", args.join(" "));
+    let shown: Vec<String> = envs.iter().map(|(k, v)| format!("{k}={v:?} ")).collect();
+    eprintln!("$ {}cargo {}", shown.concat(), args.join(" "));
     let status = Command::new(&cargo)
         .args(args)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .current_dir(dir)
         .status()
         .with_context(|| format!("could not run {cargo}"))?;
@@ -55,6 +62,42 @@ pub(crate) fn cargo(dir: &Path, args: &[&str]) -> Result<()> {
         bail!("`cargo {}` failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+/// The environment that makes any cargo command lint the workspace's own crates with clippy
+/// and `lint_args` as it compiles them, as `cargo clippy -- LINT_ARGS` does for `cargo check`:
+/// the toolchain's `clippy-driver` as `RUSTC_WORKSPACE_WRAPPER`, and the arguments in
+/// `CLIPPY_ARGS`, each followed by clippy's `__CLIPPY_HACKERY__` separator.
+pub(crate) fn clippy_wrapper(lint_args: &[&str]) -> Result<Vec<(String, String)>> {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let out = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .with_context(|| format!("could not run {rustc}"))?;
+    if !out.status.success() {
+        bail!("`{rustc} --print sysroot` failed ({})", out.status);
+    }
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let driver = sysroot
+        .join("bin")
+        .join(format!("clippy-driver{}", env::consts::EXE_SUFFIX));
+    if !driver.is_file() {
+        bail!(
+            "{} is missing: this toolchain has no clippy (rustup component add clippy)",
+            driver.display()
+        );
+    }
+    let args: String = lint_args
+        .iter()
+        .map(|a| format!("{a}__CLIPPY_HACKERY__"))
+        .collect();
+    Ok(vec![
+        (
+            "RUSTC_WORKSPACE_WRAPPER".to_owned(),
+            driver.to_string_lossy().into_owned(),
+        ),
+        ("CLIPPY_ARGS".to_owned(), args),
+    ])
 }
 
 /// The `charrnn` binary: `CHARRNN_BIN`, or the release build of the workspace at `root`
@@ -125,5 +168,42 @@ mod tests {
             "{found:?}"
         );
         assert!(found.join("crates").is_dir(), "{found:?}");
+    }
+
+    /// The wrapper makes a plain build (not `cargo check`) of a crate fail on a clippy lint, and
+    /// pass once the lint is gone; the build still produces the binary.
+    #[test]
+    fn the_clippy_wrapper_lints_what_a_build_compiles() {
+        let tmp = tempfile::tempdir().unwrap();
+        let krate = tmp.path().join("linted");
+        fs::create_dir_all(krate.join("src")).unwrap();
+        fs::write(
+            krate.join("Cargo.toml"),
+            "[package]\nname = \"linted\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+        )
+        .unwrap();
+        let main = krate.join("src").join("main.rs");
+        let build = || {
+            let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            Command::new(cargo)
+                .args(["build", "--quiet"])
+                .envs(clippy_wrapper(&["-D", "warnings"]).unwrap())
+                .env("CARGO_TARGET_DIR", tmp.path().join("target"))
+                .current_dir(&krate)
+                .output()
+                .unwrap()
+        };
+        // `x.clone()` on a `u8` is clippy::clone_on_copy; rustc alone has nothing to say.
+        let lint = "fn main() { let x = 1u8; let y = x.clone(); println!(\"{y}\"); }\n";
+        fs::write(&main, lint).unwrap();
+        let out = build();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "the lint passed: {err}");
+        assert!(err.contains("clone_on_copy"), "{err}");
+        fs::write(&main, "fn main() { let x = 1u8; println!(\"{}\", x); }\n").unwrap();
+        let out = build();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(tmp.path().join("target/debug/linted").is_file());
     }
 }
