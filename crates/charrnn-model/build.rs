@@ -56,18 +56,10 @@ fn autocast_shim(lib: &Path) {
         println!("cargo:warning=libtorch has no ATen headers: building without mixed precision");
         return;
     };
-    cc::Build::new()
-        .cpp(true)
-        .std("c++17")
-        .define("_GLIBCXX_USE_CXX11_ABI", "1")
-        .include(&include)
-        .include(include.join("torch/csrc/api/include"))
-        .flag_if_supported("-w")
+    libtorch_cpp(&include)
         .file("csrc/autocast_shim.cpp")
         .compile("charrnn_autocast_shim");
-    println!("cargo:rustc-link-search=native={}", lib.display());
-    println!("cargo:rustc-link-lib=dylib=torch_cpu");
-    println!("cargo:rustc-link-lib=dylib=c10");
+    link_libtorch(lib);
     println!("cargo:rustc-cfg=charrnn_autocast");
 }
 
@@ -120,16 +112,10 @@ fn c10d_shim(lib: &Path) {
             }
         },
     };
-    let mut build = cc::Build::new();
+    let mut build = libtorch_cpp(&include);
     build
-        .cpp(true)
-        .std("c++17")
         .define("USE_C10D_GLOO", None)
-        .define("_GLIBCXX_USE_CXX11_ABI", "1")
-        .include(&include)
-        .include(include.join("torch/csrc/api/include"))
         .include(&gloo)
-        .flag_if_supported("-w")
         .file("csrc/c10d_shim.cpp");
     // Headers found are not headers that compile (another CUDA's, a partial install): then the
     // shim is built without NCCL rather than the crate not at all.
@@ -151,15 +137,35 @@ fn c10d_shim(lib: &Path) {
     if nccl.is_none() {
         build.compile("charrnn_c10d_shim");
     }
-    println!("cargo:rustc-link-search=native={}", lib.display());
     if nccl.is_some() {
         println!("cargo:rustc-link-lib=dylib=torch_cuda");
         println!("cargo:rustc-link-lib=dylib=c10_cuda");
         println!("cargo:rustc-cfg=charrnn_nccl");
     }
+    link_libtorch(lib);
+    println!("cargo:rustc-cfg=charrnn_c10d");
+}
+
+/// A C++ build of one of `csrc/`'s shims against libtorch's headers at `include` (and
+/// `csrc/shim_error.h`, which every shim shares), with the wheel's C++ ABI.
+fn libtorch_cpp(include: &Path) -> cc::Build {
+    println!("cargo:rerun-if-changed=csrc/shim_error.h");
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .std("c++17")
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .include(include)
+        .include(include.join("torch/csrc/api/include"))
+        .flag_if_supported("-w");
+    build
+}
+
+/// Links a shim's libtorch dependencies from `lib`.
+fn link_libtorch(lib: &Path) {
+    println!("cargo:rustc-link-search=native={}", lib.display());
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");
-    println!("cargo:rustc-cfg=charrnn_c10d");
 }
 
 /// The include directories that c10d's NCCL backend needs beyond libtorch's own: `nccl.h`,

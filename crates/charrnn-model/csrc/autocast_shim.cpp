@@ -2,17 +2,12 @@
 // does: a C interface to ATen's thread-local autocast state, which tch 0.24 only reaches for
 // CUDA and float16 (`tch::autocast`). build.rs compiles this file against libtorch's headers.
 //
-// Every function returns 0 on success, or -1 after an exception, whose text is then in
-// `charrnn_autocast_error`.
+// Every function returns 0, or 1 with the C++ exception's text in `err` (shim_error.h).
 #include <ATen/autocast_mode.h>
 
-#include <cstring>
-#include <exception>
-#include <string>
+#include "shim_error.h"
 
 namespace {
-
-thread_local std::string last_error;
 
 c10::DeviceType device_type(int device) {
   return device == 1 ? c10::DeviceType::CUDA : c10::DeviceType::CPU;
@@ -22,19 +17,6 @@ c10::ScalarType scalar_type(int dtype) {
   return dtype == 1 ? c10::ScalarType::Half : c10::ScalarType::BFloat16;
 }
 
-template <typename F>
-int guarded(F&& f) {
-  try {
-    f();
-    return 0;
-  } catch (const std::exception& e) {
-    last_error = e.what();
-  } catch (...) {
-    last_error = "unknown C++ exception";
-  }
-  return -1;
-}
-
 }  // namespace
 
 extern "C" {
@@ -42,8 +24,9 @@ extern "C" {
 // Turns autocast on for `device` (0: CPU, 1: CUDA) with the lower precision `dtype`
 // (0: bfloat16, 1: float16), and writes the state it replaces to `*was_enabled` and
 // `*was_dtype` for `charrnn_autocast_exit`.
-int charrnn_autocast_enter(int device, int dtype, int* was_enabled, int* was_dtype) {
-  return guarded([&] {
+int charrnn_autocast_enter(int device, int dtype, int* was_enabled, int* was_dtype, char* err,
+                           size_t err_len) {
+  return charrnn::guarded(err, err_len, [&] {
     auto type = device_type(device);
     *was_enabled = at::autocast::is_autocast_enabled(type) ? 1 : 0;
     *was_dtype = static_cast<int>(at::autocast::get_autocast_dtype(type));
@@ -55,8 +38,9 @@ int charrnn_autocast_enter(int device, int dtype, int* was_enabled, int* was_dty
 
 // Restores the state `charrnn_autocast_enter` replaced, dropping the cache of cast weights
 // when the outermost region ends (as `torch.autocast.__exit__` does).
-int charrnn_autocast_exit(int device, int was_enabled, int was_dtype) {
-  return guarded([&] {
+int charrnn_autocast_exit(int device, int was_enabled, int was_dtype, char* err,
+                          size_t err_len) {
+  return charrnn::guarded(err, err_len, [&] {
     auto type = device_type(device);
     if (at::autocast::decrement_nesting() == 0) {
       at::autocast::clear_cache();
@@ -66,19 +50,11 @@ int charrnn_autocast_exit(int device, int was_enabled, int was_dtype) {
   });
 }
 
-// Whether autocast is on for `device` in this thread (1 or 0), or -1.
-int charrnn_autocast_enabled(int device) {
-  int out = -1;
-  guarded([&] { out = at::autocast::is_autocast_enabled(device_type(device)) ? 1 : 0; });
-  return out;
-}
-
-// Copies the last error of this thread, NUL-terminated, into `buf` of `len` bytes.
-void charrnn_autocast_error(char* buf, size_t len) {
-  if (len == 0) return;
-  size_t n = last_error.size() < len - 1 ? last_error.size() : len - 1;
-  std::memcpy(buf, last_error.data(), n);
-  buf[n] = '\0';
+// Writes whether autocast is on for `device` in this thread (1 or 0) to `*enabled`.
+int charrnn_autocast_enabled(int device, int* enabled, char* err, size_t err_len) {
+  return charrnn::guarded(err, err_len, [&] {
+    *enabled = at::autocast::is_autocast_enabled(device_type(device)) ? 1 : 0;
+  });
 }
 
 }  // extern "C"

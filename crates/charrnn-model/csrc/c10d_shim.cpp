@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "shim_error.h"
+
 namespace {
 
 constexpr auto kBeat = std::chrono::milliseconds(250);
@@ -238,24 +240,8 @@ void collective(Group& g, F body) {
   }
 }
 
-void set_error(char* err, size_t len, const char* what) {
-  if (err == nullptr || len == 0) return;
-  std::strncpy(err, what, len - 1);
-  err[len - 1] = '\0';
-}
-
-template <typename F>
-int guarded(char* err, size_t len, F f) {
-  try {
-    f();
-    return 0;
-  } catch (const std::exception& e) {
-    set_error(err, len, e.what());
-  } catch (...) {
-    set_error(err, len, "unknown C++ exception");
-  }
-  return 1;
-}
+using charrnn::guarded;
+using charrnn::set_error;
 
 }  // namespace
 

@@ -11,6 +11,8 @@ use std::time::Duration;
 use tch::{Device, Tensor};
 
 use crate::error::ModelError;
+#[cfg(charrnn_c10d)]
+use crate::shim::ErrBuf;
 
 /// Where a group meets and who this process is in it, as torchrun (`RANK`, `WORLD_SIZE`,
 /// `LOCAL_RANK`, `MASTER_ADDR`, `MASTER_PORT`) or Slurm (`SLURM_PROCID`, `SLURM_NTASKS`,
@@ -178,26 +180,6 @@ mod ffi {
 #[cfg(charrnn_c10d)]
 const SILENCE: Duration = Duration::from_secs(2);
 
-/// A buffer for the shim's error messages, and the message in it.
-#[cfg(charrnn_c10d)]
-struct ErrBuf([u8; 512]);
-
-#[cfg(charrnn_c10d)]
-impl ErrBuf {
-    fn new() -> Self {
-        Self([0; 512])
-    }
-    fn ptr(&mut self) -> (*mut std::ffi::c_char, usize) {
-        (self.0.as_mut_ptr().cast(), self.0.len())
-    }
-    fn message(&self, what: &str) -> ModelError {
-        let end = self.0.iter().position(|&b| b == 0).unwrap_or(self.0.len());
-        let text = String::from_utf8_lossy(&self.0[..end]);
-        let first = text.lines().next().unwrap_or("").trim();
-        ModelError::Distributed(format!("{what}: {first}"))
-    }
-}
-
 impl ProcessGroup {
     /// Joins the group `rv` describes (rank 0 serves the store at `rv.addr:rv.port`),
     /// waiting at most `timeout` for the others. On `Device::Cuda(i)`, GPU `i` becomes this
@@ -238,10 +220,13 @@ impl ProcessGroup {
                 )
             };
             let group = std::ptr::NonNull::new(ptr).ok_or_else(|| {
-                err.message(&format!(
-                    "rank {} of {} could not join the group at {}:{}",
-                    rv.rank, rv.world, rv.addr, rv.port
-                ))
+                err.message(
+                    &format!(
+                        "rank {} of {} could not join the group at {}:{}",
+                        rv.rank, rv.world, rv.addr, rv.port
+                    ),
+                    ModelError::Distributed,
+                )
             })?;
             Ok(Self {
                 group,
@@ -357,10 +342,16 @@ impl ProcessGroup {
             // SAFETY: `g` is this group's, alive until drop; `w` holds `wn` writable bytes.
             if unsafe { ffi::charrnn_c10d_stopped(self.group.as_ptr(), w, wn) } != 0 {
                 // The watch stopped the group and knows why; the store may not answer.
-                return Err(why.message(&format!("{what} on rank {}", self.rank)));
+                return Err(why.message(
+                    &format!("{what} on rank {}", self.rank),
+                    ModelError::Distributed,
+                ));
             }
             let who = self.lost_ranks();
-            return Err(err.message(&format!("{what} on rank {}{who}", self.rank)));
+            return Err(err.message(
+                &format!("{what} on rank {}{who}", self.rank),
+                ModelError::Distributed,
+            ));
         }
         Ok(())
     }

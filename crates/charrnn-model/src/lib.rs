@@ -116,6 +116,8 @@ mod optim;
 mod precision;
 mod records;
 mod run_dir;
+#[cfg(any(charrnn_c10d, charrnn_autocast))]
+mod shim;
 mod train;
 mod train_config;
 mod train_save;

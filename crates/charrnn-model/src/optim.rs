@@ -276,11 +276,15 @@ impl Optimizer {
         Ok(())
     }
 
+    /// The parameters' flat buffer, then the optimiser's state buffers: what a step changes.
+    fn stepped<'a>(&'a self, model: &'a CharRnn) -> impl Iterator<Item = &'a Tensor> {
+        std::iter::once(model.flat()).chain(&self.buffers)
+    }
+
     /// Copies of the parameters and of the optimiser's state, for [`Optimizer::undo_where`].
     pub(crate) fn snapshot(&self, model: &CharRnn) -> Result<Vec<Tensor>> {
         let _guard = tch::no_grad_guard();
-        std::iter::once(model.flat())
-            .chain(&self.buffers)
+        self.stepped(model)
             .map(|t| t.f_detach_copy().map_err(ModelError::from))
             .collect()
     }
@@ -296,10 +300,7 @@ impl Optimizer {
     ) -> Result<()> {
         let _guard = tch::no_grad_guard();
         let skip = found.f_to_kind(Kind::Bool)?;
-        for (t, s) in std::iter::once(model.flat())
-            .chain(&self.buffers)
-            .zip(saved)
-        {
+        for (t, s) in self.stepped(model).zip(saved) {
             let kept = s.f_where_self(&skip, t)?;
             t.shallow_clone().f_copy_(&kept)?;
         }

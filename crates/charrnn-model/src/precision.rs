@@ -5,12 +5,14 @@
 //! float32.
 #![allow(unsafe_code)]
 
-use std::{ffi::c_int, fmt, str::FromStr};
+use std::{ffi::c_int, fmt, marker::PhantomData, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{ModelError, Result};
+#[cfg(charrnn_autocast)]
+use crate::shim::ErrBuf;
 
 /// The arithmetic of training's forward pass.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,11 +82,23 @@ unsafe extern "C" {
         dtype: c_int,
         was_enabled: *mut c_int,
         was_dtype: *mut c_int,
+        err: *mut std::ffi::c_char,
+        err_len: usize,
     ) -> c_int;
-    fn charrnn_autocast_exit(device: c_int, was_enabled: c_int, was_dtype: c_int) -> c_int;
+    fn charrnn_autocast_exit(
+        device: c_int,
+        was_enabled: c_int,
+        was_dtype: c_int,
+        err: *mut std::ffi::c_char,
+        err_len: usize,
+    ) -> c_int;
     #[cfg(test)]
-    fn charrnn_autocast_enabled(device: c_int) -> c_int;
-    fn charrnn_autocast_error(buf: *mut std::ffi::c_char, len: usize);
+    fn charrnn_autocast_enabled(
+        device: c_int,
+        enabled: *mut c_int,
+        err: *mut std::ffi::c_char,
+        err_len: usize,
+    ) -> c_int;
 }
 
 /// An autocast region of this thread (bfloat16): the state it replaced comes back when it is
@@ -95,6 +109,8 @@ pub(crate) struct Autocast {
     device: c_int,
     was_enabled: c_int,
     was_dtype: c_int,
+    /// Not `Send`: autocast's state is the thread's, so the guard ends where it began.
+    _thread: PhantomData<*const ()>,
 }
 
 /// The shim's code for a device type: 0 for the CPU, 1 for CUDA.
@@ -108,21 +124,31 @@ fn device_code(device: Device) -> Result<c_int> {
     }
 }
 
+/// A failed autocast call's message as a [`ModelError::Torch`].
+#[cfg(charrnn_autocast)]
+fn torch_error(message: String) -> ModelError {
+    ModelError::Torch(tch::TchError::Torch(message))
+}
+
 #[cfg(charrnn_autocast)]
 impl Autocast {
     fn enter(device: Device) -> Result<Self> {
         let device = device_code(device)?;
         let (mut was_enabled, mut was_dtype) = (0, 0);
-        // SAFETY: the shim writes the two integers it is given pointers to and catches every
-        // C++ exception.
-        let rc = unsafe { charrnn_autocast_enter(device, 0, &mut was_enabled, &mut was_dtype) };
+        let mut err = ErrBuf::new();
+        let (e, n) = err.ptr();
+        // SAFETY: the shim writes the two integers it is given pointers to, and at most `n`
+        // bytes to `e`; it catches every C++ exception.
+        let rc =
+            unsafe { charrnn_autocast_enter(device, 0, &mut was_enabled, &mut was_dtype, e, n) };
         if rc != 0 {
-            return Err(shim_error());
+            return Err(err.message("autocast", torch_error));
         }
         Ok(Autocast {
             device,
             was_enabled,
             was_dtype,
+            _thread: PhantomData,
         })
     }
 
@@ -130,39 +156,29 @@ impl Autocast {
     #[cfg(test)]
     pub(crate) fn enabled(device: Device) -> Result<bool> {
         let device = device_code(device)?;
-        // SAFETY: reads ATen's thread-local state; the shim catches every C++ exception.
-        match unsafe { charrnn_autocast_enabled(device) } {
-            -1 => Err(shim_error()),
-            on => Ok(on == 1),
+        let mut enabled = 0;
+        let mut err = ErrBuf::new();
+        let (e, n) = err.ptr();
+        // SAFETY: reads ATen's thread-local state into `enabled`, writes at most `n` bytes to
+        // `e`; the shim catches every C++ exception.
+        if unsafe { charrnn_autocast_enabled(device, &mut enabled, e, n) } != 0 {
+            return Err(err.message("autocast", torch_error));
         }
+        Ok(enabled == 1)
     }
 }
 
 #[cfg(charrnn_autocast)]
 impl Drop for Autocast {
     fn drop(&mut self) {
+        let mut err = ErrBuf::new();
+        let (e, n) = err.ptr();
         // SAFETY: restores the state saved by `enter` in this same thread (the guard is not
-        // `Send`: it holds nothing that is, and `Trainer` drops it before the step ends). A
-        // failure cannot be reported from `drop`; ATen's setters do not throw.
-        let _ = unsafe { charrnn_autocast_exit(self.device, self.was_enabled, self.was_dtype) };
+        // `Send`), and writes at most `n` bytes to `e`. A failure cannot be reported from
+        // `drop`; ATen's setters do not throw.
+        let _ =
+            unsafe { charrnn_autocast_exit(self.device, self.was_enabled, self.was_dtype, e, n) };
     }
-}
-
-/// The shim's last error in this thread, as a [`ModelError::Torch`].
-#[cfg(charrnn_autocast)]
-fn shim_error() -> ModelError {
-    let mut buf = vec![0 as std::ffi::c_char; 1024];
-    // SAFETY: the shim writes at most `buf.len()` bytes, NUL included.
-    unsafe { charrnn_autocast_error(buf.as_mut_ptr(), buf.len()) };
-    let bytes: Vec<u8> = buf
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    ModelError::Torch(tch::TchError::Torch(format!(
-        "autocast: {}",
-        String::from_utf8_lossy(&bytes)
-    )))
 }
 
 #[cfg(not(charrnn_autocast))]

@@ -603,21 +603,21 @@ impl Trainer {
     /// With mixed precision the gradients are unscaled first, and a step whose gradients are
     /// not finite is taken back on the device.
     fn update(&mut self, lr: f64) -> Result<()> {
-        let found = match &self.scaler {
-            Some(scaler) => Some(scaler.unscale(self.model.flat_grad())?),
+        // With a scaler: whether a gradient overflowed, and what to go back to if one did.
+        let undo = match &self.scaler {
+            Some(scaler) => Some((
+                scaler.unscale(self.model.flat_grad())?,
+                self.optimizer.snapshot(&self.model)?,
+            )),
             None => None,
-        };
-        let saved = match &found {
-            Some(_) => self.optimizer.snapshot(&self.model)?,
-            None => Vec::new(),
         };
         if let Some(max_norm) = self.config.clip_grad_norm {
             Optimizer::clip_grad_norm(&self.model, max_norm)?;
         }
         Optimizer::decay(&self.model, lr, self.config.weight_decay)?;
         self.optimizer.step(&self.model, lr)?;
-        if let (Some(found), Some(scaler)) = (&found, &mut self.scaler) {
-            self.optimizer.undo_where(&self.model, found, &saved)?;
+        if let (Some((found, saved)), Some(scaler)) = (&undo, &mut self.scaler) {
+            self.optimizer.undo_where(&self.model, found, saved)?;
             scaler.update(found)?;
         }
         self.progress.step += 1;

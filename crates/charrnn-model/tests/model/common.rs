@@ -1,9 +1,14 @@
 //! Helpers shared by the integration tests: a tiny corpus, its vocabulary and examples.
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use charrnn_data::{Example, ExampleOptions, make_examples};
-use charrnn_model::{Cell, DataSettings, InputMode, ModelConfig, TrainConfig, TrainData};
+use charrnn_model::tch::{Device, Kind};
+use charrnn_model::{
+    Cell, CharRnn, Checkpoint, DataSettings, InputMode, ModelConfig, Precision, TrainConfig,
+    TrainData, TrainSummary, Trainer,
+};
 use charrnn_vocab::{Unknown, Vocab, VocabOptions};
 
 pub const TITLES: [&str; 5] = [
@@ -100,5 +105,35 @@ impl Data {
             settings: &self.settings,
             checksums: &self.checksums,
         }
+    }
+}
+
+/// Trains a new `cfg` model (seeded with `seed`) on `data` for `steps` steps of
+/// [`train_config`] in `precision` on `device`, into a new temporary directory: the summary,
+/// the trained model and the directory.
+pub fn train_run(
+    data: &Data,
+    cfg: &ModelConfig,
+    device: Device,
+    seed: u64,
+    steps: u64,
+    precision: Precision,
+) -> (TrainSummary, CharRnn, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let model = CharRnn::new(cfg, device, seed).unwrap();
+    let config = TrainConfig {
+        precision,
+        ..train_config(steps)
+    };
+    let mut t = Trainer::new(model, config, dir.path()).unwrap();
+    let summary = t.fit(&data.borrow(), &mut ()).unwrap();
+    (summary, t.into_model(), dir)
+}
+
+/// Asserts that every parameter of the checkpoint in `run_dir/last` is float32.
+pub fn assert_float32_checkpoint(run_dir: &Path) {
+    let saved = Checkpoint::load(&run_dir.join("last"), Device::Cpu).unwrap();
+    for (name, p) in saved.model.named_parameters() {
+        assert_eq!(p.kind(), Kind::Float, "{name}");
     }
 }

@@ -4,11 +4,11 @@
 //! cuDNN may compute recurrent layers in TF32 on Ampere and later (libtorch's default, which
 //! tch does not expose), so CUDA and CPU logits agree to about 1e-3, not 1e-6.
 
-use crate::common::{Data, config, train_config};
+use crate::common::{Data, assert_float32_checkpoint, config, train_run};
 use charrnn_model::tch::{Device, Tensor};
 use charrnn_model::{
-    Cell, CharRnn, Checkpoint, GenerateOptions, InputMode, ModelError, Precision, TrainConfig,
-    Trainer, generate, parse_device,
+    Cell, CharRnn, Checkpoint, GenerateOptions, InputMode, ModelError, Precision, generate,
+    parse_device,
 };
 use charrnn_sampling::SamplingConfig;
 
@@ -81,15 +81,10 @@ fn cuda_training_checkpoints_and_generation() {
         Cell::Lstm,
         InputMode::Embedding { dim: 8 },
     );
-    let run = |device: Device| {
-        let dir = tempfile::tempdir().unwrap();
-        let model = CharRnn::new(&cfg, device, 3).unwrap();
-        let mut t = Trainer::new(model, train_config(20), dir.path()).unwrap();
-        let losses = t.fit(&data.borrow(), &mut ()).unwrap().losses;
-        (losses, t.into_model(), dir)
-    };
-    let (cpu_losses, _, _) = run(Device::Cpu);
-    let (gpu_losses, gpu_model, dir) = run(gpu);
+    let run = |device| train_run(&data, &cfg, device, 3, 20, Precision::Fp32);
+    let (cpu, _, _) = run(Device::Cpu);
+    let (gpu_run, gpu_model, dir) = run(gpu);
+    let (cpu_losses, gpu_losses) = (cpu.losses, gpu_run.losses);
     for ((_, a), (_, b)) in cpu_losses.iter().zip(&gpu_losses) {
         assert!(
             (a - b).abs() < 1e-3 * a.abs().max(1.0),
@@ -139,23 +134,9 @@ fn cuda_mixed_precision_follows_float32() {
         Cell::Lstm,
         InputMode::Embedding { dim: 8 },
     );
-    let run = |device: Device, precision: Precision| {
-        let dir = tempfile::tempdir().unwrap();
-        let model = CharRnn::new(&cfg, device, 3).unwrap();
-        let config = TrainConfig {
-            precision,
-            ..train_config(20)
-        };
-        let mut t = Trainer::new(model, config, dir.path()).unwrap();
-        let summary = t.fit(&data.borrow(), &mut ()).unwrap();
-        let saved = Checkpoint::load(&dir.path().join("last"), Device::Cpu).unwrap();
-        for (name, p) in saved.model.named_parameters() {
-            assert_eq!(p.kind(), charrnn_model::tch::Kind::Float, "{name}");
-        }
-        summary
-    };
-    let fp32 = run(Device::Cpu, Precision::Fp32);
-    let mixed = run(gpu, Precision::Bf16);
+    let (fp32, _, _) = train_run(&data, &cfg, Device::Cpu, 3, 20, Precision::Fp32);
+    let (mixed, _, dir) = train_run(&data, &cfg, gpu, 3, 20, Precision::Bf16);
+    assert_float32_checkpoint(dir.path());
     for ((_, a), (_, b)) in fp32.losses.iter().zip(&mixed.losses) {
         assert!(
             (a - b).abs() < 0.03 * a.abs().max(1.0),

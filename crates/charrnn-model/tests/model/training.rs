@@ -3,7 +3,9 @@
 use std::fs;
 use std::path::Path;
 
-use crate::common::{Data, TITLES, config, rng_lock, train_config};
+use crate::common::{
+    Data, TITLES, assert_float32_checkpoint, config, rng_lock, train_config, train_run,
+};
 use charrnn_model::tch::{Device, Tensor};
 use charrnn_model::{
     Cell, CharRnn, Checkpoint, EpochEnd, EvalRecord, GenerateOptions, InputMode, ModelError,
@@ -204,29 +206,22 @@ fn same_seed_same_losses_and_resume_is_exact() {
 fn mixed_precision_follows_float32_and_resumes_exactly() {
     let _lock = rng_lock();
     let data = Data::new(false);
-    let make = || {
-        let cfg = config(
-            data.vocab.len(),
-            Cell::Lstm,
-            InputMode::Embedding { dim: 8 },
-        );
-        CharRnn::new(&cfg, Device::Cpu, 9).unwrap()
+    let cfg = config(
+        data.vocab.len(),
+        Cell::Lstm,
+        InputMode::Embedding { dim: 8 },
+    );
+    let run = |precision| {
+        let (summary, _, dir) = train_run(&data, &cfg, Device::Cpu, 9, 12, precision);
+        assert_float32_checkpoint(dir.path());
+        summary
     };
+    let (fp32, bf16) = (run(Precision::Fp32), run(Precision::Bf16));
+    let make = || CharRnn::new(&cfg, Device::Cpu, 9).unwrap();
     let config = |steps, precision| TrainConfig {
         precision,
         ..train_config(steps)
     };
-    let run = |precision| {
-        let dir = tempfile::tempdir().unwrap();
-        let mut t = Trainer::new(make(), config(12, precision), dir.path()).unwrap();
-        let summary = t.fit(&data.borrow(), &mut ()).unwrap();
-        let saved = Checkpoint::load(&dir.path().join("last"), Device::Cpu).unwrap();
-        for (name, p) in saved.model.named_parameters() {
-            assert_eq!(p.kind(), charrnn_model::tch::Kind::Float, "{name}");
-        }
-        summary
-    };
-    let (fp32, bf16) = (run(Precision::Fp32), run(Precision::Bf16));
     let (a, b) = (fp32.last.val_bpc.unwrap(), bf16.last.val_bpc.unwrap());
     assert!(
         (a - b).abs() < 0.01,
