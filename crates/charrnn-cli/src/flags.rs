@@ -221,7 +221,8 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub text: TextColumns,
     /// Also train on this column's texts as examples of their own (e.g. `description` beside
-    /// titles: more text of the same kind; validation still uses --column only).
+    /// titles: more text of the same kind). Validation uses --column only, and the rows it
+    /// holds out (--valid-fraction) are left out of this column's texts too.
     #[arg(long = "extra-column")]
     pub extra_columns: Vec<String>,
     /// A vocabulary to use (tokenizer.json); otherwise one is built from the training texts.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
 use charrnn_data::{
-    Chain, ExampleOptions, Examples, Selection, StoreExamples, Window, split_store,
+    Chain, ExampleOptions, Examples, Selection, Store, StoreExamples, Window, split_store,
 };
 use charrnn_experiment::{Event, Recipe, TrainDone, Validation};
 use charrnn_model::{
@@ -57,6 +57,16 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     } = args.preset.recipe();
     apply_flags(args, &mut model, &mut train)?;
     check_run_dir(args)?;
+    if let (Some(column), true, None) = (
+        args.extra_columns.first(),
+        args.text.skip_nulls,
+        &args.valid,
+    ) {
+        bail!(
+            "--extra-column {column} with --skip-nulls needs --valid FILE: a row left out of one \
+             column cannot be matched with the other's to hold it out of training"
+        );
+    }
 
     // Settings are checked before any data is read (the vocabulary size is not known yet).
     let mut probe = model.clone();
@@ -200,13 +210,25 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         ));
         extra_built.push(built);
     }
+    // An extra column's documents are the same rows as the main column's: the rows held out
+    // for validation are held out of them too, or validation would score titles whose
+    // descriptions were trained on.
+    let extra_views = extra_built
+        .iter()
+        .zip(&args.extra_columns)
+        .map(|(b, column)| {
+            let sel = extra_selection(&train_sel, &train_built.store, &b.store, column)?;
+            Ok(StoreExamples::new(
+                &b.store,
+                &sel,
+                train_opts,
+                label_values,
+            )?)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let main_view = StoreExamples::new(&train_built.store, &train_sel, train_opts, label_values)?;
     // The view holds its own list of documents: a corpus of millions needs no second one.
     drop(train_sel);
-    let extra_views = extra_built
-        .iter()
-        .map(|b| StoreExamples::new(&b.store, &Selection::All, train_opts, label_values))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
     let mut parts: Vec<&(dyn Examples + Sync)> = vec![&main_view];
     parts.extend(extra_views.iter().map(|v| v as &(dyn Examples + Sync)));
     let train_examples = Chain::new(parts);
@@ -417,6 +439,36 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
 /// Refuses, before any data is read, a run directory this training must not write: one that
 /// already holds a model (without --resume or --overwrite), a file, or one whose checkpoints
 /// are among the inputs.
+/// The part of an extra column's store to train on: the rows `train_sel` keeps of the main
+/// column's store (the two are read from the same rows, one document a row).
+fn extra_selection(
+    train_sel: &Selection,
+    main: &Store,
+    extra: &Store,
+    column: &str,
+) -> Result<Selection> {
+    if matches!(train_sel, Selection::All) {
+        // Validation comes from --valid FILE (or there is none): every row trains.
+        return Ok(Selection::All);
+    }
+    if extra.docs() != main.docs() {
+        bail!(
+            "--extra-column {column}: {} documents where --column gives {}; give --valid FILE",
+            extra.docs(),
+            main.docs()
+        );
+    }
+    Ok(match train_sel {
+        Selection::Docs(docs) => Selection::Docs(docs.clone()),
+        // A few documents split by tokens: the rows the validation tail reaches are held out.
+        Selection::Head(cut) => {
+            let first_held = (0..main.docs()).find(|&d| main.doc_range(d).end > *cut);
+            Selection::Docs((0..first_held.unwrap_or(main.docs()) as u32).collect())
+        }
+        Selection::All | Selection::Tail(_) => Selection::All,
+    })
+}
+
 fn check_run_dir(args: &TrainArgs) -> Result<()> {
     if args.out.exists() && !args.out.is_dir() {
         bail!(

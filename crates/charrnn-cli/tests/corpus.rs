@@ -471,6 +471,42 @@ fn bf16_trains_within_a_hundredth_of_a_bit_of_fp32() {
     assert_eq!(config["training"]["precision"], "bf16", "{config}");
 }
 
+/// An extra column trains on the same rows as the main column: the rows held out for
+/// validation are held out of it too. Each description is its title twice, so it has twice
+/// the title's positions plus two, and the extra text of exactly the training rows makes the
+/// training characters three times the titles' alone.
+#[test]
+fn an_extra_column_leaves_the_validation_rows_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("news.csv");
+    let mut text = String::from("title,description\n");
+    for i in 0..40 {
+        // Titles of different lengths, so that other rows would change the count.
+        let title = format!("story {i} {}", "x".repeat(i % 7));
+        text.push_str(&format!("{title},{title} {title}\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let split = ["--column", "title", "--valid-fraction", "0.25"];
+    let alone = train(&csv, &dir.path().join("alone"), &split);
+    let mut with_extra = split.to_vec();
+    with_extra.extend(["--extra-column", "description"]);
+    let both = train(&csv, &dir.path().join("both"), &with_extra);
+    let n = |v: &Value, key: &str| v[key].as_u64().unwrap();
+    assert_eq!(n(&alone, "train_examples"), 30);
+    assert_eq!(n(&both, "train_examples"), 60);
+    assert_eq!(n(&both, "valid_examples"), n(&alone, "valid_examples"));
+    assert_eq!(n(&both, "train_chars"), 3 * n(&alone, "train_chars"));
+
+    // With validation from its own file, every row's extra text trains.
+    let valid = dir.path().join("valid.csv");
+    std::fs::write(&valid, "title,description\nheld out,held out held out\n").unwrap();
+    let mut own_file = vec!["--column", "title", "--extra-column", "description"];
+    let valid_arg = s(&valid);
+    own_file.extend(["--valid", &valid_arg]);
+    let all = train(&csv, &dir.path().join("all"), &own_file);
+    assert_eq!(n(&all, "train_examples"), 80);
+}
+
 /// A rank whose peers never come stops with one error line naming the group, within
 /// --dist-timeout, and leaves no model behind.
 #[test]

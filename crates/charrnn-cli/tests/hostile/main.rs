@@ -99,6 +99,11 @@ fn a_trained_run_is_never_replaced_silently() {
         Expect::Refused("already holds a trained model"),
     );
     run_train(&["--epochs", "0"], Expect::Usage("--epochs"));
+    // Rows left out of one column could not be matched with the other's held-out rows.
+    run_train(
+        &["--extra-column", "title", "--skip-nulls"],
+        Expect::Refused("--extra-column title with --skip-nulls needs --valid"),
+    );
     run_train(&["--max-steps", "0"], Expect::Usage("--max-steps"));
     // Resuming a run whose budget is spent: nothing to do, nothing written.
     let mut resume = vec![
