@@ -89,7 +89,7 @@ impl Observer for TrainProgress<'_> {
         self.line(format!(
             "step {:>6}  epoch {:>3}  train {} bpc  valid {} bpc  {:.0} chars/s{}",
             r.step,
-            r.epoch + 1,
+            r.epoch_number(),
             fmt(r.train_bpc),
             fmt(r.val_bpc),
             r.chars_per_sec,

@@ -471,6 +471,52 @@ fn bf16_trains_within_a_hundredth_of_a_bit_of_fp32() {
     assert_eq!(config["training"]["precision"], "bf16", "{config}");
 }
 
+/// The progress lines number epochs from 1, and an evaluation at an epoch's end carries the
+/// epoch that ended: 190 training titles in batches of 95 are two steps an epoch, validated
+/// at each epoch's end and at step 3.
+#[test]
+fn progress_lines_name_the_epoch_each_step_belongs_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("titles.txt");
+    write_titles(&text);
+    let (text, out) = (s(&text), s(&dir.path().join("run")));
+    let run = charrnn(&[
+        "train",
+        "--train",
+        &text,
+        "--text-unit",
+        "line",
+        "--out",
+        &out,
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--embed-dim",
+        "4",
+        "--batch-size",
+        "95",
+        "--epochs",
+        "2",
+        "--eval-every",
+        "3",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+    ]);
+    assert!(run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let epochs: Vec<(&str, &str)> = stderr
+        .lines()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            (words.first() == Some(&"step")).then(|| (words[1], words[3]))
+        })
+        .collect();
+    assert_eq!(epochs, [("2", "1"), ("3", "2"), ("4", "2")], "{stderr}");
+}
+
 /// An extra column trains on the same rows as the main column: the rows held out for
 /// validation are held out of it too. Each description is its title twice, so it has twice
 /// the title's positions plus two, and the extra text of exactly the training rows makes the

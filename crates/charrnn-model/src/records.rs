@@ -57,6 +57,17 @@ pub struct EvalRecord {
     pub epoch_end: bool,
 }
 
+impl EvalRecord {
+    /// The epoch (1-based) this evaluation belongs to: the one that ended, at an epoch's end.
+    pub fn epoch_number(&self) -> usize {
+        if self.epoch_end {
+            self.epoch.max(1)
+        } else {
+            self.epoch + 1
+        }
+    }
+}
+
 /// What the examples of a run were made of, recorded in every checkpoint's `config.json`
 /// (its `data` field) so that `eval` and `generate` can make examples the same way.
 ///
@@ -191,6 +202,13 @@ mod tests {
             best: true,
             epoch_end: true,
         };
+        // The record closed the first epoch (its `epoch` is already the next one).
+        assert_eq!(record.epoch_number(), 1);
+        let mid_second = EvalRecord {
+            epoch_end: false,
+            ..record.clone()
+        };
+        assert_eq!(mid_second.epoch_number(), 2);
         let path = Path::new("metrics.jsonl");
         let text = metrics_text(&[record.clone(), record.clone()], path).unwrap();
         assert_eq!(

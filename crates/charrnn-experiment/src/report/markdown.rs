@@ -236,7 +236,7 @@ pub fn render_markdown(r: &Report) -> String {
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} |",
                 group_thousands(m.step),
-                m.epoch,
+                m.epoch_number(),
                 if m.epoch_end { "yes" } else { "" },
                 num(m.train_bpc, 4),
                 num(m.val_bpc, 4),

@@ -190,7 +190,7 @@ fn markdown_has_every_section_and_the_numbers() {
          not depend on the machine's speed",
         "![bits per character against step](bpc.svg)",
         "| 200 | 2 | yes | 2.7500 | 2.6250 | 123,457 | 20.0 |",
-        "| 250 | 2 |  | 2.5000 | – |",
+        "| 250 | 3 |  | 2.5000 | – |",
         "98,765 training characters per second on cpu",
         "| 2.6251 | 1.8196 | 400,000 | 7,600 |",
         "Today Stocks⏎rise",
