@@ -66,6 +66,14 @@ pub fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A weight average's decay: inside (0, 1), or 0 for none.
+pub fn ema(s: &str) -> Result<f64, String> {
+    match finite(s)? {
+        x if (0.0..1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s} is outside [0, 1)")),
+    }
+}
+
 /// The per-epoch learning-rate factor, by the model crate's rule for exponential decay.
 pub fn lr_decay(s: &str) -> Result<f64, String> {
     let gamma = finite(s)?;

@@ -303,6 +303,12 @@ pub struct TrainArgs {
     /// lengths (less padding) (default: the preset's).
     #[arg(long, value_parser = library::<BatchOrder>(&["shuffled", "bucketed"]))]
     pub order: Option<BatchOrder>,
+    /// Weight averaging: keep an exponential moving average of the weights with this decay per
+    /// step, inside (0, 1), e.g. 0.999 (about the last 1,000 steps); validation, best/ and
+    /// generation use the average, last/ keeps the trained weights. 0: none. Default: the
+    /// preset's (none for notebook and default).
+    #[arg(long, value_parser = checks::ema, allow_negative_numbers = true)]
+    pub ema: Option<f64>,
     /// Early stopping: stop once this many validations in a row have not improved the best
     /// validation bits per character, at least 1 (default: the preset's; never for notebook
     /// and default). best/ keeps the best model.

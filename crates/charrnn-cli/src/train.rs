@@ -575,5 +575,8 @@ fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfi
     if let Some(p) = args.precision {
         train.precision = p;
     }
+    if let Some(decay) = args.ema {
+        train.ema = (decay > 0.0).then_some(decay);
+    }
     Ok(())
 }

@@ -553,6 +553,35 @@ fn an_extra_column_leaves_the_validation_rows_out() {
     assert_eq!(n(&all, "train_examples"), 80);
 }
 
+/// `--ema` is recorded with the run, validation scores the average (not the trained weights,
+/// which `last/` keeps), and `--ema 0` turns a preset's averaging off.
+#[test]
+fn weight_averaging_is_recorded_and_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("titles.txt");
+    write_titles(&text);
+    let config = |run: &str| -> Value {
+        let path = dir.path().join(run).join("last/config.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let plain = train(&text, &dir.path().join("plain"), &["--text-unit", "line"]);
+    let averaged = train(
+        &text,
+        &dir.path().join("ema"),
+        &["--text-unit", "line", "--ema", "0.5"],
+    );
+    assert_eq!(config("ema")["training"]["ema"], 0.5);
+    assert_eq!(config("plain")["training"]["ema"], Value::Null);
+    let bpc = |v: &Value| v["final_val_bpc"].as_f64().unwrap();
+    assert_ne!(bpc(&plain), bpc(&averaged));
+    let off = train(
+        &text,
+        &dir.path().join("off"),
+        &["--text-unit", "line", "--ema", "0"],
+    );
+    assert_eq!(bpc(&off), bpc(&plain));
+}
+
 /// A rank whose peers never come stops with one error line naming the group, within
 /// --dist-timeout, and leaves no model behind.
 #[test]

@@ -185,7 +185,13 @@ pub(crate) struct Optimizer {
     config: OptimizerConfig,
     step: u64,
     buffers: Vec<Tensor>,
+    /// Weight averaging ([`Optimizer::with_average`]): the decay and the average, shaped like
+    /// the flat parameter buffer.
+    average: Option<(f64, Tensor)>,
 }
+
+/// The name of the weight average among the optimiser's saved state (`ema.rnn.weight_ih_l0`...).
+const AVERAGE_STATE: &str = "ema";
 
 impl Optimizer {
     pub(crate) fn new(config: &OptimizerConfig, model: &CharRnn) -> Result<Optimizer> {
@@ -200,7 +206,33 @@ impl Optimizer {
             config: config.clone(),
             step: 0,
             buffers,
+            average: None,
         })
+    }
+
+    /// Also keeps an exponential moving average of the parameters, updated after every step
+    /// with decay `min(decay, (1 + t) / (10 + t))` at step `t` (so that the first steps'
+    /// random weights fade fast), starting from the parameters as they are now. `None`: none.
+    pub(crate) fn with_average(mut self, model: &CharRnn, decay: Option<f64>) -> Result<Self> {
+        self.average = match decay {
+            Some(d) => Some((d, model.flat().f_detach_copy()?)),
+            None => None,
+        };
+        Ok(self)
+    }
+
+    /// Exchanges the parameters with their average, when there is one (twice: back again).
+    /// Returns whether there was one.
+    pub(crate) fn swap_average(&mut self, model: &CharRnn) -> Result<bool> {
+        let Some((_, average)) = &mut self.average else {
+            return Ok(false);
+        };
+        let _guard = tch::no_grad_guard();
+        let mut flat = model.flat().shallow_clone();
+        let trained = flat.f_detach_copy()?;
+        flat.f_copy_(average)?;
+        average.f_copy_(&trained)?;
+        Ok(true)
     }
 
     /// Scales the gradients so that their global L2 norm is at most `max_norm`, on the device.
@@ -273,12 +305,30 @@ impl Optimizer {
             }
         }
         let _ = g.f_zero_()?;
+        if let Some((decay, average)) = &mut self.average {
+            let t = self.step as f64;
+            let d = decay.min((1.0 + t) / (10.0 + t));
+            let _ = average.f_lerp_(&p, 1.0 - d)?;
+        }
         Ok(())
     }
 
-    /// The parameters' flat buffer, then the optimiser's state buffers: what a step changes.
+    /// The parameters' flat buffer, then the optimiser's state buffers (the weight average
+    /// last): what a step changes.
     fn stepped<'a>(&'a self, model: &'a CharRnn) -> impl Iterator<Item = &'a Tensor> {
-        std::iter::once(model.flat()).chain(&self.buffers)
+        std::iter::once(model.flat())
+            .chain(&self.buffers)
+            .chain(self.average.as_ref().map(|(_, a)| a))
+    }
+
+    /// Each kind of state with its flat buffer: the optimiser's, then the weight average.
+    fn states(&self) -> impl Iterator<Item = (&'static str, &Tensor)> {
+        self.config
+            .state_names()
+            .iter()
+            .copied()
+            .zip(&self.buffers)
+            .chain(self.average.as_ref().map(|(_, a)| (AVERAGE_STATE, a)))
     }
 
     /// Copies of the parameters and of the optimiser's state, for [`Optimizer::undo_where`].
@@ -311,7 +361,7 @@ impl Optimizer {
     /// that it is independent of the device's buffer layout.
     pub(crate) fn named_state(&self, model: &CharRnn) -> Result<Vec<(String, Tensor)>> {
         let mut out = Vec::new();
-        for (kind, buf) in self.config.state_names().iter().zip(&self.buffers) {
+        for (kind, buf) in self.states() {
             for ((name, _), slot) in model.named_parameters().zip(model.slots()) {
                 let view =
                     buf.f_as_strided(slot.size.as_slice(), slot.stride.as_slice(), slot.offset)?;
@@ -332,7 +382,7 @@ impl Optimizer {
         mut named: HashMap<String, Tensor>,
     ) -> std::result::Result<(), String> {
         let _guard = tch::no_grad_guard();
-        for (kind, buf) in self.config.state_names().iter().zip(&self.buffers) {
+        for (kind, buf) in self.states() {
             for ((name, _), slot) in model.named_parameters().zip(model.slots()) {
                 let key = format!("{kind}.{name}");
                 let src = named
@@ -450,6 +500,66 @@ mod tests {
         check(OptimizerConfig::rmsprop(), 0.01);
         check(OptimizerConfig::sgd(0.9), 0.1);
         check(OptimizerConfig::sgd(0.0), 0.1);
+    }
+
+    /// The weight average follows `a ← d·a + (1 − d)·p` after each step, with `d` ramped up
+    /// as `min(decay, (1 + t)/(10 + t))`; swapping twice changes nothing; it is saved and
+    /// restored with the optimiser's state, and a state without it is refused.
+    #[test]
+    fn the_weight_average_follows_the_parameters_and_is_saved_with_the_state() {
+        let model = model_with_grads();
+        let g = Tensor::from_slice(&host(model.flat_grad())).to_kind(Kind::Float);
+        // Steps 1 and 2 take the ramp (2/11, 3/12), steps 3 and 4 the decay.
+        let decay = 0.3;
+        let mut opt = Optimizer::new(&OptimizerConfig::sgd(0.0), &model)
+            .unwrap()
+            .with_average(&model, Some(decay))
+            .unwrap();
+        let mut average = host(model.flat());
+        for t in 1..=4 {
+            model.flat_grad().shallow_clone().copy_(&g);
+            opt.step(&model, 0.1).unwrap();
+            let d = f64::min(decay, (1.0 + t as f64) / (10.0 + t as f64));
+            for (a, p) in average.iter_mut().zip(host(model.flat())) {
+                *a = d * *a + (1.0 - d) * p;
+            }
+        }
+        let trained = host(model.flat());
+        assert!(opt.swap_average(&model).unwrap());
+        let swapped = host(model.flat());
+        let worst = swapped
+            .iter()
+            .zip(&average)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-6, "average off by {worst}");
+        assert_ne!(swapped, trained);
+        opt.swap_average(&model).unwrap();
+        assert_eq!(host(model.flat()), trained);
+
+        let named = opt.named_state(&model).unwrap();
+        assert!(
+            named.iter().any(|(n, _)| n.starts_with("ema.")),
+            "{named:?}"
+        );
+        let mut restored = Optimizer::new(&OptimizerConfig::sgd(0.0), &model)
+            .unwrap()
+            .with_average(&model, Some(decay))
+            .unwrap();
+        let saved = || {
+            named
+                .iter()
+                .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                .collect::<HashMap<_, _>>()
+        };
+        restored.load_named_state(&model, 4, saved()).unwrap();
+        restored.swap_average(&model).unwrap();
+        assert_eq!(host(model.flat()), swapped);
+        // Without averaging, the saved average is a tensor of another optimiser.
+        let mut plain = Optimizer::new(&OptimizerConfig::sgd(0.0), &model).unwrap();
+        let err = plain.load_named_state(&model, 4, saved()).unwrap_err();
+        assert!(err.contains("unexpected tensor ema."), "{err}");
+        assert!(!plain.swap_average(&model).unwrap());
     }
 
     #[test]

@@ -184,7 +184,8 @@ impl Trainer {
     /// [`Trainer::overwrite`] allows replacing it.
     pub fn new(model: CharRnn, config: TrainConfig, run_dir: impl Into<PathBuf>) -> Result<Self> {
         config.validate()?;
-        let optimizer = Optimizer::new(&config.optimizer, &model)?;
+        let optimizer =
+            Optimizer::new(&config.optimizer, &model)?.with_average(&model, config.ema)?;
         let scaler = match config.precision.is_mixed() {
             true => {
                 // Refuses a device or a build without autocast now, not at the first step.
@@ -242,6 +243,11 @@ impl Trainer {
                 "a resumed run must keep its optimizer and its hyper-parameters".into(),
             ));
         }
+        if saved.training.as_ref().map(|t| t.ema.is_some()) != Some(config.ema.is_some()) {
+            return Err(ModelError::InvalidTrainConfig(
+                "a resumed run must keep weight averaging (ema) on or off, as it was".into(),
+            ));
+        }
         let mut trainer = Trainer::new(model, config, run_dir)?;
         load_optimizer(
             &last,
@@ -261,9 +267,12 @@ impl Trainer {
         &self.model
     }
 
-    /// The model, giving up the trainer.
-    pub fn into_model(self) -> CharRnn {
-        self.model
+    /// The model, giving up the trainer: with weight averaging ([`TrainConfig::ema`]), the
+    /// averaged weights (as validated and kept in `best/`); [`Trainer::model`] has the trained
+    /// ones.
+    pub fn into_model(mut self) -> Result<CharRnn> {
+        self.optimizer.swap_average(&self.model)?;
+        Ok(self.model)
     }
 
     /// Where the run stands.

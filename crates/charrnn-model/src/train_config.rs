@@ -88,6 +88,12 @@ pub struct TrainConfig {
     /// The arithmetic of the forward pass: float32, or mixed precision with bfloat16 and loss
     /// scaling ([`Precision::Bf16`]).
     pub precision: Precision,
+    /// Weight averaging: keep an exponential moving average of the parameters with this decay
+    /// per step, in (0, 1) (e.g. 0.999; ramped up over the first steps), and validate, keep as
+    /// `best/` and hand over at the end the averaged weights. `last/` keeps the trained
+    /// weights, with the average among the optimiser's state, so that a resume is exact.
+    /// `None`: no averaging.
+    pub ema: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -112,6 +118,7 @@ impl Default for TrainConfig {
             divergence_factor: Some(3.0),
             patience: None,
             precision: Precision::Fp32,
+            ema: None,
         }
     }
 }
@@ -163,6 +170,9 @@ impl TrainConfig {
         }
         if self.stateful == Some(0) {
             return bad("the stateful window must be at least 1");
+        }
+        if self.ema.is_some_and(|d| !(d > 0.0 && d < 1.0)) {
+            return bad("the weight average's decay (ema) must be inside (0, 1)");
         }
         Ok(())
     }

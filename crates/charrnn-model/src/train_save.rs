@@ -69,6 +69,37 @@ impl Trainer {
         if chars > 0 {
             self.check_finite("training loss", train.nats_per_char)?;
         }
+        let train_bpc = (chars > 0).then_some(train.bits_per_char);
+        // With weight averaging, the average is what is validated and kept as best/; last/
+        // keeps the trained weights (the average is in its optimiser state).
+        let averaged = self.optimizer.swap_average(&self.model)?;
+        let scored = self.score_and_keep_best(
+            data,
+            train_bpc,
+            chars as f64 / secs.max(1e-9),
+            lr,
+            epoch_end,
+        );
+        if averaged {
+            self.optimizer.swap_average(&self.model)?;
+        }
+        let record = scored?;
+        self.save_last(data)?;
+        self.write_metrics()?;
+        window.restart();
+        Ok(record)
+    }
+
+    /// Validates the model as it is now, records the evaluation (`chars_per_sec`: the
+    /// training throughput since the last one) and writes `best/` when it is the best so far.
+    fn score_and_keep_best(
+        &mut self,
+        data: &TrainData<'_>,
+        train_bpc: Option<f64>,
+        chars_per_sec: f64,
+        lr: f64,
+        epoch_end: bool,
+    ) -> Result<EvalRecord> {
         let val = if data.valid.is_empty() {
             None
         } else {
@@ -86,7 +117,6 @@ impl Trainer {
             self.check_finite("validation loss", e.nats_per_char)?;
             Some(e)
         };
-        let train_bpc = (chars > 0).then_some(train.bits_per_char);
         let score = val.map(|v| v.bits_per_char).or(train_bpc);
         let best = score.is_some_and(|s| self.progress.best_bpc.is_none_or(|b| s < b));
         if best {
@@ -98,19 +128,16 @@ impl Trainer {
             train_bpc,
             val_bpc: val.map(|v| v.bits_per_char),
             val_nats: val.map(|v| v.nats_per_char),
-            chars_per_sec: chars as f64 / secs.max(1e-9),
+            chars_per_sec,
             elapsed: self.progress.elapsed_secs,
             lr,
             best,
             epoch_end,
         };
         self.metrics.push(record.clone());
-        self.save_last(data)?;
         if best && self.writes() {
             self.save(data, "best", Some(&record))?;
         }
-        self.write_metrics()?;
-        window.restart();
         Ok(record)
     }
 }

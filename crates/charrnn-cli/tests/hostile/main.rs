@@ -144,6 +144,9 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
         ("--sample-temperature", "NaN"),
         ("--divergence-factor", "0.5"),
         ("--precision", "fp16"),
+        ("--ema", "1"),
+        ("--ema", "-0.5"),
+        ("--ema", "NaN"),
     ] {
         run_train(&[flag, value], Expect::Usage(flag));
     }

@@ -127,7 +127,7 @@ pub fn train_run(
     };
     let mut t = Trainer::new(model, config, dir.path()).unwrap();
     let summary = t.fit(&data.borrow(), &mut ()).unwrap();
-    (summary, t.into_model(), dir)
+    (summary, t.into_model().unwrap(), dir)
 }
 
 /// Asserts that every parameter of the checkpoint in `run_dir/last` is float32.

@@ -243,6 +243,70 @@ fn mixed_precision_follows_float32_and_resumes_exactly() {
     assert_eq!(losses, bf16.losses);
 }
 
+/// Weight averaging: validation, `best/` and the model handed over are the average, `last/`
+/// the trained weights; a run stopped and resumed gives the uninterrupted run's losses and
+/// evaluations exactly; turning averaging on or off on resume is refused.
+#[test]
+fn weight_averaging_validates_the_average_and_resumes_exactly() {
+    let _lock = rng_lock();
+    let data = Data::new(false);
+    let cfg = config(data.vocab.len(), Cell::Gru, InputMode::Embedding { dim: 8 });
+    let make = || CharRnn::new(&cfg, Device::Cpu, 4).unwrap();
+    let config = |steps, ema| TrainConfig {
+        ema,
+        eval_every: Some(4),
+        ..train_config(steps)
+    };
+    let fit = |dir: &Path, ema| {
+        let mut t = Trainer::new(make(), config(12, ema), dir).unwrap();
+        let summary = t.fit(&data.borrow(), &mut ()).unwrap();
+        (summary, t)
+    };
+    let plain_dir = tempfile::tempdir().unwrap();
+    let (plain, _) = fit(plain_dir.path(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let (averaged, trainer) = fit(dir.path(), Some(0.8));
+    assert_eq!(plain.losses, averaged.losses, "averaging changed training");
+    let val = |s: &charrnn_model::TrainSummary| s.last.val_bpc.unwrap();
+    assert_ne!(
+        val(&plain),
+        val(&averaged),
+        "validation did not use the average"
+    );
+
+    let load = |name: &str| Checkpoint::load(&dir.path().join(name), Device::Cpu).unwrap();
+    let (best, last) = (load("best"), load("last"));
+    let best_val = averaged.progress.best_bpc.unwrap();
+    let scored = evaluate(&best.model, &data.valid, 256)
+        .unwrap()
+        .bits_per_char;
+    assert!((scored - best_val).abs() < 1e-9, "{scored} vs {best_val}");
+    let trained = evaluate(&last.model, &data.valid, 256)
+        .unwrap()
+        .bits_per_char;
+    assert!(
+        (trained - val(&plain)).abs() < 1e-9,
+        "last/ holds the trained weights: {trained} vs {}",
+        val(&plain)
+    );
+    let handed = trainer.into_model().unwrap();
+    let handed = evaluate(&handed, &data.valid, 256).unwrap().bits_per_char;
+    assert!((handed - val(&averaged)).abs() < 1e-9);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Trainer::new(make(), config(5, Some(0.8)), dir.path()).unwrap();
+    let mut losses = first.fit(&data.borrow(), &mut ()).unwrap().losses;
+    drop(first);
+    let err = Trainer::resume(dir.path(), Device::Cpu, Some(config(12, None))).unwrap_err();
+    assert!(err.to_string().contains("weight averaging"), "{err}");
+    let mut resumed =
+        Trainer::resume(dir.path(), Device::Cpu, Some(config(12, Some(0.8)))).unwrap();
+    let rest = resumed.fit(&data.borrow(), &mut ()).unwrap();
+    losses.extend(rest.losses);
+    assert_eq!(losses, averaged.losses);
+    assert_eq!(rest.last.val_bpc, averaged.last.val_bpc);
+}
+
 fn logits_of(model: &CharRnn) -> Tensor {
     let input = Tensor::from_slice(&[3i64, 1, 4, 1, 5, 9, 2, 6]).view([2, 4]);
     model.forward(&input, None, None, false).unwrap().0
