@@ -222,7 +222,9 @@ pub struct TrainArgs {
     pub text: TextColumns,
     /// Also train on this column's texts as examples of their own (e.g. `description` beside
     /// titles: more text of the same kind). Validation uses --column only, and the rows it
-    /// holds out (--valid-fraction) are left out of this column's texts too.
+    /// holds out (--valid-fraction) are left out of this column's texts too. With
+    /// --label-column, this column's texts are classes of their own ("World (description)"),
+    /// so the model keeps the columns' styles apart.
     #[arg(long = "extra-column")]
     pub extra_columns: Vec<String>,
     /// A vocabulary to use (tokenizer.json); otherwise one is built from the training texts.

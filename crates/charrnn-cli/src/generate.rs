@@ -62,7 +62,12 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
     // label-conditioned model asked for none; no class for an unconditioned model.
     let labels: Vec<Option<u32>> = match (&args.label, config.num_labels) {
         (None, None) => vec![None],
-        (None, Some(n)) => (0..n as u32).map(Some).collect(),
+        // The label column's classes: not those an extra column's texts were trained as.
+        (None, Some(n)) => {
+            let main = ckpt.config.data.label_values.len();
+            let n = if main > 0 && main < n { main } else { n };
+            (0..n as u32).map(Some).collect()
+        }
         (Some(name), Some(_)) => vec![Some(config.label_id(name).with_context(|| {
             format!(
                 "--label {name:?}: not a class of this model (classes: {})",

@@ -231,7 +231,15 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     drop(train_sel);
     let mut parts: Vec<&(dyn Examples + Sync)> = vec![&main_view];
     parts.extend(extra_views.iter().map(|v| v as &(dyn Examples + Sync)));
-    let train_examples = Chain::new(parts);
+    // With a label column, each extra column's texts are classes of their own (a description
+    // of class World is "World (description)"): the model learns each column's style and is
+    // told which one it writes, so titles are scored and generated as titles.
+    let classes = u32::try_from(labels.names.len())?;
+    let conditioned = labels.is_some() && !extra_views.is_empty();
+    let train_examples = match conditioned {
+        true => Chain::conditioned(parts, classes),
+        false => Chain::new(parts),
+    };
     let valid_store = valid_built
         .as_ref()
         .map_or(&train_built.store, |(b, _)| &b.store);
@@ -259,8 +267,22 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
 
     model.vocab_size = vocab.len();
     if labels.is_some() {
-        model.num_labels = Some(labels.names.len());
         model.label_names = labels.names.clone();
+        if conditioned {
+            for column in &args.extra_columns {
+                model
+                    .label_names
+                    .extend(labels.names.iter().map(|name| format!("{name} ({column})")));
+            }
+            out.note(format!(
+                "conditioned on {} classes: the {} of the label column for each of the {} \
+                 column(s)",
+                model.label_names.len(),
+                labels.names.len(),
+                1 + args.extra_columns.len()
+            ));
+        }
+        model.num_labels = Some(model.label_names.len());
     }
     train.seed = args.run.seed;
     train.threads = args.run.threads;

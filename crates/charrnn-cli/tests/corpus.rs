@@ -553,6 +553,81 @@ fn an_extra_column_leaves_the_validation_rows_out() {
     assert_eq!(n(&all, "train_examples"), 80);
 }
 
+/// With a label column, an extra column's texts are classes of their own: the model knows
+/// whether it writes a title or a description. Generation without --label writes the label
+/// column's classes only, and evaluation of titles works as before.
+#[test]
+fn an_extra_column_with_labels_is_conditioned_as_classes_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("news.csv");
+    let mut text = String::from("label,title,description\n");
+    for i in 0..40 {
+        text.push_str(&format!(
+            "{},story {i} here,a longer account of story {i}.\n",
+            3 + i % 2
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let run = dir.path().join("run");
+    let flags = [
+        "--column",
+        "title",
+        "--label-column",
+        "label",
+        "--extra-column",
+        "description",
+    ];
+    train(&csv, &run, &flags);
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("best/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["model"]["num_labels"], 4);
+    assert_eq!(
+        config["model"]["label_names"],
+        serde_json::json!(["3", "4", "3 (description)", "4 (description)"])
+    );
+    let samples = ok(&[
+        "generate",
+        &s(&run),
+        "--max-len",
+        "8",
+        "--json",
+        "--device",
+        "cpu",
+    ]);
+    let labels: Vec<&Value> = samples.iter().map(|v| &v["label"]).collect();
+    assert_eq!(
+        labels,
+        [&Value::from("3"), &Value::from("4")],
+        "{samples:?}"
+    );
+    let described = ok(&[
+        "generate",
+        &s(&run),
+        "--label",
+        "4 (description)",
+        "--max-len",
+        "8",
+        "--json",
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(described[0]["label"], "4 (description)");
+    let scored = ok(&[
+        "eval",
+        &s(&run),
+        "--data",
+        &s(&csv),
+        "--json",
+        "--device",
+        "cpu",
+    ]);
+    assert!(
+        scored[0]["bits_per_char"].as_f64().unwrap().is_finite(),
+        "{scored:?}"
+    );
+}
+
 /// `--ema` is recorded with the run, validation scores the average (not the trained weights,
 /// which `last/` keeps), and `--ema 0` turns a preset's averaging off.
 #[test]

@@ -175,6 +175,8 @@ pub struct Chain<'a> {
     parts: Vec<&'a (dyn Examples + Sync)>,
     /// Index of each part's first example, then the total.
     starts: Vec<usize>,
+    /// What each part's labels are shifted by ([`Chain::conditioned`]).
+    label_offsets: Vec<u32>,
 }
 
 impl std::fmt::Debug for Chain<'_> {
@@ -192,13 +194,31 @@ impl<'a> Chain<'a> {
         for p in &parts {
             starts.push(starts[starts.len() - 1] + p.len());
         }
-        Self { parts, starts }
+        let label_offsets = vec![0; parts.len()];
+        Self {
+            parts,
+            starts,
+            label_offsets,
+        }
     }
 
-    fn locate(&self, i: usize) -> Option<(&'a (dyn Examples + Sync), usize)> {
+    /// The examples of `parts`, in order, each part's labels classes of its own: part `k`'s
+    /// label `l` (of `classes`) becomes `k · classes + l`, so that a model conditioned on
+    /// `parts.len() · classes` labels knows which part (a column: titles, descriptions) an
+    /// example comes from as well as its class.
+    pub fn conditioned(parts: Vec<&'a (dyn Examples + Sync)>, classes: u32) -> Self {
+        let mut chain = Self::new(parts);
+        for (k, offset) in chain.label_offsets.iter_mut().enumerate() {
+            *offset = (k as u32).saturating_mul(classes);
+        }
+        chain
+    }
+
+    /// Example `i`'s part, its index there and the part's label offset.
+    fn locate(&self, i: usize) -> Option<(&'a (dyn Examples + Sync), usize, u32)> {
         let part = self.starts.partition_point(|&s| s <= i).checked_sub(1)?;
         let p = *self.parts.get(part)?;
-        Some((p, i - self.starts[part]))
+        Some((p, i - self.starts[part], self.label_offsets[part]))
     }
 }
 
@@ -208,21 +228,31 @@ impl Examples for Chain<'_> {
     }
 
     fn example_len(&self, i: usize) -> usize {
-        self.locate(i).map_or(0, |(p, j)| p.example_len(j))
+        self.locate(i).map_or(0, |(p, j, _)| p.example_len(j))
     }
 
     fn label(&self, i: usize) -> Option<u32> {
-        self.locate(i).and_then(|(p, j)| p.label(j))
+        self.locate(i)
+            .and_then(|(p, j, offset)| p.label(j).map(|l| l.saturating_add(offset)))
     }
 
     fn write(&self, i: usize, range: Range<usize>, input: &mut Vec<i64>, target: &mut Vec<i64>) {
-        if let Some((p, j)) = self.locate(i) {
+        if let Some((p, j, _)) = self.locate(i) {
             p.write(j, range, input, target);
         }
     }
 
     fn check(&self, vocab_size: usize, num_labels: Option<usize>) -> Result<(), DataError> {
         for (k, p) in self.parts.iter().enumerate() {
+            // The part's own labels must stay below what is left above its offset.
+            let offset = self.label_offsets[k] as usize;
+            let num_labels = num_labels.map(|n| n.saturating_sub(offset));
+            if num_labels == Some(0) {
+                return Err(DataError::BadExample {
+                    index: Some(self.starts[k]),
+                    message: format!("its part's labels start at {offset}, past the model's"),
+                });
+            }
             p.check(vocab_size, num_labels).map_err(|e| match e {
                 DataError::BadExample { index, message } => DataError::BadExample {
                     index: index.map(|i| i + self.starts[k]),

@@ -1,6 +1,6 @@
 //! Examples, epoch plans, padding and splits: table tests and properties.
 use charrnn_data::{
-    Example, ExampleOptions, Order, Window, collate, holdout_split, make_examples,
+    Chain, Example, ExampleOptions, Examples, Order, Window, collate, holdout_split, make_examples,
     padding_efficiency, plan_epoch,
 };
 use proptest::prelude::*;
@@ -343,4 +343,36 @@ proptest! {
         prop_assert_eq!(all, (0..n).collect::<Vec<_>>());
         prop_assert_eq!((train, valid), holdout_split(n, fraction, seed));
     }
+}
+
+/// A chain of parts reads as their concatenation; conditioned, each part's labels are classes
+/// of its own, and a model must have room for all of them.
+#[test]
+fn a_conditioned_chain_gives_each_part_classes_of_its_own() {
+    let ex = |ids: &[u32], label: u32| Example {
+        input: ids.to_vec(),
+        target: ids.iter().map(|i| i + 1).collect(),
+        label: Some(label),
+    };
+    let titles = vec![ex(&[3, 4], 0), ex(&[5], 2)];
+    let descriptions = vec![ex(&[6, 7, 8], 1)];
+    let parts = || -> Vec<&(dyn Examples + Sync)> { vec![&titles, &descriptions] };
+    let plain = Chain::new(parts());
+    let conditioned = Chain::conditioned(parts(), 3);
+    for chain in [&plain, &conditioned] {
+        assert_eq!(chain.len(), 3);
+        assert_eq!(chain.lengths(), [2, 1, 3]);
+        assert_eq!(chain.collate(&[2]).input, [6, 7, 8]);
+    }
+    let labels = |c: &Chain<'_>| (0..3).map(|i| c.label(i)).collect::<Vec<_>>();
+    assert_eq!(labels(&plain), [Some(0), Some(2), Some(1)]);
+    assert_eq!(labels(&conditioned), [Some(0), Some(2), Some(4)]);
+    assert_eq!(conditioned.collate(&[0, 2]).labels, Some(vec![0, 4]));
+    conditioned.check(10, Some(6)).unwrap();
+    // Five classes leave the second part two: its label 1 fits, as 4 of 5.
+    conditioned.check(10, Some(5)).unwrap();
+    let err = conditioned.check(10, Some(4)).unwrap_err().to_string();
+    assert!(err.contains("example 2"), "{err}");
+    let err = conditioned.check(10, Some(3)).unwrap_err().to_string();
+    assert!(err.contains("past the model's"), "{err}");
 }
