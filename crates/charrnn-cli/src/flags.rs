@@ -31,7 +31,7 @@ fn preset_parser() -> impl TypedValueParser<Value = Preset> {
             "2 LSTM layers of 256, Adam with cosine decay and weight decay 0.1, batch 64, 6,500 steps (about 9 to 10 minutes of training on 2 cores)",
         ),
         PossibleValue::new("gpu").help(
-            "for one CUDA GPU: 3 LSTM layers of 512, dropout 0.3, batch 128, up to 30 epochs with early stopping (patience 3); the experiment adds the descriptions as extra text",
+            "for one CUDA GPU: 3 LSTM layers of 512, dropout 0.3, batch 128, up to 30 epochs with early stopping (patience 3) on a weight average (--ema 0.999); the experiment adds the descriptions as extra text, conditioned as classes of their own",
         ),
         PossibleValue::new("seed").hide(true),
     ])

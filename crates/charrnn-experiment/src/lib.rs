@@ -73,7 +73,8 @@ pub use experiment::{
     TEST_FILE, TRAIN_FILE, VALID_FRACTION, data_notes, run_experiment,
 };
 pub use presets::{
-    DEFAULT_PRESET_STEPS, GPU_PRESET_EPOCHS, GPU_PRESET_PATIENCE, Preset, Recipe, UnknownPreset,
+    DEFAULT_PRESET_STEPS, GPU_PRESET_EMA, GPU_PRESET_EPOCHS, GPU_PRESET_PATIENCE, Preset, Recipe,
+    UnknownPreset,
 };
 pub use report::{
     CURVES_FILE, Curve, DataStats, REPORT_FILE, Report, SWEEP_CURVES_FILE, SWEEP_TIME_CURVES_FILE,
