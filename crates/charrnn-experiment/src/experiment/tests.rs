@@ -353,7 +353,7 @@ fn experiment_drives_the_cli_by_its_contract() {
         "> Note: train.csv: a partial copy",
         // The epoch-end column, from metrics.jsonl.
         "| 20 | 1 | yes | 3.5000 | 3.2500 | 1,100 | 2.0 |",
-        "| 10 | 0 |  | 4.5000 | 4.2500 |",
+        "| 10 | 1 |  | 4.5000 | 4.2500 |",
         "Budget: 20 optimizer steps or 30 s of training, whichever ran out first.",
         "1,050 training characters per second on cpu",
         "Today stocks rise\nMoscow, stocks rise\n",
