@@ -458,9 +458,6 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     })
 }
 
-/// Refuses, before any data is read, a run directory this training must not write: one that
-/// already holds a model (without --resume or --overwrite), a file, or one whose checkpoints
-/// are among the inputs.
 /// The part of an extra column's store to train on: the rows `train_sel` keeps of the main
 /// column's store (the two are read from the same rows, one document a row).
 fn extra_selection(
@@ -491,6 +488,9 @@ fn extra_selection(
     })
 }
 
+/// Refuses, before any data is read, a run directory this training must not write: one that
+/// already holds a model (without --resume or --overwrite), a file, or one whose checkpoints
+/// are among the inputs.
 fn check_run_dir(args: &TrainArgs) -> Result<()> {
     if args.out.exists() && !args.out.is_dir() {
         bail!(
