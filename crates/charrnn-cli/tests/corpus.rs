@@ -543,6 +543,19 @@ fn an_extra_column_leaves_the_validation_rows_out() {
     assert_eq!(n(&both, "valid_examples"), n(&alone, "valid_examples"));
     assert_eq!(n(&both, "train_chars"), 3 * n(&alone, "train_chars"));
 
+    // Two rows split by tokens (the last row's tail validates): that row's extra text is
+    // held out, and the first row's trains.
+    let pair = dir.path().join("pair.csv");
+    std::fs::write(
+        &pair,
+        "title,description\na first story told,its account\na second story told,its own\n",
+    )
+    .unwrap();
+    let mut pair_flags = with_extra.clone();
+    pair_flags[3] = "0.2";
+    let two = train(&pair, &dir.path().join("pair"), &pair_flags);
+    assert_eq!(n(&two, "train_examples"), 3, "{two}");
+
     // With validation from its own file, every row's extra text trains.
     let valid = dir.path().join("valid.csv");
     std::fs::write(&valid, "title,description\nheld out,held out held out\n").unwrap();
