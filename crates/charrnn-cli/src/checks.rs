@@ -50,8 +50,8 @@ pub fn non_negative(s: &str) -> Result<f64, String> {
     }
 }
 
-/// A probability in [0, 1) (dropout).
-pub fn dropout(s: &str) -> Result<f64, String> {
+/// A number in [0, 1): dropout; a weight average's decay, where 0 switches averaging off.
+pub fn below_one(s: &str) -> Result<f64, String> {
     match finite(s)? {
         x if (0.0..1.0).contains(&x) => Ok(x),
         _ => Err(format!("{s} is outside [0, 1)")),
@@ -63,14 +63,6 @@ pub fn fraction(s: &str) -> Result<f64, String> {
     match finite(s)? {
         x if x > 0.0 && x < 1.0 => Ok(x),
         _ => Err(format!("{s} is outside (0, 1)")),
-    }
-}
-
-/// A weight average's decay: inside (0, 1), or 0 for none.
-pub fn ema(s: &str) -> Result<f64, String> {
-    match finite(s)? {
-        x if (0.0..1.0).contains(&x) => Ok(x),
-        _ => Err(format!("{s} is outside [0, 1)")),
     }
 }
 
@@ -154,7 +146,7 @@ mod tests {
         for bad in ["NaN", "nan", "inf", "-inf", "abc", ""] {
             assert!(positive(bad).is_err(), "{bad}");
             assert!(non_negative(bad).is_err(), "{bad}");
-            assert!(dropout(bad).is_err(), "{bad}");
+            assert!(below_one(bad).is_err(), "{bad}");
             assert!(fraction(bad).is_err(), "{bad}");
             assert!(lr_decay(bad).is_err(), "{bad}");
             assert!(divergence_factor(bad).is_err(), "{bad}");
@@ -165,7 +157,7 @@ mod tests {
         assert!(count("0").is_err() && count("-1").is_err() && count("3").is_ok());
         assert!(positive("0").is_err() && positive("1e-3").is_ok());
         assert!(non_negative("-1").is_err() && non_negative("0").is_ok());
-        assert!(dropout("1").is_err() && dropout("0").is_ok());
+        assert!(below_one("1").is_err() && below_one("0").is_ok());
         assert!(fraction("0").is_err() && fraction("1").is_err() && fraction("0.1").is_ok());
         assert!(lr_decay("0").is_err() && lr_decay("1.5").is_err() && lr_decay("1").is_ok());
         assert!(divergence_factor("1").is_err() && divergence_factor("0").is_ok());

@@ -270,7 +270,7 @@ pub struct TrainArgs {
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub layers: Option<usize>,
     /// Dropout probability in [0, 1) (default: the preset's).
-    #[arg(long, value_parser = checks::dropout, allow_negative_numbers = true)]
+    #[arg(long, value_parser = checks::below_one, allow_negative_numbers = true)]
     pub dropout: Option<f64>,
     /// The optimizer, with its usual hyper-parameters (sgd: momentum 0.9) (default: the
     /// preset's).
@@ -309,7 +309,7 @@ pub struct TrainArgs {
     /// step, inside (0, 1), e.g. 0.999 (about the last 1,000 steps); validation, best/ and
     /// generation use the average, last/ keeps the trained weights. 0: none. Default: the
     /// preset's (none for notebook and default).
-    #[arg(long, value_parser = checks::ema, allow_negative_numbers = true)]
+    #[arg(long, value_parser = checks::below_one, allow_negative_numbers = true)]
     pub ema: Option<f64>,
     /// Early stopping: stop once this many validations in a row have not improved the best
     /// validation bits per character, at least 1 (default: the preset's; never for notebook

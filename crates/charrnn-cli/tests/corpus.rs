@@ -24,35 +24,46 @@ fn train(train: &Path, out: &Path, extra: &[&str]) -> Value {
         .clone()
 }
 
+/// A small model on the CPU, one thread.
+const SMALL_MODEL: &[&str] = &[
+    "--hidden",
+    "16",
+    "--layers",
+    "1",
+    "--embed-dim",
+    "8",
+    "--device",
+    "cpu",
+    "--threads",
+    "1",
+];
+
 /// As [`train`], every JSON line printed.
 fn train_lines(train: &Path, out: &Path, extra: &[&str]) -> Vec<Value> {
     let (train, out) = (s(train), s(out));
-    let mut args = vec![
-        "train",
-        "--train",
-        &train,
-        "--out",
-        &out,
-        "--hidden",
-        "16",
-        "--layers",
-        "1",
-        "--embed-dim",
-        "8",
+    let mut args = vec!["train", "--train", &train, "--out", &out];
+    args.extend_from_slice(SMALL_MODEL);
+    args.extend([
         "--batch-size",
         "4",
         "--max-steps",
         "3",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
         "--json",
         "--quiet",
         "--overwrite",
-    ];
+    ]);
     args.extend_from_slice(extra);
     ok(&args)
+}
+
+/// A CSV file of `header` and `rows` (lines without their line ending) at `path`.
+fn write_csv(path: &Path, header: &str, rows: impl IntoIterator<Item = String>) {
+    let mut text = format!("{header}\n");
+    for row in rows {
+        text.push_str(&row);
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
 }
 
 const NOVEL: &str = "It was the best of times, it was the worst of times, it was the age of \
@@ -480,7 +491,7 @@ fn progress_lines_name_the_epoch_each_step_belongs_to() {
     let text = dir.path().join("titles.txt");
     write_titles(&text);
     let (text, out) = (s(&text), s(&dir.path().join("run")));
-    let run = charrnn(&[
+    let mut args = vec![
         "train",
         "--train",
         &text,
@@ -488,23 +499,15 @@ fn progress_lines_name_the_epoch_each_step_belongs_to() {
         "line",
         "--out",
         &out,
-        "--hidden",
-        "8",
-        "--layers",
-        "1",
-        "--embed-dim",
-        "4",
         "--batch-size",
         "95",
         "--epochs",
         "2",
         "--eval-every",
         "3",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-    ]);
+    ];
+    args.extend_from_slice(SMALL_MODEL);
+    let run = charrnn(&args);
     assert!(run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
     let epochs: Vec<(&str, &str)> = stderr
@@ -525,13 +528,15 @@ fn progress_lines_name_the_epoch_each_step_belongs_to() {
 fn an_extra_column_leaves_the_validation_rows_out() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("news.csv");
-    let mut text = String::from("title,description\n");
-    for i in 0..40 {
-        // Titles of different lengths, so that other rows would change the count.
-        let title = format!("story {i} {}", "x".repeat(i % 7));
-        text.push_str(&format!("{title},{title} {title}\n"));
-    }
-    std::fs::write(&csv, text).unwrap();
+    // Titles of different lengths, so that other rows would change the count.
+    write_csv(
+        &csv,
+        "title,description",
+        (0..40).map(|i| {
+            let title = format!("story {i} {}", "x".repeat(i % 7));
+            format!("{title},{title} {title}")
+        }),
+    );
     let split = ["--column", "title", "--valid-fraction", "0.25"];
     let alone = train(&csv, &dir.path().join("alone"), &split);
     let mut with_extra = split.to_vec();
@@ -573,14 +578,16 @@ fn an_extra_column_leaves_the_validation_rows_out() {
 fn an_extra_column_with_labels_is_conditioned_as_classes_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("news.csv");
-    let mut text = String::from("label,title,description\n");
-    for i in 0..40 {
-        text.push_str(&format!(
-            "{},story {i} here,a longer account of story {i}.\n",
-            3 + i % 2
-        ));
-    }
-    std::fs::write(&csv, text).unwrap();
+    write_csv(
+        &csv,
+        "label,title,description",
+        (0..40).map(|i| {
+            format!(
+                "{},story {i} here,a longer account of story {i}.",
+                3 + i % 2
+            )
+        }),
+    );
     let run = dir.path().join("run");
     let flags = [
         "--column",

@@ -424,6 +424,14 @@ mod tests {
         v
     }
 
+    /// The largest difference between two equally long lists.
+    fn worst_gap(a: &[f64], b: &[f64]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+    }
+
     /// A tiny model with gradients from one backward pass.
     fn model_with_grads() -> CharRnn {
         let mut cfg = ModelConfig::new(9);
@@ -480,12 +488,7 @@ mod tests {
                         }
                     }
                 }
-                let got = host(model.flat());
-                let worst = got
-                    .iter()
-                    .zip(&p)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0, f64::max);
+                let worst = worst_gap(&host(model.flat()), &p);
                 assert!(worst < 1e-5, "{config:?} step {t}: off by {worst}");
                 assert!(host(model.flat_grad()).iter().all(|&x| x == 0.0));
             }
@@ -527,11 +530,7 @@ mod tests {
         let trained = host(model.flat());
         assert!(opt.swap_average(&model).unwrap());
         let swapped = host(model.flat());
-        let worst = swapped
-            .iter()
-            .zip(&average)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0, f64::max);
+        let worst = worst_gap(&swapped, &average);
         assert!(worst < 1e-6, "average off by {worst}");
         assert_ne!(swapped, trained);
         opt.swap_average(&model).unwrap();
