@@ -39,11 +39,30 @@ const LIBRARY_LINTS: &[&str] = &[
 ];
 /// What would make xtask slow to build: it drives the binary instead.
 const FORBIDDEN_IN_XTASK: &[&str] = &["tch", "torch-sys", "arrow", "parquet", "plotters"];
+/// What the repository's top level may hold: the design card's entries, the map, the lock file,
+/// the lint settings, CI, and the examples of reuse from other languages. A stray log or pid file
+/// committed by accident shows up here.
+const TOP_LEVEL: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    "README.md",
+    "ARCHITECTURE.md",
+    "clippy.toml",
+    ".gitignore",
+    ".cargo",
+    ".ci",
+    "crates",
+    "xtask",
+    "benches",
+    "data",
+    "examples",
+];
 
 pub(crate) fn run_all(root: &Path) -> Result<()> {
     let mut problems = layering_problems(root)?;
     problems.extend(source_problems(root)?);
     problems.extend(imports::cycle_problems(root)?);
+    problems.extend(top_level_problems(&tracked_files(root)?));
     if problems.is_empty() {
         eprintln!("tidy: ok");
         return Ok(());
@@ -271,6 +290,45 @@ fn source_problems(root: &Path) -> Result<Vec<String>> {
     Ok(problems)
 }
 
+/// The files git tracks, relative to `root`; none outside a git checkout (a source tarball has
+/// nothing committed by accident to find).
+fn tracked_files(root: &Path) -> Result<Vec<String>> {
+    if !root.join(".git").exists() {
+        return Ok(Vec::new());
+    }
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["ls-files", "-z"])
+        .output()
+        .context("cannot run `git ls-files`")?;
+    if !out.status.success() {
+        bail!(
+            "`git ls-files` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .split('\0')
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Tracked entries at the top level that are not in [`TOP_LEVEL`].
+fn top_level_problems(tracked: &[String]) -> Vec<String> {
+    let tops: BTreeSet<&str> = tracked
+        .iter()
+        .map(|f| f.split('/').next().unwrap_or(f))
+        .collect();
+    tops.into_iter()
+        .filter(|top| !TOP_LEVEL.contains(top))
+        .map(|top| {
+            format!("{top}: not a top-level entry of the design (tracked by git; remove it, or add it to TOP_LEVEL with a reason)")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,5 +386,30 @@ mod tests {
             "{problems}"
         );
         assert!(!problems.contains("`missing_docs`"), "{problems}");
+    }
+
+    #[test]
+    fn the_top_level_holds_only_the_designed_entries() {
+        let root = crate::workspace::root().unwrap();
+        let problems = top_level_problems(&tracked_files(&root).unwrap());
+        assert!(problems.is_empty(), "{problems:#?}");
+        let tracked = [
+            "Cargo.toml",
+            "crates/charrnn-data/src/lib.rs",
+            "r1.out",
+            "notes/a.md",
+        ]
+        .map(String::from);
+        let problems = top_level_problems(&tracked).join("\n");
+        assert!(
+            problems.contains("r1.out: not a top-level entry"),
+            "{problems}"
+        );
+        assert!(
+            problems.contains("notes: not a top-level entry"),
+            "{problems}"
+        );
+        assert!(!problems.contains("crates"), "{problems}");
+        assert!(!problems.contains("Cargo.toml"), "{problems}");
     }
 }
