@@ -30,7 +30,8 @@ pub struct EpochEnd<'a> {
     pub epoch: usize,
     /// Optimiser steps done.
     pub step: u64,
-    /// The model (use it for inference only).
+    /// The model (use it for inference only): with weight averaging, the average, the weights
+    /// that `record` validated.
     pub model: &'a CharRnn,
     /// The vocabulary.
     pub vocab: &'a Vocab,

@@ -515,6 +515,8 @@ impl Trainer {
                 Some(record)
             };
             if let Some(record) = record {
+                // Samples come from the weights that were validated: the average, if any.
+                let averaged = self.optimizer.swap_average(&self.model)?;
                 observer.on_epoch_end(&EpochEnd {
                     epoch: finished_epoch,
                     step: self.progress.step,
@@ -522,6 +524,9 @@ impl Trainer {
                     vocab: data.vocab,
                     record: &record,
                 });
+                if averaged {
+                    self.optimizer.swap_average(&self.model)?;
+                }
             }
             log.restart();
             log_seen = self.progress.chars_seen;

@@ -264,6 +264,24 @@ fn weight_averaging_validates_the_average_and_resumes_exactly() {
     };
     let plain_dir = tempfile::tempdir().unwrap();
     let (plain, _) = fit(plain_dir.path(), None);
+    // Epoch-end samples come from the weights just validated, the average.
+    struct Rescore<'a>(&'a [charrnn_data::Example], Vec<(f64, f64)>);
+    impl Observer for Rescore<'_> {
+        fn on_epoch_end(&mut self, end: &EpochEnd<'_>) {
+            let now = evaluate(end.model, self.0, 256).unwrap().bits_per_char;
+            self.1.push((now, end.record.val_bpc.unwrap()));
+        }
+    }
+    let mut rescore = Rescore(&data.valid, Vec::new());
+    let scratch = tempfile::tempdir().unwrap();
+    Trainer::new(make(), config(12, Some(0.8)), scratch.path())
+        .unwrap()
+        .fit(&data.borrow(), &mut rescore)
+        .unwrap();
+    assert!(!rescore.1.is_empty(), "no epoch ended in 12 steps");
+    for (now, validated) in rescore.1 {
+        assert!((now - validated).abs() < 1e-9, "{now} vs {validated}");
+    }
     let dir = tempfile::tempdir().unwrap();
     let (averaged, trainer) = fit(dir.path(), Some(0.8));
     assert_eq!(plain.losses, averaged.losses, "averaging changed training");
