@@ -67,7 +67,8 @@ impl Source {
                     return Err(DataError::Input {
                         path: path.to_owned(),
                         message: format!(
-                            "{} looks like {detected} but {} like {f}; give the format",
+                            "{} looks like {detected} but {} like {f}; say how to read them all with \
+                             --format (--format {f} reads every file as {f})",
                             p.display(),
                             first.display()
                         ),
