@@ -46,9 +46,28 @@ pub fn source_options(path: &Path, text: &TextColumns) -> Result<SourceOptions> 
     })
 }
 
-/// Opens `path` as the flags say.
+/// Opens `path` as the flags say, warning of the binary files a directory's text leaves out.
 pub fn open_source(path: &Path, text: &TextColumns) -> Result<Source> {
-    Ok(Source::open(path, &source_options(path, text)?)?)
+    let source = Source::open(path, &source_options(path, text)?)?;
+    let skipped = source.skipped();
+    if !skipped.is_empty() {
+        let shown: Vec<String> = skipped
+            .iter()
+            .take(3)
+            .map(|p| p.display().to_string())
+            .collect();
+        let more = match skipped.len() {
+            n if n > 3 => format!(" and {} more", n - 3),
+            _ => String::new(),
+        };
+        eprintln!(
+            "warning: {}: left out {} binary file(s) (NUL bytes): {}{more}",
+            path.display(),
+            skipped.len(),
+            shown.join(", ")
+        );
+    }
+    Ok(source)
 }
 
 /// A byte progress bar (MB/s and ETA) for a pass over `source`, hidden when quiet.

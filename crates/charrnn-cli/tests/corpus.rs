@@ -209,6 +209,31 @@ fn json_lines_gzip_parquet_shards_and_eval_on_any_format() {
     assert_eq!(scored[0]["examples"], 40);
 }
 
+/// A folder of sources with an image in it builds a vocabulary from the sources and says
+/// which file it left out.
+#[test]
+fn a_folder_with_an_image_reads_its_text_and_names_what_it_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a.txt"), "abc\n").unwrap();
+    std::fs::write(src.join("logo.png"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    let vocab = dir.path().join("vocab.json");
+    let out = charrnn(&["vocab", "build", &s(&src), "--output", &s(&vocab), "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.starts_with("warning: ") && stderr.contains("left out 1 binary file(s)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("logo.png"), "{stderr}");
+    let built = &json_lines(&String::from_utf8(out.stdout).unwrap())[0];
+    assert_eq!(
+        (built["files"].as_u64(), built["chars"].as_u64()),
+        (Some(1), Some(4))
+    );
+}
+
 /// gzip without a dependency: a stored (uncompressed) deflate stream, which every gzip reader
 /// accepts.
 fn flate2_like_gzip(data: &[u8]) -> Vec<u8> {

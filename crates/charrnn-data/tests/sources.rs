@@ -354,6 +354,44 @@ fn a_directory_of_mixed_formats_asks_for_the_format() {
     );
 }
 
+/// A folder of sources with an image beside them trains on the sources: binary files (a NUL
+/// byte, even gzip-compressed) are left out of a directory or pattern and listed, but a binary
+/// file named on its own is read, and a folder of nothing else is an error.
+#[test]
+fn binary_files_of_a_directory_are_left_out_and_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("src");
+    std::fs::create_dir_all(root.join("docs")).unwrap();
+    std::fs::write(root.join("a.rs"), "fn main() {}\n").unwrap();
+    let image = root.join("docs/logo.png");
+    std::fs::write(&image, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    let packed = root.join("docs/blob.bin.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"text, then\0").unwrap();
+    std::fs::write(&packed, gz.finish().unwrap()).unwrap();
+    std::fs::write(root.join("z.md"), "# notes\n").unwrap();
+    for opts in [
+        SourceOptions::default(),
+        SourceOptions {
+            format: Some(Format::Text),
+            ..SourceOptions::default()
+        },
+    ] {
+        let source = Source::open(&root, &opts).unwrap();
+        assert_eq!(source.skipped(), [packed.clone(), image.clone()]);
+        assert_eq!(
+            round_trip(&source, dir.path()),
+            texts(&["fn main() {}\n", "# notes\n"])
+        );
+        let pattern = Source::open(&root.join("docs/*"), &opts).map(|s| s.skipped().len());
+        let err = pattern.unwrap_err().to_string();
+        assert!(err.contains("its 2 file(s) are binary"), "{err}");
+    }
+    let named = Source::open(&image, &SourceOptions::default()).unwrap();
+    assert!(named.skipped().is_empty());
+    assert_eq!(named.files().len(), 1);
+}
+
 #[test]
 fn the_store_is_reused_rebuilt_when_its_key_changes_and_never_trusted_when_damaged() {
     let dir = tempfile::tempdir().unwrap();

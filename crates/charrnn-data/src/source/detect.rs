@@ -140,6 +140,23 @@ pub(crate) fn detect(path: &Path) -> Result<(Compression, Format), DataError> {
     Ok((compression, format))
 }
 
+/// Whether `path` looks binary: a NUL byte in its first 8 KiB (decompressed), as `grep` and
+/// ripgrep decide. Text in UTF-8 never holds one; images, archives and UTF-16 do.
+pub(crate) fn is_binary(path: &Path, compression: Compression) -> Result<bool, DataError> {
+    let file = super::types::SourceFile {
+        path: path.to_owned(),
+        compression,
+        bytes: 0,
+    };
+    let (reader, _) = super::types::open_stream(&file)?;
+    let mut head = Vec::with_capacity(8192);
+    reader
+        .take(8192)
+        .read_to_end(&mut head)
+        .map_err(|e| io(path, e))?;
+    Ok(head.contains(&0))
+}
+
 fn read_head(path: &Path, head: &mut [u8; 4]) -> Result<usize, DataError> {
     let mut f = File::open(path).map_err(|e| io(path, e))?;
     let mut got = 0;

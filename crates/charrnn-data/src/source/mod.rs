@@ -40,6 +40,7 @@ impl Format {
 pub struct Source {
     given: PathBuf,
     files: Vec<SourceFile>,
+    skipped: Vec<PathBuf>,
     format: Format,
     opts: SourceOptions,
 }
@@ -48,6 +49,9 @@ impl Source {
     /// Resolves `path` (a file, a directory read recursively in name order without hidden
     /// entries, or a glob pattern such as `data/train-*.parquet`) and detects the format and
     /// compression of its files. Parquet shards must share a schema; CSV headers are checked.
+    /// Read as text, the binary files of a directory or pattern (a NUL byte in their first
+    /// 8 KiB: an image beside the sources) are left out, and listed by [`Source::skipped`]; a
+    /// file named on its own is always read.
     ///
     /// # Errors
     /// [`DataError::Input`] when nothing matches, the format cannot be told or the files of a
@@ -55,10 +59,19 @@ impl Source {
     /// [`TextReader::open`](crate::TextReader::open) and [`DataError::SchemaMismatch`].
     pub fn open(path: &Path, opts: &SourceOptions) -> Result<Source, DataError> {
         let paths = detect::expand(path)?;
+        let expanded = !path.is_file();
         let mut files = Vec::with_capacity(paths.len());
+        let mut skipped = Vec::new();
         let mut format: Option<(Format, PathBuf)> = opts.format.map(|f| (f, path.to_owned()));
         for p in paths {
             let (compression, detected) = detect::detect(&p)?;
+            if expanded
+                && opts.format.unwrap_or(detected) == Format::Text
+                && detect::is_binary(&p, compression)?
+            {
+                skipped.push(p);
+                continue;
+            }
             let bytes = std::fs::metadata(&p).map_err(|e| io(&p, e))?.len();
             match (&format, opts.format) {
                 (_, Some(_)) => {}
@@ -82,15 +95,20 @@ impl Source {
                 bytes,
             });
         }
-        let Some((format, _)) = format else {
+        let (Some((format, _)), false) = (format, files.is_empty()) else {
+            let message = match skipped.len() {
+                0 => "no file to read".to_owned(),
+                n => format!("no file to read: its {n} file(s) are binary (NUL bytes)"),
+            };
             return Err(DataError::Input {
                 path: path.to_owned(),
-                message: "no file to read".into(),
+                message,
             });
         };
         let source = Source {
             given: path.to_owned(),
             files,
+            skipped,
             format,
             opts: opts.clone(),
         };
@@ -124,6 +142,12 @@ impl Source {
     /// Its files, in reading order.
     pub fn files(&self) -> &[SourceFile] {
         &self.files
+    }
+
+    /// The files of its directory or pattern left out as binary, in name order (see
+    /// [`Source::open`]).
+    pub fn skipped(&self) -> &[PathBuf] {
+        &self.skipped
     }
 
     /// The size of its files on disk (compressed sizes for compressed files).
