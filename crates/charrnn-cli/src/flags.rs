@@ -359,7 +359,8 @@ pub struct TrainArgs {
     pub divergence_factor: f64,
     #[command(flatten)]
     pub run: RunArgs,
-    /// Prompts for the samples printed after each epoch.
+    /// Prompts for the samples printed after each epoch, one sample each (default: the empty
+    /// prompt, the model's own start, as for `generate`).
     #[arg(long = "sample-prompt")]
     pub sample_prompts: Vec<String>,
     /// Temperatures for the samples printed after each epoch, above 0 (default 0.8).

@@ -39,8 +39,9 @@ impl<'a> TrainProgress<'a> {
         TrainProgress {
             bar,
             out,
+            // By default the model's own start, as `generate`'s: any text's vocabulary has it.
             prompts: if prompts.is_empty() {
-                vec!["Today ".to_owned()]
+                vec![String::new()]
             } else {
                 prompts.to_vec()
             },

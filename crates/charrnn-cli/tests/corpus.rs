@@ -209,6 +209,46 @@ fn json_lines_gzip_parquet_shards_and_eval_on_any_format() {
     assert_eq!(scored[0]["examples"], 40);
 }
 
+/// On a text that has none of the AG News prompt's letters (DNA), each epoch still shows a
+/// sample: by default from the model's own start, else from `--sample-prompt`.
+#[test]
+fn epoch_samples_suit_any_alphabet() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dna.txt");
+    let mut state = 7u32;
+    let lines = (0..4).map(|_| {
+        (0..24)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                b"ACGT"[(state >> 16) as usize % 4] as char
+            })
+            .collect::<String>()
+    });
+    std::fs::write(&path, lines.collect::<Vec<_>>().join("\n")).unwrap();
+    let s_of = |v: &Value| v.as_str().unwrap().to_owned();
+    let samples = |extra: &[&str]| -> Vec<(String, String)> {
+        let mut flags = vec!["--text-unit", "line"];
+        flags.extend_from_slice(extra);
+        train_lines(&path, &dir.path().join("run"), &flags)
+            .into_iter()
+            .filter(|e| e["event"] == "sample")
+            .map(|e| (s_of(&e["prompt"]), s_of(&e["text"])))
+            .collect()
+    };
+    let own = samples(&[]);
+    assert!(own.len() >= 2, "a sample per epoch: {own:?}");
+    for (prompt, text) in &own {
+        assert_eq!(prompt, "");
+        assert!(text.chars().all(|c| "ACGT".contains(c)), "{text:?}");
+    }
+    let prompted = samples(&["--sample-prompt", "GA"]);
+    assert_eq!(prompted.len(), own.len());
+    for (prompt, text) in &prompted {
+        assert_eq!(prompt, "GA");
+        assert!(text.starts_with("GA"), "{text:?}");
+    }
+}
+
 /// A folder of sources with an image in it builds a vocabulary from the sources and says
 /// which file it left out.
 #[test]

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use charrnn_model::{EvalRecord, METRICS_FILE, read_metrics};
 
 use super::options::Options;
+use super::samples::GREEDY_PROMPT;
 use crate::error::Result;
 use crate::events::{Score, TrainDone};
 use crate::report::{SweepResult, SweepRow};
@@ -93,6 +94,14 @@ impl<'a> CommonRun<'a> {
         }
         self.run_flags(&mut args);
         args.extend([s("--seed"), opts.seed.to_string()]);
+        // The notebook's epoch samples continue its greedy prompt.
+        if !opts
+            .train_args
+            .iter()
+            .any(|a| a.starts_with("--sample-prompt"))
+        {
+            args.extend([s("--sample-prompt"), s(GREEDY_PROMPT)]);
+        }
         if opts.quiet {
             args.push(s("--quiet"));
         }

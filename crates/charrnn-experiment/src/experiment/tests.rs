@@ -302,6 +302,12 @@ fn experiment_drives_the_cli_by_its_contract() {
     )));
     let evals: Vec<&String> = calls.iter().filter(|c| c.starts_with("eval ")).collect();
     assert_eq!(evals.len(), 2, "the failed variant is not evaluated");
+    // The epoch samples of every run continue the notebook's prompt.
+    let trains: Vec<&String> = calls.iter().filter(|c| c.starts_with("train ")).collect();
+    assert!(!trains.is_empty());
+    for call in trains {
+        assert!(call.contains("--sample-prompt Today  "), "{call}");
+    }
     for call in &evals {
         assert!(call.contains(&format!("--data {}", data.join("test.parquet").display())));
         assert!(
