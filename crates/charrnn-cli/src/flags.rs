@@ -247,6 +247,15 @@ pub struct TrainArgs {
     /// Continue the run in this directory exactly where its last checkpoint stopped.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Fine-tune: start from this trained model (a run directory, for its best/, or a
+    /// checkpoint directory) with its weights, shape, vocabulary and classes, as a new run in
+    /// --out from step 0 with a fresh optimiser. Characters it has not seen count as <unk>.
+    #[arg(
+        long,
+        value_name = "RUN",
+        conflicts_with_all = ["resume", "vocab", "min_freq", "max_size", "cell", "input", "embed_dim", "hidden", "layers"]
+    )]
+    pub init_from: Option<PathBuf>,
     /// Replace the model of an --out directory that already holds one (otherwise refused).
     #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,

@@ -8,8 +8,9 @@ use charrnn_data::{
 };
 use charrnn_experiment::{Event, Recipe, TrainDone, Validation};
 use charrnn_model::{
-    CharRnn, DataSettings, InputMode, LrSchedule, ModelConfig, ProcessGroup, TrainConfig,
-    TrainData, Trainer, device_name, parse_device, run_holds_model, set_cpu_threads,
+    CharRnn, Checkpoint, DataSettings, InputMode, LrSchedule, ModelConfig, ProcessGroup,
+    TrainConfig, TrainData, Trainer, device_name, parse_device, resolve, run_holds_model,
+    set_cpu_threads,
 };
 use charrnn_vocab::{Vocab, VocabOptions};
 
@@ -57,6 +58,31 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     } = args.preset.recipe();
     apply_flags(args, &mut model, &mut train)?;
     check_run_dir(args)?;
+    // Fine-tuning: the trained model gives the shape (and, unless --dropout says otherwise,
+    // the dropout); the preset and the flags give the training recipe.
+    let start = match &args.init_from {
+        Some(path) => {
+            let start = Checkpoint::load(path, device)
+                .with_context(|| format!("--init-from {}", path.display()))?;
+            let trained = match (&start.config.progress, &start.config.metrics) {
+                (Some(p), Some(m)) => format!(
+                    " (trained {} steps; validation {} bpc)",
+                    p.step,
+                    m.val_bpc.map_or("-".to_owned(), |v| format!("{v:.3}"))
+                ),
+                _ => String::new(),
+            };
+            out.note(format!(
+                "fine-tuning the model of {}{trained}",
+                path.display()
+            ));
+            let dropout = args.dropout.unwrap_or(start.model.config().dropout);
+            model = start.model.config().clone();
+            model.dropout = dropout;
+            Some(start)
+        }
+        None => None,
+    };
     if let (Some(column), true, None) = (
         args.extra_columns.first(),
         args.text.skip_nulls,
@@ -91,6 +117,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         ..VocabOptions::default()
     };
     let (vocab, vocab_how) = match (resume_dir, &args.vocab) {
+        _ if let Some(start) = &start => (start.vocab.clone(), "the --init-from model's"),
         (Some(dir), _) => (
             Vocab::load(&dir.join("last").join("tokenizer.json"))
                 .with_context(|| format!("cannot resume from {}", dir.display()))?,
@@ -266,6 +293,15 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
             .sum::<u64>();
 
     model.vocab_size = vocab.len();
+    // The data decide the classes; a fine-tuned model must have been trained on the same.
+    let start_classes = start.as_ref().map(|s| {
+        let c = s.model.config();
+        (c.num_labels, c.label_names.clone())
+    });
+    if start.is_some() {
+        model.num_labels = None;
+        model.label_names.clear();
+    }
     if labels.is_some() {
         model.label_names = labels.names.clone();
         if conditioned {
@@ -283,6 +319,13 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
             ));
         }
         model.num_labels = Some(model.label_names.len());
+    }
+    if let (Some(from), Some(classes)) = (&args.init_from, start_classes) {
+        check_same_classes(
+            from,
+            &classes,
+            &(model.num_labels, model.label_names.clone()),
+        )?;
     }
     train.seed = args.run.seed;
     train.threads = args.run.threads;
@@ -304,12 +347,17 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
             }
             Trainer::resume(dir, device, Some(train.clone()))?
         }
-        None => Trainer::new(
-            CharRnn::new(&model, device, args.run.seed)?,
-            train.clone(),
-            &args.out,
-        )?
-        .overwrite(args.overwrite),
+        None => {
+            let network = match start {
+                Some(start) => {
+                    let mut network = start.model;
+                    network.set_dropout(model.dropout)?;
+                    network
+                }
+                None => CharRnn::new(&model, device, args.run.seed)?,
+            };
+            Trainer::new(network, train.clone(), &args.out)?.overwrite(args.overwrite)
+        }
     };
     if let Some(g) = &group {
         let rv = &g.rendezvous;
@@ -524,6 +572,41 @@ fn check_run_dir(args: &TrainArgs) -> Result<()> {
                 input.display()
             );
         }
+    }
+    if let Some(from) = &args.init_from {
+        let checkpoint =
+            resolve(from).with_context(|| format!("--init-from {}", from.display()))?;
+        if written.iter().any(|w| paths::inside(&checkpoint, w)) {
+            bail!(
+                "--init-from {} is a checkpoint of --out {}, which this run replaces: give \
+                 another --out",
+                from.display(),
+                args.out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to fine-tune a model on data of other classes than it was trained on (`model` and
+/// `data`: the number of labels and their names).
+fn check_same_classes(
+    from: &std::path::Path,
+    model: &(Option<usize>, Vec<String>),
+    data: &(Option<usize>, Vec<String>),
+) -> Result<()> {
+    let describe = |(n, names): &(Option<usize>, Vec<String>)| match n {
+        None => "no classes".to_owned(),
+        Some(_) => format!("the classes {}", names.join(", ")),
+    };
+    if model != data {
+        bail!(
+            "--init-from {} was trained on {}, but these data have {}: give the --label-column \
+             (and --extra-column) it was trained with, on data of the same classes",
+            from.display(),
+            describe(model),
+            describe(data)
+        );
     }
     Ok(())
 }

@@ -140,6 +140,167 @@ fn a_plain_text_file_trains_in_two_commands_and_its_store_is_reused() {
     assert!(stderr.contains("give --window N"), "{stderr}");
 }
 
+/// `--init-from` fine-tunes a trained model on another text: its weights, shape and vocabulary
+/// (new characters count as <unk>), a new run; what would break it is refused.
+#[test]
+fn fine_tuning_starts_from_the_trained_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let novel = dir.path().join("novel.txt");
+    std::fs::write(&novel, NOVEL.repeat(20)).unwrap();
+    let other = dir.path().join("other.txt");
+    std::fs::write(
+        &other,
+        "It was the age of Light; it was the epoch of Darkness!\n".repeat(30),
+    )
+    .unwrap();
+    let base = dir.path().join("base");
+    let trained = train(&novel, &base, &["--window", "64"]);
+    let bpc = |run: &Path| {
+        let scored = ok(&[
+            "eval",
+            &s(run),
+            "--data",
+            &s(&other),
+            "--json",
+            "--device",
+            "cpu",
+        ]);
+        scored[0]["bits_per_char"].as_f64().unwrap()
+    };
+    // A learning rate too small to move the weights: the run is the model it started from.
+    let tune = |out: &Path, extra: &[&str]| -> std::process::Output {
+        let mut args = vec![
+            "train",
+            "--train",
+            &s(&other),
+            "--out",
+            &s(out),
+            "--window",
+            "64",
+            "--lr",
+            "1e-9",
+            "--max-steps",
+            "1",
+            "--batch-size",
+            "4",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--json",
+            "--quiet",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        charrnn(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let tuned = dir.path().join("tuned");
+    let out = tune(&tuned, &["--init-from", &s(&base), "--dropout", "0.5"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = json_lines(&String::from_utf8(out.stdout).unwrap())
+        .pop()
+        .unwrap();
+    assert_eq!(
+        done["vocab_size"], trained["vocab_size"],
+        "the model's vocabulary"
+    );
+    assert!(
+        done["train_data"]["unk"].as_u64().unwrap() > 0,
+        "';' and '!' are new"
+    );
+    let (from, now) = (bpc(&base), bpc(&tuned));
+    assert!((from - now).abs() < 1e-4, "{from} vs {now}");
+    let config = std::fs::read_to_string(tuned.join("best/config.json")).unwrap();
+    let config: Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(config["model"]["dropout"], 0.5);
+    assert_eq!(config["model"]["hidden"], 16);
+    assert_eq!(
+        std::fs::read(tuned.join("best/tokenizer.json")).unwrap(),
+        std::fs::read(base.join("best/tokenizer.json")).unwrap()
+    );
+    // The same run from fresh weights of the same shape and seed scores otherwise.
+    let fresh = dir.path().join("fresh");
+    let vocab = s(&base.join("best/tokenizer.json"));
+    // SMALL_MODEL's shape (its device and threads are tune's).
+    let fresh_flags: Vec<&str> = SMALL_MODEL[..6]
+        .iter()
+        .copied()
+        .chain(["--vocab", &vocab])
+        .collect();
+    assert!(tune(&fresh, &fresh_flags).status.success());
+    let scratch = bpc(&fresh);
+    assert!((scratch - from).abs() > 1e-2, "{scratch} vs {from}");
+
+    let refused = |out: std::process::Output, code: i32, needle: &str| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(needle),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    };
+    let before = std::fs::read(base.join("best/model.safetensors")).unwrap();
+    refused(
+        tune(&base, &["--init-from", &s(&base), "--overwrite"]),
+        1,
+        "is a checkpoint of --out",
+    );
+    assert_eq!(
+        std::fs::read(base.join("best/model.safetensors")).unwrap(),
+        before
+    );
+    refused(
+        tune(
+            &dir.path().join("x"),
+            &["--init-from", &s(&base), "--hidden", "8"],
+        ),
+        2,
+        "cannot be used with",
+    );
+    let labelled = dir.path().join("labelled.csv");
+    write_csv(
+        &labelled,
+        "label,title",
+        (0..20).map(|i| format!("{},It was the age {i}", i % 2)),
+    );
+    let out = charrnn(&[
+        "train",
+        "--train",
+        &s(&labelled),
+        "--label-column",
+        "label",
+        "--init-from",
+        &s(&base),
+        "--out",
+        &s(&dir.path().join("y")),
+        "--max-steps",
+        "1",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    refused(
+        out,
+        1,
+        "was trained on no classes, but these data have the classes",
+    );
+    refused(
+        tune(
+            &dir.path().join("z"),
+            &["--init-from", &s(&dir.path().join("nothing"))],
+        ),
+        1,
+        "--init-from",
+    );
+}
+
 #[test]
 fn json_lines_gzip_parquet_shards_and_eval_on_any_format() {
     let dir = tempfile::tempdir().unwrap();

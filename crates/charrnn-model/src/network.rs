@@ -239,6 +239,20 @@ impl CharRnn {
         &self.config
     }
 
+    /// Changes the dropout probability used in training from now on (the weights do not
+    /// depend on it): fine-tuning a trained model with another dropout than it was trained with.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`](crate::ModelError::InvalidConfig) when `p` is outside
+    /// [0, 1).
+    pub fn set_dropout(&mut self, p: f64) -> Result<()> {
+        let mut config = self.config.clone();
+        config.dropout = p;
+        config.validate()?;
+        self.config = config;
+        Ok(())
+    }
+
     /// The device holding the parameters.
     pub fn device(&self) -> Device {
         self.device

@@ -123,6 +123,32 @@ fn initialisation_depends_only_on_the_seed() {
     assert_eq!(model.num_parameters(), rnn + 20 * 5 + 20 * 24 + 20);
 }
 
+/// Dropout can change on a built model (for fine-tuning): training-mode outputs change, the
+/// inference outputs and the weights do not; a probability outside [0, 1) is refused.
+#[test]
+fn dropout_changes_without_touching_the_weights() {
+    let cfg = config(20, Cell::Gru, InputMode::Embedding { dim: 5 });
+    let mut model = CharRnn::new(&cfg, Device::Cpu, 3).unwrap();
+    let input = Tensor::from_slice(&[3i64, 1, 4, 1, 5, 9, 2, 6]).view([2, 4]);
+    let run = |m: &CharRnn, train: bool| {
+        charrnn_model::tch::manual_seed(0);
+        m.forward(&input, None, None, train).unwrap().0
+    };
+    let (plain, trained) = (run(&model, false), run(&model, true));
+    assert_eq!(max_abs_diff(&plain, &trained), 0.0, "no dropout yet");
+    model.set_dropout(0.5).unwrap();
+    assert_eq!(model.config().dropout, 0.5);
+    assert_eq!(max_abs_diff(&plain, &run(&model, false)), 0.0);
+    assert!(max_abs_diff(&plain, &run(&model, true)) > 0.0);
+    for bad in [1.0, -0.1, f64::NAN] {
+        assert!(matches!(
+            model.set_dropout(bad),
+            Err(ModelError::InvalidConfig(_))
+        ));
+    }
+    assert_eq!(model.config().dropout, 0.5);
+}
+
 /// The loss is the sum of -log p(target) over real targets divided by their number: checked
 /// against a hand computation from the logits of each example run alone (so padding in the
 /// evaluated batch changes nothing).
