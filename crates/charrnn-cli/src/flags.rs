@@ -249,13 +249,18 @@ pub struct TrainArgs {
     pub resume: Option<PathBuf>,
     /// Fine-tune: start from this trained model (a run directory, for its best/, or a
     /// checkpoint directory) with its weights, shape, vocabulary and classes, as a new run in
-    /// --out from step 0 with a fresh optimiser. Characters it has not seen count as <unk>.
+    /// --out from step 0 with a fresh optimiser. Characters of the text it has not seen (at
+    /// least --min-freq times) grow its vocabulary, starting as likely as its rarest one.
     #[arg(
         long,
         value_name = "RUN",
-        conflicts_with_all = ["resume", "vocab", "min_freq", "max_size", "cell", "input", "embed_dim", "hidden", "layers"]
+        conflicts_with_all = ["resume", "vocab", "max_size", "cell", "input", "embed_dim", "hidden", "layers"]
     )]
     pub init_from: Option<PathBuf>,
+    /// With --init-from: keep the model's vocabulary; characters it has not seen count as
+    /// <unk>.
+    #[arg(long, requires = "init_from")]
+    pub keep_vocab: bool,
     /// Replace the model of an --out directory that already holds one (otherwise refused).
     #[arg(long, conflicts_with = "resume")]
     pub overwrite: bool,

@@ -116,17 +116,30 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         max_size: args.max_size,
         ..VocabOptions::default()
     };
+    // With --init-from, the ids of the model's vocabulary grown by the text's new characters.
+    let mut grown_ids = None;
     let (vocab, vocab_how) = match (resume_dir, &args.vocab) {
-        _ if let Some(start) = &start => (start.vocab.clone(), "the --init-from model's"),
+        _ if let Some(start) = &start => {
+            let (vocab, ids, how) = fine_tuning_vocab(
+                &start.vocab,
+                args,
+                &store_dir,
+                &train_source,
+                fingerprint,
+                out,
+            )?;
+            grown_ids = ids;
+            (vocab, how)
+        }
         (Some(dir), _) => (
             Vocab::load(&dir.join("last").join("tokenizer.json"))
                 .with_context(|| format!("cannot resume from {}", dir.display()))?,
-            "from the run",
+            "from the run".to_owned(),
         ),
         (None, Some(path)) => (
             Vocab::load(path)
                 .with_context(|| format!("cannot load the vocabulary {}", path.display()))?,
-            "given",
+            "given".to_owned(),
         ),
         (None, None) => {
             let (vocab, reused) = corpus::cached_vocab(
@@ -137,7 +150,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
                 &vocab_opts,
                 out,
             )?;
-            (vocab, if reused { "reused" } else { "built" })
+            (vocab, if reused { "reused" } else { "built" }.to_owned())
         }
     };
     let train_built = corpus::store(
@@ -350,7 +363,10 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         None => {
             let network = match start {
                 Some(start) => {
-                    let mut network = start.model;
+                    let mut network = match &grown_ids {
+                        Some(ids) => start.model.with_vocab(ids, vocab.len())?,
+                        None => start.model,
+                    };
                     network.set_dropout(model.dropout)?;
                     network
                 }
@@ -586,6 +602,54 @@ fn check_run_dir(args: &TrainArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The vocabulary of a fine-tuning run: the trained model's, grown (unless --keep-vocab) by the
+/// characters of the training text it lacks that are seen at least --min-freq times; with,
+/// when it grew, each old id's new id, and what the vocabulary line says of it.
+fn fine_tuning_vocab(
+    model_vocab: &Vocab,
+    args: &TrainArgs,
+    store_dir: &std::path::Path,
+    source: &charrnn_data::Source,
+    fingerprint: u128,
+    out: &Output,
+) -> Result<(Vocab, Option<Vec<u32>>, String)> {
+    let kept = || format!("the --init-from model's {}", model_vocab.len());
+    if args.keep_vocab {
+        return Ok((model_vocab.clone(), None, kept()));
+    }
+    let opts = VocabOptions {
+        level: model_vocab.level(),
+        lowercase: model_vocab.lowercase(),
+        min_freq: args.min_freq,
+        max_size: None,
+    };
+    let (counted, _) = corpus::cached_vocab(store_dir, "train", source, fingerprint, &opts, out)?;
+    let counts = counted.counts();
+    let tokens = counted
+        .tokens()
+        .iter()
+        .enumerate()
+        .filter(|&(id, _)| !counted.is_special(id as u32))
+        .map(|(id, t)| (t.as_str(), counts.map_or(0, |c| c[id])));
+    let (vocab, ids) = model_vocab.extended(tokens)?;
+    let added = vocab.len() - model_vocab.len();
+    if added == 0 {
+        return Ok((vocab, None, kept()));
+    }
+    let first = model_vocab.len() - 3;
+    let shown: Vec<String> = vocab.tokens()[first..first + added.min(10)]
+        .iter()
+        .map(|t| format!("{t:?}"))
+        .collect();
+    let how = format!(
+        "{}, grown by {added} new character(s): {}{}",
+        kept(),
+        shown.join(" "),
+        if added > 10 { " ..." } else { "" }
+    );
+    Ok((vocab, Some(ids), how))
 }
 
 /// Refuses to fine-tune a model on data of other classes than it was trained on (`model` and

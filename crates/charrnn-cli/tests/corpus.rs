@@ -40,14 +40,19 @@ const SMALL_MODEL: &[&str] = &[
 
 /// As [`train`], every JSON line printed.
 fn train_lines(train: &Path, out: &Path, extra: &[&str]) -> Vec<Value> {
-    let (train, out) = (s(train), s(out));
+    train_steps(train, out, 3, extra)
+}
+
+/// As [`train_lines`], for `steps` steps.
+fn train_steps(train: &Path, out: &Path, steps: u32, extra: &[&str]) -> Vec<Value> {
+    let (train, out, steps) = (s(train), s(out), steps.to_string());
     let mut args = vec!["train", "--train", &train, "--out", &out];
     args.extend_from_slice(SMALL_MODEL);
     args.extend([
         "--batch-size",
         "4",
         "--max-steps",
-        "3",
+        &steps,
         "--json",
         "--quiet",
         "--overwrite",
@@ -154,13 +159,15 @@ fn fine_tuning_starts_from_the_trained_model() {
     )
     .unwrap();
     let base = dir.path().join("base");
-    let trained = train(&novel, &base, &["--window", "64"]);
-    let bpc = |run: &Path| {
+    let trained = train_steps(&novel, &base, 60, &["--window", "64", "--lr", "0.02"])
+        .pop()
+        .unwrap();
+    let bpc = |run: &Path, data: &Path| {
         let scored = ok(&[
             "eval",
             &s(run),
             "--data",
-            &s(&other),
+            &s(data),
             "--json",
             "--device",
             "cpu",
@@ -168,7 +175,7 @@ fn fine_tuning_starts_from_the_trained_model() {
         scored[0]["bits_per_char"].as_f64().unwrap()
     };
     // A learning rate too small to move the weights: the run is the model it started from.
-    let tune = |out: &Path, extra: &[&str]| -> std::process::Output {
+    let tune_raw = |out: &Path, extra: &[&str]| -> std::process::Output {
         let mut args = vec![
             "train",
             "--train",
@@ -196,34 +203,39 @@ fn fine_tuning_starts_from_the_trained_model() {
         args.extend(extra.iter().map(|a| a.to_string()));
         charrnn(&args.iter().map(String::as_str).collect::<Vec<_>>())
     };
-    let tuned = dir.path().join("tuned");
-    let out = tune(&tuned, &["--init-from", &s(&base), "--dropout", "0.5"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let done = json_lines(&String::from_utf8(out.stdout).unwrap())
-        .pop()
-        .unwrap();
-    assert_eq!(
-        done["vocab_size"], trained["vocab_size"],
-        "the model's vocabulary"
-    );
+    let tune = |out: &Path, extra: &[&str]| -> Value {
+        let run = tune_raw(out, extra);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{stderr}");
+        json_lines(&String::from_utf8(run.stdout).unwrap())
+            .pop()
+            .unwrap()
+    };
+    let tokenizer = |run: &Path| std::fs::read(run.join("best/tokenizer.json")).unwrap();
+    // --keep-vocab: the model's vocabulary, the new characters as <unk>, the same scores.
+    let kept = dir.path().join("kept");
+    let done = tune(&kept, &["--init-from", &s(&base), "--keep-vocab"]);
+    assert_eq!(done["vocab_size"], trained["vocab_size"]);
     assert!(
         done["train_data"]["unk"].as_u64().unwrap() > 0,
         "';' and '!' are new"
     );
-    let (from, now) = (bpc(&base), bpc(&tuned));
+    assert_eq!(tokenizer(&kept), tokenizer(&base));
+    let (from, now) = (bpc(&base, &other), bpc(&kept, &other));
     assert!((from - now).abs() < 1e-4, "{from} vs {now}");
-    let config = std::fs::read_to_string(tuned.join("best/config.json")).unwrap();
+    // By default the new characters grow the vocabulary: nothing is <unk>, and on the old
+    // text the grown model scores as before but for the little the new ids take.
+    let grown = dir.path().join("grown");
+    let done = tune(&grown, &["--init-from", &s(&base), "--dropout", "0.5"]);
+    let size = trained["vocab_size"].as_u64().unwrap();
+    assert_eq!(done["vocab_size"].as_u64(), Some(size + 2), "';' and '!'");
+    assert_eq!(done["train_data"]["unk"], 0);
+    let (from, now) = (bpc(&base, &novel), bpc(&grown, &novel));
+    assert!(from < now && now < from + 0.2, "{from} vs {now}");
+    let config = std::fs::read_to_string(grown.join("best/config.json")).unwrap();
     let config: Value = serde_json::from_str(&config).unwrap();
     assert_eq!(config["model"]["dropout"], 0.5);
     assert_eq!(config["model"]["hidden"], 16);
-    assert_eq!(
-        std::fs::read(tuned.join("best/tokenizer.json")).unwrap(),
-        std::fs::read(base.join("best/tokenizer.json")).unwrap()
-    );
     // The same run from fresh weights of the same shape and seed scores otherwise.
     let fresh = dir.path().join("fresh");
     let vocab = s(&base.join("best/tokenizer.json"));
@@ -233,8 +245,8 @@ fn fine_tuning_starts_from_the_trained_model() {
         .copied()
         .chain(["--vocab", &vocab])
         .collect();
-    assert!(tune(&fresh, &fresh_flags).status.success());
-    let scratch = bpc(&fresh);
+    tune(&fresh, &fresh_flags);
+    let (from, scratch) = (bpc(&base, &other), bpc(&fresh, &other));
     assert!((scratch - from).abs() > 1e-2, "{scratch} vs {from}");
 
     let refused = |out: std::process::Output, code: i32, needle: &str| {
@@ -248,7 +260,7 @@ fn fine_tuning_starts_from_the_trained_model() {
     };
     let before = std::fs::read(base.join("best/model.safetensors")).unwrap();
     refused(
-        tune(&base, &["--init-from", &s(&base), "--overwrite"]),
+        tune_raw(&base, &["--init-from", &s(&base), "--overwrite"]),
         1,
         "is a checkpoint of --out",
     );
@@ -257,7 +269,7 @@ fn fine_tuning_starts_from_the_trained_model() {
         before
     );
     refused(
-        tune(
+        tune_raw(
             &dir.path().join("x"),
             &["--init-from", &s(&base), "--hidden", "8"],
         ),
@@ -292,11 +304,16 @@ fn fine_tuning_starts_from_the_trained_model() {
         "was trained on no classes, but these data have the classes",
     );
     refused(
-        tune(
+        tune_raw(
             &dir.path().join("z"),
             &["--init-from", &s(&dir.path().join("nothing"))],
         ),
         1,
+        "--init-from",
+    );
+    refused(
+        tune_raw(&dir.path().join("w"), &["--keep-vocab"]),
+        2,
         "--init-from",
     );
 }

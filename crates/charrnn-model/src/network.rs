@@ -253,6 +253,75 @@ impl CharRnn {
         Ok(())
     }
 
+    /// This network for a grown vocabulary of `vocab_size` ids, where `ids[i]` is the new id
+    /// of old id `i` (see `Vocab::extended`): the old ids keep their trained rows (columns of
+    /// a one-hot input layer); every other weight is copied. A new id starts neutral and
+    /// learnable: a zero output row with the lowest trained output bias (as likely as the
+    /// rarest known character), the mean embedding, or a zero one-hot input column.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidInput`] when `ids` does not map every old id to a distinct id below
+    /// `vocab_size`; tensor errors.
+    pub fn with_vocab(&self, ids: &[u32], vocab_size: usize) -> Result<CharRnn> {
+        let old = self.config.vocab_size;
+        let mut distinct = ids.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if ids.len() != old
+            || distinct.len() != old
+            || ids.iter().any(|&id| id as usize >= vocab_size)
+        {
+            return Err(ModelError::InvalidInput(format!(
+                "a vocabulary of {old} ids grows into {vocab_size} only by mapping each to a \
+                 distinct new id"
+            )));
+        }
+        let mut config = self.config.clone();
+        config.vocab_size = vocab_size;
+        let grown = CharRnn::new(&config, self.device, 0)?;
+        let _guard = tch::no_grad_guard();
+        let index = Tensor::f_from_slice(&ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>())?
+            .f_to_device(self.device)?;
+        let (old_v, new_v) = (old as i64, vocab_size as i64);
+        let one_hot = matches!(self.config.input, crate::InputMode::OneHot);
+        for ((name, from), to) in self.named_parameters().zip(&grown.params) {
+            let mut to = to.shallow_clone();
+            match name {
+                "embedding.weight" => {
+                    let mean = from.f_mean_dim(0, true, Kind::Float)?;
+                    let _ = to.f_copy_(&mean.f_expand_as(&to)?)?;
+                    let _ = to.f_index_copy_(0, &index, from)?;
+                }
+                "output.weight" => {
+                    let _ = to.f_zero_()?;
+                    let _ = to.f_index_copy_(0, &index, from)?;
+                }
+                "output.bias" => {
+                    let _ = to.f_copy_(&from.f_min()?.f_expand_as(&to)?)?;
+                    let _ = to.f_index_copy_(0, &index, from)?;
+                }
+                "rnn.weight_ih_l0" if one_hot => {
+                    // Character columns, then the label columns (if any), unchanged.
+                    let labels = to.size()[1] - new_v;
+                    let _ = to.f_zero_()?;
+                    let _ = to.f_narrow(1, 0, new_v)?.f_index_copy_(
+                        1,
+                        &index,
+                        &from.f_narrow(1, 0, old_v)?,
+                    )?;
+                    let _ = to
+                        .f_narrow(1, new_v, labels)?
+                        .f_copy_(&from.f_narrow(1, old_v, labels)?)?;
+                }
+                _ => {
+                    let _ = to.f_copy_(from)?;
+                }
+            }
+        }
+        drop(_guard);
+        Ok(grown)
+    }
+
     /// The device holding the parameters.
     pub fn device(&self) -> Device {
         self.device

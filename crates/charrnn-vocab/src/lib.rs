@@ -297,6 +297,49 @@ impl Vocab {
         })
     }
 
+    /// This vocabulary grown by `tokens` (with their counts): those it has already, the
+    /// specials, and at char level anything but one character, are skipped. The new tokens
+    /// take the ids after its own, in the order given, and the specials move up behind them,
+    /// so a model of it can be grown to match (fine-tuning on a text with new characters).
+    /// Returns the new vocabulary and, for every old id, its new id.
+    ///
+    /// # Errors
+    /// [`VocabError::Tokenizers`] when the `tokenizers` pipeline cannot be built.
+    pub fn extended<'a>(
+        &self,
+        tokens: impl IntoIterator<Item = (&'a str, u64)>,
+    ) -> Result<(Vocab, Vec<u32>), VocabError> {
+        let n = self.len() - 4;
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let added: Vec<(&str, u64)> = tokens
+            .into_iter()
+            .filter(|(t, _)| {
+                !is_special_token(t)
+                    && !self.ids.contains_key(*t)
+                    && (self.level == Level::Word || t.chars().count() == 1)
+                    && !t.is_empty()
+                    && seen.insert(t)
+            })
+            .collect();
+        let m = added.len();
+        let mut tokens = self.tokens[..=n].to_vec();
+        tokens.extend(added.iter().map(|(t, _)| (*t).to_owned()));
+        tokens.extend_from_slice(&self.tokens[n + 1..]);
+        let counts = self.counts.as_ref().map(|c| {
+            let mut counts = c[..=n].to_vec();
+            counts.extend(added.iter().map(|(_, k)| *k));
+            counts.extend_from_slice(&c[n + 1..]);
+            counts
+        });
+        let ids = (0..self.len() as u32)
+            .map(|id| if id as usize <= n { id } else { id + m as u32 })
+            .collect();
+        Ok((
+            Vocab::assemble(self.level, self.lowercase, tokens, counts)?,
+            ids,
+        ))
+    }
+
     /// Number of ids, specials included (`n + 4`).
     pub fn len(&self) -> usize {
         self.tokens.len()

@@ -273,3 +273,47 @@ fn level_parses_and_prints() {
     }
     assert!("byte".parse::<Level>().is_err());
 }
+
+/// Growing a vocabulary keeps every old token's id, appends the new ones in the order given,
+/// moves the specials behind them, and skips what it has or cannot hold.
+#[test]
+fn extended_appends_new_tokens_before_the_specials() {
+    let vocab = Vocab::build(["aab"], &VocabOptions::default()).unwrap();
+    let (grown, ids) = vocab
+        .extended([
+            ("c", 5),
+            ("a", 9),
+            ("<eos>", 1),
+            ("dé", 1),
+            ("é", 2),
+            ("c", 1),
+            ("", 3),
+        ])
+        .unwrap();
+    assert_eq!(
+        grown.tokens(),
+        ["<pad>", "a", "b", "c", "é", "<eos>", "<unk>", "<bos>"]
+    );
+    assert_eq!(ids, [0, 1, 2, 5, 6, 7]);
+    for (old, new) in ids.iter().enumerate() {
+        assert_eq!(vocab.token(old as u32), grown.token(*new));
+    }
+    assert_eq!(grown.counts().unwrap(), [0, 2, 1, 5, 2, 0, 0, 0]);
+    let text = "abcé";
+    let encoded = grown.encode(text, Unknown::Error).unwrap();
+    assert_eq!(encoded, [1, 2, 3, 4]);
+    assert_eq!(encoded, grown.pipeline_encode(text).unwrap());
+    assert_eq!(grown.decode(&encoded), text);
+    assert_eq!(grown.eos_id(), 5);
+    // Nothing new: the same vocabulary, every id its own.
+    let (same, ids) = vocab.extended([("a", 1)]).unwrap();
+    assert_eq!(same.tokens(), vocab.tokens());
+    assert_eq!(ids, [0, 1, 2, 3, 4, 5]);
+    // Words at word level.
+    let words = Vocab::build(["to be"], &opts(Level::Word, false, 1, None)).unwrap();
+    let (grown, _) = words.extended([("or", 1), ("not", 1)]).unwrap();
+    assert_eq!(
+        grown.encode("to be or not", Unknown::Error).unwrap(),
+        [1, 2, 3, 4]
+    );
+}

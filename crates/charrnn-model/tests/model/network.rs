@@ -123,6 +123,58 @@ fn initialisation_depends_only_on_the_seed() {
     assert_eq!(model.num_parameters(), rnn + 20 * 5 + 20 * 24 + 20);
 }
 
+/// A model grown for a larger vocabulary (fine-tuning on new characters) computes exactly what
+/// it did on the old ids, now at their new places, and gives each new id the lowest trained
+/// output bias; one-hot inputs keep their label columns. Bad id maps are refused.
+#[test]
+fn a_grown_vocabulary_keeps_what_the_model_knew() {
+    for (input, labels) in [
+        (InputMode::Embedding { dim: 5 }, None),
+        (InputMode::OneHot, Some(3)),
+    ] {
+        let mut cfg = config(20, Cell::Lstm, input);
+        cfg.num_labels = labels;
+        let model = CharRnn::new(&cfg, Device::Cpu, 7).unwrap();
+        // Ids 17..20 (the specials) move up by 3; 17, 18 and 19 are new.
+        let ids: Vec<u32> = (0..20).map(|i| if i < 17 { i } else { i + 3 }).collect();
+        let grown = model.with_vocab(&ids, 23).unwrap();
+        assert_eq!(grown.config().vocab_size, 23);
+        let old_input = [3i64, 1, 18, 4, 19, 9, 2, 17];
+        let new_input: Vec<i64> = old_input
+            .iter()
+            .map(|&i| i64::from(ids[i as usize]))
+            .collect();
+        let label = labels.map(|_| Tensor::from_slice(&[2i64, 1]));
+        let logits = |m: &CharRnn, input: &[i64]| {
+            let input = Tensor::from_slice(input).view([2, 4]);
+            m.forward(&input, label.as_ref(), None, false).unwrap().0
+        };
+        let before = logits(&model, &old_input);
+        let after = logits(&grown, &new_input);
+        let index = Tensor::from_slice(&ids.iter().map(|&i| i64::from(i)).collect::<Vec<_>>());
+        assert!(max_abs_diff(&before, &after.index_select(2, &index)) < 1e-5);
+        let bias = model
+            .named_parameters()
+            .find(|(n, _)| *n == "output.bias")
+            .unwrap()
+            .1
+            .min();
+        for new in 17..20 {
+            let column = after.select(2, new);
+            assert!(max_abs_diff(&column, &bias.expand_as(&column)) < 1e-6);
+        }
+    }
+    let model = CharRnn::new(&config(5, Cell::Gru, InputMode::OneHot), Device::Cpu, 1).unwrap();
+    for (ids, size) in [
+        (vec![0u32, 1, 2, 3], 6),
+        (vec![0, 1, 2, 3, 3], 6),
+        (vec![0, 1, 2, 3, 6], 6),
+    ] {
+        let err = model.with_vocab(&ids, size).err().unwrap();
+        assert!(matches!(err, ModelError::InvalidInput(_)), "{err}");
+    }
+}
+
 /// Dropout can change on a built model (for fine-tuning): training-mode outputs change, the
 /// inference outputs and the weights do not; a probability outside [0, 1) is refused.
 #[test]
