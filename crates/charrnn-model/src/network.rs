@@ -289,7 +289,7 @@ impl CharRnn {
             match name {
                 "embedding.weight" => {
                     let mean = from.f_mean_dim(0, true, Kind::Float)?;
-                    let _ = to.f_copy_(&mean.f_expand_as(&to)?)?;
+                    to.f_copy_(&mean.f_expand_as(&to)?)?;
                     let _ = to.f_index_copy_(0, &index, from)?;
                 }
                 "output.weight" => {
@@ -297,7 +297,7 @@ impl CharRnn {
                     let _ = to.f_index_copy_(0, &index, from)?;
                 }
                 "output.bias" => {
-                    let _ = to.f_copy_(&from.f_min()?.f_expand_as(&to)?)?;
+                    to.f_copy_(&from.f_min()?.f_expand_as(&to)?)?;
                     let _ = to.f_index_copy_(0, &index, from)?;
                 }
                 "rnn.weight_ih_l0" if one_hot => {
@@ -309,13 +309,10 @@ impl CharRnn {
                         &index,
                         &from.f_narrow(1, 0, old_v)?,
                     )?;
-                    let _ = to
-                        .f_narrow(1, new_v, labels)?
+                    to.f_narrow(1, new_v, labels)?
                         .f_copy_(&from.f_narrow(1, old_v, labels)?)?;
                 }
-                _ => {
-                    let _ = to.f_copy_(from)?;
-                }
+                _ => to.f_copy_(from)?,
             }
         }
         drop(_guard);
