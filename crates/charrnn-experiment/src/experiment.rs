@@ -18,10 +18,11 @@ use charrnn_data::{ReadOptions, TextReader, read_texts};
 use serde::Deserialize;
 
 pub use self::options::{
-    Options, Outcome, PROMPTS, SOURCE_FILE, TEMPERATURES, TEST_FILE, TRAIN_FILE, VALID_FRACTION,
+    GREEDY_PROMPT, Options, Outcome, PROMPTS, SOURCE_FILE, TEMPERATURES, TEST_FILE, TRAIN_FILE,
+    VALID_FRACTION,
 };
 use self::runs::{CommonRun, RUN_DIR, SWEEP_DIR};
-pub use self::samples::{CLASS_TEMPERATURE, GREEDY_PROMPT};
+pub use self::samples::CLASS_TEMPERATURE;
 use crate::error::{ExperimentError, Result};
 use crate::report::{self, DataStats, Report, SweepResult, SweepRow};
 use crate::runner::{Commands, Runner, s};

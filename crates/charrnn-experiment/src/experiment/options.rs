@@ -5,6 +5,8 @@ use crate::events::TrainDone;
 use crate::presets::Preset;
 use crate::sweep::Variant;
 
+/// The prompt of the greedy sample and of the samples printed at each epoch's end.
+pub const GREEDY_PROMPT: &str = "Today ";
 /// The prompts of the report's temperature samples.
 pub const PROMPTS: [&str; 5] = [
     "Today ",

@@ -4,8 +4,7 @@ use std::path::{Path, PathBuf};
 
 use charrnn_model::{EvalRecord, METRICS_FILE, read_metrics};
 
-use super::options::Options;
-use super::samples::GREEDY_PROMPT;
+use super::options::{GREEDY_PROMPT, Options};
 use crate::error::Result;
 use crate::events::{Score, TrainDone};
 use crate::report::{SweepResult, SweepRow};

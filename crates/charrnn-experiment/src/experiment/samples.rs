@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::options::GREEDY_PROMPT;
 use super::runs::CommonRun;
 use crate::error::Result;
 use crate::events::{GeneratedSample, TrainDone};
@@ -10,8 +11,6 @@ use crate::report::SampleGroup;
 use crate::runner::{Commands, path, s};
 use crate::stats::{SampleText, TrainingCorpus, sample_stats};
 
-/// The prompt of the greedy sample.
-pub const GREEDY_PROMPT: &str = "Today ";
 /// The temperature of the per-class samples.
 pub const CLASS_TEMPERATURE: f64 = 0.8;
 
