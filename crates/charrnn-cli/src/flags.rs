@@ -463,11 +463,21 @@ pub struct GenerateArgs {
 pub struct EvalArgs {
     /// A run directory (its best checkpoint) or a checkpoint directory.
     pub checkpoint: PathBuf,
-    /// The Parquet file to score.
+    /// The data to score: a file, a directory or a glob pattern, in any supported format.
     #[arg(long)]
     pub data: PathBuf,
     #[command(flatten)]
     pub text: TextColumns,
+    /// Also print every text's score on stdout, before the total: a tab-separated table
+    /// (text index, characters, bits per character, and the classes), or `text_score` events
+    /// with --json.
+    #[arg(long)]
+    pub per_text: bool,
+    /// Classify every text with the label-conditioned model: the class under which it is
+    /// likeliest. Given --label-column, the data's own classes are compared (accuracy and a
+    /// confusion matrix); otherwise the data need no labels.
+    #[arg(long)]
+    pub classify: bool,
     /// Texts per evaluation batch, at least 1.
     #[arg(long, default_value_t = 256, value_parser = checks::count, allow_negative_numbers = true)]
     pub batch_size: usize,

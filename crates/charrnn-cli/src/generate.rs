@@ -214,8 +214,17 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
     set_cpu_threads(args.run.threads);
     let ckpt = Checkpoint::load(&args.checkpoint, device)?;
     let settings = &ckpt.config.data;
+    let conditioned = ckpt.model.config().num_labels.is_some();
+    if args.classify && !conditioned {
+        bail!(
+            "--classify needs a label-conditioned model: {} was trained without classes",
+            args.checkpoint.display()
+        );
+    }
     let mut text = args.text.clone();
-    if text.label_column.is_none() && ckpt.model.config().num_labels.is_some() {
+    // Classifying, the data's classes are read only when asked for: unlabelled text is what
+    // one classifies.
+    if text.label_column.is_none() && conditioned && !args.classify {
         text.label_column = settings.label_column.clone();
     }
     if text.columns.is_empty() {
@@ -255,7 +264,8 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
         window,
     };
     let what = args.data.display().to_string();
-    let values = labels.is_some().then_some(labels.values.as_slice());
+    let values =
+        (labels.is_some() && text.label_column.is_some()).then_some(labels.values.as_slice());
     let examples = StoreExamples::new(&built.store, &Selection::All, opts, values)
         .with_context(|| what.clone())?;
     if examples.is_empty() {
@@ -267,6 +277,17 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
         coverage.unknown = built.store.unk_count() as usize;
     }
     coverage.check(&what, args.strict)?;
+    if args.per_text || args.classify {
+        // The label column's classes (a model conditioned on extra columns has more).
+        let classes = &labels.names[..settings.label_values.len().min(labels.names.len())];
+        let request = crate::score::Request {
+            classes,
+            classify: args.classify,
+            per_text: args.per_text,
+            batch_size: args.batch_size,
+        };
+        return crate::score::texts(&ckpt.model, &examples, &request, out);
+    }
     let result = evaluate(&ckpt.model, &examples, args.batch_size)?;
     out.result(
         Event::Score(Score {

@@ -15,6 +15,7 @@ mod output;
 mod paths;
 mod progress;
 mod run;
+mod score;
 mod serve;
 mod train;
 

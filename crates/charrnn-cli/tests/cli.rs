@@ -203,6 +203,76 @@ fn prepare_vocab_train_generate_eval() {
     );
 }
 
+/// `eval --per-text` scores each title (their characters and bits add up to the total);
+/// `--classify` scores each under every class and predicts the likeliest: a model that has
+/// learnt its titles classifies them, with or without the data's labels.
+#[test]
+fn eval_scores_each_text_and_classifies_by_likelihood() {
+    let f = Fixture::new();
+    f.train("run", "150", &["--label-column", "label", "--lr", "0.02"]);
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", f.s("run"), "--data", f.s("train.csv"), "--json"];
+        args.extend_from_slice(extra);
+        json_lines(&ok(&args))
+    };
+    let per_text = eval(&["--per-text"]);
+    let (texts, total) = per_text.split_at(per_text.len() - 1);
+    assert_eq!(texts.len(), 32);
+    assert_eq!(total[0]["event"], "score");
+    let chars: u64 = texts.iter().map(|t| t["chars"].as_u64().unwrap()).sum();
+    assert_eq!(Some(chars), total[0]["chars"].as_u64());
+    let bits: f64 = texts
+        .iter()
+        .map(|t| t["bits_per_char"].as_f64().unwrap() * t["chars"].as_f64().unwrap())
+        .sum();
+    let mean = total[0]["bits_per_char"].as_f64().unwrap();
+    assert!((bits / chars as f64 - mean).abs() < 1e-9, "{bits} {mean}");
+    let plain = eval(&[]);
+    let whole = plain[0]["bits_per_char"].as_f64().unwrap();
+    assert!((whole - mean).abs() < 1e-6, "{whole} vs {mean}");
+    for (i, t) in texts.iter().enumerate() {
+        assert_eq!(t["text"], i);
+        let class = ["World", "Sports", "Business", "Sci/Tech"][TITLES[i % 8].0 as usize - 1];
+        assert_eq!(t["label"], class);
+    }
+
+    let classified = eval(&["--classify", "--label-column", "label"]);
+    let summary = classified.last().unwrap();
+    assert_eq!(summary["event"], "classification");
+    assert_eq!(summary["texts"], 32);
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(summary["confusion"].clone()).unwrap();
+    let right: u64 = (0..4).map(|c| confusion[c][c]).sum();
+    assert_eq!(confusion.iter().flatten().sum::<u64>(), 32);
+    let accuracy = summary["accuracy"].as_f64().unwrap();
+    assert!((accuracy - right as f64 / 32.0).abs() < 1e-12);
+    assert!(
+        accuracy >= 0.75,
+        "a model of its own titles classifies them: {accuracy}"
+    );
+    // The same texts without their labels: the same predictions, no accuracy.
+    let blind = eval(&["--classify", "--per-text"]);
+    let blind_summary = blind.last().unwrap();
+    assert_eq!(blind_summary["predicted"], summary["predicted"]);
+    assert!(blind_summary.get("accuracy").is_none());
+    for t in blind.iter().filter(|e| e["event"] == "text_score") {
+        let by_class: Vec<f64> = serde_json::from_value(t["class_bits_per_char"].clone()).unwrap();
+        let best = by_class.iter().copied().fold(f64::INFINITY, f64::min);
+        assert_eq!(t["bits_per_char"].as_f64(), Some(best));
+        assert!(t.get("label").is_none());
+    }
+    f.train("plain", "2", &[]);
+    check_error(
+        &[
+            "eval",
+            f.s("plain"),
+            "--data",
+            f.s("train.csv"),
+            "--classify",
+        ],
+        "--classify needs a label-conditioned model",
+    );
+}
+
 #[test]
 fn label_conditioned_models_take_a_class() {
     let f = Fixture::new();

@@ -84,4 +84,4 @@ pub use store::{
     BuildOptions, Encoder, STORE_VERSION, Selection, Store, StoreExamples, StoreStatus,
     split_store, store_key,
 };
-pub use view::{Chain, Examples, Streams};
+pub use view::{Chain, Examples, Streams, WithLabel};

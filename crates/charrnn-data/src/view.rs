@@ -169,6 +169,56 @@ impl Examples for Vec<Example> {
     }
 }
 
+/// The examples of another list, every one labelled `label`: a text scored under each class
+/// of a label-conditioned model in turn (classifying by likelihood).
+#[derive(Debug)]
+pub struct WithLabel<'a, E: ?Sized> {
+    inner: &'a E,
+    label: u32,
+}
+
+impl<'a, E: Examples + ?Sized> WithLabel<'a, E> {
+    /// `inner`'s examples, labelled `label` (their own labels, if any, are ignored).
+    pub fn new(inner: &'a E, label: u32) -> Self {
+        WithLabel { inner, label }
+    }
+}
+
+impl<E: Examples + ?Sized> Examples for WithLabel<'_, E> {
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn example_len(&self, i: usize) -> usize {
+        self.inner.example_len(i)
+    }
+
+    fn label(&self, i: usize) -> Option<u32> {
+        (i < self.len()).then_some(self.label)
+    }
+
+    fn write(&self, i: usize, range: Range<usize>, input: &mut Vec<i64>, target: &mut Vec<i64>) {
+        self.inner.write(i, range, input, target);
+    }
+
+    fn check(&self, vocab_size: usize, num_labels: Option<usize>) -> Result<(), DataError> {
+        self.inner.check(vocab_size, None)?;
+        let label = match num_labels {
+            Some(_) => Some(self.label),
+            None => {
+                return Err(DataError::BadExample {
+                    index: None,
+                    message: format!("label {}, but the model takes none", self.label),
+                });
+            }
+        };
+        check_label(num_labels, label).map_err(|message| DataError::BadExample {
+            index: None,
+            message,
+        })
+    }
+}
+
 /// Several example lists one after the other (e.g. a main column and extra columns); shared
 /// between threads, as the parts are.
 pub struct Chain<'a> {

@@ -30,6 +30,10 @@ pub enum Event {
     Generated(GeneratedSample),
     /// `charrnn eval`: bits per character of a checkpoint on a data file.
     Score(Score),
+    /// `charrnn eval --per-text`: one text's score (and, with `--classify`, its class).
+    TextScore(TextScore),
+    /// `charrnn eval --classify`: how the texts were classified.
+    Classification(Classification),
     /// `charrnn generate --stats` (on stderr): how fast generation was.
     Stats(GenerateStats),
     /// `charrnn experiment`: the experiment is over.
@@ -241,6 +245,46 @@ pub struct Score {
     pub chars: usize,
     /// Texts (or windows) scored.
     pub examples: usize,
+}
+
+/// `charrnn eval --per-text`: one text of the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TextScore {
+    /// The text's index in the data (0-based, in reading order, among the texts with any
+    /// character).
+    pub text: usize,
+    /// Real target characters scored (its characters and `<eos>`).
+    pub chars: usize,
+    /// Its bits per character: under its own class for a label-conditioned model, or with
+    /// `--classify` under the class predicted.
+    pub bits_per_char: f64,
+    /// Its class in the data, if the data give one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// With `--classify`: the class under which it is likeliest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted: Option<String>,
+    /// With `--classify`: its bits per character under each class, in the classes' order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_bits_per_char: Vec<f64>,
+}
+
+/// `charrnn eval --classify`: each text given the class under which the label-conditioned
+/// model finds it likeliest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Classification {
+    /// The classes, in the model's order.
+    pub classes: Vec<String>,
+    /// Texts classified.
+    pub texts: usize,
+    /// How many texts each class was predicted for.
+    pub predicted: Vec<usize>,
+    /// With the data's own classes: the share predicted right.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// With the data's own classes: `confusion[true][predicted]` counts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub confusion: Vec<Vec<usize>>,
 }
 
 /// `charrnn generate --stats`.

@@ -65,8 +65,8 @@ mod sweep;
 
 pub use error::{BoxError, ExperimentError, Result};
 pub use events::{
-    EpochSample, Event, ExperimentDone, GenerateStats, GeneratedSample, Listening, Prepared, Score,
-    Stop, TokenInfo, TrainDone, Validation, VocabBuilt, VocabInfo,
+    Classification, EpochSample, Event, ExperimentDone, GenerateStats, GeneratedSample, Listening,
+    Prepared, Score, Stop, TextScore, TokenInfo, TrainDone, Validation, VocabBuilt, VocabInfo,
 };
 pub use experiment::{
     CLASS_TEMPERATURE, GREEDY_PROMPT, Options, Outcome, PROMPTS, SOURCE_FILE, TEMPERATURES,

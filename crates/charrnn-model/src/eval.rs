@@ -124,6 +124,61 @@ pub fn evaluate<E: Examples + ?Sized>(
     Ok(eval)
 }
 
+/// As [`evaluate`], one [`Eval`] per example, in order: each text's own bits per character
+/// (scoring texts one by one, or under each class of a label-conditioned model to classify
+/// them). Reads the losses back once, at the end.
+pub fn evaluate_each<E: Examples + ?Sized>(
+    model: &CharRnn,
+    examples: &E,
+    batch_size: usize,
+) -> Result<Vec<Eval>> {
+    if examples.is_empty() {
+        return Err(ModelError::InvalidInput("no examples to evaluate".into()));
+    }
+    if batch_size == 0 {
+        return Err(ModelError::InvalidInput(
+            "the evaluation batch size must be at least 1".into(),
+        ));
+    }
+    check_examples(model.config(), examples, "evaluation")?;
+    let _guard = tch::no_grad_guard();
+    let lengths = examples.lengths();
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+    let mut sums = Vec::new();
+    for chunk in order.chunks(batch_size) {
+        let batch = DeviceBatch::new(&examples.collate(chunk), model.config(), model.device())?;
+        let (logits, _) = model.forward(&batch.input, batch.labels.as_ref(), None, false)?;
+        let vocab = logits.size().last().copied().unwrap_or(0);
+        // Padding (target 0) adds nothing to a row's sum.
+        let per_row = logits
+            .f_reshape([-1, vocab])?
+            .f_cross_entropy_loss::<Tensor>(
+                &batch.target.f_reshape([-1])?,
+                None,
+                Reduction::None,
+                0,
+                0.0,
+            )?
+            .f_view_as(&batch.target)?
+            .f_sum_dim_intlist(1, false, Kind::Double)?;
+        sums.push(per_row);
+    }
+    let sums = Vec::<f64>::try_from(Tensor::f_cat(&sums, 0)?.f_to_device(Device::Cpu)?)?;
+    let mut out = vec![Eval::from_sum(0.0, 0); examples.len()];
+    for (&i, &nats) in order.iter().zip(&sums) {
+        let e = Eval::from_sum(nats, lengths[i]);
+        if !e.nats_per_char.is_finite() {
+            return Err(ModelError::InvalidInput(format!(
+                "the loss of example {i} is {}: the model's outputs are not finite",
+                e.nats_per_char
+            )));
+        }
+        out[i] = e;
+    }
+    Ok(out)
+}
+
 pub(crate) fn evaluate_checked<E: Examples + ?Sized>(
     model: &CharRnn,
     examples: &E,

@@ -128,7 +128,7 @@ pub use device::{device_name, parse_device, set_cpu_threads};
 pub use device_sampling::SampleOn;
 pub use dist::{ProcessGroup, Rendezvous};
 pub use error::{ModelError, Result};
-pub use eval::{Eval, evaluate};
+pub use eval::{Eval, evaluate, evaluate_each};
 pub use generate::{GenerateOptions, Generated, generate, generate_streaming};
 pub use host_memory::{HostMemory, tune_host_memory};
 pub use model_config::{Cell, DEFAULT_EMBED_DIM, InputMode, MAX_PARAMETERS, ModelConfig};

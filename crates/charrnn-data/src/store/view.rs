@@ -194,6 +194,12 @@ impl<'s> StoreExamples<'s> {
         self.docs.len()
     }
 
+    /// The store document example `i` comes from (its index in the input, in reading order,
+    /// counting the documents the store holds), or `None` outside `0..len`.
+    pub fn document(&self, i: usize) -> Option<usize> {
+        self.locate(i).map(|(k, _)| self.docs[k] as usize)
+    }
+
     /// Real target positions in all examples (characters, `<eos>` included).
     pub fn positions(&self) -> u64 {
         (0..self.len).map(|i| self.example_len(i) as u64).sum()

@@ -2,7 +2,9 @@
 
 use crate::common::{TITLES, config, examples, vocab};
 use charrnn_model::tch::{Device, Kind, Tensor};
-use charrnn_model::{Cell, CharRnn, InputMode, ModelConfig, ModelError, evaluate, parse_device};
+use charrnn_model::{
+    Cell, CharRnn, InputMode, ModelConfig, ModelError, evaluate, evaluate_each, parse_device,
+};
 
 fn ids_tensor(ids: &[Vec<u32>]) -> Tensor {
     let t = ids[0].len();
@@ -175,6 +177,44 @@ fn a_grown_vocabulary_keeps_what_the_model_knew() {
     }
 }
 
+/// Under each class in turn (`WithLabel`), a labelled model scores the same texts as if they
+/// carried that class; a label out of range, or one for an unconditioned model, is refused.
+#[test]
+fn texts_score_under_each_class() {
+    let vocab = vocab();
+    let labelled = examples(&vocab, &["oil falls", "team wins the cup", "rain"], true);
+    let plain = examples(&vocab, &["oil falls", "team wins the cup", "rain"], false);
+    let mut cfg = config(vocab.len(), Cell::Lstm, InputMode::Embedding { dim: 6 });
+    cfg.num_labels = Some(4);
+    let model = CharRnn::new(&cfg, Device::Cpu, 5).unwrap();
+    let mut by_class = Vec::new();
+    for class in 0..4 {
+        let each = evaluate_each(&model, &charrnn_data::WithLabel::new(&plain, class), 2).unwrap();
+        by_class.push(each);
+    }
+    // Example i carries label i % 4: its own score is its class's.
+    let own = evaluate_each(&model, &labelled, 2).unwrap();
+    for (i, e) in own.iter().enumerate() {
+        assert!((e.nats_per_char - by_class[i % 4][i].nats_per_char).abs() < 1e-9);
+        assert!((e.nats_per_char - by_class[(i + 1) % 4][i].nats_per_char).abs() > 1e-6);
+    }
+    let out_of_range = evaluate_each(&model, &charrnn_data::WithLabel::new(&plain, 4), 2);
+    assert!(
+        out_of_range
+            .unwrap_err()
+            .to_string()
+            .contains("label 4 is outside 0..4")
+    );
+    let unconditioned = CharRnn::new(
+        &config(vocab.len(), Cell::Lstm, InputMode::OneHot),
+        Device::Cpu,
+        5,
+    )
+    .unwrap();
+    let err = evaluate_each(&unconditioned, &charrnn_data::WithLabel::new(&plain, 0), 2);
+    assert!(err.unwrap_err().to_string().contains("takes none"));
+}
+
 /// Dropout can change on a built model (for fine-tuning): training-mode outputs change, the
 /// inference outputs and the weights do not; a probability outside [0, 1) is refused.
 #[test]
@@ -236,9 +276,21 @@ fn masked_loss_equals_hand_computation_and_ignores_padding() {
         assert!((eval.nats_per_char - nats / chars as f64).abs() < 1e-5);
         assert!((eval.bits_per_char - eval.nats_per_char / std::f64::consts::LN_2).abs() < 1e-12);
     }
-    for (e, expected) in ex.iter().zip(per_example) {
+    for (e, expected) in ex.iter().zip(&per_example) {
         let alone = evaluate(&model, std::slice::from_ref(e), 1).unwrap();
         assert!((alone.nats_per_char - expected).abs() < 1e-5);
+    }
+    // Each example's own score, in order, whatever the batching.
+    for batch_size in [3, 2, 1] {
+        let each = evaluate_each(&model, &ex, batch_size).unwrap();
+        assert_eq!(each.len(), ex.len());
+        for ((got, expected), e) in each.iter().zip(&per_example).zip(&ex) {
+            assert_eq!(got.chars, e.target.len());
+            assert!(
+                (got.nats_per_char - expected).abs() < 1e-5,
+                "{got:?} vs {expected}"
+            );
+        }
     }
     // An untrained model is close to uniform: about ln(V) nats per char.
     let uniform = (vocab.len() as f64).ln();
