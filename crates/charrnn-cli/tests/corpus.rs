@@ -104,6 +104,21 @@ fn a_plain_text_file_trains_in_two_commands_and_its_store_is_reused() {
         "cpu",
     ]);
     assert!(samples[0]["text"].is_string(), "{samples:?}");
+    // Scored text by text, the windows of the one document are one text.
+    let scored = ok(&[
+        "eval",
+        &s(&run),
+        "--data",
+        &s(&novel),
+        "--per-text",
+        "--json",
+        "--device",
+        "cpu",
+    ]);
+    assert_eq!(scored.len(), 2, "{scored:?}");
+    assert_eq!(scored[0]["text"], 0);
+    assert_eq!(scored[0]["chars"], scored[1]["chars"]);
+    assert!(scored[1]["examples"].as_u64().unwrap() > 1, "windows");
     // The same input again: the store (and the vocabulary) are reused.
     let again = train(&novel, &run, &["--window", "64"]);
     assert_eq!(again["train_data"]["reused"], true);
