@@ -106,7 +106,7 @@ pub fn run_experiment(opts: &Options, runner: &mut dyn Runner) -> Result<Outcome
     ));
     let (main, metrics) = common.train(&mut cli, &run_dir, &vocab, &title_columns, &[])?;
     say("scoring the checkpoint validation chose on the test titles");
-    let test = common.eval(&mut cli, &run_dir)?;
+    let (test, classification) = common.test(&mut cli, &run_dir)?;
 
     say("generating samples");
     let (groups, class_note) = samples::draw(&common, &mut cli, &run_dir, &main, &corpus)?;
@@ -148,6 +148,7 @@ pub fn run_experiment(opts: &Options, runner: &mut dyn Runner) -> Result<Outcome
         train: main.clone(),
         metrics,
         test: test.clone(),
+        classification,
         samples: groups,
         class_note,
         sweep: sweep_rows,

@@ -7,7 +7,7 @@ use std::path::Path;
 use charrnn_model::EvalRecord;
 
 use crate::error::{BoxError, ExperimentError, Result};
-use crate::events::{Event, GeneratedSample, Score, TrainDone, VocabInfo};
+use crate::events::{Classification, Event, GeneratedSample, Score, TrainDone, VocabInfo};
 
 /// Runs `charrnn` commands.
 pub trait Runner {
@@ -99,15 +99,24 @@ impl<'a> Commands<'a> {
     }
 
     pub(crate) fn eval(&mut self, args: &[String]) -> Result<Score> {
-        let events = self.run(args)?;
-        events
-            .into_iter()
-            .rev()
-            .find_map(|e| match e {
-                Event::Score(score) => Some(score),
-                _ => None,
-            })
-            .ok_or_else(|| missing(args, "score"))
+        Ok(self.eval_classified(args)?.0)
+    }
+
+    /// `charrnn eval`, with the classification it reports under `--classify`.
+    pub(crate) fn eval_classified(
+        &mut self,
+        args: &[String],
+    ) -> Result<(Score, Option<Classification>)> {
+        let (mut score, mut classified) = (None, None);
+        for event in self.run(args)? {
+            match event {
+                Event::Score(s) => score = Some(s),
+                Event::Classification(c) => classified = Some(c),
+                _ => {}
+            }
+        }
+        let score = score.ok_or_else(|| missing(args, "score"))?;
+        Ok((score, classified))
     }
 
     pub(crate) fn generate(&mut self, args: &[String]) -> Result<Vec<GeneratedSample>> {

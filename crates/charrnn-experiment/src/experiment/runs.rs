@@ -6,7 +6,7 @@ use charrnn_model::{EvalRecord, METRICS_FILE, read_metrics};
 
 use super::options::{GREEDY_PROMPT, Options};
 use crate::error::Result;
-use crate::events::{Score, TrainDone};
+use crate::events::{Classification, Score, TrainDone};
 use crate::report::{SweepResult, SweepRow};
 use crate::runner::{Commands, path, s};
 use crate::sweep::{Budget, Variant, override_flags, plain};
@@ -118,8 +118,26 @@ impl<'a> CommonRun<'a> {
         ))
     }
 
+    /// `charrnn eval` of the main run's best checkpoint on the test titles; a label-conditioned
+    /// model also classifies them (`--classify`: its accuracy as a generative classifier).
+    pub(crate) fn test(
+        &self,
+        cli: &mut Commands<'_>,
+        run: &Path,
+    ) -> Result<(Score, Option<Classification>)> {
+        let mut args = self.eval_args(run);
+        if self.opts.labels {
+            args.push(s("--classify"));
+        }
+        cli.eval_classified(&args)
+    }
+
     /// `charrnn eval` of `run`'s best checkpoint on the test titles.
     pub(crate) fn eval(&self, cli: &mut Commands<'_>, run: &Path) -> Result<Score> {
+        cli.eval(&self.eval_args(run))
+    }
+
+    fn eval_args(&self, run: &Path) -> Vec<String> {
         let mut args = vec![
             s("eval"),
             path(run),
@@ -130,7 +148,7 @@ impl<'a> CommonRun<'a> {
         ];
         self.label_flags(&mut args);
         self.run_flags(&mut args);
-        cli.eval(&args)
+        args
     }
 
     /// Trains and scores each variant into `exp_dir/sweep/`; a failed run is a row saying

@@ -7,7 +7,8 @@ use super::samples::by_temperature;
 use super::*;
 use crate::error::BoxError;
 use crate::events::{
-    Event, GeneratedSample, Score, Stop, TrainDone, Validation, VocabBuilt, VocabInfo,
+    Classification, Event, GeneratedSample, Score, Stop, TrainDone, Validation, VocabBuilt,
+    VocabInfo,
 };
 use crate::presets::Preset;
 use crate::report::{CURVES_FILE, REPORT_FILE, SWEEP_CURVES_FILE, SWEEP_TIME_CURVES_FILE};
@@ -167,12 +168,29 @@ impl Runner for Fake {
                 tokens: Vec::new(),
             })],
             ("train", _) => Fake::train(args),
-            ("eval", _) => vec![Event::Score(Score {
-                bits_per_char: 3.375,
-                nats_per_char: 2.339,
-                chars: 40,
-                examples: 2,
-            })],
+            ("eval", _) => {
+                let mut events = vec![Event::Score(Score {
+                    bits_per_char: 3.375,
+                    nats_per_char: 2.339,
+                    chars: 40,
+                    examples: 2,
+                })];
+                if args.iter().any(|a| a == "--classify") {
+                    events.push(Event::Classification(Classification {
+                        classes: CLASSES.map(String::from).to_vec(),
+                        texts: 2,
+                        predicted: vec![1, 0, 1, 0],
+                        accuracy: Some(0.5),
+                        confusion: vec![
+                            vec![1, 0, 0, 0],
+                            vec![0, 0, 1, 0],
+                            vec![0, 0, 0, 0],
+                            vec![0, 0, 0, 0],
+                        ],
+                    }));
+                }
+                events
+            }
             ("generate", _) => Fake::generate(args),
             (other, _) => return Err(format!("unknown command {other}").into()),
         })
@@ -302,6 +320,9 @@ fn experiment_drives_the_cli_by_its_contract() {
     )));
     let evals: Vec<&String> = calls.iter().filter(|c| c.starts_with("eval ")).collect();
     assert_eq!(evals.len(), 2, "the failed variant is not evaluated");
+    // The main run's test also classifies the titles; the sweep's runs are only scored.
+    assert!(evals[0].contains("--classify"), "{}", evals[0]);
+    assert!(!evals[1].contains("--classify"), "{}", evals[1]);
     // The epoch samples of every run continue the notebook's prompt.
     let trains: Vec<&String> = calls.iter().filter(|c| c.starts_with("train ")).collect();
     assert!(!trains.is_empty());
@@ -330,6 +351,11 @@ fn experiment_drives_the_cli_by_its_contract() {
     assert!(calls.iter().any(|c| c.contains("--temperature 0.3,1.8")));
 
     let md = fs::read_to_string(&outcome.report).unwrap();
+    assert!(md.contains("### Classification by likelihood"), "{md}");
+    assert!(
+        md.contains("**50.00 %** right (1 of 2; one class in 4 by chance)"),
+        "{md}"
+    );
     for heading in [
         "## Configuration",
         "## Data",

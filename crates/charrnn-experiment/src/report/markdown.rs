@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use charrnn_model::EvalRecord;
 
 use super::types::{CURVES_FILE, Report, SWEEP_CURVES_FILE, SWEEP_TIME_CURVES_FILE};
-use crate::events::{TrainDone, Validation};
+use crate::events::{Classification, TrainDone, Validation};
 use crate::stats::{LOOP_MIN_CHARS, LOOP_MIN_REPEATS};
 
 /// Most rows the training table shows; longer runs show every epoch end, the last row, and
@@ -277,6 +277,9 @@ pub fn render_markdown(r: &Report) -> String {
         group_thousands(r.test.chars as u64),
         group_thousands(r.test.examples as u64)
     );
+    if let Some(c) = &r.classification {
+        classification(&mut md, c);
+    }
 
     samples(&mut md, r);
     sweep(&mut md, r);
@@ -408,6 +411,42 @@ fn sweep(md: &mut String, r: &Report) {
                 );
             }
         }
+    }
+    md.push('\n');
+}
+
+/// The test titles classified by likelihood: the accuracy and the confusion matrix.
+fn classification(md: &mut String, c: &Classification) {
+    let Some(accuracy) = c.accuracy else {
+        return;
+    };
+    let right: usize = (0..c.confusion.len()).map(|k| c.confusion[k][k]).sum();
+    let _ = writeln!(
+        md,
+        "### Classification by likelihood
+
+Scored under each class in turn, each test title \
+         given the class under which the model finds it likeliest (`charrnn eval --classify`): \
+         **{:.2} %** right ({} of {}; one class in {} by chance).
+",
+        accuracy * 100.0,
+        group_thousands(right as u64),
+        group_thousands(c.texts as u64),
+        c.classes.len()
+    );
+    md.push_str("| true \\ predicted |");
+    for class in &c.classes {
+        let _ = write!(md, " {} |", cell(class));
+    }
+    md.push_str("\n| --- |");
+    md.push_str(&" ---: |".repeat(c.classes.len()));
+    md.push('\n');
+    for (class, row) in c.classes.iter().zip(&c.confusion) {
+        let _ = write!(md, "| {} |", cell(class));
+        for n in row {
+            let _ = write!(md, " {} |", group_thousands(*n as u64));
+        }
+        md.push('\n');
     }
     md.push('\n');
 }

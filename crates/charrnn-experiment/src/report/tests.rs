@@ -4,7 +4,7 @@ use charrnn_model::StopCause;
 
 use super::markdown::{MAX_TABLE_ROWS, table_rows};
 use super::*;
-use crate::events::{GeneratedSample, Score, Stop, TrainDone, Validation};
+use crate::events::{Classification, GeneratedSample, Score, Stop, TrainDone, Validation};
 use crate::stats::{SampleText, TrainingCorpus, sample_stats};
 
 fn metric(step: u64, train: f64, val: Option<f64>, epoch_end: bool) -> EvalRecord {
@@ -110,6 +110,13 @@ fn made_up_report(sweep: bool) -> Report {
             chars: 400_000,
             examples: 7_600,
         },
+        classification: sweep.then(|| Classification {
+            classes: vec!["World".into(), "Sci/Tech".into()],
+            texts: 4_000,
+            predicted: vec![2_100, 1_900],
+            accuracy: Some(0.75),
+            confusion: vec![vec![1_600, 400], vec![500, 1_500]],
+        }),
         samples: vec![
             group(
                 "greedy",
@@ -193,6 +200,10 @@ fn markdown_has_every_section_and_the_numbers() {
         "| 250 | 3 |  | 2.5000 | – |",
         "98,765 training characters per second on cpu",
         "| 2.6251 | 1.8196 | 400,000 | 7,600 |",
+        "### Classification by likelihood",
+        "**75.00 %** right (3,100 of 4,000; one class in 2 by chance)",
+        "| true \\ predicted | World | Sci/Tech |\n| --- | ---: | ---: |\n| World | 1,600 | 400 |\n\
+         | Sci/Tech | 500 | 1,500 |\n",
         "Today Stocks⏎rise",
         // The sample holding ``` gets a longer fence.
         "````text\nToday the | best ```code``` day\n````",
@@ -212,6 +223,7 @@ fn markdown_has_every_section_and_the_numbers() {
     }
     let plain = render_markdown(&made_up_report(false));
     assert!(!plain.contains("## Sweep"));
+    assert!(!plain.contains("Classification"));
     assert!(!plain.contains("sweep.svg"));
 }
 

@@ -1,7 +1,7 @@
 //! What the report shows, as plain records the experiment collects.
 use charrnn_model::EvalRecord;
 
-use crate::events::{GeneratedSample, Score, TrainDone};
+use crate::events::{Classification, GeneratedSample, Score, TrainDone};
 use crate::stats::SampleStats;
 
 /// The report's file name.
@@ -90,6 +90,8 @@ pub struct Report {
     pub metrics: Vec<EvalRecord>,
     /// The main run's best checkpoint on the test titles.
     pub test: Score,
+    /// A label-conditioned main run's classification of the test titles by likelihood.
+    pub classification: Option<Classification>,
     /// The samples, by group.
     pub samples: Vec<SampleGroup>,
     /// Why there are no per-class samples (when there are none).
