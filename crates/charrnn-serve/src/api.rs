@@ -82,7 +82,7 @@ pub(crate) struct CompletionRequest {
     /// Never stop at `<eos>` (as vLLM's extension): every choice runs to `max_tokens`.
     #[serde(default)]
     ignore_eos: Option<bool>,
-    // Accepted and ignored, as clients send them.
+    // Accepted as clients send them: at their neutral values only (see `check`).
     #[serde(default)]
     user: Option<Value>,
     #[serde(default)]
@@ -194,6 +194,32 @@ fn check(shared: &Shared, req: CompletionRequest) -> Result<Checked, ApiError> {
             retry_after: None,
         });
     }
+    // What this server does not do is refused, not ignored: a client asking for log
+    // probabilities or penalties would otherwise take plain samples for what it asked.
+    if req
+        .logprobs
+        .as_ref()
+        .is_some_and(|v| !v.is_null() && v != &Value::Bool(false))
+    {
+        return Err(ApiError::bad(
+            Some("logprobs"),
+            "logprobs is not supported (score texts with `charrnn eval --per-text`)",
+        ));
+    }
+    if req.echo == Some(true) {
+        return Err(ApiError::bad(Some("echo"), "echo is not supported"));
+    }
+    for (param, value) in [
+        ("presence_penalty", req.presence_penalty),
+        ("frequency_penalty", req.frequency_penalty),
+    ] {
+        if value.is_some_and(|v| v != 0.0) {
+            return Err(ApiError::bad(
+                Some(param),
+                format!("{param} is not supported (only 0)"),
+            ));
+        }
+    }
     let prompts = match req.prompt {
         None => vec![String::new()],
         Some(Prompts::One(p)) => vec![p],
@@ -285,8 +311,7 @@ fn check(shared: &Shared, req: CompletionRequest) -> Result<Checked, ApiError> {
             });
         }
     }
-    let _ = (req.user, req.stream_options, req.logprobs, req.echo);
-    let _ = (req.presence_penalty, req.frequency_penalty);
+    let _ = (req.user, req.stream_options);
     Ok(Checked {
         choices: rows.len(),
         rows,

@@ -383,6 +383,27 @@ fn bad_requests_get_their_status_and_an_openai_error() {
             404,
             "gpt-4",
         ),
+        // Asked for, what the server does not do is refused rather than ignored.
+        (
+            json!({"prompt": "the", "label": "class0", "logprobs": 2}),
+            400,
+            "logprobs is not supported",
+        ),
+        (
+            json!({"prompt": "the", "label": "class0", "echo": true}),
+            400,
+            "echo is not supported",
+        ),
+        (
+            json!({"prompt": "the", "label": "class0", "frequency_penalty": 0.5}),
+            400,
+            "frequency_penalty",
+        ),
+        (
+            json!({"prompt": "the", "label": "class0", "presence_penalty": -1}),
+            400,
+            "presence_penalty",
+        ),
         (
             json!({"prompt": "x".repeat(3000), "label": "class0"}),
             413,
@@ -404,6 +425,13 @@ fn bad_requests_get_their_status_and_an_openai_error() {
     assert!(reply.json()["error"]["message"].is_string());
     let reply = server.post(&json!({"prompt": "the", "label": "CLASS1", "max_tokens": 5}));
     assert_eq!(reply.status, 200, "labels by name, any case: {reply:?}");
+    // Their neutral values, as some clients send them every time, are accepted.
+    let neutral = json!({
+        "prompt": "the", "label": "class0", "max_tokens": 5, "logprobs": null, "echo": false,
+        "presence_penalty": 0, "frequency_penalty": 0.0, "user": "u1"
+    });
+    let reply = server.post(&neutral);
+    assert_eq!(reply.status, 200, "{reply:?}");
     let models = http(server.addr, "GET", "/v1/models", &[], "").json();
     assert_eq!(models["data"][0]["labels"], json!(["class0", "class1"]));
 }
