@@ -84,6 +84,11 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Bits per character of a trained model on any input.
     Eval(EvalArgs),
+    /// Describe a trained model: its shape, vocabulary, classes, training and data.
+    Info {
+        /// A run directory (its best checkpoint) or a checkpoint directory.
+        checkpoint: PathBuf,
+    },
     /// The whole job on AG News: vocabulary, train (validating on held-out training titles),
     /// test bits per character, samples, optional sweep, and a Markdown report.
     Experiment(Box<ExperimentArgs>),

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use charrnn_data::{CsvOptions, csv_to_parquet, records_to_parquet};
-use charrnn_experiment::{Event, Prepared, TokenInfo, VocabBuilt, VocabInfo};
+use charrnn_experiment::{Event, ModelInfo, Prepared, TokenInfo, VocabBuilt, VocabInfo};
+use charrnn_model::LrSchedule;
 use charrnn_vocab::{Vocab, VocabOptions};
 
 use crate::corpus;
@@ -21,6 +22,7 @@ pub fn dispatch(command: Command, out: &Output) -> Result<()> {
         Command::Train(args) => crate::train::train(&args, out),
         Command::Generate(args) => crate::generate::generate(&args, out),
         Command::Eval(args) => crate::generate::eval(&args, out),
+        Command::Info { checkpoint } => info(&checkpoint, out),
         Command::Serve(args) => crate::serve::serve(&args, out),
         Command::Experiment(_) => bail!("an experiment cannot run another experiment"),
     }
@@ -159,4 +161,103 @@ fn vocab_show(path: &Path, out: &Output) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `charrnn info`: the checkpoint is loaded (so its files are checked), then described.
+fn info(path: &Path, out: &Output) -> Result<()> {
+    let dir = charrnn_model::resolve(path)?;
+    let ckpt = charrnn_model::Checkpoint::load(&dir, charrnn_model::tch::Device::Cpu)?;
+    let parameters = ckpt.model.num_parameters();
+    let c = ckpt.config;
+    let human = || {
+        let m = &c.model;
+        let mut lines = vec![format!("checkpoint: {}", dir.display())];
+        let classes = match m.num_labels {
+            None => "no classes".to_owned(),
+            Some(_) => format!("classes {}", m.label_names.join(", ")),
+        };
+        lines.push(format!(
+            "model: {} of {} layer(s) x {}, input {}, dropout {}; {parameters} parameters; \
+             {} ids ({} level{}); {classes}",
+            m.cell,
+            m.num_layers,
+            m.hidden,
+            m.input,
+            m.dropout,
+            m.vocab_size,
+            ckpt.vocab.level(),
+            if ckpt.vocab.lowercase() {
+                ", lowercased"
+            } else {
+                ""
+            },
+        ));
+        if let Some(p) = &c.progress {
+            let val = c
+                .metrics
+                .as_ref()
+                .and_then(|r| r.val_bpc)
+                .map_or("no validation".to_owned(), |v| {
+                    format!("validation {v:.4} bpc")
+                });
+            lines.push(format!(
+                "trained: {} steps, {} epoch(s) and {} batches, {:.1} s of training, {} \
+                 characters seen; {val}",
+                p.step, p.epoch, p.batch_in_epoch, p.elapsed_secs, p.chars_seen
+            ));
+        }
+        if let Some(t) = &c.training {
+            let schedule = match t.lr_schedule {
+                LrSchedule::Constant => "constant".to_owned(),
+                LrSchedule::Cosine { final_fraction } => {
+                    format!("cosine decay to {}%", final_fraction * 100.0)
+                }
+                LrSchedule::Exponential { gamma } => format!("x{gamma} per epoch"),
+            };
+            lines.push(format!(
+                "recipe: {} at learning rate {} ({schedule}), batch {}, weight decay {}, clip {}, \
+                 precision {}{}",
+                t.optimizer,
+                t.learning_rate,
+                t.batch_size,
+                t.weight_decay,
+                t.clip_grad_norm
+                    .map_or("none".to_owned(), |v| v.to_string()),
+                t.precision,
+                t.ema
+                    .map_or(String::new(), |d| format!(", weight average {d}")),
+            ));
+        }
+        let d = &c.data;
+        if let Some(train) = &d.train {
+            let valid = match (&d.valid, d.valid_fraction) {
+                (Some(v), _) => format!("validated on {}", v.display()),
+                (None, Some(f)) => format!("validated on a held-out {}%", f * 100.0),
+                (None, None) => "no validation data".to_owned(),
+            };
+            let columns = d.columns.iter().chain(&d.extra_columns).cloned();
+            lines.push(format!(
+                "data: {} ({}, column(s) {}), {valid}{}{}{}",
+                train.display(),
+                d.format.as_deref().unwrap_or("?"),
+                columns.collect::<Vec<_>>().join(", "),
+                d.window
+                    .map_or(String::new(), |w| format!(", windows of {w}")),
+                if d.stateful { ", stateful" } else { "" },
+                d.preset
+                    .as_ref()
+                    .map_or(String::new(), |p| format!(", preset {p}")),
+            ));
+        }
+        lines.join("\n")
+    };
+    let text = human();
+    out.result(
+        Event::Info(Box::new(ModelInfo {
+            checkpoint: dir.clone(),
+            parameters,
+            config: c.clone(),
+        })),
+        || text,
+    )
 }

@@ -281,6 +281,24 @@ fn label_conditioned_models_take_a_class() {
         done["labels"],
         serde_json::json!(["World", "Sports", "Business", "Sci/Tech"])
     );
+    // `info` describes the checkpoint: as people read it, and whole as JSON.
+    let info = json_lines(&ok(&["info", f.s("run"), "--json"]));
+    assert_eq!(info[0]["event"], "info");
+    assert!(info[0]["checkpoint"].as_str().unwrap().ends_with("best"));
+    assert_eq!(info[0]["config"]["model"]["hidden"], 24);
+    assert_eq!(info[0]["config"]["data"]["label_column"], "label");
+    assert!(info[0]["config"]["progress"]["step"].as_u64().unwrap() <= 12);
+    assert!(info[0]["parameters"].as_u64().unwrap() > 0);
+    let text = ok(&["info", f.s("run")]);
+    for needle in [
+        "model: lstm of 1 layer(s) x 24",
+        "classes World, Sports, Business, Sci/Tech",
+        "recipe: adam",
+        "validated on a held-out 25%",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in {text}");
+    }
+    check_error(&["info", f.s("nothing")], "does not exist");
     let out = ok(&[
         "generate",
         f.s("run"),

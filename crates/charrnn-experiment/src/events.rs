@@ -3,7 +3,7 @@
 //! these definitions, so a field cannot be written under one name and read under another.
 use std::path::PathBuf;
 
-use charrnn_model::{EvalRecord, StopCause};
+use charrnn_model::{CheckpointConfig, EvalRecord, StopCause};
 use serde::{Deserialize, Serialize};
 
 /// One line of `charrnn --json` output.
@@ -40,6 +40,8 @@ pub enum Event {
     Experiment(ExperimentDone),
     /// `charrnn serve`: the server listens.
     Listening(Listening),
+    /// `charrnn info`: what a checkpoint holds.
+    Info(Box<ModelInfo>),
 }
 
 impl Event {
@@ -285,6 +287,17 @@ pub struct Classification {
     /// With the data's own classes: `confusion[true][predicted]` counts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub confusion: Vec<Vec<usize>>,
+}
+
+/// `charrnn info`: a checkpoint described.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The checkpoint directory (a run's `best/` or `last/`, or the directory named).
+    pub checkpoint: PathBuf,
+    /// Scalar parameters of the network.
+    pub parameters: usize,
+    /// Its `config.json`: shape, training settings, data, latest evaluation, progress.
+    pub config: CheckpointConfig,
 }
 
 /// `charrnn generate --stats`.

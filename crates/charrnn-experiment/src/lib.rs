@@ -66,7 +66,8 @@ mod sweep;
 pub use error::{BoxError, ExperimentError, Result};
 pub use events::{
     Classification, EpochSample, Event, ExperimentDone, GenerateStats, GeneratedSample, Listening,
-    Prepared, Score, Stop, TextScore, TokenInfo, TrainDone, Validation, VocabBuilt, VocabInfo,
+    ModelInfo, Prepared, Score, Stop, TextScore, TokenInfo, TrainDone, Validation, VocabBuilt,
+    VocabInfo,
 };
 pub use experiment::{
     CLASS_TEMPERATURE, GREEDY_PROMPT, Options, Outcome, PROMPTS, SOURCE_FILE, TEMPERATURES,
