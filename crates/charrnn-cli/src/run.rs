@@ -227,6 +227,9 @@ fn info(path: &Path, out: &Output) -> Result<()> {
                 t.ema
                     .map_or(String::new(), |d| format!(", weight average {d}")),
             ));
+            if let Some(from) = &t.init_from {
+                lines.push(format!("fine-tuned from: {from}"));
+            }
         }
         let d = &c.data;
         if let Some(train) = &d.train {

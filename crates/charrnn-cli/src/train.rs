@@ -342,6 +342,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     }
     train.seed = args.run.seed;
     train.threads = args.run.threads;
+    train.init_from = args.init_from.as_ref().map(|p| p.display().to_string());
     if args.stateful {
         if labels.is_some() {
             bail!("--stateful does not take a label column: a stream mixes documents");

@@ -251,6 +251,37 @@ fn fine_tuning_starts_from_the_trained_model() {
     let config: Value = serde_json::from_str(&config).unwrap();
     assert_eq!(config["model"]["dropout"], 0.5);
     assert_eq!(config["model"]["hidden"], 16);
+    // Where the weights came from is recorded, and kept by a resume.
+    let origin = |run: &Path| {
+        let info = ok(&["info", &s(run), "--json"]);
+        info[0]["config"]["training"]["init_from"].clone()
+    };
+    assert_eq!(origin(&grown), s(&base));
+    let resumed = ok(&[
+        "train",
+        "--train",
+        &s(&other),
+        "--out",
+        &s(&grown),
+        "--resume",
+        &s(&grown),
+        "--window",
+        "64",
+        "--lr",
+        "1e-9",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--json",
+        "--quiet",
+    ]);
+    assert_eq!(resumed.last().unwrap()["steps"], 2);
+    assert_eq!(origin(&grown.join("last")), s(&base));
     // The same run from fresh weights of the same shape and seed scores otherwise.
     let fresh = dir.path().join("fresh");
     let vocab = s(&base.join("best/tokenizer.json"));

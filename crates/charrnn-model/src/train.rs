@@ -226,6 +226,11 @@ impl Trainer {
         let saved = read_config(&last)?;
         let model = crate::Checkpoint::load(&last, device)?.model;
         let config = match (config, saved.training.clone()) {
+            // Where the weights first came from stays recorded.
+            (Some(c), Some(s)) if c.init_from.is_none() => TrainConfig {
+                init_from: s.init_from,
+                ..c
+            },
             (Some(c), _) => c,
             (None, Some(c)) => c,
             (None, None) => {

@@ -94,6 +94,9 @@ pub struct TrainConfig {
     /// weights, with the average among the optimiser's state, so that a resume is exact.
     /// `None`: no averaging.
     pub ema: Option<f64>,
+    /// Fine-tuning: the checkpoint the weights started from, as its user named it (recorded,
+    /// not read: the caller loads the model; a resume keeps it).
+    pub init_from: Option<String>,
 }
 
 impl Default for TrainConfig {
@@ -119,6 +122,7 @@ impl Default for TrainConfig {
             patience: None,
             precision: Precision::Fp32,
             ema: None,
+            init_from: None,
         }
     }
 }
