@@ -211,6 +211,42 @@ proptest! {
         }
     }
 
+    /// A vocabulary grown by another corpus's tokens (fine-tuning) keeps every old token at
+    /// the id it maps to, knows every token of the new corpus, encodes as its pipeline does,
+    /// and survives a save and load.
+    #[test]
+    fn extended_vocab_keeps_the_old_ids_and_knows_the_new(
+        old_corpus in corpus(),
+        new_corpus in corpus(),
+        opts in options(),
+        text in mixed_text(40),
+    ) {
+        let Some(old) = build(&old_corpus, &opts) else { return Ok(()) };
+        let counting = VocabOptions { min_freq: 1, max_size: None, ..opts.clone() };
+        let Some(counted) = build(&new_corpus, &counting) else { return Ok(()) };
+        let counts = counted.counts().unwrap();
+        let tokens = (1..counted.len() - 3).map(|id| (counted.tokens()[id].as_str(), counts[id]));
+        let (grown, ids) = old.extended(tokens).unwrap();
+        prop_assert_eq!(ids.len(), old.len());
+        for (id, &new) in ids.iter().enumerate() {
+            prop_assert_eq!(old.token(id as u32), grown.token(new));
+        }
+        prop_assert_eq!(grown.level(), old.level());
+        prop_assert_eq!(grown.lowercase(), old.lowercase());
+        for piece in &new_corpus {
+            let ids = grown.encode(piece, Unknown::Replace).unwrap();
+            prop_assert!(!ids.contains(&grown.unk_id()), "{:?} in {:?}", piece, grown.tokens());
+        }
+        let fast = grown.encode(&text, Unknown::Replace).unwrap();
+        prop_assert_eq!(&fast, &grown.pipeline_encode(&text).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        grown.save(&path).unwrap();
+        let loaded = Vocab::load(&path).unwrap();
+        prop_assert_eq!(loaded.tokens(), grown.tokens());
+        prop_assert_eq!(loaded.encode(&text, Unknown::Replace).unwrap(), fast);
+    }
+
     #[test]
     fn loading_never_panics(text in ".{0,200}") {
         let _ = Vocab::from_json(&text);
