@@ -5,6 +5,7 @@ use std::process::{Child, Command};
 
 use anyhow::{Context, Result, bail};
 use charrnn_model::Rendezvous;
+use charrnn_model::tch::Device;
 
 use crate::flags::TrainArgs;
 
@@ -20,7 +21,8 @@ impl Group {
     /// names a world of more than one; else, with `--nproc N`, a group of N on 127.0.0.1 whose
     /// ranks 1..N this process starts (the same command line) and whose rank 0 it is (with
     /// N = 1, a group of one).
-    pub fn of(args: &TrainArgs) -> Result<Option<Group>> {
+    /// Before any rank starts, `--nproc` is held to what `batch_size` and `device` allow.
+    pub fn of(args: &TrainArgs, batch_size: usize, device: Device) -> Result<Option<Group>> {
         if let Some(rendezvous) = Rendezvous::from_env(|k| std::env::var(k).ok())? {
             return Ok(Some(Group {
                 rendezvous,
@@ -30,6 +32,7 @@ impl Group {
         let Some(nproc) = args.nproc else {
             return Ok(None);
         };
+        check_nproc(nproc, batch_size, device)?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("--nproc: cannot find a free port on 127.0.0.1")?
@@ -86,4 +89,31 @@ impl Drop for Group {
             let _ = child.wait();
         }
     }
+}
+
+/// Refuses a `--nproc` this machine cannot run: more processes than rows in a batch (each takes
+/// a slice of every batch), than GPUs on CUDA (one rank per GPU), or than CPU cores on the CPU
+/// (they would only share them, each holding its own libtorch).
+fn check_nproc(nproc: usize, batch_size: usize, device: Device) -> Result<()> {
+    if nproc > batch_size {
+        bail!(
+            "--nproc {nproc} is more than the {batch_size} rows of a batch (--batch-size): each \
+             process takes a slice of every batch"
+        );
+    }
+    let (limit, what) = if device.is_cuda() {
+        let gpus = usize::try_from(charrnn_model::tch::Cuda::device_count()).unwrap_or(0);
+        (gpus, "GPU(s)")
+    } else {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        (cores, "CPU core(s)")
+    };
+    if nproc > limit {
+        bail!(
+            "--nproc {nproc} is more than the {limit} {what} of this machine: start at most one \
+             process per {}",
+            if device.is_cuda() { "GPU" } else { "core" }
+        );
+    }
+    Ok(())
 }

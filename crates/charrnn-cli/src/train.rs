@@ -29,7 +29,13 @@ const MAX_UNWINDOWED: u64 = 1 << 16;
 
 pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     let started = std::time::Instant::now();
-    let group = Group::of(args)?;
+    let Recipe {
+        mut model,
+        mut train,
+    } = args.preset.recipe();
+    apply_flags(args, &mut model, &mut train)?;
+    let device = parse_device(&args.run.device)?;
+    let group = Group::of(args, train.batch_size, device)?;
     // Ranks other than 0 print nothing and write no run directory: rank 0 speaks for all.
     let follower_out;
     let out = match &group {
@@ -39,7 +45,6 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         }
         _ => out,
     };
-    let device = parse_device(&args.run.device)?;
     // In a group, each rank trains on the GPU its local rank names, as under torchrun.
     let device = match &group {
         Some(g) => {
@@ -52,11 +57,6 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     if args.keep_host_memory {
         charrnn_model::tune_host_memory(charrnn_model::HostMemory::KeepAll);
     }
-    let Recipe {
-        mut model,
-        mut train,
-    } = args.preset.recipe();
-    apply_flags(args, &mut model, &mut train)?;
     check_run_dir(args)?;
     // Fine-tuning: the trained model gives the shape (and, unless --dropout says otherwise,
     // the dropout); the preset and the flags give the training recipe.

@@ -154,6 +154,11 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
         &["--window", "8", "--stride", "0"],
         Expect::Usage("--stride"),
     );
+    // More processes than a batch has rows (TINY's 8) would start before anything failed: a
+    // huge --nproc spawned processes until the machine choked. Refused before any starts.
+    for nproc in ["18446744073709551615", "9"] {
+        run_train(&["--nproc", nproc], Expect::Refused("--nproc"));
+    }
     check(
         &[
             "eval",
