@@ -164,6 +164,28 @@ fn the_experiment_runs_every_step_and_reports() {
     );
     let run = out.join("tiny").join("run");
     assert!(run.join("best").join("model.safetensors").is_file());
+    // Run again and failing (a mistyped train flag, a diverging loss), the experiment leaves
+    // the previous run whole.
+    let kept = [
+        "best/model.safetensors",
+        "last/model.safetensors",
+        "metrics.jsonl",
+    ]
+    .map(|f| fs::read(run.join(f)).unwrap());
+    let (data_s, out_s) = (s(&data), s(&out));
+    for extra in [["--hidden", "0"], ["--lr", "1e30"]] {
+        let mut args = tiny_experiment(&data_s, &out_s, &["--name", "tiny", "--quiet"]);
+        args.extend(extra);
+        let failed = charrnn(&args);
+        assert!(!failed.status.success(), "{extra:?}");
+        let now = [
+            "best/model.safetensors",
+            "last/model.safetensors",
+            "metrics.jsonl",
+        ]
+        .map(|f| fs::read(run.join(f)).unwrap());
+        assert!(now == kept, "{extra:?} changed the previous run");
+    }
     // The commands in the report rerun each step; none trains on the test file.
     let train_line = md
         .lines()

@@ -79,10 +79,15 @@ pub fn run_experiment(opts: &Options, runner: &mut dyn Runner) -> Result<Outcome
     let exp_dir = opts.out_root.join(&opts.name);
     fs::create_dir_all(&exp_dir).map_err(|e| ExperimentError::io(&exp_dir, e))?;
     let run_dir = exp_dir.join(RUN_DIR);
+    // A previous run is replaced only as `train --overwrite` replaces one: checkpoint by
+    // checkpoint, as the new run saves its own, so a run that fails (a mistyped flag, a
+    // diverged loss) leaves the previous model whole.
     for old in [run_dir.clone(), exp_dir.join(SWEEP_DIR)] {
         if old.exists() {
-            say(&format!("replacing the previous {}", old.display()));
-            fs::remove_dir_all(&old).map_err(|e| ExperimentError::io(&old, e))?;
+            say(&format!(
+                "the previous {} is replaced as the new run saves",
+                old.display()
+            ));
         }
     }
 

@@ -84,6 +84,7 @@ impl<'a> CommonRun<'a> {
             path(out),
             s("--preset"),
             opts.preset.to_string(),
+            s("--overwrite"),
         ]);
         if let Some(steps) = self.budget.max_steps {
             args.extend([s("--max-steps"), steps.to_string()]);
