@@ -423,7 +423,17 @@ fn experiment_without_labels_reruns_and_reports_failures() {
     fs::write(&stale, "from the first run").unwrap();
     let mut fake = Fake::default();
     let second = run_experiment(&opts, &mut fake).unwrap();
-    assert!(!stale.exists(), "a rerun replaces the run directory");
+    // A rerun deletes nothing itself: its training replaces the run's checkpoints as it
+    // saves (`--overwrite`), so a failed rerun leaves the previous run whole.
+    assert!(stale.exists());
+    assert!(
+        fake.calls
+            .iter()
+            .filter(|c| c.starts_with("train "))
+            .all(|c| c.contains("--overwrite")),
+        "{:?}",
+        fake.calls
+    );
     let md = fs::read_to_string(&second.report).unwrap();
     assert!(md.contains("No per-class samples: the model is not label-conditioned"));
     assert!(md.contains("Budget: 20 optimizer steps. The budget counts steps, not seconds"));
