@@ -9,8 +9,8 @@ use charrnn_data::{
 use charrnn_experiment::{Event, Recipe, TrainDone, Validation};
 use charrnn_model::{
     CharRnn, Checkpoint, DataSettings, InputMode, LrSchedule, ModelConfig, ProcessGroup,
-    TrainConfig, TrainData, Trainer, device_name, parse_device, resolve, run_holds_model,
-    set_cpu_threads,
+    TrainConfig, TrainData, Trainer, device_name, foreign_run_entries, parse_device, resolve,
+    run_holds_model, set_cpu_threads,
 };
 use charrnn_vocab::{Vocab, VocabOptions};
 
@@ -561,6 +561,14 @@ fn check_run_dir(args: &TrainArgs) -> Result<()> {
         bail!(
             "--out {} is a file, not a run directory",
             args.out.display()
+        );
+    }
+    if let Some(entry) = foreign_run_entries(&args.out).first() {
+        bail!(
+            "--out {}: {} is not charrnn's (not a checkpoint, or not a run's metrics), and \
+             training would replace it: choose another directory",
+            args.out.display(),
+            entry.display()
         );
     }
     if args.resume.is_none() && !args.overwrite && run_holds_model(&args.out) {

@@ -137,7 +137,7 @@ pub use observer::{EpochEnd, Observer, StepInfo};
 pub use optim::{LrSchedule, OptimizerConfig};
 pub use precision::Precision;
 pub use records::{DataSettings, EvalRecord, METRICS_FILE, Progress, parse_metrics, read_metrics};
-pub use run_dir::{Leftover, clean_run_dir, run_holds_model};
+pub use run_dir::{Leftover, clean_run_dir, foreign_run_entries, run_holds_model};
 pub use train::{Phases, StopCause, TrainData, TrainSummary, Trainer};
 pub use train_config::{BatchOrder, DEFAULT_WINDOW_BATCHES, TrainConfig};
 

@@ -17,6 +17,32 @@ pub fn run_holds_model(run_dir: &Path) -> bool {
     .any(|d| d.join(CONFIG).is_file() || d.join(WEIGHTS).is_file())
 }
 
+/// The entries training writes in a run directory: checkpoints and the metrics.
+const RUN_ENTRIES: [&str; 3] = ["best", "last", crate::records::METRICS_FILE];
+
+/// The entries of `run_dir` that training would replace but that charrnn did not write: a
+/// `best/` or `last/` that is not a checkpoint directory (no `config.json`), or a
+/// `metrics.jsonl` that is not a run's metrics. A directory of the user's that merely shares
+/// those names is not a run to overwrite.
+pub fn foreign_run_entries(run_dir: &Path) -> Vec<PathBuf> {
+    let mut foreign = Vec::new();
+    for name in RUN_ENTRIES {
+        let path = run_dir.join(name);
+        if fs::symlink_metadata(&path).is_err() {
+            continue;
+        }
+        let ours = if name == crate::records::METRICS_FILE {
+            path.is_file() && crate::records::read_metrics(&path).is_ok()
+        } else {
+            path.is_dir() && path.join(CONFIG).is_file()
+        };
+        if !ours {
+            foreign.push(path);
+        }
+    }
+    foreign
+}
+
 /// What [`clean_run_dir`] did with one leftover of a killed process.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Leftover {
@@ -32,7 +58,8 @@ pub enum Leftover {
 }
 
 /// Cleans what killed writers left in `dir`: the temporary siblings (`.NAME.tmp-PID`,
-/// `.NAME.old-PID`) that atomic writes make. Only those of processes that no longer run are
+/// `.NAME.old-PID`) that atomic writes of the run's own entries make (`NAME` is `best`, `last`
+/// or `metrics.jsonl`; anything else is not ours to touch). Only those of processes that no longer run are
 /// touched, never this process's own nor a live one's. A `.NAME.old-PID` whose `NAME` is
 /// missing (a kill between the two renames of a replacement) is renamed back to `NAME`, so
 /// the previous checkpoint is kept; every other leftover is deleted.
@@ -48,6 +75,7 @@ pub fn clean_run_dir(dir: &Path) -> Result<Vec<Leftover>> {
         let entry = entry.map_err(|e| ModelError::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if let Some((base, kind, pid)) = parse_leftover(&name)
+            && RUN_ENTRIES.contains(&base)
             && pid != std::process::id()
             && !process_alive(pid)
         {

@@ -120,6 +120,59 @@ fn a_trained_run_is_never_replaced_silently() {
     check(&resume, nothing, Expect::Refused("budget is already spent"));
 }
 
+/// A directory of the user's that only shares a run's entry names is not a run: training
+/// refuses it (even with --overwrite) rather than replace `best/`, `last/` or `metrics.jsonl`;
+/// and it cleans only its own leftovers, never the user's look-alike dotfiles.
+#[test]
+fn a_directory_that_is_not_a_run_is_not_overwritten() {
+    fn notes_in_best(dir: &Path) {
+        std::fs::create_dir_all(dir.join("proj/best")).unwrap();
+        std::fs::write(dir.join("proj/best/notes.txt"), "my notes").unwrap();
+    }
+    fn a_log(dir: &Path) {
+        std::fs::create_dir_all(dir.join("proj")).unwrap();
+        std::fs::write(dir.join("proj/metrics.jsonl"), "my log\n").unwrap();
+    }
+    for overwrite in [false, true] {
+        let mut case = vec!["train", "--train", "train.parquet", "--out", "proj"];
+        case.extend(TINY);
+        if overwrite {
+            case.push("--overwrite");
+        }
+        check(
+            &case,
+            notes_in_best,
+            Expect::Refused("proj/best is not charrnn's"),
+        );
+        check(
+            &case,
+            a_log,
+            Expect::Refused("metrics.jsonl is not charrnn's"),
+        );
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    copy_dir(world(), dir);
+    let proj = dir.join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    let dotfiles = [
+        format!(".notes.old-{DEAD_PID}"),
+        format!(".cache.tmp-{DEAD_PID}"),
+    ];
+    for f in &dotfiles {
+        std::fs::write(proj.join(f), "the user's").unwrap();
+    }
+    let mut train = args(&["train", "--train", "train.parquet", "--out", "proj"]);
+    train.extend(args(TINY));
+    train.extend(args(&["--max-steps", "2", "--quiet"]));
+    let out = charrnn(dir, &train);
+    assert!(out.status.success(), "{out:?}");
+    for f in &dotfiles {
+        assert_eq!(std::fs::read_to_string(proj.join(f)).unwrap(), "the user's");
+    }
+    assert!(!proj.join("notes").exists());
+}
+
 // --- 3. Meaningless numbers --------------------------------------------------------------
 
 #[test]
