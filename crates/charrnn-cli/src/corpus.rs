@@ -158,6 +158,8 @@ pub fn store(
     out: &Output,
     mut coverage: Option<&mut Coverage>,
 ) -> Result<Built> {
+    let inputs: Vec<&Path> = source.files().iter().map(|f| f.path.as_path()).collect();
+    crate::paths::refuse_input_as_output(path, "the token store", &inputs)?;
     let json = vocab.to_json()?;
     let key = store_key(fingerprint, json.as_bytes());
     let opts = BuildOptions {

@@ -107,6 +107,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         .store_dir
         .clone()
         .unwrap_or_else(|| corpus::default_store_dir(&args.out));
+    refuse_store_over_inputs(args, &store_dir, &train_source)?;
     let fingerprint = train_source
         .fingerprint()
         .with_context(|| format!("cannot read {}", args.train.display()))?;
@@ -659,6 +660,34 @@ fn fine_tuning_vocab(
         if added > 10 { " ..." } else { "" }
     );
     Ok((vocab, Some(ids), how))
+}
+
+/// Refuses, before anything is written, a store directory whose files (token stores, the
+/// vocabulary built from the corpus and its key) would replace one of the inputs.
+fn refuse_store_over_inputs(
+    args: &TrainArgs,
+    store_dir: &std::path::Path,
+    train: &charrnn_data::Source,
+) -> Result<()> {
+    let mut inputs: Vec<&std::path::Path> =
+        train.files().iter().map(|f| f.path.as_path()).collect();
+    inputs.extend(args.valid.as_deref());
+    inputs.extend(args.vocab.as_deref());
+    let mut written: Vec<String> = ["train.store", "valid.store", "train.vocab-key"]
+        .map(String::from)
+        .to_vec();
+    let vocab = store_dir.join("train.tokenizer.json");
+    written.push("train.tokenizer.json".into());
+    written.push(
+        Vocab::counts_path(&vocab)
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+    );
+    written.extend((0..args.extra_columns.len()).map(|i| format!("train-extra-{i}.store")));
+    for name in written {
+        paths::refuse_input_as_output(&store_dir.join(&name), "--store-dir's", &inputs)?;
+    }
+    Ok(())
 }
 
 /// Refuses to fine-tune a model on data of other classes than it was trained on (`model` and

@@ -85,6 +85,44 @@ fn no_command_writes_over_its_input() {
         nothing,
         Expect::Refused("is a file"),
     );
+    // Inputs whose names are those of the files written into --store-dir.
+    fn inputs_in_stores(dir: &Path) {
+        std::fs::create_dir_all(dir.join("stores")).unwrap();
+        for name in [
+            "train.store",
+            "valid.store",
+            "eval.store",
+            "train.tokenizer.json",
+        ] {
+            std::fs::copy(dir.join("train.parquet"), dir.join("stores").join(name)).unwrap();
+        }
+    }
+    for (train, valid) in [
+        ("stores/train.store", "train.parquet"),
+        ("train.parquet", "stores/valid.store"),
+        ("stores/train.tokenizer.json", "train.parquet"),
+    ] {
+        let mut case = vec![
+            "train", "--train", train, "--valid", valid, "--format", "parquet",
+        ];
+        case.extend(["--store-dir", "stores", "--out", "new-run"]);
+        case.extend(TINY);
+        check(&case, inputs_in_stores, Expect::Refused("--store-dir"));
+    }
+    check(
+        &[
+            "eval",
+            "run",
+            "--data",
+            "stores/eval.store",
+            "--format",
+            "parquet",
+            "--store-dir",
+            "stores",
+        ],
+        inputs_in_stores,
+        Expect::Refused("the token store"),
+    );
 }
 
 // --- 2. A run that trains nothing, or replaces a trained one ----------------------------
