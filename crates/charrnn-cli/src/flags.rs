@@ -205,7 +205,8 @@ pub struct VocabBuildArgs {
     /// Keep at most this many tokens (the most frequent), at least 1 (default: all).
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub max_size: Option<usize>,
-    /// Where to write the tokenizer.json.
+    /// Where to write the tokenizer.json; the token counts go beside it, in NAME.counts.json
+    /// (tokenizer.json's own format has no place for them).
     #[arg(long, short)]
     pub output: PathBuf,
 }

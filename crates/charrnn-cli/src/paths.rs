@@ -56,6 +56,35 @@ pub fn refuse_input_as_output(output: &Path, flag: &str, inputs: &[&Path]) -> Re
     Ok(())
 }
 
+/// The file to write for an output path, checked before anything is written: a symlink is
+/// written through (its target is replaced, not the link); a directory, a FIFO, a device or a
+/// socket is refused, since the atomic write (a temporary file renamed over the path) would
+/// replace it with a plain file.
+pub fn output_file(output: &Path, flag: &str) -> Result<PathBuf> {
+    let Ok(meta) = std::fs::symlink_metadata(output) else {
+        return Ok(output.to_owned());
+    };
+    let target = if meta.file_type().is_symlink() {
+        match std::fs::canonicalize(output) {
+            Ok(target) => target,
+            Err(_) => bail!(
+                "{flag} {} is a symbolic link to nothing: name a file to write",
+                output.display()
+            ),
+        }
+    } else {
+        output.to_owned()
+    };
+    refuse_directory(&target, flag)?;
+    if target.exists() && !target.is_file() {
+        bail!(
+            "{flag} {} is not a regular file (a FIFO, a device or a socket): name a file to write",
+            output.display()
+        );
+    }
+    Ok(target)
+}
+
 /// Refuses to write a file at `output` when a directory is there.
 pub fn refuse_directory(output: &Path, flag: &str) -> Result<()> {
     if output.is_dir() {

@@ -29,12 +29,12 @@ pub fn dispatch(command: Command, out: &Output) -> Result<()> {
 }
 
 fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
-    paths::refuse_directory(&args.output, "the output")?;
-    paths::refuse_input_as_output(&args.output, "the output", &[&args.input])?;
+    let output = paths::output_file(&args.output, "the output")?;
+    paths::refuse_input_as_output(&output, "the output", &[&args.input])?;
     let stats = if corpus::is_csv(&args.input, &args.text)? && args.input.is_file() {
         csv_to_parquet(
             &args.input,
-            &args.output,
+            &output,
             &CsvOptions {
                 header: corpus::csv_header(args.header),
                 ..CsvOptions::default()
@@ -43,8 +43,8 @@ fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
     } else {
         let source = corpus::open_source(&args.input, &args.text)?;
         let files: Vec<&Path> = source.files().iter().map(|f| f.path.as_path()).collect();
-        paths::refuse_input_as_output(&args.output, "the output", &files)?;
-        records_to_parquet(&source, &args.output)?
+        paths::refuse_input_as_output(&output, "the output", &files)?;
+        records_to_parquet(&source, &output)?
     };
     let event = Event::Prepared(Prepared {
         rows: stats.rows,
@@ -62,16 +62,21 @@ fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
 }
 
 fn vocab_build(args: &VocabBuildArgs, out: &Output) -> Result<()> {
-    paths::refuse_directory(&args.output, "--output")?;
+    let output = paths::output_file(&args.output, "--output")?;
+    // The counts file beside it is checked too, before either is written.
+    let counts_file = Vocab::counts_path(&output);
+    paths::output_file(&counts_file, "--output's counts file")?;
+    if std::fs::symlink_metadata(&counts_file).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "--output's counts file {} is a symbolic link: remove it or choose another --output",
+            counts_file.display()
+        );
+    }
     let source = corpus::open_source(&args.data, &args.text)?;
     let mut inputs: Vec<&Path> = source.files().iter().map(|f| f.path.as_path()).collect();
     inputs.push(&args.data);
-    paths::refuse_input_as_output(&args.output, "--output", &inputs)?;
-    paths::refuse_input_as_output(
-        &Vocab::counts_path(&args.output),
-        "--output's counts file",
-        &inputs,
-    )?;
+    paths::refuse_input_as_output(&output, "--output", &inputs)?;
+    paths::refuse_input_as_output(&counts_file, "--output's counts file", &inputs)?;
     let opts = VocabOptions {
         level: args.level,
         lowercase: args.lowercase,
@@ -79,7 +84,7 @@ fn vocab_build(args: &VocabBuildArgs, out: &Output) -> Result<()> {
         max_size: args.max_size,
     };
     let vocab = corpus::build_vocab(&source, &opts, out)?;
-    vocab.save(&args.output)?;
+    vocab.save(&output)?;
     let counts = vocab.counts().unwrap_or(&[]);
     let unk = counts.get(vocab.unk_id() as usize).copied().unwrap_or(0);
     let total: u64 = counts.iter().sum();

@@ -125,6 +125,51 @@ fn no_command_writes_over_its_input() {
     );
 }
 
+/// An output path that is not a plain file: a symbolic link is written through (the link
+/// stays, its target gets the data); a FIFO is refused, not replaced by a file; a counts file
+/// that cannot be written stops `vocab build` before its --output is touched.
+#[cfg(unix)]
+#[test]
+fn outputs_that_are_not_plain_files() {
+    use std::os::unix::fs::FileTypeExt;
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    copy_dir(world(), dir);
+    std::fs::write(dir.join("target.parquet"), "keep").unwrap();
+    std::os::unix::fs::symlink("target.parquet", dir.join("link.parquet")).unwrap();
+    let out = charrnn(
+        dir,
+        &args(&["prepare", "train.csv", "link.parquet", "--quiet"]),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let link = std::fs::symlink_metadata(dir.join("link.parquet")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link is kept");
+    assert!(
+        std::fs::read(dir.join("target.parquet"))
+            .unwrap()
+            .starts_with(b"PAR1")
+    );
+    let made = std::process::Command::new("mkfifo")
+        .arg(dir.join("fifo"))
+        .status();
+    if made.is_ok_and(|s| s.success()) {
+        let out = charrnn(dir, &args(&["prepare", "train.csv", "fifo"]));
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
+        let fifo = std::fs::symlink_metadata(dir.join("fifo")).unwrap();
+        assert!(fifo.file_type().is_fifo(), "the FIFO is still one");
+    }
+    fn counts_dir(dir: &Path) {
+        std::fs::write(dir.join("v.json"), "OLD").unwrap();
+        std::fs::create_dir(dir.join("v.counts.json")).unwrap();
+    }
+    check(
+        &["vocab", "build", "train.parquet", "--output", "v.json"],
+        counts_dir,
+        Expect::Refused("counts file"),
+    );
+}
+
 // --- 2. A run that trains nothing, or replaces a trained one ----------------------------
 
 #[test]
