@@ -18,7 +18,8 @@ pub enum DataError {
         source: std::io::Error,
     },
     /// The CSV file is malformed: a row with the wrong number of fields, bytes that are not
-    /// UTF-8, a label that is not an integer, a bad header.
+    /// UTF-8, a label that is not an integer (or is the lowest i64, which the token store
+    /// reserves), a bad header (a column named twice).
     #[error("{}: {}{message}", path.display(), row.map(|r| format!("row {r}: ")).unwrap_or_default())]
     Csv {
         /// The CSV file.
@@ -43,7 +44,8 @@ pub enum DataError {
         /// The Parquet library's diagnosis.
         message: String,
     },
-    /// A Parquet or Arrow error while reading data pages or writing the output.
+    /// A Parquet or Arrow error while reading data pages or writing the output; or a label that
+    /// is the lowest i64 (reserved by the token store), with its row.
     #[error("{}: {message}", path.display())]
     Parquet {
         /// The file.
@@ -99,7 +101,8 @@ pub enum DataError {
     #[error("invalid options: {0}")]
     Options(String),
     /// A line of a text or JSON Lines file cannot be used: bytes that are not UTF-8, a line
-    /// that is not a JSON object, a missing field or one of the wrong type.
+    /// that is not a JSON object, a missing field or one of the wrong type, a label that is the
+    /// lowest i64 (which the token store reserves).
     #[error("{}: line {line}: {message}", path.display())]
     Line {
         /// The file (for a compressed file, the compressed file).
@@ -162,4 +165,15 @@ pub(crate) fn one_line(message: impl std::fmt::Display) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `label` read from `column`, unless it is the value the token store reserves for "no label"
+/// (the lowest i64): then the message that says so.
+pub(crate) fn check_label(label: i64, column: &str) -> Result<i64, String> {
+    if label == crate::store::NO_LABEL {
+        return Err(format!(
+            "label {label} in column `{column}` is out of range (the lowest i64 is reserved)"
+        ));
+    }
+    Ok(label)
 }

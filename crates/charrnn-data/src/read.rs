@@ -10,7 +10,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 
 use crate::DataError;
 use crate::convert::shorten;
-use crate::error::one_line;
+use crate::error::{check_label, one_line};
 
 /// What the reader does with a row whose text or label is null.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,7 +30,9 @@ pub struct ReadOptions {
     /// An optional label column: any integer type (Int8 to UInt64, or a dictionary of them),
     /// or strings holding integers such as a header CSV converted with every column Utf8
     /// (surrounding spaces are ignored). Other strings, e.g. category names like `"World"`,
-    /// are a [`DataError::BadLabel`]: map names to numbers before converting.
+    /// are a [`DataError::BadLabel`]: map names to numbers before converting. The lowest i64
+    /// (`i64::MIN`), which the token store reserves for "no label", is a [`DataError::Parquet`]
+    /// naming the row.
     pub label_column: Option<String>,
     /// What a null in any of the read columns does.
     pub nulls: NullPolicy,
@@ -398,6 +400,12 @@ impl TextReader {
             },
         };
         let label = match (label, &self.label_column) {
+            (Some(Some(l)), Some(column)) => {
+                Some(check_label(l, column).map_err(|m| DataError::Parquet {
+                    path: self.path.clone(),
+                    message: format!("row {row}: {m}"),
+                })?)
+            }
             (Some(l), _) => l,
             (None, None) => None,
             (None, Some(column)) => {

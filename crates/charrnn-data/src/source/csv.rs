@@ -10,6 +10,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 
 use super::types::{FileReader, Piece, SourceFile, SourceOptions, open_stream};
 use crate::convert::{csv_error, shorten};
+use crate::error::check_label;
 use crate::{CsvHeader, DataError, NullPolicy};
 
 /// The columns of a CSV file and whether its first record names them.
@@ -18,7 +19,8 @@ pub(crate) struct Layout {
     has_header: bool,
 }
 
-/// Decides the layout of `file` for the options (see [`SourceOptions::csv_header`]).
+/// Decides the layout of `file` for the options (see [`SourceOptions::csv_header`]); a header
+/// naming a column twice is refused.
 pub(crate) fn layout(file: &SourceFile, opts: &SourceOptions) -> Result<Layout, DataError> {
     let ag_news = || Layout {
         names: vec!["label".into(), "title".into(), "description".into()],
@@ -68,6 +70,19 @@ pub(crate) fn layout(file: &SourceFile, opts: &SourceOptions) -> Result<Layout, 
             }
         }
     };
+    // As the converter: a name given twice would read only its first column.
+    if layout.has_header {
+        let names = &layout.names;
+        if let Some(name) =
+            (1..names.len()).find_map(|i| names[..i].contains(&names[i]).then_some(&names[i]))
+        {
+            return Err(DataError::Csv {
+                path: file.path.clone(),
+                row: Some(1),
+                message: format!("header: column name `{name}` appears twice"),
+            });
+        }
+    }
     for column in opts.columns().iter().chain(opts.label_column.iter()) {
         if !layout.names.contains(column) {
             return Err(DataError::MissingColumn {
@@ -152,11 +167,18 @@ impl CsvFileReader {
         let label = match &self.label {
             None => None,
             Some(name) => match get(name)? {
-                Some(raw) => Some(raw.trim().parse::<i64>().map_err(|_| DataError::Csv {
-                    path: self.path.clone(),
-                    row: Some(record),
-                    message: format!("label `{}` is not an integer", shorten(raw)),
-                })?),
+                Some(raw) => {
+                    let bad = |message| DataError::Csv {
+                        path: self.path.clone(),
+                        row: Some(record),
+                        message,
+                    };
+                    let label = raw
+                        .trim()
+                        .parse::<i64>()
+                        .map_err(|_| bad(format!("label `{}` is not an integer", shorten(raw))))?;
+                    Some(check_label(label, name).map_err(bad)?)
+                }
                 None if self.nulls == NullPolicy::Skip => return Ok(None),
                 None => {
                     return Err(DataError::Null {

@@ -1,24 +1,47 @@
 //! Which files an input names, and how each is compressed and formatted.
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::types::{Compression, Format, io};
+use super::types::{BOM, Compression, Format, io};
 use crate::DataError;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
+/// What makes a file or directory itself, whatever path reaches it: its device and inode on
+/// Unix, its canonical path elsewhere.
+#[cfg(unix)]
+type FileId = (u64, u64);
+#[cfg(not(unix))]
+type FileId = PathBuf;
+
+#[cfg(unix)]
+fn file_id(_path: &Path, meta: &std::fs::Metadata) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn file_id(path: &Path, _meta: &std::fs::Metadata) -> FileId {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+}
+
 /// The files `path` names: itself, the files under a directory (recursively, by name, hidden
-/// entries left out), or the files a glob pattern matches (sorted).
+/// entries left out), or the files a glob pattern matches (sorted). A directory or a file
+/// reached again through a link (a symbolic link loop, two links to one file) is taken once,
+/// where it is met first.
 pub(crate) fn expand(path: &Path) -> Result<Vec<PathBuf>, DataError> {
     let none = |message: &str| DataError::Input {
         path: path.to_owned(),
         message: message.to_owned(),
     };
     if path.is_dir() {
+        let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
+        let mut seen = HashSet::from([file_id(path, &meta)]);
         let mut out = Vec::new();
-        walk(path, &mut out)?;
+        walk(path, &mut seen, &mut out)?;
         if out.is_empty() {
             return Err(none("the directory holds no file"));
         }
@@ -43,13 +66,17 @@ pub(crate) fn expand(path: &Path) -> Result<Vec<PathBuf>, DataError> {
         }
     }
     out.sort();
+    let mut seen = HashSet::new();
+    out.retain(|p| std::fs::metadata(p).map_or(true, |meta| seen.insert(file_id(p, &meta))));
     if out.is_empty() {
         return Err(none("no file matches the pattern"));
     }
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
+/// Adds the files under `dir` to `out`, skipping the directories and files in `seen` (and
+/// adding those it takes).
+fn walk(dir: &Path, seen: &mut HashSet<FileId>, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -60,9 +87,16 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
         .collect();
     entries.sort();
     for p in entries {
-        if p.is_dir() {
-            walk(&p, out)?;
-        } else if p.is_file() {
+        // A dangling link or an entry gone meanwhile is no file to read.
+        let Ok(meta) = std::fs::metadata(&p) else {
+            continue;
+        };
+        if !(meta.is_dir() || meta.is_file()) || !seen.insert(file_id(&p, &meta)) {
+            continue;
+        }
+        if meta.is_dir() {
+            walk(&p, seen, out)?;
+        } else {
             out.push(p);
         }
     }
@@ -70,7 +104,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
 }
 
 /// The compression and the format of one file: from its extensions (`.jsonl.gz`), else from its
-/// first bytes (Parquet's `PAR1`, a JSON object's `{`, otherwise text).
+/// first bytes after a byte-order mark (Parquet's `PAR1`, a JSON object's `{`, otherwise
+/// text).
 pub(crate) fn detect(path: &Path) -> Result<(Compression, Format), DataError> {
     let name = path
         .file_name()
@@ -125,7 +160,7 @@ pub(crate) fn detect(path: &Path) -> Result<(Compression, Format), DataError> {
         }
         got += k;
     }
-    let first = &first[..got];
+    let first = first[..got].strip_prefix(&BOM).unwrap_or(&first[..got]);
     let format = if first.starts_with(b"PAR1") {
         Format::Parquet
     } else if first

@@ -7,7 +7,8 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
-use super::types::{FileReader, Piece, SourceFile, SourceOptions, io, open_stream};
+use super::types::{FileReader, Piece, SourceFile, SourceOptions, io, open_text_stream};
+use crate::error::check_label;
 use crate::{DataError, NullPolicy};
 
 pub(crate) struct JsonlReader {
@@ -24,7 +25,7 @@ pub(crate) struct JsonlReader {
 
 impl JsonlReader {
     pub(crate) fn open(file: &SourceFile, opts: &SourceOptions) -> Result<Self, DataError> {
-        let (reader, counter) = open_stream(file)?;
+        let (reader, counter) = open_text_stream(file)?;
         Ok(Self {
             path: file.path.clone(),
             reader,
@@ -87,25 +88,28 @@ impl JsonlReader {
         };
         let label = match &self.label {
             None => None,
-            Some(field) => match object.get(field) {
-                None => return null(field, true),
-                Some(Value::Null) => return null(field, false),
-                Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(|| {
-                    self.error(format!("label `{n}` in field `{field}` is not an integer"))
-                })?),
-                Some(Value::String(s)) => Some(s.trim().parse::<i64>().map_err(|_| {
-                    self.error(format!(
-                        "label `{}` in field `{field}` is not an integer",
-                        crate::convert::shorten(s)
-                    ))
-                })?),
-                Some(other) => {
-                    return Err(self.error(format!(
-                        "label field `{field}` holds {}, not an integer",
-                        kind(other)
-                    )));
-                }
-            },
+            Some(field) => {
+                let label = match object.get(field) {
+                    None => return null(field, true),
+                    Some(Value::Null) => return null(field, false),
+                    Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+                        self.error(format!("label `{n}` in field `{field}` is not an integer"))
+                    })?,
+                    Some(Value::String(s)) => s.trim().parse::<i64>().map_err(|_| {
+                        self.error(format!(
+                            "label `{}` in field `{field}` is not an integer",
+                            crate::convert::shorten(s)
+                        ))
+                    })?,
+                    Some(other) => {
+                        return Err(self.error(format!(
+                            "label field `{field}` holds {}, not an integer",
+                            kind(other)
+                        )));
+                    }
+                };
+                Some(check_label(label, field).map_err(|m| self.error(m))?)
+            }
         };
         let mut text = String::new();
         for (k, field) in self.fields.iter().enumerate() {

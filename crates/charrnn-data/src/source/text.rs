@@ -4,7 +4,7 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use super::types::{FileReader, PIECE_BYTES, Piece, SourceFile, TextUnit, io, open_stream};
+use super::types::{FileReader, PIECE_BYTES, Piece, SourceFile, TextUnit, io, open_text_stream};
 use crate::DataError;
 
 /// How a line read stopped.
@@ -46,7 +46,7 @@ impl TextFileReader {
         unit: TextUnit,
         max: usize,
     ) -> Result<Self, DataError> {
-        let (reader, counter) = open_stream(file)?;
+        let (reader, counter) = open_text_stream(file)?;
         Ok(Self {
             path: file.path.clone(),
             reader,

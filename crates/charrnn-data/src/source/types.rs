@@ -120,8 +120,8 @@ pub struct SourceOptions {
     /// Text columns (Parquet, CSV) or fields (JSON Lines), joined by single spaces; empty:
     /// `text`. Ignored for plain text.
     pub text_columns: Vec<String>,
-    /// An integer label column or field (strings holding integers are accepted). Ignored for
-    /// plain text.
+    /// An integer label column or field (strings holding integers are accepted; the lowest i64,
+    /// which the token store reserves, is an error). Ignored for plain text.
     pub label_column: Option<String>,
     /// What a null (or, in JSON Lines, a missing field) does.
     pub nulls: NullPolicy,
@@ -190,6 +190,33 @@ pub(crate) fn io(path: &Path, source: std::io::Error) -> DataError {
         path: path.to_owned(),
         source,
     }
+}
+
+/// The UTF-8 byte-order mark, skipped at the start of a JSON Lines or text file.
+pub(crate) const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
+
+/// [`open_stream`] without a leading byte-order mark, for the formats read as UTF-8 text lines
+/// (CSV strips its own).
+pub(crate) fn open_text_stream(
+    file: &SourceFile,
+) -> Result<(Box<dyn BufRead>, ByteCount), DataError> {
+    let (mut reader, counter) = open_stream(file)?;
+    // The first bytes, read until they are the mark or cannot begin it (a decompressor may
+    // hand them out one at a time).
+    let mut head = Vec::with_capacity(BOM.len());
+    while head.len() < BOM.len() && BOM.starts_with(&head) {
+        let buf = reader.fill_buf().map_err(|e| io(&file.path, e))?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len().min(BOM.len() - head.len());
+        head.extend_from_slice(&buf[..n]);
+        reader.consume(n);
+    }
+    if head == BOM {
+        return Ok((reader, counter));
+    }
+    Ok((Box::new(std::io::Cursor::new(head).chain(reader)), counter))
 }
 
 /// Bytes read from a file on disk so far, shared with its reader.
