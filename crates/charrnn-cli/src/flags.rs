@@ -250,7 +250,9 @@ pub struct TrainArgs {
     /// The run directory: best/ and last/ checkpoints and metrics.jsonl.
     #[arg(long)]
     pub out: PathBuf,
-    /// Continue the run in this directory exactly where its last checkpoint stopped.
+    /// Continue the run in this directory exactly where its last checkpoint stopped, on the
+    /// same data and seed, with its own settings: flags given change the recipe (a budget, the
+    /// learning rate...); the model's shape cannot change, and the vocabulary is the run's.
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Fine-tune: start from this trained model (a run directory, for its best/, or a

@@ -8,9 +8,9 @@ use charrnn_data::{
 };
 use charrnn_experiment::{Event, Recipe, TrainDone, Validation};
 use charrnn_model::{
-    CharRnn, Checkpoint, DataSettings, InputMode, LrSchedule, ModelConfig, ProcessGroup,
-    TrainConfig, TrainData, Trainer, device_name, foreign_run_entries, parse_device, resolve,
-    run_holds_model, set_cpu_threads,
+    CharRnn, Checkpoint, CheckpointConfig, DataSettings, InputMode, LrSchedule, ModelConfig,
+    ProcessGroup, TrainConfig, TrainData, Trainer, device_name, foreign_run_entries, parse_device,
+    resolve, run_holds_model, set_cpu_threads,
 };
 use charrnn_vocab::{Vocab, VocabOptions};
 
@@ -33,7 +33,33 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         mut model,
         mut train,
     } = args.preset.recipe();
+    // A resume starts from the run's own settings (not the preset's): its flags change only
+    // what they name.
+    let saved = match &args.resume {
+        Some(dir) => Some(
+            CheckpointConfig::read(&dir.join("last"))
+                .with_context(|| format!("--resume {}: not a run to resume", dir.display()))?,
+        ),
+        None => None,
+    };
+    if let Some(saved) = &saved {
+        model = saved.model.clone();
+        if let Some(t) = &saved.training {
+            if t.seed != args.run.seed {
+                bail!(
+                    "--seed {} is not the run's seed {}: a resume keeps its seed (give --seed {})",
+                    args.run.seed,
+                    t.seed,
+                    t.seed
+                );
+            }
+            train = t.clone();
+        }
+    }
     apply_flags(args, &mut model, &mut train)?;
+    if let Some(saved) = &saved {
+        refuse_another_shape(&saved.model, &model)?;
+    }
     let device = parse_device(&args.run.device)?;
     let group = Group::of(args, train.batch_size, device)?;
     // Ranks other than 0 print nothing and write no run directory: rank 0 speaks for all.
@@ -111,6 +137,18 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     let fingerprint = train_source
         .fingerprint()
         .with_context(|| format!("cannot read {}", args.train.display()))?;
+    // A resume continues on the data it trained on (content and reading options).
+    if let Some(saved) = &saved {
+        let key = format!("xxh3-128:{fingerprint:032x}");
+        let recorded = saved.data_checksums.values().any(|v| *v == key);
+        if !saved.data_checksums.is_empty() && !recorded {
+            bail!(
+                "--train {} (with these columns and reading options) is not the data this run \
+                 trained on: a resume continues on the same data",
+                args.train.display()
+            );
+        }
+    }
     let resume_dir = args.resume.as_deref();
     let vocab_opts = VocabOptions {
         min_freq: args.min_freq,
@@ -353,7 +391,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
 
     let mut trainer = match resume_dir {
         Some(dir) => {
-            if dir != args.out {
+            if !paths::same_file(dir, &args.out) {
                 bail!(
                     "--resume {} and --out {} must name the same run directory",
                     dir.display(),
@@ -660,6 +698,38 @@ fn fine_tuning_vocab(
         if added > 10 { " ..." } else { "" }
     );
     Ok((vocab, Some(ids), how))
+}
+
+/// Refuses a resume whose shape flags name another model than the run's (they were ignored).
+fn refuse_another_shape(run: &ModelConfig, asked: &ModelConfig) -> Result<()> {
+    let differs = [
+        ("--cell", run.cell.to_string(), asked.cell.to_string()),
+        (
+            "--input/--embed-dim",
+            run.input.to_string(),
+            asked.input.to_string(),
+        ),
+        ("--hidden", run.hidden.to_string(), asked.hidden.to_string()),
+        (
+            "--layers",
+            run.num_layers.to_string(),
+            asked.num_layers.to_string(),
+        ),
+        (
+            "--dropout",
+            run.dropout.to_string(),
+            asked.dropout.to_string(),
+        ),
+    ];
+    for (flag, theirs, ours) in differs {
+        if theirs != ours {
+            bail!(
+                "{flag} {ours} is not the resumed run's {theirs}: a resume keeps the model's \
+                 shape (leave the flag out, or train a new run)"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Refuses, before anything is written, a store directory whose files (token stores, the

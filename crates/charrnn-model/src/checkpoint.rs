@@ -54,6 +54,12 @@ pub struct CheckpointConfig {
 }
 
 impl CheckpointConfig {
+    /// Reads the `config.json` of checkpoint directory `dir` (no weights are loaded and no
+    /// checksum is checked: for settings, not for use).
+    pub fn read(dir: &Path) -> Result<CheckpointConfig> {
+        read_config(dir)
+    }
+
     /// A configuration with only the model filled in.
     pub fn new(model: ModelConfig) -> Self {
         CheckpointConfig {

@@ -201,6 +201,69 @@ fn a_trained_run_is_never_replaced_silently() {
     resume.extend(TINY);
     resume.extend(["--max-steps", "4"]);
     check(&resume, nothing, Expect::Refused("budget is already spent"));
+    // A resume that names another shape, seed or data is refused (they were ignored or
+    // silently trained on).
+    let run = [
+        "train",
+        "--train",
+        "train.parquet",
+        "--out",
+        "run",
+        "--resume",
+        "run",
+    ];
+    for (extra, culprit) in [
+        (
+            &["--hidden", "64"][..],
+            "--hidden 64 is not the resumed run's 8",
+        ),
+        (
+            &["--cell", "gru"][..],
+            "--cell gru is not the resumed run's lstm",
+        ),
+        (&["--seed", "9"][..], "--seed 9 is not the run's seed"),
+        (
+            &["--column", "description"][..],
+            "is not the data this run trained on",
+        ),
+    ] {
+        let mut case = run.to_vec();
+        case.extend(extra);
+        case.extend(["--max-steps", "6"]);
+        check(&case, nothing, Expect::Refused(culprit));
+    }
+}
+
+/// A resume takes the run's own settings, not the preset's, for what its flags leave out; and
+/// the run directory may be spelled in any way.
+#[test]
+fn a_resume_keeps_the_runs_settings() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    copy_dir(world(), dir);
+    let resume = args(&[
+        "train",
+        "--train",
+        "train.parquet",
+        "--out",
+        "run",
+        "--resume",
+        "./run",
+        "--max-steps",
+        "6",
+        "--quiet",
+    ]);
+    let out = charrnn(dir, &resume);
+    assert!(out.status.success(), "{out:?}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/last/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["progress"]["step"], 6);
+    assert_eq!(
+        config["training"]["batch_size"], 8,
+        "the run's, not the preset's 64"
+    );
+    assert_eq!(config["model"]["hidden"], 8);
 }
 
 /// A directory of the user's that only shares a run's entry names is not a run: training
