@@ -85,6 +85,28 @@ pub fn output_file(output: &Path, flag: &str) -> Result<PathBuf> {
     Ok(target)
 }
 
+/// Takes the run directory `dir` (made if missing) for this process alone, for as long as the
+/// returned handle lives: a second training into the same directory is refused at once,
+/// instead of racing the first for its checkpoints. (An advisory lock on the directory itself:
+/// nothing is written in it.)
+pub fn lock_run_dir(dir: &Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    let handle = std::fs::File::open(dir)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", dir.display()))?;
+    match handle.try_lock() {
+        Ok(()) => Ok(handle),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "--out {} is in use by another charrnn training: wait for it to end, or choose \
+             another directory",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            bail!("cannot lock the run directory {}: {e}", dir.display())
+        }
+    }
+}
+
 /// Refuses to write a file at `output` when a directory is there.
 pub fn refuse_directory(output: &Path, flag: &str) -> Result<()> {
     if output.is_dir() {

@@ -134,6 +134,12 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         .clone()
         .unwrap_or_else(|| corpus::default_store_dir(&args.out));
     refuse_store_over_inputs(args, &store_dir, &train_source)?;
+    // Rank 0 (or the only process) holds the run directory until training ends; the other
+    // ranks of a group write nothing there.
+    let _run_lock = match &group {
+        Some(g) if g.rendezvous.rank > 0 => None,
+        _ => Some(paths::lock_run_dir(&args.out)?),
+    };
     let fingerprint = train_source
         .fingerprint()
         .with_context(|| format!("cannot read {}", args.train.display()))?;

@@ -234,6 +234,49 @@ fn a_trained_run_is_never_replaced_silently() {
     }
 }
 
+/// Two trainings into one run directory: the second is refused at once, naming the cause,
+/// instead of racing the first for its checkpoints.
+#[test]
+fn a_run_directory_in_use_is_refused() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    copy_dir(world(), dir);
+    let mut base = args(&[
+        "train",
+        "--train",
+        "train.parquet",
+        "--out",
+        "busy",
+        "--quiet",
+    ]);
+    base.extend(args(TINY));
+    let mut long = base.clone();
+    long.extend(args(&["--max-steps", "1000000"]));
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_charrnn"))
+        .args(&long)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The first holds the directory once it has made it (before its first step).
+    let started = std::time::Instant::now();
+    while !dir.join("busy/store").exists() && started.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut second = base;
+    second.extend(args(&["--max-steps", "2", "--overwrite"]));
+    let out = charrnn(dir, &second);
+    let _ = first.kill();
+    let _ = first.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("in use by another charrnn training"),
+        "{stderr}"
+    );
+}
+
 /// A resume takes the run's own settings, not the preset's, for what its flags leave out; and
 /// the run directory may be spelled in any way.
 #[test]
