@@ -1,6 +1,8 @@
 //! The HTTP API in the OpenAI completions shape: request and response types, their checks,
 //! and the handlers, which talk to the generation thread over channels.
 use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
@@ -15,6 +17,8 @@ use charrnn_model::RowRequest;
 use charrnn_sampling::{SamplingConfig, Temperature};
 use charrnn_vocab::Unknown;
 use futures_util::stream::{self, Stream};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
@@ -95,6 +99,65 @@ pub(crate) struct CompletionRequest {
     presence_penalty: Option<f32>,
     #[serde(default)]
     frequency_penalty: Option<f32>,
+}
+
+/// A request body: a JSON object read as a `T`, or any other JSON value, refused as a whole.
+/// A plain `T` would also take an array, filling a struct's fields in order (`[null, "the",
+/// 3]` as model, prompt and max_tokens).
+pub(crate) enum Body<T> {
+    /// A JSON object, read as a `T`.
+    Object(T),
+    /// An array, a string, a number, a boolean or null.
+    NotObject,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Body<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BodyVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for BodyVisitor<T> {
+            type Value = Body<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Body<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(Body::Object)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Body<T>, A::Error> {
+                // Read to its end, so that the JSON is still checked to be well-formed.
+                IgnoredAny.visit_seq(seq).map(|_| Body::NotObject)
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Body<T>, E> {
+                Ok(Body::NotObject)
+            }
+
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Body<T>, E> {
+                Ok(Body::NotObject)
+            }
+
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Body<T>, E> {
+                Ok(Body::NotObject)
+            }
+
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Body<T>, E> {
+                Ok(Body::NotObject)
+            }
+
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Body<T>, E> {
+                Ok(Body::NotObject)
+            }
+
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Body<T>, E> {
+                Ok(Body::NotObject)
+            }
+        }
+
+        deserializer.deserialize_any(BodyVisitor(PhantomData))
+    }
 }
 
 /// An error in the OpenAI shape.
@@ -245,13 +308,14 @@ fn check(shared: &Shared, req: CompletionRequest) -> Result<Checked, ApiError> {
             format!("n must be in 1..={} (got {n})", shared.max_n),
         ));
     }
-    if prompts.len() * n > shared.max_n * 4 {
+    // Saturating: `--max-n` may be as large as usize holds.
+    let most_choices = shared.max_n.saturating_mul(4);
+    if prompts.len().saturating_mul(n) > most_choices {
         return Err(ApiError::bad(
             Some("prompt"),
             format!(
-                "{} prompts × n = {n} is more than {} choices",
+                "{} prompts × n = {n} is more than {most_choices} choices",
                 prompts.len(),
-                shared.max_n * 4
             ),
         ));
     }
@@ -349,10 +413,10 @@ fn now_secs() -> u64 {
 pub(crate) async fn completions(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Result<Json<CompletionRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<Body<CompletionRequest>>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers)?;
-    let Json(req) = body.map_err(|e| {
+    let Json(body) = body.map_err(|e| {
         let status = e.status();
         ApiError {
             status: if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -365,6 +429,12 @@ pub(crate) async fn completions(
             retry_after: None,
         }
     })?;
+    let Body::Object(req) = body else {
+        return Err(ApiError::bad(
+            None,
+            "the request body must be a JSON object",
+        ));
+    };
     let checked = check(&shared, req)?;
     if shared.shutting_down.load(Ordering::Relaxed) {
         return Err(ApiError::status(

@@ -47,7 +47,7 @@ pub struct ServeConfig {
     pub addr: SocketAddr,
     /// The bearer token `/v1/*` requires (`None`: no authentication).
     pub api_key: Option<String>,
-    /// Requests waiting to join the batch before new ones get 429.
+    /// Requests waiting to join the batch before new ones get 429 (at most [`MAX_QUEUE`]).
     pub max_queue: usize,
     /// Most rows (samples) generated together.
     pub max_batch: usize,
@@ -57,7 +57,7 @@ pub struct ServeConfig {
     pub max_n: usize,
     /// The largest request body, in bytes.
     pub max_body_bytes: usize,
-    /// A request's rows are ended after this long.
+    /// A request's rows are ended after this long (at most a century: longer is a century).
     pub request_timeout: Duration,
     /// After shutdown begins, requests in flight get this long to finish.
     pub shutdown_grace: Duration,
@@ -85,6 +85,15 @@ impl Default for ServeConfig {
         }
     }
 }
+
+/// The longest queue [`ServeConfig::max_queue`] may set: its slots are allocated when the
+/// server starts (about 60 bytes each), and a million waiting requests are more than a process
+/// has connections for.
+pub const MAX_QUEUE: usize = 1 << 20;
+
+/// The longest request timeout, a century: no timeout in practice, yet a deadline that an
+/// [`std::time::Instant`] holds (`Duration::MAX` from now overflows one).
+const LONGEST_TIMEOUT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// What can stop the server from starting or running.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +131,18 @@ pub fn serve(
             "queue, batch, max_tokens and n limits must be at least 1".into(),
         ));
     }
+    if config.max_queue > MAX_QUEUE {
+        return Err(ServeError::Config(format!(
+            "the queue limit must be at most {MAX_QUEUE} (got {})",
+            config.max_queue
+        )));
+    }
+    // An empty key would be no authentication at all: a request without the header matches it.
+    if config.api_key.as_deref() == Some("") {
+        return Err(ServeError::Config(
+            "the API key is empty (None serves without authentication)".into(),
+        ));
+    }
     // Load on the calling thread first, so a bad checkpoint is an error before binding.
     let ckpt = Checkpoint::load(checkpoint, device)?;
     let labels = ckpt.model.config().label_names.clone();
@@ -149,7 +170,7 @@ pub fn serve(
         api_key: config.api_key.clone(),
         max_tokens: config.max_tokens,
         max_n: config.max_n,
-        request_timeout: config.request_timeout,
+        request_timeout: config.request_timeout.min(LONGEST_TIMEOUT),
         shutting_down: AtomicBool::new(false),
         next_id: AtomicU64::new(1),
     });

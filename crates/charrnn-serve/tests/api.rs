@@ -409,6 +409,29 @@ fn bad_requests_get_their_status_and_an_openai_error() {
             413,
             "",
         ),
+        // Only an object is a request: an array would fill the fields in order (model,
+        // prompt, max_tokens, ..., label), the last one a request that was answered.
+        (json!([]), 400, "the request body must be a JSON object"),
+        (
+            json!(["nope"]),
+            400,
+            "the request body must be a JSON object",
+        ),
+        (
+            json!([null, "Stocks", 3]),
+            400,
+            "the request body must be a JSON object",
+        ),
+        (
+            json!([
+                null, "the", 3, null, null, null, null, null, null, null, null, "class0"
+            ]),
+            400,
+            "the request body must be a JSON object",
+        ),
+        (json!("the"), 400, "the request body must be a JSON object"),
+        (json!(null), 400, "the request body must be a JSON object"),
+        (json!(3), 400, "the request body must be a JSON object"),
     ];
     for (body, status, needle) in cases {
         let reply = server.post(&body);
@@ -420,9 +443,25 @@ fn bad_requests_get_their_status_and_an_openai_error() {
         );
         assert!(error["type"].is_string());
     }
-    let reply = http(server.addr, "POST", "/v1/completions", &[], "{not json");
-    assert_eq!(reply.status, 400);
-    assert!(reply.json()["error"]["message"].is_string());
+    // Malformed JSON is a syntax error even where it is not an object; a field given twice is
+    // still refused.
+    for (body, needle) in [
+        ("{not json", "key must be a string"),
+        ("[1, 2", "EOF"),
+        ("[1] 2", "trailing characters"),
+        (
+            "{\"prompt\": \"the\", \"label\": \"class0\", \"prompt\": \"a\"}",
+            "duplicate field `prompt`",
+        ),
+    ] {
+        let reply = http(server.addr, "POST", "/v1/completions", &[], body);
+        assert_eq!(reply.status, 400, "{body}: {reply:?}");
+        let message = reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(message.contains(needle), "{body}: {message}");
+    }
     let reply = server.post(&json!({"prompt": "the", "label": "CLASS1", "max_tokens": 5}));
     assert_eq!(reply.status, 200, "labels by name, any case: {reply:?}");
     // Their neutral values, as some clients send them every time, are accepted.
@@ -507,6 +546,54 @@ fn the_api_key_guards_the_api_but_not_health() {
     let page = http(server.addr, "GET", "/", &[], "");
     assert_eq!(page.status, 200);
     assert!(page.body.contains("charrnn playground"));
+}
+
+#[test]
+fn an_empty_api_key_is_refused_not_taken_for_no_authentication() {
+    let dir = tempfile::tempdir().unwrap();
+    checkpoint(dir.path(), None);
+    let config = ServeConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        api_key: Some(String::new()),
+        ..ServeConfig::default()
+    };
+    let served = serve(dir.path(), Device::Cpu, &config, |_| {}, async {});
+    let err = served.expect_err("an empty key served").to_string();
+    assert!(err.contains("API key"), "{err}");
+}
+
+#[test]
+fn a_queue_too_long_to_allocate_is_refused_before_the_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    checkpoint(dir.path(), None);
+    for max_queue in [charrnn_serve::MAX_QUEUE + 1, usize::MAX] {
+        let config = ServeConfig {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            max_queue,
+            ..ServeConfig::default()
+        };
+        let served = serve(dir.path(), Device::Cpu, &config, |_| {}, async {});
+        let err = served.expect_err("the queue was allocated").to_string();
+        assert!(err.contains("queue"), "{err}");
+    }
+}
+
+#[test]
+fn limits_as_large_as_their_types_hold_do_not_overflow() {
+    let server = Server::start(
+        ServeConfig {
+            max_n: usize::MAX,
+            max_tokens: usize::MAX,
+            max_body_bytes: usize::MAX,
+            request_timeout: Duration::MAX,
+            shutdown_grace: Duration::MAX,
+            ..ServeConfig::default()
+        },
+        None,
+    );
+    let reply = server.post(&json!({"prompt": ["the", "a"], "max_tokens": 3, "n": 2}));
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(text_of(&reply).len(), 4);
 }
 
 #[test]
