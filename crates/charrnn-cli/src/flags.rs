@@ -350,7 +350,7 @@ pub struct TrainArgs {
     pub stride: Option<usize>,
     /// Truncated backpropagation through time: lay the training text out as --batch-size
     /// parallel streams and carry the recurrent state from one --window to the next.
-    #[arg(long, requires = "window")]
+    #[arg(long, requires = "window", conflicts_with = "label_column")]
     pub stateful: bool,
     /// Processes to train data-parallel on this machine, each on its slice of every batch,
     /// meeting on 127.0.0.1 through c10d (Gloo on the CPU; NCCL on CUDA, rank N on cuda:N), at
@@ -393,7 +393,7 @@ pub struct TrainArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// auto (CUDA when available), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = checks::device)]
     pub device: String,
     /// Seed of initialisation, data order, dropout and sampling (any whole number).
     #[arg(long, default_value_t = 0)]
@@ -410,8 +410,8 @@ pub struct GenerateArgs {
     /// Prompt(s) to continue; may be empty. Repeat for several.
     #[arg(long = "prompt", default_values_t = [String::new()])]
     pub prompts: Vec<String>,
-    /// Samples per prompt and temperature, at least 1.
-    #[arg(short = 'n', long = "num-samples", default_value_t = 1, value_parser = checks::count, allow_negative_numbers = true)]
+    /// Samples per prompt and temperature, 1 to 65,536.
+    #[arg(short = 'n', long = "num-samples", default_value_t = 1, value_parser = checks::samples, allow_negative_numbers = true)]
     pub num_samples: usize,
     /// Always pick the most likely next character.
     #[arg(long, conflicts_with = "temperature")]
@@ -537,7 +537,7 @@ pub struct ExperimentArgs {
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = checks::count, allow_negative_numbers = true)]
     pub samples: usize,
     /// auto (CUDA when available), cpu, cuda or cuda:N (default: auto).
-    #[arg(long)]
+    #[arg(long, value_parser = checks::device)]
     pub device: Option<String>,
     /// CPU threads for libtorch, at least 1 (default: libtorch's).
     #[arg(long, value_name = "N", value_parser = checks::count, allow_negative_numbers = true)]

@@ -396,6 +396,11 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
         &["--window", "8", "--stride", "0"],
         Expect::Usage("--stride"),
     );
+    run_train(
+        &["--window", "8", "--stateful", "--label-column", "label"],
+        Expect::Usage("--stateful"),
+    );
+    run_train(&["--device", "tpu"], Expect::Usage("--device"));
     // More processes than a batch has rows (TINY's 8) would start before anything failed: a
     // huge --nproc spawned processes until the machine choked. Refused before any starts.
     for nproc in ["18446744073709551615", "9"] {
@@ -426,6 +431,11 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
         ("--max-len", "0"),
         ("--sampler", "tpu"),
         ("--sync-every", "0"),
+        ("--device", "tpu"),
+        ("--device", "cpu:0"),
+        // One batch row each: more would exhaust memory (an abort, or the OOM killer).
+        ("--num-samples", "99999999999999"),
+        ("--num-samples", "65537"),
     ] {
         check(
             &["generate", "run", flag, value],
