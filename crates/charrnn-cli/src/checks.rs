@@ -137,6 +137,35 @@ pub fn min_p(s: &str) -> Result<f32, String> {
     sampling_rule(s, config).map(|()| p)
 }
 
+/// A device name as `--device` takes it: auto, cpu, cuda (or gpu) or cuda:N. Whether that
+/// device is there is checked when it is used; a name that is none of these is a usage error.
+pub fn device(s: &str) -> Result<String, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    let known = matches!(lower.as_str(), "auto" | "cpu" | "cuda" | "gpu")
+        || lower
+            .strip_prefix("cuda:")
+            .is_some_and(|n| n.parse::<usize>().is_ok());
+    if known {
+        Ok(s.to_owned())
+    } else {
+        Err("expected auto, cpu, cuda or cuda:N".into())
+    }
+}
+
+/// The most samples `generate` makes per prompt and temperature: each is a row of one batch
+/// in memory, state and logits together.
+pub const MAX_SAMPLES: usize = 65_536;
+
+/// Samples per prompt and temperature: at least 1, at most [`MAX_SAMPLES`].
+pub fn samples(s: &str) -> Result<usize, String> {
+    match count(s)? {
+        n if n > MAX_SAMPLES => Err(format!(
+            "at most {MAX_SAMPLES} samples per prompt and temperature (run again for more)"
+        )),
+        n => Ok(n),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,34 +196,5 @@ mod tests {
         assert!(top_k("0").is_err() && top_k("5").is_ok());
         assert!(top_p("0").is_err() && top_p("1").is_ok());
         assert!(min_p("1").is_err() && min_p("0.1").is_ok());
-    }
-}
-
-/// A device name as `--device` takes it: auto, cpu, cuda (or gpu) or cuda:N. Whether that
-/// device is there is checked when it is used; a name that is none of these is a usage error.
-pub fn device(s: &str) -> Result<String, String> {
-    let lower = s.trim().to_ascii_lowercase();
-    let known = matches!(lower.as_str(), "auto" | "cpu" | "cuda" | "gpu")
-        || lower
-            .strip_prefix("cuda:")
-            .is_some_and(|n| n.parse::<usize>().is_ok());
-    if known {
-        Ok(s.to_owned())
-    } else {
-        Err("expected auto, cpu, cuda or cuda:N".into())
-    }
-}
-
-/// The most samples `generate` makes per prompt and temperature: each is a row of one batch
-/// in memory, state and logits together.
-pub const MAX_SAMPLES: usize = 65_536;
-
-/// Samples per prompt and temperature: at least 1, at most [`MAX_SAMPLES`].
-pub fn samples(s: &str) -> Result<usize, String> {
-    match count(s)? {
-        n if n > MAX_SAMPLES => Err(format!(
-            "at most {MAX_SAMPLES} samples per prompt and temperature (run again for more)"
-        )),
-        n => Ok(n),
     }
 }
