@@ -42,6 +42,18 @@ pub fn positive(s: &str) -> Result<f64, String> {
     }
 }
 
+/// A learning rate: above 0 and at least float32's smallest normal number (about 1.2e-38),
+/// since the weights are float32 (a smaller rate underflows, and the run diverged at once).
+pub fn learning_rate(s: &str) -> Result<f64, String> {
+    match positive(s)? {
+        x if x < f64::from(f32::MIN_POSITIVE) => Err(format!(
+            "{s} is below float32's smallest normal number ({:e})",
+            f32::MIN_POSITIVE
+        )),
+        x => Ok(x),
+    }
+}
+
 /// A finite number of at least 0, where 0 switches the feature off (gradient clipping).
 pub fn non_negative(s: &str) -> Result<f64, String> {
     match finite(s)? {

@@ -236,8 +236,9 @@ pub struct TrainArgs {
     /// A vocabulary to use (tokenizer.json); otherwise one is built from the training texts.
     #[arg(long)]
     pub vocab: Option<PathBuf>,
-    /// Building the vocabulary: characters seen fewer times become <unk>.
-    #[arg(long, default_value_t = 1)]
+    /// Building (or, with --init-from, growing) the vocabulary: characters seen fewer times
+    /// become <unk>; at least 1.
+    #[arg(long, default_value_t = 1, value_parser = checks::count_u64, allow_negative_numbers = true)]
     pub min_freq: u64,
     /// Building the vocabulary: keep at most this many characters (the most frequent), at
     /// least 1.
@@ -298,8 +299,9 @@ pub struct TrainArgs {
     /// preset's).
     #[arg(long, value_parser = library::<OptimizerConfig>(&["adam", "rmsprop", "sgd"]))]
     pub optimizer: Option<OptimizerConfig>,
-    /// Learning rate, above 0 (default: the preset's).
-    #[arg(long, value_parser = checks::positive, allow_negative_numbers = true)]
+    /// Learning rate, at least 1.2e-38 (float32's smallest normal number; default: the
+    /// preset's).
+    #[arg(long, value_parser = checks::learning_rate, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// Multiply the learning rate by this factor in (0, 1] after each epoch.
     #[arg(long, value_parser = checks::lr_decay, allow_negative_numbers = true)]

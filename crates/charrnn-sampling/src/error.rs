@@ -13,7 +13,7 @@ pub enum SamplingError {
     ZeroTemperature,
     /// A fixed temperature that is negative, NaN or infinite.
     #[error(
-        "temperature must be finite and > 0, got {0} (for argmax decoding use Temperature::Greedy)"
+        "temperature must be finite and > 0, got {0} (greedy decoding is asked for apart, not as a temperature)"
     )]
     InvalidTemperature(f32),
     /// A temperature schedule with no entries.
@@ -21,7 +21,7 @@ pub enum SamplingError {
     EmptySchedule,
     /// An entry of a temperature schedule that is not finite and > 0.
     #[error(
-        "temperature schedule entry {index} must be finite and > 0, got {value} (for argmax decoding use Temperature::Greedy)"
+        "temperature schedule entry {index} must be finite and > 0, got {value} (greedy decoding is asked for apart, not as a temperature)"
     )]
     InvalidScheduleTemperature {
         /// Position of the bad entry in the schedule.
@@ -30,13 +30,13 @@ pub enum SamplingError {
         value: f32,
     },
     /// `top_k` was `Some(0)`.
-    #[error("top_k must be at least 1, got 0 (use None to disable top-k)")]
+    #[error("top_k must be at least 1, got 0 (leave top-k out to disable it)")]
     InvalidTopK,
     /// `top_p` outside (0, 1] or NaN.
-    #[error("top_p must be in (0, 1], got {0} (use None to disable top-p)")]
+    #[error("top_p must be in (0, 1], got {0} (leave top-p out to disable it)")]
     InvalidTopP(f32),
     /// `min_p` outside [0, 1) or NaN.
-    #[error("min_p must be in [0, 1), got {0} (use None to disable min-p)")]
+    #[error("min_p must be in [0, 1), got {0} (leave min-p out to disable it)")]
     InvalidMinP(f32),
     /// `vocab_size` was 0.
     #[error("vocab_size must be at least 1")]

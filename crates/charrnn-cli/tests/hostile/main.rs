@@ -386,6 +386,8 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
         ("--sample-temperature", "NaN"),
         ("--divergence-factor", "0.5"),
         ("--precision", "fp16"),
+        ("--lr", "1e-320"),
+        ("--min-freq", "0"),
         ("--ema", "1"),
         ("--ema", "-0.5"),
         ("--ema", "NaN"),
