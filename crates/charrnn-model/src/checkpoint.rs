@@ -101,7 +101,29 @@ impl Checkpoint {
     /// Checks that the parts agree: config.json is readable, every file matches the checksum
     /// recorded for it, the weights have exactly the names and shapes the configuration
     /// implies, and the vocabulary has as many ids as the model's input and output layers.
+    ///
+    /// A training that replaces `best/` or `last/` while it is read (the old directory moved
+    /// aside, the new one renamed in) can hand a reader one file of each: such a load is tried
+    /// again, up to three times, before its error is believed.
     pub fn load(path: &Path, device: Device) -> Result<Checkpoint> {
+        let mut tries = 0;
+        loop {
+            let before = fingerprint_dir(path);
+            match Self::load_once(path, device) {
+                Ok(c) => return Ok(c),
+                // The same directory as when the load began, or out of tries: the error is real.
+                Err(e) if tries >= 3 || fingerprint_dir(path) == before && tries >= 1 => {
+                    return Err(e);
+                }
+                Err(_) => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            }
+        }
+    }
+
+    fn load_once(path: &Path, device: Device) -> Result<Checkpoint> {
         let dir = resolve(path)?;
         let config = read_config(&dir)?;
         let vocab_path = dir.join(TOKENIZER);
@@ -138,6 +160,18 @@ impl Checkpoint {
             vocab,
         })
     }
+}
+
+/// What identifies the checkpoint directory `path` designates now: its path and its inode and
+/// change time (a replaced `best/` is another directory), or nothing when there is none.
+fn fingerprint_dir(path: &Path) -> Option<(PathBuf, std::time::SystemTime, u64)> {
+    let dir = resolve(path).ok()?;
+    let meta = fs::metadata(&dir).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Some((dir, meta.modified().ok()?, ino))
 }
 
 /// The checkpoint directory `path` designates: itself if it holds a `config.json`, else its
