@@ -37,12 +37,17 @@ pub(crate) const TINY: &[&str] = &[
 ];
 
 /// A directory prepared once per test process: `train.csv`, `train.parquet`, `foreign.csv`
-/// and `foreign.parquet` (text wholly outside the vocabulary), `run/` (a trained run).
+/// and `foreign.parquet` (text wholly outside the vocabulary), `run/` (a trained run). It
+/// lives under cargo's target directory for integration tests, in place of the previous run's
+/// (a static is never dropped, so a temporary directory of /tmp was left by every run).
 pub(crate) fn world() -> &'static Path {
     static WORLD: OnceLock<tempfile::TempDir> = OnceLock::new();
     WORLD
         .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
+            let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile-world");
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(&root).unwrap();
+            let dir = tempfile::tempdir_in(&root).unwrap();
             let mut csv = String::new();
             for _ in 0..4 {
                 for (label, title) in TITLES {
