@@ -55,6 +55,15 @@ fn options(args: &ExperimentArgs, quiet: bool) -> Options {
 }
 
 pub fn experiment(args: &ExperimentArgs, out: &Output) -> Result<()> {
+    // The flags passed through to `charrnn train` are checked before anything is written: a
+    // mistyped one is a usage error (exit 2) naming it, as it would be given to `train`.
+    let line = ["charrnn", "train", "--train", "-", "--out", "-"]
+        .map(String::from)
+        .into_iter()
+        .chain(args.train_args.iter().cloned());
+    if let Err(e) = Cli::try_parse_from(line) {
+        e.exit();
+    }
     let opts = options(args, !out.shows_progress());
     let outcome = run_experiment(&opts, &mut InProcess { quiet: opts.quiet })?;
     let t = &outcome.train;

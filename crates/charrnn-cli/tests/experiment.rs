@@ -178,6 +178,10 @@ fn the_experiment_runs_every_step_and_reports() {
         args.extend(extra);
         let failed = charrnn(&args);
         assert!(!failed.status.success(), "{extra:?}");
+        if extra[0] == "--hidden" {
+            // A mistyped train flag is a usage error, before anything runs.
+            assert_eq!(failed.status.code(), Some(2));
+        }
         let now = [
             "best/model.safetensors",
             "last/model.safetensors",
