@@ -60,6 +60,15 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     if let Some(saved) = &saved {
         refuse_another_shape(&saved.model, &model)?;
     }
+    if let Some(dir) = &args.resume
+        && !paths::same_file(dir, &args.out)
+    {
+        bail!(
+            "--resume {} and --out {} must name the same run directory",
+            dir.display(),
+            args.out.display()
+        );
+    }
     let device = parse_device(&args.run.device)?;
     let group = Group::of(args, train.batch_size, device)?;
     // Ranks other than 0 print nothing and write no run directory: rank 0 speaks for all.
@@ -134,6 +143,17 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         .clone()
         .unwrap_or_else(|| corpus::default_store_dir(&args.out));
     refuse_store_over_inputs(args, &store_dir, &train_source)?;
+    // Every input opens (files there, columns known) before anything is written.
+    if let Some(valid) = &args.valid {
+        open_source(valid, text_opts)?;
+    }
+    for column in &args.extra_columns {
+        let text = TextColumns {
+            columns: vec![column.clone()],
+            ..args.text.clone()
+        };
+        open_source(&args.train, &text)?;
+    }
     // Rank 0 (or the only process) holds the run directory until training ends; the other
     // ranks of a group write nothing there.
     let _run_lock = match &group {

@@ -403,6 +403,15 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
         Expect::Usage("--stateful"),
     );
     run_train(&["--device", "tpu"], Expect::Usage("--device"));
+    // Inputs that do not open are refused before a store is built in --out.
+    run_train(
+        &["--valid", "missing.parquet"],
+        Expect::Refused("missing.parquet"),
+    );
+    run_train(
+        &["--extra-column", "nope"],
+        Expect::Refused("no column `nope`"),
+    );
     // More processes than a batch has rows (TINY's 8) would start before anything failed: a
     // huge --nproc spawned processes until the machine choked. Refused before any starts.
     for nproc in ["18446744073709551615", "9"] {
