@@ -218,6 +218,19 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
             (vocab, if reused { "reused" } else { "built" }.to_owned())
         }
     };
+    // Scores are bits per character and samples are joined as characters: a word-level
+    // vocabulary (charrnn-vocab builds them for other uses) would be mislabelled throughout.
+    if vocab.level() != charrnn_vocab::Level::Char {
+        bail!(
+            "{} is a {}-level vocabulary: charrnn trains character-level models (build one with \
+             `charrnn vocab build`, the default level)",
+            args.vocab.as_ref().map_or_else(
+                || "the vocabulary".to_owned(),
+                |p| format!("--vocab {}", p.display())
+            ),
+            vocab.level()
+        );
+    }
     let train_built = corpus::store(
         &store_dir.join("train.store"),
         &train_source,

@@ -403,6 +403,24 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
         Expect::Usage("--stateful"),
     );
     run_train(&["--device", "tpu"], Expect::Usage("--device"));
+    // A word-level vocabulary would have its scores called bits per character.
+    fn words(dir: &Path) {
+        let build = [
+            "vocab",
+            "build",
+            "train.parquet",
+            "-o",
+            "words.json",
+            "--level",
+            "word",
+        ];
+        assert!(charrnn(dir, &args(&build)).status.success());
+    }
+    check(
+        &train_case(&["--vocab", "words.json"]),
+        words,
+        Expect::Refused("word-level vocabulary"),
+    );
     // Inputs that do not open are refused before a store is built in --out.
     run_train(
         &["--valid", "missing.parquet"],
