@@ -251,7 +251,14 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
         &ckpt.vocab,
         out,
         Some(&mut coverage),
-    )?;
+    )
+    .with_context(|| match args.text.columns.is_empty() {
+        true => format!(
+            "eval reads the column(s) the model was trained on ({}; --column names others)",
+            text.columns.join(", ")
+        ),
+        false => format!("cannot score {}", args.data.display()),
+    })?;
     out.note(corpus::describe("data", &built, &source));
     let labels = Labels::saved(settings, &ckpt.model.config().label_names);
     let window = settings.window.map(|n| Window {

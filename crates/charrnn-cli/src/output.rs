@@ -92,7 +92,9 @@ impl Output {
 /// Writes one line to stdout, returning (not panicking on) errors such as a closed pipe.
 pub fn stdout_line(text: impl std::fmt::Display) -> Result<()> {
     use std::io::Write;
-    writeln!(std::io::stdout().lock(), "{text}")?;
+    // The cause keeps its kind: a closed pipe is not an error (see main).
+    writeln!(std::io::stdout().lock(), "{text}")
+        .map_err(|e| anyhow::Error::new(e).context("cannot write to stdout"))?;
     Ok(())
 }
 
