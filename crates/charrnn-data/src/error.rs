@@ -167,10 +167,13 @@ pub(crate) fn one_line(message: impl std::fmt::Display) -> String {
         .join(" ")
 }
 
+/// The label value the token store reserves for "no label": the lowest i64.
+pub(crate) const NO_LABEL: i64 = i64::MIN;
+
 /// `label` read from `column`, unless it is the value the token store reserves for "no label"
-/// (the lowest i64): then the message that says so.
+/// ([`NO_LABEL`]): then the message that says so.
 pub(crate) fn check_label(label: i64, column: &str) -> Result<i64, String> {
-    if label == crate::store::NO_LABEL {
+    if label == NO_LABEL {
         return Err(format!(
             "label {label} in column `{column}` is out of range (the lowest i64 is reserved)"
         ));

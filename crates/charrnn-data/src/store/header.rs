@@ -7,8 +7,8 @@ pub(crate) const MAGIC: [u8; 8] = *b"CRNNTOKS";
 pub const STORE_VERSION: u32 = 1;
 /// Size of the header.
 pub(crate) const HEADER_BYTES: usize = 128;
-/// A label slot of a document without a label.
-pub(crate) const NO_LABEL: i64 = i64::MIN;
+/// A label slot of a document without a label (readers refuse that value as a label).
+pub(crate) use crate::error::NO_LABEL;
 
 /// What the header of a store says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

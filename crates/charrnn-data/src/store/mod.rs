@@ -20,7 +20,6 @@ use crate::DataError;
 
 pub use build::{BuildOptions, Encoder};
 pub use file::Store;
-pub(crate) use header::NO_LABEL;
 pub use header::STORE_VERSION;
 pub use view::{Selection, StoreExamples, split_store};
 
