@@ -89,13 +89,18 @@ pub fn output_file(output: &Path, flag: &str) -> Result<PathBuf> {
 /// returned handle lives: a second training into the same directory is refused at once,
 /// instead of racing the first for its checkpoints. (An advisory lock on the directory itself:
 /// nothing is written in it.)
-pub fn lock_run_dir(dir: &Path) -> Result<std::fs::File> {
+pub fn lock_run_dir(dir: &Path) -> Result<RunLock> {
+    let created = !dir.exists();
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     let handle = std::fs::File::open(dir)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", dir.display()))?;
-    match handle.try_lock() {
-        Ok(()) => Ok(handle),
+    let lock = RunLock {
+        handle,
+        dir: created.then(|| dir.to_owned()),
+    };
+    match lock.handle.try_lock() {
+        Ok(()) => Ok(lock),
         Err(std::fs::TryLockError::WouldBlock) => bail!(
             "--out {} is in use by another charrnn training: wait for it to end, or choose \
              another directory",
@@ -103,6 +108,23 @@ pub fn lock_run_dir(dir: &Path) -> Result<std::fs::File> {
         ),
         Err(std::fs::TryLockError::Error(e)) => {
             bail!("cannot lock the run directory {}: {e}", dir.display())
+        }
+    }
+}
+
+/// A run directory held by [`lock_run_dir`]. If this process made the directory and it is
+/// still empty when the lock goes (a refusal before anything was written), it goes too.
+pub struct RunLock {
+    handle: std::fs::File,
+    dir: Option<PathBuf>,
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir
+            && std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
+        {
+            let _ = std::fs::remove_dir(dir);
         }
     }
 }

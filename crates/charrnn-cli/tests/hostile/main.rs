@@ -277,6 +277,27 @@ fn a_run_directory_in_use_is_refused() {
     );
 }
 
+/// A training refused after it took its new run directory leaves no empty directory behind.
+#[test]
+fn a_refused_training_leaves_no_empty_run_directory() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    copy_dir(world(), dir);
+    let build = [
+        "vocab",
+        "build",
+        "train.parquet",
+        "-o",
+        "words.json",
+        "--level",
+        "word",
+    ];
+    assert!(charrnn(dir, &args(&build)).status.success());
+    let out = charrnn(dir, &args(&train_case(&["--vocab", "words.json"])));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(!dir.join("new-run").exists());
+}
+
 /// A resume takes the run's own settings, not the preset's, for what its flags leave out; and
 /// the run directory may be spelled in any way.
 #[test]
