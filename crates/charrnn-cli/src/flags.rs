@@ -118,8 +118,9 @@ pub struct ServeArgs {
     /// The largest max_tokens (characters) a request may ask for, at least 1.
     #[arg(long, default_value_t = 4096, value_parser = checks::count)]
     pub max_tokens: usize,
-    /// The largest n (samples per prompt) a request may ask for, at least 1.
-    #[arg(long, default_value_t = 16, value_parser = checks::count)]
+    /// The largest n (samples per prompt) a request may ask for, 1 to 65,536 (as `generate
+    /// -n`: each sample is a row of the running batch).
+    #[arg(long, default_value_t = 16, value_parser = checks::samples, allow_negative_numbers = true)]
     pub max_n: usize,
     /// The largest request body, in KiB, at least 1.
     #[arg(long, default_value_t = 1024, value_parser = checks::count)]

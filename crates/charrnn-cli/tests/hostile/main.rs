@@ -493,6 +493,11 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
             Expect::Usage(flag),
         );
     }
+    check(
+        &["serve", "run", "--max-n", "65537"],
+        nothing,
+        Expect::Usage("--max-n"),
+    );
 }
 
 // --- 4 and 5. Checkpoints that lie ------------------------------------------------------
