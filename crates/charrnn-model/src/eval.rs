@@ -95,6 +95,45 @@ pub(crate) fn check_examples<E: Examples + ?Sized>(
         .map_err(|e| ModelError::InvalidInput(format!("{what} {e}")))
 }
 
+/// What [`evaluate`] and [`evaluate_each`] refuse: no examples, batches of 0, examples that do
+/// not fit the model.
+fn check_request<E: Examples + ?Sized>(
+    model: &CharRnn,
+    examples: &E,
+    batch_size: usize,
+) -> Result<()> {
+    if examples.is_empty() {
+        return Err(ModelError::InvalidInput("no examples to evaluate".into()));
+    }
+    if batch_size == 0 {
+        return Err(ModelError::InvalidInput(
+            "the evaluation batch size must be at least 1".into(),
+        ));
+    }
+    check_examples(model.config(), examples, "evaluation")
+}
+
+/// Runs `model` (no dropout, no gradients) over `examples` in batches of `batch_size`, longest
+/// first to waste little on padding, handing `each` every batch and its logits. Returns the
+/// examples' lengths and the order they were batched in.
+fn forward_batches<E: Examples + ?Sized>(
+    model: &CharRnn,
+    examples: &E,
+    batch_size: usize,
+    mut each: impl FnMut(&DeviceBatch, &Tensor) -> Result<()>,
+) -> Result<(Vec<usize>, Vec<usize>)> {
+    let _guard = tch::no_grad_guard();
+    let lengths = examples.lengths();
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+    for chunk in order.chunks(batch_size.max(1)) {
+        let batch = DeviceBatch::new(&examples.collate(chunk), model.config(), model.device())?;
+        let (logits, _) = model.forward(&batch.input, batch.labels.as_ref(), None, false)?;
+        each(&batch, &logits)?;
+    }
+    Ok((lengths, order))
+}
+
 /// Evaluates `model` on `examples` (no dropout, no gradients) in batches of `batch_size`,
 /// grouped by length to waste little on padding. Reads the result back once, at the end.
 ///
@@ -105,15 +144,7 @@ pub fn evaluate<E: Examples + ?Sized>(
     examples: &E,
     batch_size: usize,
 ) -> Result<Eval> {
-    if examples.is_empty() {
-        return Err(ModelError::InvalidInput("no examples to evaluate".into()));
-    }
-    if batch_size == 0 {
-        return Err(ModelError::InvalidInput(
-            "the evaluation batch size must be at least 1".into(),
-        ));
-    }
-    check_examples(model.config(), examples, "evaluation")?;
+    check_request(model, examples, batch_size)?;
     let eval = evaluate_checked(model, examples, batch_size)?;
     if !eval.nats_per_char.is_finite() {
         return Err(ModelError::InvalidInput(format!(
@@ -132,23 +163,9 @@ pub fn evaluate_each<E: Examples + ?Sized>(
     examples: &E,
     batch_size: usize,
 ) -> Result<Vec<Eval>> {
-    if examples.is_empty() {
-        return Err(ModelError::InvalidInput("no examples to evaluate".into()));
-    }
-    if batch_size == 0 {
-        return Err(ModelError::InvalidInput(
-            "the evaluation batch size must be at least 1".into(),
-        ));
-    }
-    check_examples(model.config(), examples, "evaluation")?;
-    let _guard = tch::no_grad_guard();
-    let lengths = examples.lengths();
-    let mut order: Vec<usize> = (0..examples.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+    check_request(model, examples, batch_size)?;
     let mut sums = Vec::new();
-    for chunk in order.chunks(batch_size) {
-        let batch = DeviceBatch::new(&examples.collate(chunk), model.config(), model.device())?;
-        let (logits, _) = model.forward(&batch.input, batch.labels.as_ref(), None, false)?;
+    let (lengths, order) = forward_batches(model, examples, batch_size, |batch, logits| {
         let vocab = logits.size().last().copied().unwrap_or(0);
         // Padding (target 0) adds nothing to a row's sum.
         let per_row = logits
@@ -163,7 +180,8 @@ pub fn evaluate_each<E: Examples + ?Sized>(
             .f_view_as(&batch.target)?
             .f_sum_dim_intlist(1, false, Kind::Double)?;
         sums.push(per_row);
-    }
+        Ok(())
+    })?;
     let sums = Vec::<f64>::try_from(Tensor::f_cat(&sums, 0)?.f_to_device(Device::Cpu)?)?;
     let mut out = vec![Eval::from_sum(0.0, 0); examples.len()];
     for (&i, &nats) in order.iter().zip(&sums) {
@@ -184,17 +202,12 @@ pub(crate) fn evaluate_checked<E: Examples + ?Sized>(
     examples: &E,
     batch_size: usize,
 ) -> Result<Eval> {
-    let _guard = tch::no_grad_guard();
-    let lengths = examples.lengths();
-    let mut order: Vec<usize> = (0..examples.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
     let mut total = Tensor::f_zeros([], (Kind::Double, model.device()))?;
     let mut chars = 0;
-    for chunk in order.chunks(batch_size.max(1)) {
-        let batch = DeviceBatch::new(&examples.collate(chunk), model.config(), model.device())?;
-        let (logits, _) = model.forward(&batch.input, batch.labels.as_ref(), None, false)?;
-        let _ = total.f_add_(&loss_sum(&logits, &batch.target)?)?;
+    forward_batches(model, examples, batch_size, |batch, logits| {
+        let _ = total.f_add_(&loss_sum(logits, &batch.target)?)?;
         chars += batch.real;
-    }
+        Ok(())
+    })?;
     Ok(Eval::from_sum(total.f_double_value(&[])?, chars))
 }
