@@ -190,7 +190,7 @@ fn fine_tuning_starts_from_the_trained_model() {
         scored[0]["bits_per_char"].as_f64().unwrap()
     };
     // A learning rate too small to move the weights: the run is the model it started from.
-    let tune_raw = |out: &Path, extra: &[&str]| -> std::process::Output {
+    let tune_args = |out: &Path, steps: &str, extra: &[&str]| -> Vec<String> {
         let mut args = vec![
             "train",
             "--train",
@@ -202,7 +202,7 @@ fn fine_tuning_starts_from_the_trained_model() {
             "--lr",
             "1e-9",
             "--max-steps",
-            "1",
+            steps,
             "--batch-size",
             "4",
             "--device",
@@ -216,6 +216,10 @@ fn fine_tuning_starts_from_the_trained_model() {
         .map(String::from)
         .collect::<Vec<_>>();
         args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    };
+    let tune_raw = |out: &Path, extra: &[&str]| -> std::process::Output {
+        let args = tune_args(out, "1", extra);
         charrnn(&args.iter().map(String::as_str).collect::<Vec<_>>())
     };
     let tune = |out: &Path, extra: &[&str]| -> Value {
@@ -257,29 +261,8 @@ fn fine_tuning_starts_from_the_trained_model() {
         info[0]["config"]["training"]["init_from"].clone()
     };
     assert_eq!(origin(&grown), s(&base));
-    let resumed = ok(&[
-        "train",
-        "--train",
-        &s(&other),
-        "--out",
-        &s(&grown),
-        "--resume",
-        &s(&grown),
-        "--window",
-        "64",
-        "--lr",
-        "1e-9",
-        "--max-steps",
-        "2",
-        "--batch-size",
-        "4",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--json",
-        "--quiet",
-    ]);
+    let resume = tune_args(&grown, "2", &["--resume", &s(&grown)]);
+    let resumed = ok(&resume.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(resumed.last().unwrap()["steps"], 2);
     assert_eq!(origin(&grown.join("last")), s(&base));
     // The same run from fresh weights of the same shape and seed scores otherwise.

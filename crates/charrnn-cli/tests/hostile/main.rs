@@ -132,9 +132,8 @@ fn no_command_writes_over_its_input() {
 #[test]
 fn outputs_that_are_not_plain_files() {
     use std::os::unix::fs::FileTypeExt;
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch_world();
     let dir = scratch.path();
-    copy_dir(world(), dir);
     std::fs::write(dir.join("target.parquet"), "keep").unwrap();
     std::os::unix::fs::symlink("target.parquet", dir.join("link.parquet")).unwrap();
     let out = charrnn(
@@ -238,9 +237,8 @@ fn a_trained_run_is_never_replaced_silently() {
 /// instead of racing the first for its checkpoints.
 #[test]
 fn a_run_directory_in_use_is_refused() {
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch_world();
     let dir = scratch.path();
-    copy_dir(world(), dir);
     let mut base = args(&[
         "train",
         "--train",
@@ -277,12 +275,8 @@ fn a_run_directory_in_use_is_refused() {
     );
 }
 
-/// A training refused after it took its new run directory leaves no empty directory behind.
-#[test]
-fn a_refused_training_leaves_no_empty_run_directory() {
-    let scratch = tempfile::tempdir().unwrap();
-    let dir = scratch.path();
-    copy_dir(world(), dir);
+/// A word-level vocabulary of the training titles, `words.json`.
+fn words(dir: &Path) {
     let build = [
         "vocab",
         "build",
@@ -293,6 +287,14 @@ fn a_refused_training_leaves_no_empty_run_directory() {
         "word",
     ];
     assert!(charrnn(dir, &args(&build)).status.success());
+}
+
+/// A training refused after it took its new run directory leaves no empty directory behind.
+#[test]
+fn a_refused_training_leaves_no_empty_run_directory() {
+    let scratch = scratch_world();
+    let dir = scratch.path();
+    words(dir);
     let out = charrnn(dir, &args(&train_case(&["--vocab", "words.json"])));
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(!dir.join("new-run").exists());
@@ -302,9 +304,8 @@ fn a_refused_training_leaves_no_empty_run_directory() {
 /// the run directory may be spelled in any way.
 #[test]
 fn a_resume_keeps_the_runs_settings() {
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch_world();
     let dir = scratch.path();
-    copy_dir(world(), dir);
     let resume = args(&[
         "train",
         "--train",
@@ -360,9 +361,8 @@ fn a_directory_that_is_not_a_run_is_not_overwritten() {
             Expect::Refused("metrics.jsonl is not charrnn's"),
         );
     }
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch_world();
     let dir = scratch.path();
-    copy_dir(world(), dir);
     let proj = dir.join("proj");
     std::fs::create_dir_all(&proj).unwrap();
     let dotfiles = [
@@ -425,18 +425,6 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
     );
     run_train(&["--device", "tpu"], Expect::Usage("--device"));
     // A word-level vocabulary would have its scores called bits per character.
-    fn words(dir: &Path) {
-        let build = [
-            "vocab",
-            "build",
-            "train.parquet",
-            "-o",
-            "words.json",
-            "--level",
-            "word",
-        ];
-        assert!(charrnn(dir, &args(&build)).status.success());
-    }
     check(
         &train_case(&["--vocab", "words.json"]),
         words,
@@ -627,9 +615,8 @@ const DEAD_PID: u32 = 4_194_300;
 
 #[test]
 fn the_next_run_removes_leftovers_of_killed_ones() {
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch_world();
     let dir = scratch.path();
-    copy_dir(world(), dir);
     let run = dir.join("run");
     // A killed replacement of best/: the old copy moved aside, the new one half-written.
     std::fs::rename(run.join("best"), run.join(format!(".best.old-{DEAD_PID}"))).unwrap();
@@ -665,9 +652,8 @@ fn the_next_run_removes_leftovers_of_killed_ones() {
 
 #[test]
 fn a_killed_training_always_leaves_a_loadable_run_and_no_leftovers_after_the_next() {
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch_world();
     let dir = scratch.path();
-    copy_dir(world(), dir);
     // Seeded kill moments (a small LCG): the same moments on every run of the test.
     let mut state: u64 = 0x5eed;
     let mut next = || {
@@ -731,9 +717,8 @@ fn a_killed_training_always_leaves_a_loadable_run_and_no_leftovers_after_the_nex
 
 #[test]
 fn quiet_silences_progress_and_its_absence_shows_it_on_a_pipe() {
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch_world();
     let dir = scratch.path();
-    copy_dir(world(), dir);
     let mut train = args(&["train", "--train", "train.parquet", "--out", "loud"]);
     train.extend(args(TINY));
     train.extend(args(&["--epochs", "1", "--eval-every", "3"]));

@@ -91,6 +91,13 @@ pub(crate) fn world() -> &'static Path {
         .path()
 }
 
+/// A fresh copy of [`world`] for a test that changes it.
+pub(crate) fn scratch_world() -> tempfile::TempDir {
+    let scratch = tempfile::tempdir().unwrap();
+    copy_dir(world(), scratch.path());
+    scratch
+}
+
 pub(crate) fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
@@ -167,9 +174,8 @@ pub(crate) fn nothing(_: &Path) {}
 
 /// Runs one case in a fresh scratch copy of the world, after `setup`, and checks it.
 pub(crate) fn check(case: &[&str], setup: Setup, expect: Expect) {
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch_world();
     let dir = scratch.path();
-    copy_dir(world(), dir);
     setup(dir);
     let before = snapshot(dir);
     let out = charrnn(dir, &args(case));
