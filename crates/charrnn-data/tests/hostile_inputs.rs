@@ -32,6 +32,15 @@ fn read_error(path: &Path, opts: &SourceOptions) -> String {
         .to_string()
 }
 
+/// The error of the second record of `path` (label column `label`), whose first record reads
+/// with label `first`.
+fn error_after_one(path: &Path, first: i64) -> String {
+    let source = Source::open(path, &labelled()).unwrap();
+    let mut records = source.records();
+    assert_eq!(records.next().unwrap().unwrap().label, Some(first));
+    records.next().unwrap().unwrap_err().to_string()
+}
+
 fn labelled() -> SourceOptions {
     SourceOptions {
         label_column: Some("label".into()),
@@ -112,10 +121,7 @@ fn the_lowest_i64_label_is_refused_naming_the_file_the_line_or_row_and_the_colum
          {\"text\": \"b\", \"label\": -9223372036854775808}\n",
     )
     .unwrap();
-    let source = Source::open(&jsonl, &labelled()).unwrap();
-    let mut records = source.records();
-    assert_eq!(records.next().unwrap().unwrap().label, Some(lowest_ok));
-    let err = records.next().unwrap().unwrap_err().to_string();
+    let err = error_after_one(&jsonl, lowest_ok);
     assert_eq!(err, format!("{}: line 2: {RESERVED}", jsonl.display()));
 
     let quoted = dir.path().join("q.jsonl");
@@ -133,10 +139,7 @@ fn the_lowest_i64_label_is_refused_naming_the_file_the_line_or_row_and_the_colum
         "text,label\na,-9223372036854775807\nb,-9223372036854775808\n",
     )
     .unwrap();
-    let source = Source::open(&csv, &labelled()).unwrap();
-    let mut records = source.records();
-    assert_eq!(records.next().unwrap().unwrap().label, Some(lowest_ok));
-    let err = records.next().unwrap().unwrap_err().to_string();
+    let err = error_after_one(&csv, lowest_ok);
     assert_eq!(err, format!("{}: row 3: {RESERVED}", csv.display()));
 
     let parquet = dir.path().join("p.parquet");
@@ -148,10 +151,7 @@ fn the_lowest_i64_label_is_refused_naming_the_file_the_line_or_row_and_the_colum
         ],
         10,
     );
-    let source = Source::open(&parquet, &labelled()).unwrap();
-    let mut records = source.records();
-    assert_eq!(records.next().unwrap().unwrap().label, Some(lowest_ok));
-    let err = records.next().unwrap().unwrap_err().to_string();
+    let err = error_after_one(&parquet, lowest_ok);
     assert_eq!(err, format!("{}: row 2: {RESERVED}", parquet.display()));
 
     let text_labels = dir.path().join("s.parquet");
