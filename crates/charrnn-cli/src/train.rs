@@ -421,24 +421,13 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     train.seed = args.run.seed;
     train.threads = args.run.threads;
     train.init_from = args.init_from.as_ref().map(|p| p.display().to_string());
+    // (--stateful with --label-column is a usage error: a stream mixes documents.)
     if args.stateful {
-        if labels.is_some() {
-            bail!("--stateful does not take a label column: a stream mixes documents");
-        }
         train.stateful = args.window;
     }
 
     let mut trainer = match resume_dir {
-        Some(dir) => {
-            if !paths::same_file(dir, &args.out) {
-                bail!(
-                    "--resume {} and --out {} must name the same run directory",
-                    dir.display(),
-                    args.out.display()
-                );
-            }
-            Trainer::resume(dir, device, Some(train.clone()))?
-        }
+        Some(dir) => Trainer::resume(dir, device, Some(train.clone()))?,
         None => {
             let network = match start {
                 Some(start) => {
