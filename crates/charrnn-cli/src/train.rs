@@ -144,16 +144,21 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         .unwrap_or_else(|| corpus::default_store_dir(&args.out));
     refuse_store_over_inputs(args, &store_dir, &train_source)?;
     // Every input opens (files there, columns known) before anything is written.
-    if let Some(valid) = &args.valid {
-        open_source(valid, text_opts)?;
-    }
-    for column in &args.extra_columns {
-        let text = TextColumns {
-            columns: vec![column.clone()],
-            ..args.text.clone()
-        };
-        open_source(&args.train, &text)?;
-    }
+    let valid_source = match &args.valid {
+        Some(valid) => Some(open_source(valid, text_opts)?),
+        None => None,
+    };
+    let extra_sources = args
+        .extra_columns
+        .iter()
+        .map(|column| {
+            let text = TextColumns {
+                columns: vec![column.clone()],
+                ..args.text.clone()
+            };
+            open_source(&args.train, &text)
+        })
+        .collect::<Result<Vec<_>>>()?;
     // Rank 0 (or the only process) holds the run directory until training ends; the other
     // ranks of a group write nothing there.
     let _run_lock = match &group {
@@ -252,24 +257,23 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     ));
     let labels = Labels::of_store(&train_built.store, args.text.label_column.as_deref())?;
     let label_values = labels.is_some().then_some(labels.values.as_slice());
-    let valid_built = match &args.valid {
-        Some(path) => {
-            let source = open_source(path, text_opts)?;
+    let valid_built = match (&args.valid, &valid_source) {
+        (Some(path), Some(source)) => {
             let fp = source
                 .fingerprint()
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let built = corpus::store(
                 &store_dir.join("valid.store"),
-                &source,
+                source,
                 fp,
                 &vocab,
                 out,
                 None,
             )?;
-            out.note(corpus::describe("validation data", &built, &source));
+            out.note(corpus::describe("validation data", &built, source));
             Some((built, fp))
         }
-        None => None,
+        _ => None,
     };
     if args.window.is_none() {
         let longest = (0..train_built.store.docs())
@@ -306,16 +310,11 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         None => split_store(&train_built.store, args.valid_fraction, args.run.seed),
     };
     let mut extra_built = Vec::new();
-    for (i, column) in args.extra_columns.iter().enumerate() {
-        let text = TextColumns {
-            columns: vec![column.clone()],
-            ..args.text.clone()
-        };
-        let source = open_source(&args.train, &text)?;
+    for (i, (column, source)) in args.extra_columns.iter().zip(&extra_sources).enumerate() {
         let fp = source.fingerprint()?;
         let built = corpus::store(
             &store_dir.join(format!("train-extra-{i}.store")),
-            &source,
+            source,
             fp,
             &vocab,
             out,
@@ -324,7 +323,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         out.note(corpus::describe(
             &format!("extra column {column}"),
             &built,
-            &source,
+            source,
         ));
         extra_built.push(built);
     }
