@@ -259,13 +259,12 @@ fn info(path: &Path, out: &Output) -> Result<()> {
         }
         lines.join("\n")
     };
-    let text = human();
     out.result(
         Event::Info(Box::new(ModelInfo {
             checkpoint: dir.clone(),
             parameters,
             config: c.clone(),
         })),
-        || text,
+        human,
     )
 }
