@@ -126,6 +126,8 @@ impl Checkpoint {
     fn load_once(path: &Path, device: Device) -> Result<Checkpoint> {
         let dir = resolve(path)?;
         let config = read_config(&dir)?;
+        #[cfg(test)]
+        tests::run_mid_load_hook();
         let vocab_path = dir.join(TOKENIZER);
         check_file(&dir, &config, TOKENIZER)?;
         let vocab = Vocab::load(&vocab_path).map_err(|e| {
@@ -560,6 +562,56 @@ pub(crate) fn write_file_atomically(path: &Path, text: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use charrnn_vocab::VocabOptions;
+    use std::cell::RefCell;
+
+    thread_local! {
+        /// Run once by the next load on this thread, between reading config.json and the rest.
+        static MID_LOAD: RefCell<Option<Box<dyn FnOnce()>>> = const { RefCell::new(None) };
+    }
+
+    pub(super) fn run_mid_load_hook() {
+        if let Some(hook) = MID_LOAD.with(|h| h.borrow_mut().take()) {
+            hook();
+        }
+    }
+
+    fn save_checkpoint(dir: &Path, corpus: &[&str]) -> usize {
+        let vocab = Vocab::build(corpus.iter().copied(), &VocabOptions::default()).unwrap();
+        let config = ModelConfig::new(vocab.len());
+        let model = CharRnn::new(&config, Device::Cpu, 0).unwrap();
+        let checkpoint = Checkpoint {
+            config: CheckpointConfig::new(config),
+            model,
+            vocab,
+        };
+        checkpoint.save(dir).unwrap();
+        checkpoint.vocab.len()
+    }
+
+    #[test]
+    fn a_best_dir_replaced_during_the_load_is_read_again_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("run");
+        let old_len = save_checkpoint(&run.join("best"), &["abc"]);
+        let new_len = save_checkpoint(&tmp.path().join("new"), &["abcdefgh"]);
+        assert_ne!(old_len, new_len);
+        // The way a training replaces best/: the old one moved aside, the new one renamed in,
+        // here after the reader has read the old config.json.
+        let (r, t) = (run.clone(), tmp.path().to_owned());
+        MID_LOAD.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move || {
+                fs::rename(r.join("best"), t.join("old")).unwrap();
+                fs::rename(t.join("new"), r.join("best")).unwrap();
+            }))
+        });
+        let loaded = Checkpoint::load(&run, Device::Cpu).unwrap();
+        assert_eq!(loaded.vocab.len(), new_len);
+        assert_eq!(loaded.config.model.vocab_size, new_len);
+        // A checkpoint that is broken and stays so is still refused.
+        fs::write(run.join("best").join(TOKENIZER), "{").unwrap();
+        assert!(Checkpoint::load(&run, Device::Cpu).is_err());
+    }
 
     #[test]
     fn old_and_foreign_data_settings_still_load() {
