@@ -1,5 +1,6 @@
 //! The HTTP API in the OpenAI completions shape: request and response types, their checks,
 //! and the handlers, which talk to the generation thread over channels.
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, Sse};
 use axum::response::{Html, IntoResponse, Response};
@@ -35,6 +37,8 @@ pub(crate) struct Shared {
     pub max_tokens: usize,
     pub max_n: usize,
     pub request_timeout: Duration,
+    /// The playground page, with this server's limits in its inputs ([`playground_page`]).
+    pub playground: String,
     pub shutting_down: AtomicBool,
     pub next_id: AtomicU64,
 }
@@ -90,15 +94,51 @@ pub(crate) struct CompletionRequest {
     #[serde(default)]
     user: Option<Value>,
     #[serde(default)]
-    stream_options: Option<Value>,
+    stream_options: Option<StreamOptions>,
     #[serde(default)]
     logprobs: Option<Value>,
+    #[serde(default)]
+    best_of: Option<usize>,
     #[serde(default)]
     echo: Option<bool>,
     #[serde(default)]
     presence_penalty: Option<f32>,
     #[serde(default)]
     frequency_penalty: Option<f32>,
+}
+
+/// The fields of [`CompletionRequest`], as requests name them (a test keeps the two equal):
+/// what a deserialization error's path must start with to be taken for a parameter.
+const FIELDS: [&str; 20] = [
+    "model",
+    "prompt",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "n",
+    "stop",
+    "seed",
+    "stream",
+    "top_k",
+    "min_p",
+    "label",
+    "ignore_eos",
+    "user",
+    "stream_options",
+    "logprobs",
+    "best_of",
+    "echo",
+    "presence_penalty",
+    "frequency_penalty",
+];
+
+/// `stream_options`: what OpenAI's streaming takes. Other keys (`include_obfuscation`) are
+/// ignored, as the whole object was before `include_usage` was read.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct StreamOptions {
+    /// Ends a stream with one more chunk: no choices, and the request's `usage`.
+    #[serde(default)]
+    include_usage: Option<bool>,
 }
 
 /// A request body: a JSON object read as a `T`, or any other JSON value, refused as a whole.
@@ -164,7 +204,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Body<T> {
 pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
-    param: Option<&'static str>,
+    param: Option<Cow<'static, str>>,
     retry_after: Option<u64>,
 }
 
@@ -173,7 +213,7 @@ impl ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
-            param,
+            param: param.map(Cow::Borrowed),
             retry_after: None,
         }
     }
@@ -208,6 +248,24 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The parameter that a request body's deserialization error is about: the path that
+/// axum's `Json` (through `serde_path_to_error`) writes before serde's message
+/// (`max_tokens: invalid type: ...`, `stream_options.include_usage: invalid type: ...`) when
+/// it starts with a field of the request, or else the name serde's message quotes
+/// (``unknown field `x`, expected ...``, ``duplicate field `x` ...``). `None` when neither
+/// names one (a syntax error, a body that is not an object).
+fn param_of(error: &str) -> Option<String> {
+    for quoting in ["unknown field `", "duplicate field `", "missing field `"] {
+        if let Some(at) = error.find(quoting) {
+            let rest = &error[at + quoting.len()..];
+            return rest.find('`').map(|end| rest[..end].to_owned());
+        }
+    }
+    let (path, _) = error.split_once(": ")?;
+    let first = path.split(['.', '[']).next()?;
+    FIELDS.contains(&first).then(|| path.to_owned())
+}
+
 /// Compares two strings in time that depends on their lengths only.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -240,6 +298,8 @@ pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiE
 struct Checked {
     rows: Vec<RowRequest>,
     stream: bool,
+    /// A stream ends with a chunk of `usage` and no choices (`stream_options.include_usage`).
+    include_usage: bool,
     choices: usize,
 }
 
@@ -253,7 +313,7 @@ fn check(shared: &Shared, req: CompletionRequest) -> Result<Checked, ApiError> {
                 "model {model:?} is not served here (this server has {:?})",
                 shared.model_name
             ),
-            param: Some("model"),
+            param: Some(Cow::Borrowed("model")),
             retry_after: None,
         });
     }
@@ -271,6 +331,18 @@ fn check(shared: &Shared, req: CompletionRequest) -> Result<Checked, ApiError> {
     }
     if req.echo == Some(true) {
         return Err(ApiError::bad(Some("echo"), "echo is not supported"));
+    }
+    // Generating `best_of` candidates and returning the `n` most likely needs log
+    // probabilities; `best_of` equal to `n` (as many candidates as choices returned) is what
+    // every request does.
+    let n = req.n.unwrap_or(1);
+    if let Some(best_of) = req.best_of
+        && best_of != n
+    {
+        return Err(ApiError::bad(
+            Some("best_of"),
+            format!("best_of is not supported (only equal to n, {n}; got {best_of})"),
+        ));
     }
     for (param, value) in [
         ("presence_penalty", req.presence_penalty),
@@ -301,7 +373,6 @@ fn check(shared: &Shared, req: CompletionRequest) -> Result<Checked, ApiError> {
             ),
         ));
     }
-    let n = req.n.unwrap_or(1);
     if n == 0 || n > shared.max_n {
         return Err(ApiError::bad(
             Some("n"),
@@ -375,11 +446,15 @@ fn check(shared: &Shared, req: CompletionRequest) -> Result<Checked, ApiError> {
             });
         }
     }
-    let _ = (req.user, req.stream_options);
+    let _ = req.user;
     Ok(Checked {
         choices: rows.len(),
         rows,
         stream: req.stream.unwrap_or(false),
+        include_usage: req
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
     })
 }
 
@@ -413,11 +488,19 @@ fn now_secs() -> u64 {
 pub(crate) async fn completions(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-    body: Result<Json<Body<CompletionRequest>>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<Body<CompletionRequest>>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers)?;
     let Json(body) = body.map_err(|e| {
         let status = e.status();
+        // Only a data error (the JSON is well-formed) can be about a field; its source is
+        // serde's error with its path, without axum's preamble.
+        let param = match &e {
+            JsonRejection::JsonDataError(data) => std::error::Error::source(data)
+                .and_then(|inner| param_of(&inner.to_string()))
+                .map(Cow::Owned),
+            _ => None,
+        };
         ApiError {
             status: if status == StatusCode::PAYLOAD_TOO_LARGE {
                 status
@@ -425,7 +508,7 @@ pub(crate) async fn completions(
                 StatusCode::BAD_REQUEST
             },
             message: e.body_text(),
-            param: None,
+            param,
             retry_after: None,
         }
     })?;
@@ -489,7 +572,14 @@ pub(crate) async fn completions(
         model: shared.model_name.clone(),
     };
     if checked.stream {
-        Ok(Sse::new(sse_stream(head, updates, checked.choices, prompt_tokens)).into_response())
+        let stream = sse_stream(
+            head,
+            updates,
+            checked.choices,
+            prompt_tokens,
+            checked.include_usage,
+        );
+        Ok(Sse::new(stream).into_response())
     } else {
         collect(head, updates, checked.choices, prompt_tokens).await
     }
@@ -560,19 +650,23 @@ async fn collect(
     Ok(Json(body).into_response())
 }
 
-fn chunk(head: &Head, choice: Choice, usage: Option<Value>) -> Event {
+/// One chunk of a stream: `choices` (one, or none in the usage chunk) and `usage` (null but
+/// in the usage chunk), as OpenAI streams them.
+fn chunk(head: &Head, choices: &[Choice], usage: Option<Value>) -> Event {
     let body = json!({"id": head.id, "object": "text_completion", "created": head.created,
-                      "model": head.model, "choices": [choice], "usage": usage});
+                      "model": head.model, "choices": choices, "usage": usage});
     Event::default().data(body.to_string())
 }
 
 /// The events of a streamed request: the first character at once, then what arrives in
-/// batches ([`coalesce`](crate::coalesce)), one event per choice, then `[DONE]`.
+/// batches ([`coalesce`]), one event per choice, then (with
+/// `include_usage`) a chunk with no choices and the request's `usage`, then `[DONE]`.
 fn sse_stream(
     head: Head,
     updates: UnboundedReceiver<Update>,
     n: usize,
     prompt_tokens: usize,
+    include_usage: bool,
 ) -> impl Stream<Item = Result<Event, std::convert::Infallible>> {
     struct S {
         head: Head,
@@ -582,6 +676,8 @@ fn sse_stream(
         open: usize,
         completion_tokens: usize,
         prompt_tokens: usize,
+        /// The usage chunk is still to be sent: asked for, and no choice failed.
+        usage_due: bool,
         ended: bool,
     }
     let state = S {
@@ -592,6 +688,7 @@ fn sse_stream(
         open: n,
         completion_tokens: 0,
         prompt_tokens,
+        usage_due: include_usage,
         ended: false,
     };
     stream::unfold(state, |mut s| async move {
@@ -601,12 +698,19 @@ fn sse_stream(
         loop {
             let Some(update) = s.pending.pop_front() else {
                 if s.open == 0 {
+                    if s.usage_due {
+                        s.usage_due = false;
+                        let usage = usage(s.prompt_tokens, s.completion_tokens);
+                        return Some((Ok(chunk(&s.head, &[], Some(usage))), s));
+                    }
                     s.ended = true;
                     return Some((Ok(Event::default().data("[DONE]")), s));
                 }
                 let batch = coalesce::next_batch(&mut s.updates, s.started).await;
                 if batch.is_empty() {
+                    // The generator went away with choices open: their usage is not known.
                     s.open = 0;
+                    s.usage_due = false;
                 }
                 s.pending.extend(batch);
                 continue;
@@ -616,12 +720,12 @@ fn sse_stream(
                     s.started = true;
                     chunk(
                         &s.head,
-                        Choice {
+                        &[Choice {
                             text,
                             index,
                             logprobs: None,
                             finish_reason: None,
-                        },
+                        }],
                         None,
                     )
                 }
@@ -632,21 +736,21 @@ fn sse_stream(
                 } => {
                     s.open = s.open.saturating_sub(1);
                     s.completion_tokens += tokens;
-                    let usage = (s.open == 0).then(|| usage(s.prompt_tokens, s.completion_tokens));
                     chunk(
                         &s.head,
-                        Choice {
+                        &[Choice {
                             text: String::new(),
                             index,
                             logprobs: None,
                             finish_reason: Some(finish.as_str()),
-                        },
-                        usage,
+                        }],
+                        None,
                     )
                 }
                 Update::Accepted { .. } => continue,
                 Update::Refused(message) => {
                     s.open = 0;
+                    s.usage_due = false;
                     s.pending.clear();
                     Event::default().data(
                         json!({"error": {"message": message, "type": "server_error"}}).to_string(),
@@ -683,9 +787,19 @@ pub(crate) async fn health(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
+/// The playground page for a server with these limits: its `samples` and `length` inputs go
+/// up to `max_n` and `max_tokens`, and start at 3 and 200 or the limit when lower.
+pub(crate) fn playground_page(max_n: usize, max_tokens: usize) -> String {
+    include_str!("playground.html")
+        .replace("{{max_n}}", &max_n.to_string())
+        .replace("{{n}}", &max_n.min(3).to_string())
+        .replace("{{max_tokens}}", &max_tokens.to_string())
+        .replace("{{tokens}}", &max_tokens.min(200).to_string())
+}
+
 /// `GET /`: the playground.
-pub(crate) async fn playground() -> Html<&'static str> {
-    Html(include_str!("playground.html"))
+pub(crate) async fn playground(State(shared): State<Arc<Shared>>) -> Html<String> {
+    Html(shared.playground.clone())
 }
 
 /// Any other path.
@@ -699,6 +813,66 @@ pub(crate) async fn not_found() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_are_the_requests_fields() {
+        let err = serde_json::from_str::<CompletionRequest>(r#"{"no such field": 1}"#)
+            .expect_err("an unknown field was taken")
+            .to_string();
+        let (_, expected) = err.split_once("expected one of ").unwrap();
+        let named: Vec<&str> = expected
+            .split(", ")
+            .map(|f| f.split('`').nth(1).unwrap())
+            .collect();
+        assert_eq!(named, FIELDS);
+    }
+
+    #[test]
+    fn a_deserialization_error_names_its_parameter() {
+        let cases = [
+            (
+                "max_tokens: invalid type: string \"a\", expected usize at line 1 column 20",
+                Some("max_tokens"),
+            ),
+            (
+                "stream_options.include_usage: invalid type: integer `1`, expected a boolean",
+                Some("stream_options.include_usage"),
+            ),
+            (
+                "prompt: data did not match any variant of untagged enum Prompts",
+                Some("prompt"),
+            ),
+            (
+                "bogus: unknown field `bogus`, expected one of `model`, `prompt`",
+                Some("bogus"),
+            ),
+            (
+                "unknown field `bogus`, expected one of `model`",
+                Some("bogus"),
+            ),
+            (
+                "duplicate field `prompt` at line 1 column 50",
+                Some("prompt"),
+            ),
+            // Without a path, serde's own words before a colon are not a parameter.
+            ("invalid type: map, expected usize at line 1 column 1", None),
+            ("expected value at line 1 column 1", None),
+        ];
+        for (error, param) in cases {
+            assert_eq!(param_of(error).as_deref(), param, "{error}");
+        }
+    }
+
+    #[test]
+    fn the_playground_carries_the_limits() {
+        let page = playground_page(2, 50);
+        assert!(page.contains(r#"id="n" type="number" min="1" max="2" value="2""#));
+        assert!(page.contains(r#"id="max_tokens" type="number" min="1" max="50" value="50""#));
+        assert!(!page.contains("{{"), "every placeholder is filled");
+        let page = playground_page(16, 4096);
+        assert!(page.contains(r#"max="16" value="3""#));
+        assert!(page.contains(r#"max="4096" value="200""#));
+    }
 
     #[test]
     fn keys_compare_whole() {

@@ -8,11 +8,14 @@
 //! - **An OpenAI-style API.** `POST /v1/completions` (`prompt` as a string or a list,
 //!   `max_tokens`, `temperature` (0 is greedy), `top_p`, `n`, `stop`, `seed`, `stream` as
 //!   server-sent events ending with `data: [DONE]` (the first character at once, then what
-//!   arrived in each 20 ms as one event per choice), `usage`; and charrnn's `top_k`, `min_p`,
-//!   `label`), `GET /v1/models`, `GET /health`. Errors are JSON in OpenAI's shape: 400 for a bad
-//!   request (unknown prompt characters are named), 401 without the API key, 413 for a body
+//!   arrived in each 20 ms as one event per choice; with `stream_options.include_usage`, a
+//!   last chunk with no choices and the `usage`), `usage`; and charrnn's `top_k`, `min_p`,
+//!   `label`), `GET /v1/models`, `GET /health`. At most `4 × max_n` choices (prompts × `n`) a
+//!   request. Errors are JSON in OpenAI's shape: 400 for a bad request (`param` names the
+//!   field, unknown prompt characters are named), 401 without the API key, 413 for a body
 //!   over the limit, 429 with `Retry-After` when the queue is full, 503 while shutting down.
-//! - **A web playground** at `/`: one static page embedded in the binary.
+//! - **A web playground** at `/`: one page embedded in the binary, its inputs bounded by the
+//!   server's `max_n` and `max_tokens`.
 //! - **Shutdown** when `shutdown` resolves: no new requests, requests in flight finish, up to
 //!   a grace period.
 //!
@@ -171,6 +174,7 @@ pub fn serve(
         max_tokens: config.max_tokens,
         max_n: config.max_n,
         request_timeout: config.request_timeout.min(LONGEST_TIMEOUT),
+        playground: api::playground_page(config.max_n, config.max_tokens),
         shutting_down: AtomicBool::new(false),
         next_id: AtomicU64::new(1),
     });

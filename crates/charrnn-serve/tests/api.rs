@@ -405,6 +405,16 @@ fn bad_requests_get_their_status_and_an_openai_error() {
             "presence_penalty",
         ),
         (
+            json!({"prompt": "the", "label": "class0", "best_of": 2}),
+            400,
+            "best_of is not supported",
+        ),
+        (
+            json!({"prompt": "the", "label": "class0", "n": 2, "best_of": 3}),
+            400,
+            "best_of is not supported",
+        ),
+        (
             json!({"prompt": "x".repeat(3000), "label": "class0"}),
             413,
             "",
@@ -467,12 +477,139 @@ fn bad_requests_get_their_status_and_an_openai_error() {
     // Their neutral values, as some clients send them every time, are accepted.
     let neutral = json!({
         "prompt": "the", "label": "class0", "max_tokens": 5, "logprobs": null, "echo": false,
-        "presence_penalty": 0, "frequency_penalty": 0.0, "user": "u1"
+        "presence_penalty": 0, "frequency_penalty": 0.0, "user": "u1", "best_of": 1
     });
     let reply = server.post(&neutral);
     assert_eq!(reply.status, 200, "{reply:?}");
+    for best_of in [json!(null), json!(2)] {
+        let body = json!({"prompt": "the", "label": "class0", "max_tokens": 5, "n": 2,
+                          "best_of": best_of});
+        let reply = server.post(&body);
+        assert_eq!(reply.status, 200, "best_of {best_of} with n = 2: {reply:?}");
+        assert_eq!(text_of(&reply).len(), 2);
+    }
     let models = http(server.addr, "GET", "/v1/models", &[], "").json();
     assert_eq!(models["data"][0]["labels"], json!(["class0", "class1"]));
+}
+
+#[test]
+fn an_error_names_the_parameter_it_is_about() {
+    let server = Server::start(ServeConfig::default(), None);
+    let cases = [
+        // Refused by serde while the body is read.
+        (json!({"prompt": "the", "bogus": 1}), json!("bogus")),
+        (
+            json!({"prompt": "the", "max_tokens": "a"}),
+            json!("max_tokens"),
+        ),
+        (json!({"prompt": 3}), json!("prompt")),
+        (json!({"prompt": "the", "best_of": "x"}), json!("best_of")),
+        (
+            json!({"prompt": "the", "stream": true, "stream_options": {"include_usage": "yes"}}),
+            json!("stream_options.include_usage"),
+        ),
+        // Refused by the server's own checks.
+        (json!({"prompt": "the", "best_of": 4}), json!("best_of")),
+        (json!({"prompt": "the", "n": 0}), json!("n")),
+        // Not about a field.
+        (json!([1]), Value::Null),
+    ];
+    for (body, param) in cases {
+        let reply = server.post(&body);
+        assert_eq!(reply.status, 400, "{body}: {reply:?}");
+        assert_eq!(reply.json()["error"]["param"], param, "{body}: {reply:?}");
+    }
+    for (body, param) in [
+        (r#"{"prompt": "the", "prompt": "a"}"#, json!("prompt")),
+        ("{not json", Value::Null),
+        (r#"{"prompt": "the"} 2"#, Value::Null),
+    ] {
+        let reply = http(server.addr, "POST", "/v1/completions", &[], body);
+        assert_eq!(reply.status, 400, "{body}: {reply:?}");
+        assert_eq!(reply.json()["error"]["param"], param, "{body}: {reply:?}");
+    }
+}
+
+#[test]
+fn include_usage_ends_a_stream_with_a_usage_chunk_without_choices() {
+    let server = Server::start(ServeConfig::default(), None);
+    let body = json!({"prompt": "the", "n": 2, "max_tokens": 5, "stream": true,
+                      "stream_options": {"include_usage": true}});
+    let reply = server.post(&body);
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let events = reply.events();
+    let (texts, done) = streamed(&reply, 2);
+    assert!(done, "{events:?}");
+    assert!(texts.iter().all(|t| t.chars().count() == 5), "{texts:?}");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let (last, choices) = chunks.split_last().unwrap();
+    assert_eq!(last["choices"], json!([]), "{last}");
+    assert_eq!(
+        last["usage"],
+        json!({"prompt_tokens": 3, "completion_tokens": 10, "total_tokens": 13})
+    );
+    assert_eq!(last["object"], "text_completion");
+    assert_eq!(last["id"], choices[0]["id"]);
+    for c in choices {
+        assert_eq!(c["usage"], Value::Null, "{c}");
+        assert_eq!(c["choices"].as_array().unwrap().len(), 1, "{c}");
+    }
+    let finished = choices
+        .iter()
+        .filter(|c| c["choices"][0]["finish_reason"] == "length")
+        .count();
+    assert_eq!(finished, 2);
+
+    // Without it (absent, or false) no chunk carries usage and every chunk has a choice.
+    for options in [Value::Null, json!({"include_usage": false})] {
+        let mut body = body.clone();
+        body["stream_options"] = options;
+        let reply = server.post(&body);
+        let events = reply.events();
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+        for e in &events[..events.len() - 1] {
+            let c: Value = serde_json::from_str(e).unwrap();
+            assert_eq!(c["usage"], Value::Null, "{e}");
+            assert_eq!(c["choices"].as_array().unwrap().len(), 1, "{e}");
+        }
+    }
+}
+
+#[test]
+fn the_playground_and_the_errors_carry_the_servers_limits() {
+    let server = Server::start(
+        ServeConfig {
+            max_n: 2,
+            max_tokens: 50,
+            ..ServeConfig::default()
+        },
+        None,
+    );
+    let page = http(server.addr, "GET", "/", &[], "");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(r#"id="n" type="number" min="1" max="2" value="2""#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains(r#"id="max_tokens" type="number" min="1" max="50" value="50""#),
+        "{}",
+        page.body
+    );
+    // A request makes at most 4 × max_n choices; the refusal says how many and why.
+    let reply = server.post(&json!({"prompt": ["a", "b", "c", "d", "e"], "n": 2, "max_tokens": 3}));
+    assert_eq!(reply.status, 400, "{reply:?}");
+    let error = &reply.json()["error"];
+    assert_eq!(error["message"], "5 prompts × n = 2 is more than 8 choices");
+    assert_eq!(error["param"], "prompt");
+    let reply = server.post(&json!({"prompt": ["a", "b", "c", "d"], "n": 2, "max_tokens": 3}));
+    assert_eq!(reply.status, 200, "{reply:?}");
 }
 
 #[test]
@@ -598,7 +735,15 @@ fn limits_as_large_as_their_types_hold_do_not_overflow() {
 
 #[test]
 fn shutdown_finishes_requests_in_flight() {
-    let mut server = Server::start(ServeConfig::default(), None);
+    // A grace far longer than the request needs, even on a loaded machine (the default 10 s
+    // was not always enough for 3000 characters with the other tests running).
+    let mut server = Server::start(
+        ServeConfig {
+            shutdown_grace: Duration::from_secs(120),
+            ..ServeConfig::default()
+        },
+        None,
+    );
     let addr = server.addr;
     let in_flight = std::thread::spawn(move || {
         http(
