@@ -251,14 +251,20 @@ fn without_nulls(strings: &StringArray) -> StringArray {
     StringArray::new(offsets, values, None)
 }
 
-/// Maps an Arrow CSV error, recovering the record number from its message when present.
+/// Maps an Arrow CSV error, recovering the record number from its message when present: the
+/// message then leaves it to the row (`row 3: incorrect number of fields: expected 3, got 4`,
+/// not `row 3: incorrect number of fields for line 3, expected 3 got 4`).
 pub(crate) fn csv_error(csv: &Path, row: Option<u64>, e: &ArrowError) -> DataError {
     let message = match e {
         ArrowError::CsvError(m) | ArrowError::ParseError(m) => one_line(m),
         ArrowError::IoError(m, _) => one_line(m),
         other => one_line(other),
     };
-    let row = row.or_else(|| line_number(&message));
+    let (message, row) = match (without_line(&message), row) {
+        (Some((line, rest)), None) => (rest, Some(line)),
+        (Some((line, rest)), Some(given)) if line == given => (rest, row),
+        _ => (message, row),
+    };
     DataError::Csv {
         path: csv.to_path_buf(),
         row,
@@ -266,14 +272,35 @@ pub(crate) fn csv_error(csv: &Path, row: Option<u64>, e: &ArrowError) -> DataErr
     }
 }
 
-/// Finds `line N` in an Arrow CSV message (arrow counts records from 1, a header included).
-fn line_number(message: &str) -> Option<u64> {
+/// Finds `line N` in an Arrow CSV message (arrow counts records from 1, a header included) and
+/// returns N with the message reworded without it, or `None` when there is no such number.
+fn without_line(message: &str) -> Option<(u64, String)> {
     let at = message.find("line ")?;
     let digits: String = message[at + 5..]
         .chars()
         .take_while(char::is_ascii_digit)
         .collect();
-    digits.parse().ok()
+    let line: u64 = digits.parse().ok()?;
+    let before = &message[..at];
+    let after = &message[at + 5 + digits.len()..];
+    let rest = if let Some(stem) = before.strip_suffix(" for ")
+        && let Some(counts) = after.strip_prefix(", expected ")
+        && let Some((expected, got)) = counts.split_once(" got ")
+    {
+        // "incorrect number of fields for line N, expected A got B"
+        format!("{stem}: expected {expected}, got {got}")
+    } else if before.ends_with("invalid UTF-8 data for ")
+        && let Some(field) = after.strip_prefix(" and field ")
+    {
+        // "Encountered invalid UTF-8 data for line N and field F"
+        format!("field {field} is not valid UTF-8")
+    } else if let Some(stem) = before.strip_suffix(" at ") {
+        // "... at line N" or "... at line N. Row data: ..."
+        format!("{stem}{after}")
+    } else {
+        return Some((line, message.to_owned()));
+    };
+    Some((line, rest))
 }
 
 /// A value quoted in an error message: at most 40 characters, control characters escaped.
@@ -386,8 +413,38 @@ fn keeper(prefix: &str) -> tempfile::Builder<'_, 'static> {
 
 #[cfg(test)]
 mod tests {
-    use super::AtomicFile;
+    use super::{AtomicFile, without_line};
     use std::io::Write;
+
+    #[test]
+    fn arrow_messages_leave_the_record_number_to_the_row() {
+        let cases = [
+            (
+                "incorrect number of fields for line 1, expected 3 got 4",
+                "incorrect number of fields: expected 3, got 4",
+            ),
+            (
+                "incorrect number of fields for line 12, expected 3 got more than 5",
+                "incorrect number of fields: expected 3, got more than 5",
+            ),
+            (
+                "Encountered invalid UTF-8 data for line 1 and field 2",
+                "field 2 is not valid UTF-8",
+            ),
+            (
+                "Encountered unequal lengths between records on CSV file. Expected 3 records, \
+                 found 2 records at line 1",
+                "Encountered unequal lengths between records on CSV file. Expected 3 records, \
+                 found 2 records",
+            ),
+        ];
+        for (arrow, ours) in cases {
+            let (line, message) = without_line(arrow).unwrap();
+            assert_eq!(message, ours);
+            assert_eq!(line, if arrow.contains("line 12") { 12 } else { 1 });
+        }
+        assert_eq!(without_line("no number here"), None);
+    }
 
     #[test]
     fn a_new_writer_sweeps_only_the_leftovers_nobody_holds() {

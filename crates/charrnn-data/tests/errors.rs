@@ -40,6 +40,8 @@ fn bad_csv_names_file_and_row() {
             } => {
                 assert_eq!(*got, row, "{err}");
                 assert!(message.contains(words), "{err}");
+                // The row says where, once: arrow's "for line N" is not repeated.
+                assert!(!message.contains("line"), "{err}");
             }
             other => panic!("expected a CSV error, got {other:?}"),
         }
@@ -54,7 +56,19 @@ fn bad_csv_names_file_and_row() {
         "incorrect number of fields",
     );
     let long = format!("{good}{good}\"3\",\"a\",\"b\",\"c\"\n");
-    check(long.as_bytes(), CsvHeader::AgNews, Some(3), "expected 3");
+    check(
+        long.as_bytes(),
+        CsvHeader::AgNews,
+        Some(3),
+        "expected 3, got 4",
+    );
+    // A header forced into the AG News layout: one clear statement of where and what.
+    let err = convert_error(b"id,text,label,note\n1,a,0,x\n", CsvHeader::AgNews);
+    assert!(
+        err.to_string()
+            .ends_with("bad.csv: row 1: incorrect number of fields: expected 3, got 4"),
+        "{err}"
+    );
     // Not UTF-8 in record 2.
     let mut latin1 = good.as_bytes().to_vec();
     latin1.extend_from_slice(b"\"2\",\"caf\xe9\",\"d\"\n");

@@ -495,3 +495,136 @@ fn the_encoder_may_not_return_padding_or_ids_outside_the_vocabulary() {
     }
     assert!(common::dir_names(dir.path()) == ["in.txt"]);
 }
+
+/// Reads every document of `path` as `unit`.
+fn documents(path: &Path, unit: TextUnit) -> Vec<String> {
+    let opts = SourceOptions {
+        text_unit: unit,
+        format: Some(Format::Text),
+        ..SourceOptions::default()
+    };
+    Source::open(path, &opts)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap().text)
+        .collect()
+}
+
+#[test]
+fn windows_line_endings_read_as_python_text_mode_reads_them_whatever_the_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let lf =
+        "Call me Ishmael.\nSome years ago\n\n  \nnever mind how long\nprecisely\n\n\nnaïve 🐳\n";
+    let crlf = lf.replace('\n', "\r\n");
+    // Old Mac line endings, and a mix: Python's universal newlines read `\r` as `\n` too.
+    let cr = lf.replace('\n', "\r");
+    let mixed = "Call me Ishmael.\r\nSome years ago\r\r\n  \nnever mind how long\rprecisely\n\r\n\nnaïve 🐳\r";
+    let lf_dir = dir.path().join("lf");
+    std::fs::create_dir(&lf_dir).unwrap();
+    let lf_paths = variants(&lf_dir, "novel", "txt", lf.as_bytes());
+    for (name, content) in [("crlf", crlf.as_str()), ("cr", &cr), ("mixed", mixed)] {
+        let sub = dir.path().join(name);
+        std::fs::create_dir(&sub).unwrap();
+        for (path, lf_path) in variants(&sub, "novel", "txt", content.as_bytes())
+            .iter()
+            .zip(&lf_paths)
+        {
+            for unit in [TextUnit::File, TextUnit::Line, TextUnit::Paragraph] {
+                let got = documents(path, unit);
+                assert_eq!(got, documents(lf_path, unit), "{path:?} {unit:?}");
+                assert!(got.iter().all(|d| !d.contains('\r')), "{path:?} {unit:?}");
+            }
+        }
+    }
+    assert_eq!(
+        documents(&lf_paths[0], TextUnit::Paragraph),
+        [
+            "Call me Ishmael.\nSome years ago",
+            "never mind how long\nprecisely",
+            "naïve 🐳"
+        ]
+    );
+    assert_eq!(documents(&lf_paths[0], TextUnit::File), [lf]);
+    // A field of a CSV file is data: its `\r\n` stays.
+    let csv = dir.path().join("f.csv");
+    std::fs::write(&csv, "id,text\r\n1,\"two\r\nlines\"\r\n").unwrap();
+    let opts = SourceOptions {
+        text_columns: vec!["text".into()],
+        ..SourceOptions::default()
+    };
+    let source = Source::open(&csv, &opts).unwrap();
+    assert_eq!(round_trip(&source, dir.path()), texts(&["two\r\nlines"]));
+}
+
+#[test]
+fn fingerprints_of_text_change_only_where_the_line_endings_read_differently() {
+    let dir = tempfile::tempdir().unwrap();
+    let fingerprint = |content: &[u8]| {
+        let path = dir.path().join("t.txt");
+        std::fs::write(&path, content).unwrap();
+        Source::open(&path, &SourceOptions::default())
+            .unwrap()
+            .fingerprint()
+            .unwrap()
+    };
+    // The values are those of the reader before `\r` was read as `\n`.
+    // Text without `\r` reads as before: its stores, vocabularies and resumes stay valid.
+    assert_eq!(
+        fingerprint(b"one\ntwo\n"),
+        227_185_023_001_094_041_219_201_969_478_503_665_813
+    );
+    // With `\r` its documents changed: a store built from it before is not reused.
+    assert_ne!(
+        fingerprint(b"one\r\ntwo\r\n"),
+        317_721_023_302_071_644_274_160_494_196_359_625_578
+    );
+}
+
+#[test]
+fn csv_header_detection_is_the_one_source_open_uses() {
+    use charrnn_data::CsvHeader;
+    let dir = tempfile::tempdir().unwrap();
+    let detect = |name: &str, bytes: &[u8], opts: &SourceOptions| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        CsvHeader::detect(&path, opts).unwrap()
+    };
+    let titles = SourceOptions {
+        text_columns: vec!["title".into()],
+        ..SourceOptions::default()
+    };
+    let ag = common::ag_news_csv(&[(3, "Stocks rally".into(), "Oil falls.".into())]);
+    let headed = b"id,text,label,note\n1,hello,0,x\n";
+    assert_eq!(detect("ag.csv", ag.as_bytes(), &titles), CsvHeader::AgNews);
+    assert_eq!(
+        detect("ag.csv.gz", &gzip(ag.as_bytes()), &titles),
+        CsvHeader::AgNews
+    );
+    // Four fields: not AG News, whatever columns are asked for.
+    assert_eq!(detect("h.csv", headed, &titles), CsvHeader::FromFile);
+    // Three fields, the first not an integer.
+    let three = b"label,title,description\n1,a,b\n";
+    assert_eq!(detect("t.csv", three, &titles), CsvHeader::FromFile);
+    assert_eq!(
+        detect("t.csv", b"id,x,y\n1,a,b\n", &titles),
+        CsvHeader::FromFile
+    );
+    // Given, it is not detected.
+    let forced = SourceOptions {
+        csv_header: Some(CsvHeader::AgNews),
+        ..titles.clone()
+    };
+    assert_eq!(detect("h.csv", headed, &forced), CsvHeader::AgNews);
+    // Source::open reads the headed file by its header.
+    let path = dir.path().join("h.csv");
+    let opts = SourceOptions {
+        text_columns: vec!["text".into(), "note".into()],
+        label_column: Some("label".into()),
+        ..SourceOptions::default()
+    };
+    let source = Source::open(&path, &opts).unwrap();
+    assert_eq!(
+        round_trip(&source, dir.path()),
+        [("hello x".to_owned(), Some(0))]
+    );
+}

@@ -19,56 +19,70 @@ pub(crate) struct Layout {
     has_header: bool,
 }
 
-/// Decides the layout of `file` for the options (see [`SourceOptions::csv_header`]); a header
-/// naming a column twice is refused.
-pub(crate) fn layout(file: &SourceFile, opts: &SourceOptions) -> Result<Layout, DataError> {
-    let ag_news = || Layout {
-        names: vec!["label".into(), "title".into(), "description".into()],
-        has_header: false,
-    };
+/// The fields of the first record of `file`, as a header would name the columns.
+fn first_record(file: &SourceFile) -> Result<Vec<String>, DataError> {
     let (reader, _) = open_stream(file)?;
     let (header, _) = CsvFormat::default()
         .with_header(true)
         .infer_schema(reader, Some(0))
         .map_err(|e| csv_error(&file.path, Some(1), &e))?;
-    let names: Vec<String> = header.fields().iter().map(|f| f.name().clone()).collect();
-    let layout = match opts.csv_header {
-        Some(CsvHeader::AgNews) => ag_news(),
-        Some(CsvHeader::FromFile) => Layout {
+    Ok(header.fields().iter().map(|f| f.name().clone()).collect())
+}
+
+/// How `file` is read when [`SourceOptions::csv_header`] is `None`: with a header when its
+/// first record (`first`) names every column the options ask for; else in the AG News layout
+/// when that record has three fields, the first an integer; else with a header.
+pub(crate) fn detect_header(
+    file: &SourceFile,
+    opts: &SourceOptions,
+    first: &[String],
+) -> Result<CsvHeader, DataError> {
+    let mut wanted = opts.columns().into_iter().chain(opts.label_column.clone());
+    if wanted.all(|w| first.contains(&w)) {
+        return Ok(CsvHeader::FromFile);
+    }
+    let (reader, _) = open_stream(file)?;
+    let (record, _) = CsvFormat::default()
+        .with_header(false)
+        .infer_schema(reader, Some(1))
+        .map_err(|e| csv_error(&file.path, Some(1), &e))?;
+    let integer_first = record
+        .fields()
+        .first()
+        .is_some_and(|f| f.data_type().is_integer());
+    Ok(if record.fields().len() == 3 && integer_first {
+        CsvHeader::AgNews
+    } else {
+        CsvHeader::FromFile
+    })
+}
+
+/// How `file` is read with `opts`: [`SourceOptions::csv_header`], or detected when it is
+/// `None` (see [`detect_header`]).
+pub(crate) fn header(file: &SourceFile, opts: &SourceOptions) -> Result<CsvHeader, DataError> {
+    match opts.csv_header {
+        Some(header) => Ok(header),
+        None => detect_header(file, opts, &first_record(file)?),
+    }
+}
+
+/// Decides the layout of `file` for the options (see [`SourceOptions::csv_header`]); a header
+/// naming a column twice is refused.
+pub(crate) fn layout(file: &SourceFile, opts: &SourceOptions) -> Result<Layout, DataError> {
+    let names = first_record(file)?;
+    let header = match opts.csv_header {
+        Some(header) => header,
+        None => detect_header(file, opts, &names)?,
+    };
+    let layout = match header {
+        CsvHeader::AgNews => Layout {
+            names: vec!["label".into(), "title".into(), "description".into()],
+            has_header: false,
+        },
+        CsvHeader::FromFile => Layout {
             names,
             has_header: true,
         },
-        None => {
-            let wanted: Vec<String> = opts
-                .columns()
-                .into_iter()
-                .chain(opts.label_column.clone())
-                .collect();
-            if wanted.iter().all(|w| names.contains(w)) {
-                Layout {
-                    names,
-                    has_header: true,
-                }
-            } else {
-                let (reader, _) = open_stream(file)?;
-                let (first, _) = CsvFormat::default()
-                    .with_header(false)
-                    .infer_schema(reader, Some(1))
-                    .map_err(|e| csv_error(&file.path, Some(1), &e))?;
-                let integer_first = first
-                    .fields()
-                    .first()
-                    .is_some_and(|f| f.data_type().is_integer());
-                if first.fields().len() == 3 && integer_first {
-                    ag_news()
-                } else {
-                    Layout {
-                        names,
-                        has_header: true,
-                    }
-                }
-            }
-        }
     };
     // As the converter: a name given twice would read only its first column.
     if layout.has_header {

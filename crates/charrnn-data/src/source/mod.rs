@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::{DataError, TextRecord};
+use crate::{CsvHeader, DataError, TextRecord};
 
 pub use types::{Compression, Format, PIECE_BYTES, Piece, SourceFile, SourceOptions, TextUnit};
 pub(crate) use types::{FileReader, io};
@@ -32,6 +32,27 @@ impl Format {
             message: "no file to read".into(),
         })?;
         Ok(detect::detect(first)?.1)
+    }
+}
+
+impl CsvHeader {
+    /// How [`Source::open`] reads the CSV file `path` (possibly compressed) with `opts`:
+    /// [`SourceOptions::csv_header`] when it is given, else detected from the first record:
+    /// a header when it names every column `opts` asks for (the text columns, `text` when
+    /// none is given, and the label column); else the AG News layout when it has three fields,
+    /// the first an integer; else a header.
+    ///
+    /// # Errors
+    /// [`DataError::Io`] when the file cannot be read, [`DataError::Csv`] when its first record
+    /// cannot be parsed.
+    pub fn detect(path: &Path, opts: &SourceOptions) -> Result<CsvHeader, DataError> {
+        let (compression, _) = detect::detect(path)?;
+        let file = SourceFile {
+            path: path.to_owned(),
+            compression,
+            bytes: 0,
+        };
+        csv::header(&file, opts)
     }
 }
 
@@ -175,8 +196,9 @@ impl Source {
     }
 
     /// A 128-bit fingerprint of everything that decides the documents: the format and options,
-    /// and the size and content of every file (xxh3-128 over the bytes on disk; the names do
-    /// not count, so moving the files keeps it).
+    /// the size and content of every file (xxh3-128 over the bytes on disk; the names do not
+    /// count, so moving the files keeps it), and for plain text holding a `\r` (or compressed)
+    /// that its line endings are read as `\n`.
     ///
     /// # Errors
     /// [`DataError::Io`] when a file cannot be read.
@@ -195,7 +217,14 @@ impl Source {
         );
         h.write(description.as_bytes());
         let mut buf = vec![0u8; 1 << 20];
+        // Plain text is read with universal newlines; an older reader kept its `\r`. Text that
+        // holds one (or is compressed: those bytes are not searched) says so, so that stores and
+        // vocabularies built by the older reader are not reused; other text keeps its
+        // fingerprint (and a resume on it still runs).
+        let mut newlines_translated = false;
         for f in &self.files {
+            let text = self.format == Format::Text;
+            newlines_translated |= text && f.compression != Compression::None;
             let mut file = File::open(&f.path).map_err(|e| io(&f.path, e))?;
             let mut n = 0u64;
             loop {
@@ -204,9 +233,15 @@ impl Source {
                     break;
                 }
                 h.write(&buf[..k]);
+                if text && !newlines_translated {
+                    newlines_translated = buf[..k].contains(&b'\r');
+                }
                 n += k as u64;
             }
             h.write(&n.to_le_bytes());
+        }
+        if newlines_translated {
+            h.write(b"|universal-newlines");
         }
         Ok(h.finish_128())
     }

@@ -1,6 +1,8 @@
-//! Plain UTF-8 text: a file, a line or a paragraph per document, in bounded pieces.
+//! Plain UTF-8 text: a file, a line or a paragraph per document, in bounded pieces. Line
+//! endings are read as Python's text mode reads them (universal newlines): `\r\n` and a lone
+//! `\r` become `\n`, whatever the unit.
 use std::cell::Cell;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -49,7 +51,7 @@ impl TextFileReader {
         let (reader, counter) = open_text_stream(file)?;
         Ok(Self {
             path: file.path.clone(),
-            reader,
+            reader: Box::new(UniversalNewlines::new(reader)),
             counter,
             unit,
             max: max.max(8),
@@ -158,9 +160,6 @@ impl TextFileReader {
                         if matches!(end, LineEnd::Eof) {
                             self.done = true;
                         }
-                        if self.doc.last() == Some(&b'\r') {
-                            self.doc.pop();
-                        }
                         if !self.doc.is_empty() || self.in_doc {
                             return self.take(true).map(Some);
                         }
@@ -186,9 +185,6 @@ impl TextFileReader {
                     end @ (LineEnd::Newline | LineEnd::Eof) => {
                         if matches!(end, LineEnd::Eof) {
                             self.done = true;
-                        }
-                        if self.doc.last() == Some(&b'\r') {
-                            self.doc.pop();
                         }
                         let line_start = start + usize::from(separate);
                         let blank = !continued
@@ -233,6 +229,76 @@ impl Iterator for TextFileReader {
 impl FileReader for TextFileReader {
     fn bytes_read(&self) -> u64 {
         self.counter.get()
+    }
+}
+
+/// A byte stream with its line endings read as Python's universal newlines read them: `\r\n`
+/// and a lone `\r` become `\n`. A `\r\n` split between two reads of the inner stream is still
+/// one `\n`. (`\r` is never part of a longer UTF-8 sequence, so the text stays valid.)
+pub(crate) struct UniversalNewlines<R> {
+    inner: R,
+    /// Translated bytes not yet consumed: `buf[pos..]`.
+    buf: Vec<u8>,
+    pos: usize,
+    /// The last byte translated was a `\r`: a `\n` right after it is dropped.
+    after_cr: bool,
+}
+
+impl<R: BufRead> UniversalNewlines<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            buf: Vec::new(),
+            pos: 0,
+            after_cr: false,
+        }
+    }
+}
+
+impl<R: BufRead> Read for UniversalNewlines<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for UniversalNewlines<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        // A chunk that was only the `\n` of a `\r\n` translates to nothing: read on.
+        while self.pos == self.buf.len() {
+            let chunk = self.inner.fill_buf()?;
+            if chunk.is_empty() {
+                break;
+            }
+            self.buf.clear();
+            self.pos = 0;
+            let mut rest = chunk;
+            if self.after_cr && rest.first() == Some(&b'\n') {
+                rest = &rest[1..];
+            }
+            self.after_cr = false;
+            while let Some(i) = rest.iter().position(|&b| b == b'\r') {
+                self.buf.extend_from_slice(&rest[..i]);
+                self.buf.push(b'\n');
+                rest = &rest[i + 1..];
+                match rest.first() {
+                    Some(&b'\n') => rest = &rest[1..],
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
+            }
+            self.buf.extend_from_slice(rest);
+            let n = chunk.len();
+            self.inner.consume(n);
+        }
+        Ok(&self.buf[self.pos..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.pos = (self.pos + amount).min(self.buf.len());
     }
 }
 
@@ -312,7 +378,7 @@ mod tests {
         );
         assert_eq!(
             docs(&pieces(text, TextUnit::File, 1024)),
-            [String::from_utf8(text.to_vec()).unwrap()]
+            ["one\ntwo\n\n  \nthree\nfour\n\n"]
         );
         assert!(pieces(b"", TextUnit::File, 1024).is_empty());
         assert!(pieces(b"\n\n", TextUnit::Paragraph, 1024).is_empty());
@@ -323,5 +389,68 @@ mod tests {
         let text = "ééééééééééééééééééééééééééééééééééééééééééééééé".repeat(3);
         let p = pieces(text.as_bytes(), TextUnit::File, 9);
         assert_eq!(docs(&p), [text]);
+    }
+
+    #[test]
+    fn crlf_and_cr_text_gives_the_documents_of_lf_text_in_pieces_of_any_size() {
+        let lf = "one two\nthree\n\n  \n\nfour five six seven\neight\n\n\nnine\n";
+        let crlf = lf.replace('\n', "\r\n");
+        let cr = lf.replace('\n', "\r");
+        for unit in [TextUnit::File, TextUnit::Line, TextUnit::Paragraph] {
+            // Small pieces end anywhere, between the `\r` and the `\n` too.
+            for max in [8, 9, 10, 11, 1024] {
+                let want = docs(&pieces(lf.as_bytes(), unit, max));
+                for other in [&crlf, &cr] {
+                    let got = pieces(other.as_bytes(), unit, max);
+                    assert_eq!(docs(&got), want, "{unit:?} {max} {other:?}");
+                    assert!(got.iter().all(|p| !p.text.contains('\r')));
+                }
+            }
+        }
+        assert_eq!(
+            docs(&pieces(crlf.as_bytes(), TextUnit::Paragraph, 1024)),
+            ["one two\nthree", "four five six seven\neight", "nine"]
+        );
+    }
+
+    /// Everything `UniversalNewlines` makes of `input` read in chunks of `capacity` bytes.
+    fn translated(input: &[u8], capacity: usize) -> Vec<u8> {
+        let inner = std::io::BufReader::with_capacity(capacity, input);
+        let mut out = Vec::new();
+        UniversalNewlines::new(inner).read_to_end(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn line_endings_split_between_two_reads_are_one_newline() {
+        let input = b"a\r\nb\r\r\nc\rd\n\re\r\n\r\n\r";
+        // Python: open(path, newline=None).read()
+        let python = b"a\nb\n\nc\nd\n\ne\n\n\n";
+        for capacity in 1..=input.len() + 1 {
+            assert_eq!(translated(input, capacity), python, "chunks of {capacity}");
+        }
+        assert_eq!(translated(b"", 1), b"");
+        assert_eq!(translated(b"\r\n", 1), b"\n");
+        assert_eq!(translated(b"\n\n", 1), b"\n\n");
+    }
+
+    #[test]
+    fn a_crlf_across_the_read_buffer_of_a_file_is_one_newline() {
+        // The stream under the reader reads 256 KiB at a time: the `\r` ends its first read.
+        let mut text = "a".repeat((1 << 18) - 1);
+        text.push_str("\r\nb\r\n");
+        let first = "a".repeat((1 << 18) - 1);
+        assert_eq!(
+            docs(&pieces(text.as_bytes(), TextUnit::Line, PIECE_BYTES)),
+            [first.as_str(), "b"]
+        );
+        assert_eq!(
+            docs(&pieces(text.as_bytes(), TextUnit::Paragraph, PIECE_BYTES)),
+            [format!("{first}\nb")]
+        );
+        assert_eq!(
+            docs(&pieces(text.as_bytes(), TextUnit::File, PIECE_BYTES)),
+            [format!("{first}\nb\n")]
+        );
     }
 }

@@ -74,12 +74,16 @@ impl FromStr for Format {
 }
 
 /// What one document of a plain text input is.
+///
+/// Whatever the unit, line endings are read as Python's text mode (universal newlines) reads
+/// them: `\r\n` and a lone `\r` become `\n`, so a Windows file gives the documents of its
+/// Unix twin.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum TextUnit {
-    /// A whole file, byte for byte (a novel, a source file).
+    /// A whole file (a novel, a source file), byte for byte but for its line endings.
     #[default]
     File,
-    /// A non-empty line, without its line ending (`\n` or `\r\n`).
+    /// A non-empty line, without its line ending (`\n`, `\r\n` or `\r`).
     Line,
     /// A paragraph: lines up to a blank line, joined by `\n`.
     Paragraph,
