@@ -109,6 +109,27 @@ pub fn temperature(s: &str) -> Result<f32, String> {
     sampling_rule(s, SamplingConfig::with_temperature(t)).map(|()| t)
 }
 
+/// `train --sample-temperature`: [`temperature`], but 0 points to `generate --greedy`
+/// (`train` has no `--greedy`).
+pub fn sample_temperature(s: &str) -> Result<f32, String> {
+    let t: f32 = number(s, "a number")?;
+    if t == 0.0 {
+        return Err(
+            "temperature 0 is not a distribution: the samples after each epoch need \
+                    one above 0 (greedy decoding is `charrnn generate --greedy`)"
+                .into(),
+        );
+    }
+    temperature(s)
+}
+
+/// A seed: a whole number from 0 to `u64::MAX`. A negative one is refused as a value of
+/// `--seed`, not taken for an unknown flag.
+pub fn seed(s: &str) -> Result<u64, String> {
+    number::<u64>(s, "a whole number")
+        .map_err(|_| format!("must be a whole number from 0 to {}", u64::MAX))
+}
+
 /// One temperature of a schedule, by charrnn-sampling's rule.
 pub fn schedule_temperature(s: &str) -> Result<f32, String> {
     let t: f32 = number(s, "a number")?;
@@ -204,6 +225,12 @@ mod tests {
         assert!(divergence_factor("1").is_err() && divergence_factor("0").is_ok());
         assert!(temperature("0").is_err() && temperature("-1").is_err());
         assert!(temperature("0.7").is_ok());
+        let zero = sample_temperature("0").unwrap_err();
+        assert!(zero.contains("generate --greedy"), "{zero}");
+        assert!(sample_temperature("-1").is_err() && sample_temperature("0.8").is_ok());
+        assert!(seed("-5").unwrap_err().contains("18446744073709551615"));
+        assert!(seed("18446744073709551616").is_err() && seed("abc").is_err());
+        assert_eq!(seed("18446744073709551615"), Ok(u64::MAX));
         assert!(schedule_temperature("0").is_err() && schedule_temperature("1").is_ok());
         assert!(top_k("0").is_err() && top_k("5").is_ok());
         assert!(top_p("0").is_err() && top_p("1").is_ok());

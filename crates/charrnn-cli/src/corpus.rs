@@ -41,7 +41,7 @@ pub fn source_options(path: &Path, text: &TextColumns) -> Result<SourceOptions> 
         } else {
             NullPolicy::Fail
         },
-        text_unit: text.text_unit,
+        text_unit: text.text_unit.unwrap_or_default(),
         csv_header: None,
     })
 }
@@ -211,14 +211,25 @@ pub fn describe(what: &str, built: &Built, source: &Source) -> String {
         ),
     };
     format!(
-        "{what}: {} documents, {} characters ({:.1} MB) from {} {} file(s); <unk> {unk:.3}% of ids; store {} ({how})",
+        "{what}: {} documents, {} characters ({}) from {} {} file(s); <unk> {unk:.3}% of ids; store {} ({how})",
         s.docs(),
         s.chars(),
-        s.text_bytes() as f64 / 1e6,
+        size(s.text_bytes()),
         source.files().len(),
         source.format(),
         s.path().display(),
     )
+}
+
+/// A size in bytes for people: `480 B`, `48.0 kB`, `4.8 MB`, `4.8 GB`.
+fn size(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} kB", b / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
+        _ => format!("{:.1} GB", b / 1e9),
+    }
 }
 
 /// JSON about a store, for `--json` output.
@@ -239,13 +250,14 @@ pub fn is_csv(path: &Path, text: &TextColumns) -> Result<bool> {
     })
 }
 
-/// Options of `prepare` for a CSV file.
-pub fn csv_header(header: bool) -> CsvHeader {
+/// How `prepare` reads the CSV file `path`: with its header when `header` (`--header`) says
+/// so, else as `train`, `eval` and `vocab build` read it with the same flags (a header, or the
+/// AG News layout when the first row has three fields, the first an integer).
+pub fn csv_header(path: &Path, text: &TextColumns, header: bool) -> Result<CsvHeader> {
     if header {
-        CsvHeader::FromFile
-    } else {
-        CsvHeader::AgNews
+        return Ok(CsvHeader::FromFile);
     }
+    Ok(CsvHeader::detect(path, &source_options(path, text)?)?)
 }
 
 /// The default store directory of a run.

@@ -8,7 +8,7 @@ use charrnn_experiment::{
 use clap::Parser;
 
 use crate::flags::{Cli, Command, ExperimentArgs};
-use crate::output::{Output, one_line};
+use crate::output::{Output, exit_usage, one_line};
 
 /// Runs `charrnn` command lines here, collecting their events.
 struct InProcess {
@@ -62,7 +62,7 @@ pub fn experiment(args: &ExperimentArgs, out: &Output) -> Result<()> {
         .into_iter()
         .chain(args.train_args.iter().cloned());
     if let Err(e) = Cli::try_parse_from(line) {
-        e.exit();
+        exit_usage(e);
     }
     let opts = options(args, !out.shows_progress());
     let outcome = run_experiment(&opts, &mut InProcess { quiet: opts.quiet })?;

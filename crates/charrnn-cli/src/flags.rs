@@ -56,7 +56,8 @@ use crate::checks;
     version,
     about = "Character-level RNN language models: prepare data, train, generate, evaluate",
     after_help = "Exit status: 0 success; 1 runtime error (bad data, a corrupt checkpoint, a \
-                  diverged training...); 2 usage error (an unknown flag or a value out of range). \
+                  diverged training...); 2 usage error (an unknown flag or a value out of range); \
+                  130 a training stopped by Ctrl-C, after saving (resume it with --resume). \
                   Errors are one line on stderr starting with `error:`; nothing is written to \
                   stdout then, and no file the user had is changed."
 )]
@@ -159,7 +160,8 @@ pub struct PrepareArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum VocabCommand {
-    /// Build a vocabulary from text columns of a Parquet file.
+    /// Build a vocabulary from any input (Parquet, CSV, JSON Lines or plain text; gzip/zstd),
+    /// read as `train` reads it.
     Build(VocabBuildArgs),
     /// Show a vocabulary's ids, tokens and frequencies.
     Show {
@@ -183,9 +185,9 @@ pub struct TextColumns {
     /// The input format (default: from the extension, else from the first bytes).
     #[arg(long, value_parser = library::<Format>(&["parquet", "csv", "jsonl", "text"]))]
     pub format: Option<Format>,
-    /// Plain text: what one document is.
-    #[arg(long, default_value = "file", value_parser = text_unit_parser())]
-    pub text_unit: TextUnit,
+    /// Plain text: what one document is (default: file; a resume: the run's).
+    #[arg(long, value_parser = text_unit_parser())]
+    pub text_unit: Option<TextUnit>,
 }
 
 #[derive(Args, Debug)]
@@ -194,7 +196,8 @@ pub struct VocabBuildArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub text: TextColumns,
-    /// Characters or whitespace-separated words.
+    /// Characters, or whitespace-separated words: a word vocabulary is for other programs
+    /// (`charrnn train` trains character-level models and refuses it).
     #[arg(long, default_value = "char", value_parser = library::<Level>(&["char", "word"]))]
     pub level: Level,
     /// Lowercase text before building and encoding.
@@ -212,19 +215,20 @@ pub struct VocabBuildArgs {
     pub output: PathBuf,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
-    /// Training data: a file, a directory or a glob pattern, in any supported format.
-    #[arg(long)]
-    pub train: PathBuf,
+    /// Training data: a file, a directory or a glob pattern, in any supported format (a resume:
+    /// by default the run's).
+    #[arg(long, required_unless_present = "resume")]
+    pub train: Option<PathBuf>,
     /// Validation data; otherwise --valid-fraction of the training documents is held out (or,
     /// for a single document, its last part).
     #[arg(long)]
     pub valid: Option<PathBuf>,
     /// Fraction of training documents held out for validation when --valid is not given, in
-    /// (0, 1) (a single document gives up its last part instead).
-    #[arg(long, default_value_t = 0.05, value_parser = checks::fraction, allow_negative_numbers = true)]
-    pub valid_fraction: f64,
+    /// (0, 1) (a single document gives up its last part instead); default 0.05.
+    #[arg(long, value_parser = checks::fraction, allow_negative_numbers = true)]
+    pub valid_fraction: Option<f64>,
     #[command(flatten)]
     pub text: TextColumns,
     /// Also train on this column's texts as examples of their own (e.g. `description` beside
@@ -249,12 +253,15 @@ pub struct TrainArgs {
     /// OUT/store).
     #[arg(long)]
     pub store_dir: Option<PathBuf>,
-    /// The run directory: best/ and last/ checkpoints and metrics.jsonl.
-    #[arg(long)]
-    pub out: PathBuf,
+    /// The run directory: best/ and last/ checkpoints and metrics.jsonl (a resume: the resumed
+    /// run's).
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
     /// Continue the run in this directory exactly where its last checkpoint stopped, on the
-    /// same data and seed, with its own settings: flags given change the recipe (a budget, the
-    /// learning rate...); the model's shape cannot change, and the vocabulary is the run's.
+    /// same data and seed, with its own settings: `charrnn train --resume DIR` alone reads the
+    /// data it read before, the same way (files, columns, labels, windows); flags given change
+    /// the recipe (a budget, the learning rate...). The model's shape, the data and how they
+    /// are read cannot change, and the vocabulary is the run's.
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Fine-tune: start from this trained model (a run directory, for its best/, or a
@@ -277,7 +284,7 @@ pub struct TrainArgs {
     /// Start from a named recipe; other flags override its settings.
     #[arg(long, default_value = "default", value_parser = preset_parser())]
     pub preset: Preset,
-    /// The recurrent cell (default: the preset's; LSTM in both presets).
+    /// The recurrent cell (default: the preset's; LSTM in all three presets).
     #[arg(long, value_parser = library::<Cell>(&["lstm", "gru", "rnn"]))]
     pub cell: Option<Cell>,
     /// How a character enters the network: a one-hot vector, or a learned embedding of
@@ -304,14 +311,16 @@ pub struct TrainArgs {
     /// preset's).
     #[arg(long, value_parser = checks::learning_rate, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    /// Multiply the learning rate by this factor in (0, 1] after each epoch.
+    /// Replace the preset's learning-rate schedule (a cosine decay for default and gpu, a
+    /// constant rate for notebook) with an exponential decay: multiply the rate by this factor
+    /// in (0, 1] after each epoch (1: a constant rate).
     #[arg(long, value_parser = checks::lr_decay, allow_negative_numbers = true)]
     pub lr_decay: Option<f64>,
     /// Clip the gradient norm to this value, at least 0 (0 = no clipping; default: the preset's).
     #[arg(long, value_parser = checks::non_negative, allow_negative_numbers = true)]
     pub clip: Option<f64>,
     /// Decoupled weight decay (AdamW's): each step multiplies every parameter by 1 − lr × this,
-    /// at least 0 (default: the preset's, 0).
+    /// at least 0 (default: the preset's: 0.1 for default and gpu, 0 for notebook).
     #[arg(long, value_parser = checks::non_negative, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
     /// Examples per batch, at least 1 (default: the preset's).
@@ -345,7 +354,8 @@ pub struct TrainArgs {
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub eval_every: Option<usize>,
     /// Cut texts into windows of this many characters, at least 1 (full-text mode) instead of
-    /// one example per text.
+    /// one example per text. Default: one example per text, unless a text is longer than
+    /// 1,024 characters: then windows of 256.
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub window: Option<usize>,
     /// Step between windows in characters, at least 1 (default: the window).
@@ -388,8 +398,9 @@ pub struct TrainArgs {
     /// prompt, the model's own start, as for `generate`).
     #[arg(long = "sample-prompt")]
     pub sample_prompts: Vec<String>,
-    /// Temperatures for the samples printed after each epoch, above 0 (default 0.8).
-    #[arg(long = "sample-temperature", value_parser = checks::temperature, allow_negative_numbers = true)]
+    /// Temperatures for the samples printed after each epoch, each above 0, comma-separated
+    /// or the flag repeated: one set of samples per value (default 0.8).
+    #[arg(long = "sample-temperature", value_delimiter = ',', value_parser = checks::sample_temperature, allow_negative_numbers = true)]
     pub sample_temperatures: Vec<f32>,
 }
 
@@ -398,8 +409,9 @@ pub struct RunArgs {
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto", value_parser = checks::device)]
     pub device: String,
-    /// Seed of initialisation, data order, dropout and sampling (any whole number).
-    #[arg(long, default_value_t = 0)]
+    /// Seed of initialisation, data order, dropout and sampling: a whole number from 0 to
+    /// 18446744073709551615.
+    #[arg(long, default_value_t = 0, value_parser = checks::seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// CPU threads for libtorch (0: libtorch's default).
     #[arg(long, default_value_t = 0)]
@@ -505,7 +517,8 @@ pub struct EvalArgs {
 #[derive(Args, Debug)]
 pub struct ExperimentArgs {
     /// The directory holding AG News as train.parquet and test.parquet (label, title,
-    /// description), as `cargo xtask fetch` writes it.
+    /// description), as `cargo xtask fetch` writes it, or as `charrnn prepare` makes each from
+    /// AG News's CSV file (`charrnn prepare train.csv DIR/train.parquet`).
     #[arg(long, value_name = "DIR", default_value = "data/ag_news")]
     pub data: PathBuf,
     /// Where experiments go: the report and the runs land in OUT/NAME/.
@@ -545,8 +558,9 @@ pub struct ExperimentArgs {
     /// CPU threads for libtorch, at least 1 (default: libtorch's).
     #[arg(long, value_name = "N", value_parser = checks::count, allow_negative_numbers = true)]
     pub threads: Option<usize>,
-    /// Seed of training, of the validation split and of sampling.
-    #[arg(long, default_value_t = 1)]
+    /// Seed of training, of the validation split and of sampling: a whole number from 0 to
+    /// 18446744073709551615.
+    #[arg(long, default_value_t = 1, value_parser = checks::seed, allow_negative_numbers = true)]
     pub seed: u64,
     /// More `charrnn train` flags, after `--`, e.g. `-- --hidden 512 --dropout 0.3`.
     #[arg(last = true, value_name = "TRAIN FLAGS")]

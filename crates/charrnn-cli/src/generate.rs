@@ -13,7 +13,7 @@ use crate::{
     corpus::{self, open_source},
     dataset::{Coverage, Labels},
     flags::{EvalArgs, GenerateArgs},
-    output::{Output, peak_rss_mib},
+    output::{Output, invalid_value, peak_rss_mib},
 };
 
 /// One sampling configuration per requested temperature (or the greedy or scheduled one).
@@ -68,13 +68,22 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
             let n = if main > 0 && main < n { main } else { n };
             (0..n as u32).map(Some).collect()
         }
-        (Some(name), Some(_)) => vec![Some(config.label_id(name).with_context(|| {
-            format!(
-                "--label {name:?}: not a class of this model (classes: {})",
-                config.label_names.join(", ")
-            )
-        })?)],
-        (Some(_), None) => bail!("--label: this model was trained without labels"),
+        // A label the model has no class for is a usage error (exit 2) naming the classes.
+        (Some(name), Some(n)) => match config.label_id(name) {
+            Some(id) => vec![Some(id)],
+            None => {
+                let reason = format!(
+                    "not a class of this model (classes: {}; or an index from 0 to {})",
+                    config.label_names.join(", "),
+                    n.saturating_sub(1)
+                );
+                return Err(invalid_value("generate", "label", name, &reason).into());
+            }
+        },
+        (Some(name), None) => {
+            let reason = "this model was trained without labels";
+            return Err(invalid_value("generate", "label", name, reason).into());
+        }
     };
     let label_name =
         |label: Option<u32>| label.and_then(|l| config.label_names.get(l as usize).cloned());
@@ -224,14 +233,24 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
     let mut text = args.text.clone();
     // Classifying, the data's classes are read only when asked for: unlabelled text is what
     // one classifies.
-    if text.label_column.is_none() && conditioned && !args.classify {
+    let model_labels = text.label_column.is_none() && conditioned && !args.classify;
+    if model_labels {
         text.label_column = settings.label_column.clone();
     }
     if text.columns.is_empty() {
         // The columns the model was trained on.
         text.columns = settings.columns.clone();
     }
-    let source = open_source(&args.data, &text)?;
+    let source = match (open_source(&args.data, &text), &text.label_column) {
+        (Err(e), Some(column)) if model_labels && format!("{e:#}").contains(column.as_str()) => {
+            return Err(e.context(format!(
+                "the model is label-conditioned: eval scores each text under its class, from \
+                 the column `{column}` it was trained with (--label-column names another; \
+                 --classify scores unlabelled text)"
+            )));
+        }
+        (source, _) => source?,
+    };
     let fingerprint = source
         .fingerprint()
         .with_context(|| format!("cannot read {}", args.data.display()))?;

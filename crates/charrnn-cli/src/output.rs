@@ -99,10 +99,14 @@ pub fn stdout_line(text: impl std::fmt::Display) -> Result<()> {
 }
 
 /// `outer: inner: innermost`, skipping causes whose text the outer message already contains.
+/// A command-line (clap) error among them is its [`usage_message`].
 pub fn one_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
-        let text = cause.to_string();
+        let text = match cause.downcast_ref::<clap::Error>() {
+            Some(usage) => usage_message(usage),
+            None => cause.to_string(),
+        };
         if line.contains(&text) {
             continue;
         }
@@ -112,6 +116,83 @@ pub fn one_line(err: &anyhow::Error) -> String {
         line.push_str(text.trim());
     }
     line.replace('\n', " ")
+}
+
+/// A command-line error as one line, without clap's `error: ` prefix or colour: its message,
+/// then what clap puts on lines of their own (the missing flags, comma-separated; the possible
+/// values), then its tips in parentheses. The usage block and the "For more information" line
+/// are left out.
+pub fn usage_message(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let mut message: Option<&str> = None;
+    let mut details = Vec::new();
+    let mut tips = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match message {
+            None => message = Some(line.strip_prefix("error:").unwrap_or(line).trim_start()),
+            Some(_) => match line.strip_prefix("tip:") {
+                Some(tip) => tips.push(tip.trim()),
+                None => details.push(line),
+            },
+        }
+    }
+    let mut one = message.unwrap_or("invalid command line").to_owned();
+    if !details.is_empty() {
+        // "the following required arguments were not provided:" lists them one per line.
+        let separator = if one.ends_with(':') { ", " } else { " " };
+        one.push(' ');
+        one.push_str(&details.join(separator));
+    }
+    if !tips.is_empty() {
+        one.push_str(&format!(" (tip: {})", tips.join("; ")));
+    }
+    one
+}
+
+/// Ends the process for a command-line error. `--help` and `--version` print and exit as clap
+/// does; any other error is one line on stderr, `error: ` and its [`usage_message`], and exit
+/// status 2 (a usage error), with nothing on stdout.
+pub fn exit_usage(err: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => err.exit(),
+        _ => {
+            eprintln!("error: {}", usage_message(&err));
+            std::process::exit(2)
+        }
+    }
+}
+
+/// A usage error for the flag `id` of `subcommand` (`charrnn <subcommand> ...`) found after
+/// parsing, as its value parser would have made it: `invalid value '<value>' for '--flag
+/// <FLAG>': <reason>`.
+pub fn invalid_value(subcommand: &str, id: &str, value: &str, reason: &str) -> clap::Error {
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+    let mut cli = crate::flags::Cli::command();
+    // Built, a subcommand's usage line is `charrnn <subcommand> ...`.
+    cli.build();
+    let flag = cli
+        .find_subcommand(subcommand)
+        .and_then(|sub| sub.get_arguments().find(|a| a.get_id() == id))
+        .map_or_else(
+            || format!("--{}", id.replace('_', "-")),
+            ToString::to_string,
+        );
+    let message = format!("invalid value '{value}' for '{flag}': {reason}");
+    match cli.find_subcommand_mut(subcommand) {
+        Some(sub) => sub.error(ErrorKind::ValueValidation, message),
+        None => cli.error(ErrorKind::ValueValidation, message),
+    }
 }
 
 /// The process's peak resident memory (VmHWM), in MiB; 0 where /proc is absent.
@@ -126,4 +207,45 @@ pub fn peak_rss_mib() -> f64 {
         })
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::flags::Cli;
+
+    fn message(line: &[&str]) -> String {
+        let argv = std::iter::once("charrnn").chain(line.iter().copied());
+        usage_message(&Cli::try_parse_from(argv).unwrap_err())
+    }
+
+    #[test]
+    fn a_usage_error_is_one_line_with_its_details_and_tips() {
+        assert_eq!(
+            message(&["train"]),
+            "the following required arguments were not provided: --train <TRAIN>, --out <OUT>"
+        );
+        assert_eq!(
+            message(&["trian"]),
+            "unrecognized subcommand 'trian' (tip: a similar subcommand exists: 'train')"
+        );
+        assert_eq!(
+            message(&["train", "--train", "x", "--out", "y", "--cell", "lstmx"]),
+            "invalid value 'lstmx' for '--cell <CELL>' [possible values: lstm, gru, rnn] (tip: \
+             a similar value exists: 'lstm')"
+        );
+        let serve = invalid_value("serve", "max_queue", "9", "too many");
+        assert_eq!(
+            usage_message(&serve),
+            "invalid value '9' for '--max-queue <MAX_QUEUE>': too many"
+        );
+        // As a cause in an error chain, too.
+        let chained = anyhow::Error::new(serve).context("cannot serve");
+        assert_eq!(
+            one_line(&chained),
+            "cannot serve: invalid value '9' for '--max-queue <MAX_QUEUE>': too many"
+        );
+    }
 }

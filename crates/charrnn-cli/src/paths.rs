@@ -98,6 +98,7 @@ pub fn lock_run_dir(dir: &Path) -> Result<RunLock> {
     let lock = RunLock {
         handle,
         dir: created.then(|| dir.to_owned()),
+        store: None,
     };
     match lock.handle.try_lock() {
         Ok(()) => Ok(lock),
@@ -113,14 +114,33 @@ pub fn lock_run_dir(dir: &Path) -> Result<RunLock> {
 }
 
 /// A run directory held by [`lock_run_dir`]. If this process made the directory and it is
-/// still empty when the lock goes (a refusal before anything was written), it goes too.
+/// still empty when the lock goes (a refusal before anything was written), it goes too; so
+/// does a token store it made there, when the run saved no model (data refused after the
+/// store was built).
 pub struct RunLock {
     handle: std::fs::File,
     dir: Option<PathBuf>,
+    store: Option<(PathBuf, PathBuf)>,
+}
+
+impl RunLock {
+    /// Removes `store`, made by this process inside the run directory `run`, when the lock
+    /// goes and `run` holds no model. A store that exists already is left alone.
+    pub fn store_made_here(mut self, run: &Path, store: &Path) -> Self {
+        if !store.exists() {
+            self.store = Some((run.to_owned(), store.to_owned()));
+        }
+        self
+    }
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
+        if let Some((run, store)) = &self.store
+            && !charrnn_model::run_holds_model(run)
+        {
+            let _ = std::fs::remove_dir_all(store);
+        }
         if let Some(dir) = &self.dir
             && std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
         {

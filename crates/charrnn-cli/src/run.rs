@@ -36,7 +36,7 @@ fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
             &args.input,
             &output,
             &CsvOptions {
-                header: corpus::csv_header(args.header),
+                header: corpus::csv_header(&args.input, &args.text, args.header)?,
                 ..CsvOptions::default()
             },
         )?

@@ -7,12 +7,10 @@ use anyhow::{Result, bail};
 use charrnn_experiment::{Event, Listening};
 use charrnn_model::{parse_device, set_cpu_threads};
 use charrnn_serve::{MAX_QUEUE, ServeConfig, serve as run_server, shutdown_signal};
-use clap::CommandFactory;
-use clap::error::ErrorKind;
 
 use crate::{
-    flags::{Cli, ServeArgs},
-    output::{Output, stdout_line},
+    flags::ServeArgs,
+    output::{Output, exit_usage, invalid_value, stdout_line},
 };
 
 /// The environment variable that holds the API key when `--api-key` is not given.
@@ -24,7 +22,7 @@ const API_KEY_VAR: &str = "CHARRNN_API_KEY";
 pub fn serve(args: &ServeArgs, out: &Output) -> Result<()> {
     let limits = match Limits::of(args) {
         Ok(limits) => limits,
-        Err(usage) => usage.exit(),
+        Err(usage) => exit_usage(usage),
     };
     let api_key = api_key(
         args.api_key.as_deref(),
@@ -137,21 +135,7 @@ impl Limits {
 /// A usage error (exit 2) for the `serve` flag `id`, as its value parser would have made it:
 /// `error: invalid value '<value>' for '--flag <FLAG>': <reason>`.
 fn usage_error(id: &str, value: &str, reason: &str) -> clap::Error {
-    let mut cli = Cli::command();
-    // Built, a subcommand's usage line is `charrnn serve ...`.
-    cli.build();
-    let flag = cli
-        .find_subcommand("serve")
-        .and_then(|serve| serve.get_arguments().find(|a| a.get_id() == id))
-        .map_or_else(
-            || format!("--{}", id.replace('_', "-")),
-            ToString::to_string,
-        );
-    let message = format!("invalid value '{value}' for '{flag}': {reason}");
-    match cli.find_subcommand_mut("serve") {
-        Some(serve) => serve.error(ErrorKind::ValueValidation, message),
-        None => cli.error(ErrorKind::ValueValidation, message),
-    }
+    invalid_value("serve", id, value, reason)
 }
 
 /// The API key: `--api-key` (`flag`, which [`Limits::of`] has checked is not empty), else the
@@ -178,7 +162,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::flags::Command;
+    use crate::flags::{Cli, Command};
 
     fn serve_args(flags: &[&str]) -> ServeArgs {
         let argv = ["charrnn", "serve", "run"].iter().chain(flags);

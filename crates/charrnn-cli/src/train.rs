@@ -9,8 +9,8 @@ use charrnn_data::{
 use charrnn_experiment::{Event, Recipe, TrainDone, Validation};
 use charrnn_model::{
     CharRnn, Checkpoint, CheckpointConfig, DataSettings, InputMode, LrSchedule, ModelConfig,
-    ProcessGroup, TrainConfig, TrainData, Trainer, device_name, foreign_run_entries, parse_device,
-    resolve, run_holds_model, set_cpu_threads,
+    ProcessGroup, StopCause, TrainConfig, TrainData, Trainer, cpu_threads, device_name,
+    foreign_run_entries, parse_device, resolve, run_holds_model, set_cpu_threads,
 };
 use charrnn_vocab::{Vocab, VocabOptions};
 
@@ -19,13 +19,20 @@ use crate::{
     dataset::Labels,
     distributed::Group,
     flags::{TextColumns, TrainArgs},
+    interrupt,
     output::{Output, peak_rss_mib},
     paths,
     progress::TrainProgress,
+    resume,
 };
 
-/// The longest document trained on whole (one example) without `--window`.
-const MAX_UNWINDOWED: u64 = 1 << 16;
+/// Without `--window`, data with a document longer than this many characters train in windows
+/// of [`AUTO_WINDOW`] (as char-rnn and torch-rnn cut any text), not one example a document: a
+/// novel would otherwise be one example, one step an epoch.
+const MAX_UNWINDOWED: u64 = 1024;
+
+/// The window of data with long documents when `--window` is not given.
+const AUTO_WINDOW: usize = 256;
 
 pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     let started = std::time::Instant::now();
@@ -42,17 +49,17 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         ),
         None => None,
     };
+    let filled;
+    let args = match (&args.resume, &saved) {
+        (Some(dir), Some(saved)) => {
+            filled = resume::fill_in(args, dir, saved)?;
+            &filled
+        }
+        _ => args,
+    };
     if let Some(saved) = &saved {
         model = saved.model.clone();
         if let Some(t) = &saved.training {
-            if t.seed != args.run.seed {
-                bail!(
-                    "--seed {} is not the run's seed {}: a resume keeps its seed (give --seed {})",
-                    args.run.seed,
-                    t.seed,
-                    t.seed
-                );
-            }
             train = t.clone();
         }
     }
@@ -61,12 +68,12 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         refuse_another_shape(&saved.model, &model)?;
     }
     if let Some(dir) = &args.resume
-        && !paths::same_file(dir, &args.out)
+        && !paths::same_file(dir, args.out_dir())
     {
         bail!(
             "--resume {} and --out {} must name the same run directory",
             dir.display(),
-            args.out.display()
+            args.out_dir().display()
         );
     }
     let device = parse_device(&args.run.device)?;
@@ -137,11 +144,11 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     probe.stateful = args.window.filter(|_| args.stateful);
     probe.validate()?;
     let text_opts = &args.text;
-    let train_source = open_source(&args.train, text_opts)?;
+    let train_source = open_source(args.train_path(), text_opts)?;
     let store_dir = args
         .store_dir
         .clone()
-        .unwrap_or_else(|| corpus::default_store_dir(&args.out));
+        .unwrap_or_else(|| corpus::default_store_dir(args.out_dir()));
     refuse_store_over_inputs(args, &store_dir, &train_source)?;
     // Every input opens (files there, columns known) before anything is written.
     let valid_source = match &args.valid {
@@ -156,18 +163,25 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
                 columns: vec![column.clone()],
                 ..args.text.clone()
             };
-            open_source(&args.train, &text)
+            open_source(args.train_path(), &text)
         })
         .collect::<Result<Vec<_>>>()?;
     // Rank 0 (or the only process) holds the run directory until training ends; the other
     // ranks of a group write nothing there.
     let _run_lock = match &group {
         Some(g) if g.rendezvous.rank > 0 => None,
-        _ => Some(paths::lock_run_dir(&args.out)?),
+        _ => {
+            let lock = paths::lock_run_dir(args.out_dir())?;
+            // The default store, in the run directory, goes if the data are refused.
+            Some(match args.store_dir {
+                None => lock.store_made_here(args.out_dir(), &store_dir),
+                Some(_) => lock,
+            })
+        }
     };
     let fingerprint = train_source
         .fingerprint()
-        .with_context(|| format!("cannot read {}", args.train.display()))?;
+        .with_context(|| format!("cannot read {}", args.train_path().display()))?;
     // A resume continues on the data it trained on (content and reading options).
     if let Some(saved) = &saved {
         let key = format!("xxh3-128:{fingerprint:032x}");
@@ -176,7 +190,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
             bail!(
                 "--train {} (with these columns and reading options) is not the data this run \
                  trained on: a resume continues on the same data",
-                args.train.display()
+                args.train_path().display()
             );
         }
     }
@@ -275,21 +289,33 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         }
         _ => None,
     };
-    if args.window.is_none() {
-        let longest = (0..train_built.store.docs())
-            .map(|d| {
-                let r = train_built.store.doc_range(d);
-                r.end - r.start
-            })
-            .max()
-            .unwrap_or(0);
-        if longest > MAX_UNWINDOWED {
-            bail!(
-                "a document of {longest} characters is too long to train on whole: \
-                 give --window N (e.g. --window 256), with --stateful to carry the state across windows"
-            );
+    let windowed;
+    let args = match args.window {
+        Some(_) => args,
+        None => {
+            let longest = (0..train_built.store.docs())
+                .map(|d| {
+                    let r = train_built.store.doc_range(d);
+                    r.end - r.start
+                })
+                .max()
+                .unwrap_or(0);
+            if longest > MAX_UNWINDOWED {
+                out.note(format!(
+                    "documents of up to {longest} characters: training in windows of \
+                     {AUTO_WINDOW} (--window N sets another size; --stateful carries the state \
+                     across windows)"
+                ));
+                windowed = TrainArgs {
+                    window: Some(AUTO_WINDOW),
+                    ..args.clone()
+                };
+                &windowed
+            } else {
+                args
+            }
         }
-    }
+    };
     let window = args.window.map(|n| Window {
         num_chars: n,
         stride: args.stride.unwrap_or(n),
@@ -307,7 +333,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     };
     let (train_sel, valid_sel) = match &valid_built {
         Some(_) => (Selection::All, Selection::All),
-        None => split_store(&train_built.store, args.valid_fraction, args.run.seed),
+        None => split_store(&train_built.store, args.valid_fraction(), args.run.seed),
     };
     let mut extra_built = Vec::new();
     for (i, (column, source)) in args.extra_columns.iter().zip(&extra_sources).enumerate() {
@@ -360,9 +386,16 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     let valid_store = valid_built
         .as_ref()
         .map_or(&train_built.store, |(b, _)| &b.store);
-    let valid_examples = StoreExamples::new(valid_store, &valid_sel, valid_opts, label_values)?;
+    let valid_examples = StoreExamples::new(valid_store, &valid_sel, valid_opts, label_values)
+        .with_context(|| match &args.valid {
+            Some(path) => format!(
+                "--valid {} (the classes are the training data's)",
+                path.display()
+            ),
+            None => format!("--train {}", args.train_path().display()),
+        })?;
     if train_examples.is_empty() {
-        bail!("{} has no text to train on", args.train.display());
+        bail!("{} has no text to train on", args.train_path().display());
     }
     if valid_examples.is_empty() {
         match &args.valid {
@@ -370,8 +403,8 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
             None => bail!(
                 "--valid-fraction {}: {} holds {} documents, which leaves no text for \
                  validation; give --valid FILE or another fraction",
-                args.valid_fraction,
-                args.train.display(),
+                args.valid_fraction(),
+                args.train_path().display(),
                 train_built.store.docs()
             ),
         }
@@ -439,7 +472,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
                 }
                 None => CharRnn::new(&model, device, args.run.seed)?,
             };
-            Trainer::new(network, train.clone(), &args.out)?.overwrite(args.overwrite)
+            Trainer::new(network, train.clone(), args.out_dir())?.overwrite(args.overwrite)
         }
     };
     if let Some(g) = &group {
@@ -484,9 +517,9 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     ));
 
     let settings = DataSettings {
-        train: Some(args.train.clone()),
-        valid: args.valid.clone(),
-        valid_fraction: args.valid.is_none().then_some(args.valid_fraction),
+        train: Some(resume::absolute(args.train_path())),
+        valid: args.valid.as_deref().map(resume::absolute),
+        valid_fraction: args.valid.is_none().then_some(args.valid_fraction()),
         columns: train_source.options().text_columns.clone(),
         extra_columns: args.extra_columns.clone(),
         label_column: args.text.label_column.clone(),
@@ -499,13 +532,14 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         format: Some(train_source.format().name().to_owned()),
         text_unit: Some(train_source.options().text_unit.name().to_owned()),
         stateful: args.stateful,
+        skip_nulls: args.text.skip_nulls,
         min_freq: Some(args.min_freq),
         max_size: args.max_size,
     };
     let validation = match &args.valid {
         Some(path) => Validation::File { path: path.clone() },
         None => Validation::HeldOut {
-            fraction: args.valid_fraction,
+            fraction: args.valid_fraction(),
             seed: args.run.seed,
             rows: valid_examples.len(),
         },
@@ -513,7 +547,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     // Content fingerprints (xxh3-128 of the files' bytes and the reading options).
     let mut checksums = BTreeMap::new();
     checksums.insert(
-        args.train.display().to_string(),
+        args.train_path().display().to_string(),
         format!("xxh3-128:{fingerprint:032x}"),
     );
     if let (Some(path), Some((_, fp))) = (&args.valid, &valid_built) {
@@ -532,6 +566,11 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         &args.sample_temperatures,
         trainer.progress().step,
     );
+    // Ctrl-C stops a single process at the next step, and it saves; the ranks of a group
+    // would stop at different steps, so there it ends the processes as before.
+    if group.is_none() {
+        trainer = trainer.interrupt_on(interrupt::watch());
+    }
     // Everything before the first optimizer step: reading, vocabulary, store, model.
     let setup_secs = started.elapsed().as_secs_f64();
     let summary = trainer.fit(&data, &mut observer);
@@ -567,8 +606,9 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         vocab_size: vocab.len(),
         params,
         device: device_name(device),
+        threads: cpu_threads(),
         labels: labels.names.clone(),
-        run_dir: args.out.clone(),
+        run_dir: args.out_dir().to_owned(),
         peak_rss_mib: peak_rss_mib(),
         setup_secs,
         train_data: Some(corpus::json(&train_built)),
@@ -578,15 +618,29 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     if let Some(g) = group {
         g.wait()?;
     }
+    let interrupted = summary.stopped_by == StopCause::Interrupted;
     out.result(done, || {
+        let how = if interrupted {
+            format!(
+                "interrupted: saved at step {}; continue with `charrnn train --resume {}`",
+                summary.progress.step,
+                args.out_dir().display()
+            )
+        } else {
+            format!(
+                "done: {} steps in {:.0} s",
+                summary.progress.step, summary.progress.elapsed_secs
+            )
+        };
         format!(
-            "done: {} steps in {:.0} s; best validation {:.3} bits/char; checkpoints in {}",
-            summary.progress.step,
-            summary.progress.elapsed_secs,
-            best,
-            args.out.display()
+            "{how}; best validation {best:.3} bits/char; checkpoints in {}",
+            args.out_dir().display()
         )
-    })
+    })?;
+    if interrupted {
+        return Err(interrupt::Interrupted.into());
+    }
+    Ok(())
 }
 
 /// The part of an extra column's store to train on: the rows `train_sel` keeps of the main
@@ -623,36 +677,36 @@ fn extra_selection(
 /// already holds a model (without --resume or --overwrite), a file, or one whose checkpoints
 /// are among the inputs.
 fn check_run_dir(args: &TrainArgs) -> Result<()> {
-    if args.out.exists() && !args.out.is_dir() {
+    if args.out_dir().exists() && !args.out_dir().is_dir() {
         bail!(
             "--out {} is a file, not a run directory",
-            args.out.display()
+            args.out_dir().display()
         );
     }
-    if let Some(entry) = foreign_run_entries(&args.out).first() {
+    if let Some(entry) = foreign_run_entries(args.out_dir()).first() {
         bail!(
             "--out {}: {} is not charrnn's (not a checkpoint, or not a run's metrics), and \
              training would replace it: choose another directory",
-            args.out.display(),
+            args.out_dir().display(),
             entry.display()
         );
     }
-    if args.resume.is_none() && !args.overwrite && run_holds_model(&args.out) {
+    if args.resume.is_none() && !args.overwrite && run_holds_model(args.out_dir()) {
         bail!(
             "--out {} already holds a trained model: resume it (--resume {0}), choose another \
              directory, or replace it (--overwrite)",
-            args.out.display()
+            args.out_dir().display()
         );
     }
     let written = [
-        args.out.join("best"),
-        args.out.join("last"),
-        args.out.join("metrics.jsonl"),
+        args.out_dir().join("best"),
+        args.out_dir().join("last"),
+        args.out_dir().join("metrics.jsonl"),
     ];
     let inputs = [
-        ("--train", Some(&args.train)),
-        ("--valid", args.valid.as_ref()),
-        ("--vocab", args.vocab.as_ref()),
+        ("--train", Some(args.train_path())),
+        ("--valid", args.valid.as_deref()),
+        ("--vocab", args.vocab.as_deref()),
     ];
     for (flag, input) in inputs {
         let Some(input) = input else { continue };
@@ -660,6 +714,22 @@ fn check_run_dir(args: &TrainArgs) -> Result<()> {
             bail!(
                 "{flag} {} lies inside the run directory's checkpoints, which training replaces: \
                  copy it elsewhere first",
+                input.display()
+            );
+        }
+    }
+    // A run inside a directory it reads would be read, checkpoints and all, by its resume.
+    for (flag, input) in [
+        ("--train", Some(args.train_path())),
+        ("--valid", args.valid.as_deref()),
+    ] {
+        if let Some(input) = input
+            && input.is_dir()
+            && paths::inside(args.out_dir(), input)
+        {
+            bail!(
+                "--out {} lies inside {flag} {}: its checkpoints and logs would be read as                  training data next time; put the run elsewhere",
+                args.out_dir().display(),
                 input.display()
             );
         }
@@ -672,7 +742,7 @@ fn check_run_dir(args: &TrainArgs) -> Result<()> {
                 "--init-from {} is a checkpoint of --out {}, which this run replaces: give \
                  another --out",
                 from.display(),
-                args.out.display()
+                args.out_dir().display()
             );
         }
     }

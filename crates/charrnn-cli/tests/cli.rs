@@ -322,7 +322,17 @@ fn label_conditioned_models_take_a_class() {
     ]));
     let classes: Vec<&str> = every.iter().map(|s| s["label"].as_str().unwrap()).collect();
     assert_eq!(classes, ["World", "Sports", "Business", "Sci/Tech"]);
-    check_error(&["generate", f.s("run"), "--label", "Weather"], "Weather");
+    // A class the model lacks, by name or index, is a usage error naming the classes.
+    for label in ["Weather", "4"] {
+        let culprit = format!("invalid value '{label}' for '--label <LABEL>'");
+        check_usage(
+            &["generate", f.s("run"), "--label", label],
+            &[
+                culprit.as_str(),
+                "classes: World, Sports, Business, Sci/Tech; or an index from 0 to 3",
+            ],
+        );
+    }
 }
 
 #[test]
@@ -362,14 +372,114 @@ fn check_error(args: &[&str], needle: &str) {
         stderr.contains(needle),
         "{args:?}: expected {needle:?} in {stderr:?}"
     );
-    if out.status.code() == Some(1) {
-        assert_eq!(
-            stderr.trim_end().lines().count(),
-            1,
-            "{args:?}: one line, got {stderr:?}"
+    // Usage errors (2) too: clap's own message, its tips folded in, no usage block.
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "{args:?}: one line, got {stderr:?}"
+    );
+    assert!(stderr.starts_with("error: "), "{stderr:?}");
+}
+
+/// Runs `args` expecting a usage error: exit 2, nothing on stdout, and on stderr exactly one
+/// line, `error: ...`, containing every one of `needles` (the flag at fault first).
+fn check_usage(args: &[&str], needles: &[&str]) {
+    let out = charrnn(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "charrnn {args:?}: {stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "charrnn {args:?} wrote {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.starts_with("error: ") && stderr.ends_with('\n'),
+        "charrnn {args:?}: {stderr:?}"
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "charrnn {args:?}: one line, got {stderr:?}"
+    );
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "charrnn {args:?}: expected {needle:?} in {stderr:?}"
         );
-        assert!(stderr.starts_with("error: "), "{stderr:?}");
     }
+}
+
+#[test]
+fn usage_errors_are_one_line_naming_the_flag() {
+    let train = |extra: &[&'static str]| {
+        let mut line = vec!["train", "--train", "x.parquet", "--out", "run"];
+        line.extend_from_slice(extra);
+        line
+    };
+    // A value out of range, before the missing required flags.
+    check_usage(
+        &["train", "--window", "0"],
+        &["--window", "must be at least 1"],
+    );
+    check_usage(
+        &train(&["--cell", "lstmx"]),
+        &["'--cell <CELL>'", "[possible values: lstm, gru, rnn]"],
+    );
+    // An unknown flag or subcommand; clap's tip on the same line.
+    check_usage(&train(&["--data", "x"]), &["'--data'"]);
+    check_usage(
+        &["trian"],
+        &["'trian'", "(tip: a similar subcommand exists: 'train')"],
+    );
+    // Missing required flags, listed on the one line.
+    let out = charrnn(&["train"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: the following required arguments were not provided: --train <TRAIN>, --out \
+         <OUT>\n"
+    );
+    check_usage(&["train"], &["--train <TRAIN>", "--out <OUT>"]);
+    // Flags that cannot go together.
+    check_usage(
+        &train(&["--init-from", "a", "--resume", "b"]),
+        &["--init-from", "--resume"],
+    );
+    check_usage(
+        &["generate", "run", "--greedy", "--temperature", "1"],
+        &["--greedy", "--temperature"],
+    );
+    // A negative seed is a value of --seed out of range, not an unknown flag '-5'.
+    for line in [
+        train(&["--seed", "-5"]),
+        vec!["generate", "run", "--seed", "-5"],
+        vec!["serve", "run", "--seed", "-1"],
+        vec!["experiment", "--seed", "-5"],
+    ] {
+        check_usage(&line, &["'--seed <SEED>'", "0 to 18446744073709551615"]);
+    }
+    check_usage(&train(&["--seed", "18446744073709551616"]), &["--seed"]);
+    // train has no --greedy to point to.
+    check_usage(
+        &train(&["--sample-temperature", "0.8,0"]),
+        &["--sample-temperature", "generate --greedy"],
+    );
+    // Errors found after parsing go the same way: the train flags of an experiment, and a
+    // serve limit the server cannot hold.
+    check_usage(
+        &["experiment", "--", "--hidden", "0"],
+        &["--hidden", "must be at least 1"],
+    );
+    check_usage(
+        &["serve", "run", "--max-queue", "99999999999"],
+        &["--max-queue", "at most"],
+    );
+    // Help and version are not errors.
+    let help = charrnn(&["train", "--help"]);
+    assert!(help.status.success() && help.stderr.is_empty());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Usage: charrnn train"));
+    let version = charrnn(&["--version"]);
+    assert!(version.status.success());
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("charrnn "));
 }
 
 #[test]
@@ -460,7 +570,10 @@ fn user_mistakes_get_one_clear_line() {
     check_error(&["generate", run, "--temperature", "-1"], "temperature");
     check_error(&["generate", run, "--top-p", "2"], "top_p");
     check_error(&["generate", f.s("nowhere")], "nowhere");
-    check_error(&["generate", run, "--label", "Sports"], "without labels");
+    check_usage(
+        &["generate", run, "--label", "Sports"],
+        &["'--label <LABEL>'", "without labels"],
+    );
     check_error(
         &["eval", run, "--data", f.s("nothing.parquet")],
         "nothing.parquet",
@@ -498,4 +611,66 @@ fn a_closed_pipe_is_not_an_error() {
     let out = child.wait_with_output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     assert!(out.status.success());
+}
+
+#[test]
+fn prepare_detects_a_csv_header_as_train_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| common::s(&dir.path().join(name));
+    // The columns a Parquet file really has: those a missing column's error lists.
+    let columns_of = |parquet: &str| {
+        let vocab = path("v.tokenizer.json");
+        let args = [
+            "vocab", "build", parquet, "--column", "nope", "--output", &vocab,
+        ];
+        let out = charrnn(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let (_, columns) = stderr
+            .trim_end()
+            .split_once("the columns are: ")
+            .unwrap_or_else(|| panic!("{stderr}"));
+        columns.to_owned()
+    };
+    let mut headed = String::from("id,text,label,note\n");
+    for i in 0..200 {
+        headed.push_str(&format!("{i},\"Row {i}, said the text\",{},n{i}\n", i % 4));
+    }
+    std::fs::write(dir.path().join("short.csv"), headed).unwrap();
+    let out = ok(&[
+        "prepare",
+        &path("short.csv"),
+        &path("short.parquet"),
+        "--json",
+    ]);
+    let prepared = &json_lines(&out)[0];
+    assert_eq!(prepared["rows"], 200);
+    assert_eq!(
+        prepared["columns"],
+        serde_json::json!(["id", "text", "label", "note"])
+    );
+    assert_eq!(columns_of(&path("short.parquet")), "id, text, label, note");
+
+    // The AG News layout has no header, and still converts without one.
+    let mut ag = String::new();
+    for (label, title) in TITLES {
+        ag.push_str(&format!("\"{label}\",\"{title}\",\"A description.\"\n"));
+    }
+    std::fs::write(dir.path().join("ag.csv"), ag).unwrap();
+    let out = ok(&["prepare", &path("ag.csv"), &path("ag.parquet"), "--json"]);
+    let prepared = &json_lines(&out)[0];
+    assert_eq!(prepared["rows"], TITLES.len());
+    assert_eq!(columns_of(&path("ag.parquet")), "label, title, description");
+
+    // --header still forces a header: the first AG News row names the columns.
+    let out = ok(&[
+        "prepare",
+        &path("ag.csv"),
+        &path("forced.parquet"),
+        "--header",
+        "--json",
+    ]);
+    let prepared = &json_lines(&out)[0];
+    assert_eq!(prepared["rows"], TITLES.len() - 1);
+    assert_eq!(prepared["columns"][1], TITLES[0].1);
 }

@@ -143,21 +143,40 @@ fn a_plain_text_file_trains_in_two_commands_and_its_store_is_reused() {
         &["--window", "16", "--stateful"],
     );
     assert_eq!(stateful["steps"], 3);
-    // A text too long to be one example asks for windows.
+    // A text too long to be one example trains in windows of 256 (as char-rnn cuts any
+    // text), recorded for eval and a resume.
     let long = dir.path().join("long.txt");
-    std::fs::write(&long, NOVEL.repeat(400)).unwrap();
+    std::fs::write(&long, NOVEL.repeat(40)).unwrap();
+    let long_run = dir.path().join("long");
     let out = charrnn(&[
         "train",
         "--train",
         &s(&long),
         "--out",
-        &s(&dir.path().join("long")),
+        &s(&long_run),
         "--max-steps",
         "1",
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--json",
     ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(stderr.contains("give --window N"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    let done = json_lines(&stdout)
+        .into_iter()
+        .find(|e| e["event"] == "done")
+        .unwrap();
+    let chars = NOVEL.chars().count() as u64 * 40;
+    assert!(
+        done["train_examples"].as_u64().unwrap() >= chars * 9 / 10 / 256,
+        "{done}"
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(long_run.join("last/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["data"]["window"], 256);
 }
 
 /// `--init-from` fine-tunes a trained model on another text: its weights, shape and vocabulary

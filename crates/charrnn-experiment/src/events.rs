@@ -163,6 +163,10 @@ pub struct TrainDone {
     pub params: usize,
     /// The device trained on.
     pub device: String,
+    /// The CPU threads libtorch used (0 where unknown). On the CPU, another thread count
+    /// rounds differently, so the same seed repeats a run bit for bit only with the same count.
+    #[serde(default)]
+    pub threads: usize,
     /// The label names of a label-conditioned model (empty otherwise).
     pub labels: Vec<String>,
     /// The run directory.

@@ -71,8 +71,10 @@ pub fn run_experiment(opts: &Options, runner: &mut dyn Runner) -> Result<Outcome
         if !file.is_file() {
             return Err(ExperimentError::InvalidOptions(format!(
                 "{} does not exist: the data directory must hold AG News as {TRAIN_FILE} and \
-                 {TEST_FILE} (`cargo xtask fetch` makes them)",
-                file.display()
+                 {TEST_FILE} (`cargo xtask fetch` makes them, or `charrnn prepare` makes each \
+                 from AG News's CSV file: `charrnn prepare train.csv {}`)",
+                file.display(),
+                train_data.display()
             )));
         }
     }

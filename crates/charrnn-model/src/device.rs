@@ -48,6 +48,11 @@ pub fn set_cpu_threads(threads: usize) {
     }
 }
 
+/// The number of threads libtorch uses for CPU work now (intra-op parallelism).
+pub fn cpu_threads() -> usize {
+    usize::try_from(tch::get_num_threads()).unwrap_or(1)
+}
+
 /// A short description of a device, e.g. `cpu` or `cuda:0`.
 pub fn device_name(device: Device) -> String {
     match device {

@@ -124,7 +124,7 @@ mod train_save;
 
 pub use batcher::{Batcher, RowEvent, RowRequest};
 pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointConfig, resolve};
-pub use device::{device_name, parse_device, set_cpu_threads};
+pub use device::{cpu_threads, device_name, parse_device, set_cpu_threads};
 pub use device_sampling::SampleOn;
 pub use dist::{ProcessGroup, Rendezvous};
 pub use error::{ModelError, Result};

@@ -106,6 +106,8 @@ pub struct DataSettings {
     pub text_unit: Option<String>,
     /// Whether training carried the state across windows (truncated BPTT).
     pub stateful: bool,
+    /// Whether rows with a null text were skipped.
+    pub skip_nulls: bool,
     /// The vocabulary's `min_freq`, when it was built from the training data.
     pub min_freq: Option<u64>,
     /// The vocabulary's `max_size`, when it was built from the training data.
@@ -130,6 +132,7 @@ impl Default for DataSettings {
             format: None,
             text_unit: None,
             stateful: false,
+            skip_nulls: false,
             min_freq: None,
             max_size: None,
         }

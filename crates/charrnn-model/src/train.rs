@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use charrnn_data::{Batch, Examples, Streams, plan_epoch};
@@ -96,6 +98,21 @@ pub enum StopCause {
     Time,
     /// `patience` evaluations in a row did not improve the validation loss (early stopping).
     Patience,
+    /// The flag given to [`Trainer::interrupt_on`] was raised (e.g. by Ctrl-C).
+    Interrupted,
+}
+
+impl StopCause {
+    /// Why the run stopped, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopCause::Epochs => "its epochs are done",
+            StopCause::Steps => "its steps are done",
+            StopCause::Time => "its time is up",
+            StopCause::Patience => "validation stopped improving (early stopping)",
+            StopCause::Interrupted => "it was interrupted",
+        }
+    }
 }
 
 /// The outcome of [`Trainer::fit`].
@@ -151,6 +168,8 @@ pub struct Trainer {
     pub(crate) group: Option<ProcessGroup>,
     /// Mixed precision ([`TrainConfig::precision`]): the loss scale.
     scaler: Option<LossScaler>,
+    /// Raised to stop at the next step ([`Trainer::interrupt_on`]).
+    interrupt: Option<Arc<AtomicBool>>,
 }
 
 /// Evaluations since the one with the lowest validation bits per character (0 when the last
@@ -207,7 +226,17 @@ impl Trainer {
             may_replace: false,
             group: None,
             scaler,
+            interrupt: None,
         })
+    }
+
+    /// Stops training at the next step once `flag` is raised (a Ctrl-C handler raises it), as
+    /// a spent budget would: the run is evaluated, `last/` (and `best/`, when better) written,
+    /// and [`Trainer::fit`] returns with [`StopCause::Interrupted`], so a resume continues
+    /// from that step. Not for data-parallel groups: their ranks must stop at the same step.
+    pub fn interrupt_on(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.interrupt = Some(flag);
+        self
     }
 
     /// Allows this new run to replace the `best/`, `last/` and `metrics.jsonl` of a run
@@ -319,6 +348,19 @@ impl Trainer {
         )
     }
 
+    /// Whether the run should stop before its next step: a spent budget, or an interrupt
+    /// after at least one step of this run.
+    fn should_stop(&self, first_step: u64) -> Option<StopCause> {
+        let interrupted = self
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed));
+        if interrupted && self.progress.step > first_step {
+            return Some(StopCause::Interrupted);
+        }
+        self.budget_spent()
+    }
+
     fn budget_spent(&self) -> Option<StopCause> {
         let p = &self.progress;
         if self.config.max_steps.is_some_and(|m| p.step >= m) {
@@ -374,9 +416,11 @@ impl Trainer {
         }
         if let Some(cause) = self.budget_spent() {
             return Err(ModelError::InvalidTrainConfig(format!(
-                "the budget is already spent ({} steps, epoch {}, stopped by {cause:?}): \
-                 nothing to train, nothing written",
-                self.progress.step, self.progress.epoch
+                "the budget is already spent ({} steps done, epoch {}: {}): nothing to train, \
+                 nothing written; give a larger budget to train on",
+                self.progress.step,
+                self.progress.epoch,
+                cause.describe()
             )));
         }
         if self.writes() {
@@ -406,6 +450,7 @@ impl Trainer {
         let clock = Instant::now();
         let mut paused = 0.0;
         let base_elapsed = self.progress.elapsed_secs;
+        let first_step = self.progress.step;
         let stopped_by = 'run: loop {
             let plan = match &streams {
                 Some(s) => EpochPlan::Streams(s),
@@ -433,7 +478,7 @@ impl Trainer {
                     }
                 });
                 while self.progress.batch_in_epoch < plan.len() {
-                    if let Some(cause) = self.budget_spent() {
+                    if let Some(cause) = self.should_stop(first_step) {
                         return Ok(Some(cause));
                     }
                     let lr = self.lr(batches_per_epoch);

@@ -7,6 +7,7 @@
 //! is left behind.
 
 mod support;
+mod work;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -412,6 +413,8 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
         ("--ema", "1"),
         ("--ema", "-0.5"),
         ("--ema", "NaN"),
+        ("--seed", "-5"),
+        ("--sample-temperature", "0.8,0"),
     ] {
         run_train(&[flag, value], Expect::Usage(flag));
     }
@@ -474,6 +477,9 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
         // One batch row each: more would exhaust memory (an abort, or the OOM killer).
         ("--num-samples", "99999999999999"),
         ("--num-samples", "65537"),
+        ("--seed", "-1"),
+        // The run has no classes: a label is out of its (empty) range.
+        ("--label", "World"),
     ] {
         check(
             &["generate", "run", flag, value],

@@ -160,7 +160,8 @@ pub(crate) fn snapshot_names(dir: &Path) -> Vec<PathBuf> {
 /// What a case must do.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Expect {
-    /// Exit 2, one `error:` line containing the text, files untouched.
+    /// Exit 2, one `error:` line containing the text and nothing else on stderr, files
+    /// untouched.
     Usage(&'static str),
     /// Exit 1, one `error:` line containing the text, files untouched.
     Refused(&'static str),
@@ -193,6 +194,10 @@ pub(crate) fn check(case: &[&str], setup: Setup, expect: Expect) {
             assert_eq!(out.status.code(), Some(code), "exit code: {context}");
             let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
             assert_eq!(errors.len(), 1, "exactly one error line: {context}");
+            if matches!(expect, Expect::Usage(_)) {
+                // Nothing but that line: no usage block, no tip or help line of its own.
+                assert_eq!(stderr.lines().count(), 1, "only the error line: {context}");
+            }
             assert!(errors[0].contains(culprit), "names {culprit:?}: {context}");
             assert!(stdout.is_empty(), "nothing on stdout: {context}");
             let after = snapshot(dir);

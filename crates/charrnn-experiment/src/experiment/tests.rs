@@ -100,6 +100,7 @@ impl Fake {
                 vocab_size: 42,
                 params: hidden,
                 device: "cpu".into(),
+                threads: 2,
                 labels,
                 run_dir: out,
                 peak_rss_mib: 1.0,

@@ -110,10 +110,17 @@ fn budget_sentence(t: &TrainDone) -> String {
              steps, and so the result, depend on how fast and how busy the machine is."
         )
     } else {
+        let threads = match t.threads {
+            0 => String::new(),
+            n => format!(" ({n} here)"),
+        };
         format!(
             "Budget: {budget}. The budget counts steps, not seconds, so the result does not \
-             depend on the machine's speed or load: the same command and seed train the same \
-             model on any CPU."
+             depend on the machine's speed or load: the same command and seed repeat the run \
+             bit for bit on the same CPU with as many libtorch threads{threads}. Another CPU or \
+             thread count may add numbers in another order (1 to 4 threads gave identical runs \
+             on this project's 2-core machine, 8 did not), and the curves then drift apart by \
+             rounding."
         )
     }
 }

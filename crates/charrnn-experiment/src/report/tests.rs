@@ -47,6 +47,7 @@ pub(crate) fn done(steps: u64, params: usize) -> TrainDone {
         vocab_size: 98,
         params,
         device: "cpu".into(),
+        threads: 2,
         labels: Vec::new(),
         run_dir: PathBuf::from("run"),
         peak_rss_mib: 0.0,

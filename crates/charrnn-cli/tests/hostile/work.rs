@@ -1,0 +1,279 @@
+//! A user's work survives: a resume reads the data as the run did, from the run directory
+//! alone; Ctrl-C during training saves the run, which then resumes.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::support::*;
+
+/// The `done` event of a `--json` command's stdout.
+fn done(out: &std::process::Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["event"] == "done")
+        .unwrap_or_else(|| panic!("no done event: {out:?}"))
+}
+
+fn config(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("last/config.json")).unwrap()).unwrap()
+}
+
+fn run_ok(dir: &Path, a: &[&str]) -> serde_json::Value {
+    let out = charrnn(dir, &args(a));
+    assert!(out.status.success(), "{a:?}: {out:?}");
+    done(&out)
+}
+
+#[test]
+fn a_resume_alone_reads_the_data_as_the_run_did() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    let text: String = TITLES.iter().map(|(_, t)| format!("{t}\n")).collect();
+    std::fs::write(dir.join("book.txt"), text.repeat(4)).unwrap();
+    let mut first = vec![
+        "train",
+        "--train",
+        "book.txt",
+        "--window",
+        "32",
+        "--out",
+        "w",
+        "--max-steps",
+        "3",
+        "--json",
+        "--quiet",
+    ];
+    first.extend(TINY);
+    let trained = run_ok(dir, &first);
+    let examples = trained["train_examples"].as_u64().unwrap();
+    assert!(examples > 3, "{trained}");
+    // From another directory, with no data flags: the run's file, windows and split.
+    std::fs::create_dir(dir.join("elsewhere")).unwrap();
+    let resumed = run_ok(
+        &dir.join("elsewhere"),
+        &[
+            "train",
+            "--resume",
+            "../w",
+            "--max-steps",
+            "5",
+            "--json",
+            "--quiet",
+        ],
+    );
+    assert_eq!(resumed["steps"], 5);
+    assert_eq!(resumed["train_examples"].as_u64(), Some(examples));
+    assert_eq!(resumed["valid_examples"], trained["valid_examples"]);
+    assert_eq!(config(&dir.join("w"))["data"]["window"], 32);
+    // Another window, or another validation split, is refused, and nothing changes.
+    for (flag, culprit) in [
+        (&["--window", "16"][..], "--window 16 is not the run's (32)"),
+        (
+            &["--valid-fraction", "0.5"][..],
+            "--valid-fraction 0.5 is not the run's 0.05",
+        ),
+    ] {
+        let before = snapshot(&dir.join("w"));
+        let mut case = vec!["train", "--resume", "w", "--max-steps", "7"];
+        case.extend(flag);
+        let out = charrnn(dir, &args(&case));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(culprit),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(out.stdout.is_empty());
+        assert!(
+            snapshot(&dir.join("w")) == before,
+            "{flag:?} changed the run"
+        );
+    }
+    // An extra column is the run's too.
+    let mut csv = String::from("title,description\n");
+    for (_, t) in TITLES {
+        csv.push_str(&format!("\"{t}\",\"More words about {t}\"\n"));
+    }
+    std::fs::write(dir.join("news.csv"), csv.repeat(3)).unwrap();
+    let mut first = vec![
+        "train",
+        "--train",
+        "news.csv",
+        "--extra-column",
+        "description",
+        "--out",
+        "x",
+        "--max-steps",
+        "2",
+        "--json",
+        "--quiet",
+    ];
+    first.extend(TINY);
+    let trained = run_ok(dir, &first);
+    let resumed = run_ok(
+        dir,
+        &[
+            "train",
+            "--resume",
+            "x",
+            "--max-steps",
+            "3",
+            "--json",
+            "--quiet",
+        ],
+    );
+    assert_eq!(resumed["train_examples"], trained["train_examples"]);
+    assert_eq!(
+        config(&dir.join("x"))["data"]["extra_columns"][0],
+        "description"
+    );
+}
+
+#[test]
+fn ctrl_c_saves_the_training_and_it_resumes() {
+    let scratch = scratch_world();
+    let dir = scratch.path();
+    let mut a = vec![
+        "train",
+        "--train",
+        "train.parquet",
+        "--out",
+        "long",
+        "--max-steps",
+        "1000000",
+        "--eval-every",
+        "3",
+    ];
+    a.extend(TINY);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_charrnn"))
+        .args(&a)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first validation's line: training is under way, with the handler in place.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "ended: {seen}");
+        seen.push_str(&line);
+        if line.starts_with("step") {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{seen}{rest}{stdout}");
+    assert!(
+        rest.contains("interrupted: stopping after this step"),
+        "{rest}"
+    );
+    assert!(
+        stdout.contains("continue with `charrnn train --resume long`"),
+        "{stdout}"
+    );
+    let saved = config(&dir.join("long"))["progress"]["step"]
+        .as_u64()
+        .unwrap();
+    assert!((3..1_000_000).contains(&saved), "{saved}");
+    let metrics = std::fs::read_to_string(dir.join("long/metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        last["step"].as_u64(),
+        Some(saved),
+        "the stop was validated and recorded"
+    );
+    let more = (saved + 2).to_string();
+    let resumed = run_ok(
+        dir,
+        &[
+            "train",
+            "--resume",
+            "long",
+            "--max-steps",
+            &more,
+            "--json",
+            "--quiet",
+        ],
+    );
+    assert_eq!(resumed["steps"].as_u64(), Some(saved + 2));
+}
+
+/// Data refused after the token store was built leave no run directory behind; a run inside
+/// the directory it reads is refused before anything is written.
+#[test]
+fn a_refused_training_writes_nothing() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    let mut two = String::from("text,label\n");
+    let mut three = two.clone();
+    for i in 0..40 {
+        two.push_str(&format!(
+            "{} words here,{}\n",
+            ["aa", "zz"][i % 2],
+            1 + i % 2
+        ));
+        three.push_str(&format!("more words,{}\n", i % 3));
+    }
+    std::fs::write(dir.join("two.csv"), two).unwrap();
+    std::fs::write(dir.join("three.csv"), three).unwrap();
+    std::fs::create_dir(dir.join("notes")).unwrap();
+    std::fs::write(dir.join("notes/a.txt"), "Some notes of mine.\n".repeat(40)).unwrap();
+    let base = [
+        "train",
+        "--column",
+        "text",
+        "--label-column",
+        "label",
+        "--max-steps",
+        "2",
+    ];
+    for (case, out_dir, culprit) in [
+        (
+            &[
+                "--train",
+                "two.csv",
+                "--valid",
+                "three.csv",
+                "--out",
+                "vbad",
+            ][..],
+            "vbad",
+            "--valid three.csv",
+        ),
+        (
+            &["--train", "notes", "--out", "notes/run"][..],
+            "notes/run",
+            "--out notes/run lies inside --train notes",
+        ),
+    ] {
+        let mut a: Vec<&str> = if case.contains(&"notes") {
+            vec!["train", "--max-steps", "2"]
+        } else {
+            base.to_vec()
+        };
+        a.extend(case);
+        a.extend(TINY);
+        let out = charrnn(dir, &args(&a));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(culprit), "{stderr}");
+        assert!(!dir.join(out_dir).exists(), "{out_dir} was left behind");
+    }
+}
