@@ -552,9 +552,10 @@ impl Trainer {
             self.carried = None;
             let record = if self.evaluated_now() {
                 // Evaluated at this very step: that evaluation closes the epoch; record it and
-                // the new epoch position.
+                // the new epoch position (epochs done, as an epoch-end evaluation records).
                 if let Some(last) = self.metrics.last_mut() {
                     last.epoch_end = true;
+                    last.epoch = self.progress.epoch;
                 }
                 self.write_metrics()?;
                 self.save_last(data)?;

@@ -128,6 +128,13 @@ fn memorises_titles_and_regenerates_them_greedily() {
     // the evaluations at steps 50 and 100 fall inside epochs.
     let records = read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
     assert_eq!(records.iter().filter(|r| r.epoch_end).count(), 50);
+    // An epoch end records the epochs done, also when eval_every evaluated it first.
+    let ends: Vec<_> = records
+        .iter()
+        .filter(|r| r.epoch_end)
+        .map(|r| r.epoch as u64)
+        .collect();
+    assert_eq!(ends, (1..=50).collect::<Vec<u64>>());
     let inside: Vec<u64> = records
         .iter()
         .filter(|r| !r.epoch_end)
