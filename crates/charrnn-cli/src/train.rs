@@ -568,12 +568,15 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     );
     // Ctrl-C stops a single process at the next step, and it saves; the ranks of a group
     // would stop at different steps, so there it ends the processes as before.
-    if group.is_none() {
-        trainer = trainer.interrupt_on(interrupt::watch());
+    let watch = group.is_none().then(interrupt::watch);
+    if let Some(w) = &watch {
+        trainer = trainer.interrupt_on(w.flag());
     }
     // Everything before the first optimizer step: reading, vocabulary, store, model.
     let setup_secs = started.elapsed().as_secs_f64();
     let summary = trainer.fit(&data, &mut observer);
+    // From here on, Ctrl-C ends the process at once again.
+    drop(watch);
     observer.finish();
     let summary = summary?;
     let best = trainer
