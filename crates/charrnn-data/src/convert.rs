@@ -1,6 +1,6 @@
 //! CSV to Parquet conversion.
 use std::fs::File;
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -8,27 +8,15 @@ use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::csv::ReaderBuilder;
 use arrow::csv::reader::Format;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::error::ArrowError;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use crate::DataError;
-use crate::error::one_line;
+use crate::error::{csv_error, one_line, shorten};
+use crate::{Compression as Compressed, CsvHeader, DataError};
 
 /// Rows the CSV reader decodes at a time (independent of the row group size).
 const CSV_BATCH_ROWS: usize = 8192;
-
-/// How the first line of a CSV file is understood.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CsvHeader {
-    /// AG News layout: no header; three columns `label` (integer, stored as Int64), `title`
-    /// and `description` (stored as Utf8).
-    #[default]
-    AgNews,
-    /// The first record is a header naming the columns; every column is stored as Utf8.
-    FromFile,
-}
 
 /// Options of [`csv_to_parquet`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +48,10 @@ pub struct ConvertStats {
 /// Converts a CSV file into a zstd-compressed Parquet file, streaming (memory is bounded by the
 /// row group size, not by the file size).
 ///
+/// The CSV file may be gzip or zstd compressed, as every input of a
+/// [`Source`](crate::Source) may: told by its extension (`.gz`, `.gzip`, `.zst`, `.zstd`), else
+/// by its first bytes.
+///
 /// Field text is kept byte for byte: quotes are undone (`""` becomes `"`) and nothing else is
 /// cleaned. A CSV field cannot tell an empty value from a missing one, so empty text fields are
 /// stored as empty strings; an empty AG News label is stored as null.
@@ -83,10 +75,6 @@ pub fn csv_to_parquet(
             "row_group_rows must be at least 1".into(),
         ));
     }
-    let io = |source| DataError::Io {
-        path: csv.to_path_buf(),
-        source,
-    };
     let (names, has_header) = match opts.header {
         CsvHeader::AgNews => (
             vec!["label".to_string(), "title".into(), "description".into()],
@@ -117,11 +105,10 @@ pub fn csv_to_parquet(
             .collect::<Vec<_>>(),
     ));
 
-    let file = File::open(csv).map_err(io)?;
     let reader = ReaderBuilder::new(read_schema)
         .with_header(has_header)
         .with_batch_size(CSV_BATCH_ROWS)
-        .build_buffered(BufReader::with_capacity(1 << 20, file))
+        .build_buffered(open_csv(csv)?)
         .map_err(|e| csv_error(csv, None, &e))?;
 
     let out = AtomicFile::new(parquet)?;
@@ -183,13 +170,9 @@ pub fn csv_to_parquet(
 
 /// Reads the header record of a CSV file: the column names.
 fn read_header(csv: &Path) -> Result<Vec<String>, DataError> {
-    let file = File::open(csv).map_err(|source| DataError::Io {
-        path: csv.to_path_buf(),
-        source,
-    })?;
     let (schema, _) = Format::default()
         .with_header(true)
-        .infer_schema(BufReader::new(file), Some(0))
+        .infer_schema(open_csv(csv)?, Some(0))
         .map_err(|e| csv_error(csv, Some(1), &e))?;
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     if names.is_empty() || names.len() == 1 && names[0].is_empty() {
@@ -211,6 +194,64 @@ fn read_header(csv: &Path) -> Result<Vec<String>, DataError> {
         }
     }
     Ok(names)
+}
+
+/// The first bytes of a gzip member.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// The first bytes of a zstd frame.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// How `path` is compressed, as a source tells it: by its extension, else by its first bytes.
+fn compression(path: &Path) -> Result<Compressed, DataError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if name.ends_with(".gz") || name.ends_with(".gzip") {
+        return Ok(Compressed::Gzip);
+    }
+    if name.ends_with(".zst") || name.ends_with(".zstd") {
+        return Ok(Compressed::Zstd);
+    }
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut head = Vec::with_capacity(ZSTD_MAGIC.len());
+    File::open(path)
+        .map_err(io)?
+        .take(ZSTD_MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    Ok(if head.starts_with(&GZIP_MAGIC) {
+        Compressed::Gzip
+    } else if head == ZSTD_MAGIC {
+        Compressed::Zstd
+    } else {
+        Compressed::None
+    })
+}
+
+/// The bytes of the CSV file `csv`, decompressed (gzip members or zstd frames one after the
+/// other) and buffered.
+fn open_csv(csv: &Path) -> Result<Box<dyn BufRead>, DataError> {
+    let io = |source| DataError::Io {
+        path: csv.to_path_buf(),
+        source,
+    };
+    let compression = compression(csv)?;
+    let raw = BufReader::with_capacity(1 << 20, File::open(csv).map_err(io)?);
+    Ok(match compression {
+        Compressed::None => Box::new(raw),
+        Compressed::Gzip => Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(raw),
+        )),
+        Compressed::Zstd => Box::new(BufReader::with_capacity(
+            1 << 20,
+            zstd::stream::read::Decoder::with_buffer(raw).map_err(io)?,
+        )),
+    })
 }
 
 /// Parses the AG News class column; an empty field is null.
@@ -249,72 +290,6 @@ fn without_nulls(strings: &StringArray) -> StringArray {
     }
     let (offsets, values, _) = strings.clone().into_parts();
     StringArray::new(offsets, values, None)
-}
-
-/// Maps an Arrow CSV error, recovering the record number from its message when present: the
-/// message then leaves it to the row (`row 3: incorrect number of fields: expected 3, got 4`,
-/// not `row 3: incorrect number of fields for line 3, expected 3 got 4`).
-pub(crate) fn csv_error(csv: &Path, row: Option<u64>, e: &ArrowError) -> DataError {
-    let message = match e {
-        ArrowError::CsvError(m) | ArrowError::ParseError(m) => one_line(m),
-        ArrowError::IoError(m, _) => one_line(m),
-        other => one_line(other),
-    };
-    let (message, row) = match (without_line(&message), row) {
-        (Some((line, rest)), None) => (rest, Some(line)),
-        (Some((line, rest)), Some(given)) if line == given => (rest, row),
-        _ => (message, row),
-    };
-    DataError::Csv {
-        path: csv.to_path_buf(),
-        row,
-        message,
-    }
-}
-
-/// Finds `line N` in an Arrow CSV message (arrow counts records from 1, a header included) and
-/// returns N with the message reworded without it, or `None` when there is no such number.
-fn without_line(message: &str) -> Option<(u64, String)> {
-    let at = message.find("line ")?;
-    let digits: String = message[at + 5..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    let line: u64 = digits.parse().ok()?;
-    let before = &message[..at];
-    let after = &message[at + 5 + digits.len()..];
-    let rest = if let Some(stem) = before.strip_suffix(" for ")
-        && let Some(counts) = after.strip_prefix(", expected ")
-        && let Some((expected, got)) = counts.split_once(" got ")
-    {
-        // "incorrect number of fields for line N, expected A got B"
-        format!("{stem}: expected {expected}, got {got}")
-    } else if before.ends_with("invalid UTF-8 data for ")
-        && let Some(field) = after.strip_prefix(" and field ")
-    {
-        // "Encountered invalid UTF-8 data for line N and field F"
-        format!("field {field} is not valid UTF-8")
-    } else if let Some(stem) = before.strip_suffix(" at ") {
-        // "... at line N" or "... at line N. Row data: ..."
-        format!("{stem}{after}")
-    } else {
-        return Some((line, message.to_owned()));
-    };
-    Some((line, rest))
-}
-
-/// A value quoted in an error message: at most 40 characters, control characters escaped.
-pub(crate) fn shorten(value: &str) -> String {
-    let mut out: String = value
-        .chars()
-        .take(40)
-        .collect::<String>()
-        .escape_debug()
-        .to_string();
-    if value.chars().nth(40).is_some() {
-        out.push('…');
-    }
-    out
 }
 
 /// A file written under a temporary name in the target's directory and renamed into place by
@@ -413,7 +388,8 @@ fn keeper(prefix: &str) -> tempfile::Builder<'_, 'static> {
 
 #[cfg(test)]
 mod tests {
-    use super::{AtomicFile, without_line};
+    use super::AtomicFile;
+    use crate::error::without_line;
     use std::io::Write;
 
     #[test]

@@ -1,5 +1,7 @@
 //! The one error type of the crate.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use arrow::error::ArrowError;
 
 /// Everything that can go wrong while converting or reading a dataset.
 ///
@@ -179,4 +181,70 @@ pub(crate) fn check_label(label: i64, column: &str) -> Result<i64, String> {
         ));
     }
     Ok(label)
+}
+
+/// Maps an Arrow CSV error, recovering the record number from its message when present: the
+/// message then leaves it to the row (`row 3: incorrect number of fields: expected 3, got 4`,
+/// not `row 3: incorrect number of fields for line 3, expected 3 got 4`).
+pub(crate) fn csv_error(csv: &Path, row: Option<u64>, e: &ArrowError) -> DataError {
+    let message = match e {
+        ArrowError::CsvError(m) | ArrowError::ParseError(m) => one_line(m),
+        ArrowError::IoError(m, _) => one_line(m),
+        other => one_line(other),
+    };
+    let (message, row) = match (without_line(&message), row) {
+        (Some((line, rest)), None) => (rest, Some(line)),
+        (Some((line, rest)), Some(given)) if line == given => (rest, row),
+        _ => (message, row),
+    };
+    DataError::Csv {
+        path: csv.to_path_buf(),
+        row,
+        message,
+    }
+}
+
+/// Finds `line N` in an Arrow CSV message (arrow counts records from 1, a header included) and
+/// returns N with the message reworded without it, or `None` when there is no such number.
+pub(crate) fn without_line(message: &str) -> Option<(u64, String)> {
+    let at = message.find("line ")?;
+    let digits: String = message[at + 5..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let line: u64 = digits.parse().ok()?;
+    let before = &message[..at];
+    let after = &message[at + 5 + digits.len()..];
+    let rest = if let Some(stem) = before.strip_suffix(" for ")
+        && let Some(counts) = after.strip_prefix(", expected ")
+        && let Some((expected, got)) = counts.split_once(" got ")
+    {
+        // "incorrect number of fields for line N, expected A got B"
+        format!("{stem}: expected {expected}, got {got}")
+    } else if before.ends_with("invalid UTF-8 data for ")
+        && let Some(field) = after.strip_prefix(" and field ")
+    {
+        // "Encountered invalid UTF-8 data for line N and field F"
+        format!("field {field} is not valid UTF-8")
+    } else if let Some(stem) = before.strip_suffix(" at ") {
+        // "... at line N" or "... at line N. Row data: ..."
+        format!("{stem}{after}")
+    } else {
+        return Some((line, message.to_owned()));
+    };
+    Some((line, rest))
+}
+
+/// A value quoted in an error message: at most 40 characters, control characters escaped.
+pub(crate) fn shorten(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(40)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    if value.chars().nth(40).is_some() {
+        out.push('…');
+    }
+    out
 }

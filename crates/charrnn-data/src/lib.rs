@@ -7,7 +7,9 @@
 //!   CSV (with a header, or AG News), JSON Lines (named fields) and plain UTF-8 text (a file, a
 //!   line or a paragraph per document, [`TextUnit`]), each possibly gzip or zstd compressed,
 //!   detected from the extension or the first bytes ([`Format`]). Read as bounded [`Piece`]s
-//!   or whole [`TextRecord`]s, streaming: errors name the file and the row or line.
+//!   or whole [`TextRecord`]s, streaming: errors name the file and the row or line. Labels
+//!   are integers, or text read through a list of names ([`SourceOptions::label_names`]) that
+//!   [`Source::label_values`] finds.
 //! - The token store ([`Store`]): a corpus encoded once, streaming, by the caller's encoder
 //!   into one file of 1-, 2- or 4-byte ids with document offsets and labels, written
 //!   atomically, keyed ([`store_key`]) by the inputs' content, the reading options and the
@@ -64,6 +66,7 @@ mod batch;
 mod convert;
 mod error;
 mod examples;
+mod labels;
 mod parquet_out;
 mod read;
 mod source;
@@ -71,14 +74,15 @@ mod store;
 mod view;
 
 pub use batch::{Batch, Order, collate, holdout_split, padding_efficiency, plan_epoch};
-pub use convert::{ConvertStats, CsvHeader, CsvOptions, csv_to_parquet};
+pub use convert::{ConvertStats, CsvOptions, csv_to_parquet};
 pub use error::DataError;
 pub use examples::{Example, ExampleOptions, Window, make_examples};
+pub use labels::LabelValues;
 pub use parquet_out::records_to_parquet;
 pub use read::{NullPolicy, ReadOptions, TextReader, TextRecord, parquet_columns, read_texts};
 pub use source::{
-    Compression, Format, PIECE_BYTES, Piece, Pieces, Records, Source, SourceFile, SourceOptions,
-    TextUnit,
+    Compression, CsvHeader, Format, PIECE_BYTES, Piece, Pieces, Records, Source, SourceFile,
+    SourceOptions, TextUnit,
 };
 pub use store::{
     BuildOptions, Encoder, STORE_VERSION, Selection, Store, StoreExamples, StoreStatus,

@@ -15,18 +15,25 @@ use crate::{ConvertStats, DataError, Source};
 /// Rows written at a time.
 const CHUNK_ROWS: usize = 8192;
 
-/// Writes the documents of `source` to a zstd-compressed Parquet file: a `text` column, and an
-/// Int64 `label` column when the source reads labels. Streams (one chunk of rows in memory)
-/// and writes atomically (temporary file, then rename).
+/// Writes the documents of `source` to a zstd-compressed Parquet file: a `text` column, and a
+/// `label` column when the source reads labels: Int64, or with
+/// [`SourceOptions::label_names`](crate::SourceOptions::label_names) the names themselves
+/// (Utf8), so the file keeps the labels as the source spells them. Streams (one chunk of rows
+/// in memory) and writes atomically (temporary file, then rename).
 ///
 /// # Errors
 /// The source's errors; [`DataError::NoRows`] when it has no document; [`DataError::Io`] or
 /// [`DataError::Parquet`] while writing.
 pub fn records_to_parquet(source: &Source, parquet: &Path) -> Result<ConvertStats, DataError> {
     let labels = source.options().label_column.is_some();
+    let names = source.options().label_names.as_deref();
     let mut fields = vec![Field::new("text", DataType::Utf8, false)];
     if labels {
-        fields.push(Field::new("label", DataType::Int64, true));
+        let label_type = match names {
+            Some(_) => DataType::Utf8,
+            None => DataType::Int64,
+        };
+        fields.push(Field::new("label", label_type, true));
     }
     let schema = Arc::new(Schema::new(fields));
     let pq = |e: parquet::errors::ParquetError| DataError::Parquet {
@@ -49,8 +56,19 @@ pub fn records_to_parquet(source: &Source, parquet: &Path) -> Result<ConvertStat
             return Ok(());
         }
         let mut columns: Vec<ArrayRef> = vec![Arc::new(StringArray::from(std::mem::take(texts)))];
-        if labels {
-            columns.push(Arc::new(Int64Array::from(std::mem::take(values))));
+        match (labels, names) {
+            (false, _) => {}
+            (true, None) => columns.push(Arc::new(Int64Array::from(std::mem::take(values)))),
+            (true, Some(names)) => {
+                let mut spelled: Vec<Option<&str>> = Vec::with_capacity(values.len());
+                for id in values.drain(..) {
+                    spelled.push(match id {
+                        None => None,
+                        Some(id) => Some(name_of(names, id, parquet)?),
+                    });
+                }
+                columns.push(Arc::new(StringArray::from(spelled)));
+            }
         }
         let batch =
             RecordBatch::try_new(schema.clone(), columns).map_err(|e| DataError::Parquet {
@@ -82,4 +100,19 @@ pub fn records_to_parquet(source: &Source, parquet: &Path) -> Result<ConvertStat
         columns.push("label".into());
     }
     Ok(ConvertStats { rows, columns })
+}
+
+/// The name of label `id` (its index in `names`).
+fn name_of<'a>(names: &'a [String], id: i64, parquet: &Path) -> Result<&'a str, DataError> {
+    usize::try_from(id)
+        .ok()
+        .and_then(|i| names.get(i))
+        .map(String::as_str)
+        .ok_or_else(|| DataError::Parquet {
+            path: parquet.to_path_buf(),
+            message: format!(
+                "label id {id} has no name among the {} label names",
+                names.len()
+            ),
+        })
 }

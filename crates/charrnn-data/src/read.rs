@@ -1,6 +1,7 @@
 //! Streaming reader of text (and label) columns from any Parquet file.
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::{CastOptions, cast_with_options};
@@ -9,8 +10,9 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
 use crate::DataError;
-use crate::convert::shorten;
+use crate::error::shorten;
 use crate::error::{check_label, one_line};
+use crate::labels::{Distinct, LabelNames};
 
 /// What the reader does with a row whose text or label is null.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,6 +163,7 @@ pub struct TextReader {
     batches: ParquetRecordBatchReader,
     text_columns: Vec<String>,
     label_column: Option<String>,
+    label_names: Option<Arc<LabelNames>>,
     nulls: NullPolicy,
     total_rows: u64,
     skipped: u64,
@@ -226,14 +229,16 @@ impl TextReader {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::open_file(file, path, opts)
+        Self::open_file(file, path, opts, None)
     }
 
-    /// [`TextReader::open`] on a file already open (`path` names it in errors).
+    /// [`TextReader::open`] on a file already open (`path` names it in errors); with
+    /// `label_names`, a label is read as its index among them.
     pub(crate) fn open_file(
         file: File,
         path: &Path,
         opts: &ReadOptions,
+        label_names: Option<Arc<LabelNames>>,
     ) -> Result<Self, DataError> {
         if opts.text_columns.is_empty() {
             return Err(DataError::Options("no text column to read".into()));
@@ -276,7 +281,10 @@ impl TextReader {
                     path: path.to_path_buf(),
                     column: column.clone(),
                     found: found.to_string(),
-                    expected: "an integer type, or strings holding integers",
+                    expected: match label_names {
+                        None => "an integer type, or strings holding integers",
+                        Some(_) => "an integer or a string type",
+                    },
                 });
             }
             roots.push(i);
@@ -301,6 +309,7 @@ impl TextReader {
             batches,
             text_columns: opts.text_columns.clone(),
             label_column: opts.label_column.clone(),
+            label_names,
             nulls: opts.nulls,
             total_rows,
             skipped: 0,
@@ -330,6 +339,14 @@ impl TextReader {
             path: self.path.clone(),
             message: one_line(e),
         }
+    }
+
+    /// The id of the label `value` of row `row` among `names`.
+    fn named(&self, names: &LabelNames, value: &str, row: u64) -> Result<i64, DataError> {
+        let column = self.label_column.as_deref().unwrap_or_default();
+        names
+            .id(value, &format!("column `{column}`"))
+            .map_err(|m| self.parquet_error(format!("row {row}: {m}")))
     }
 
     fn column(&self, batch: &RecordBatch, name: &str) -> Result<ArrayRef, DataError> {
@@ -380,13 +397,16 @@ impl TextReader {
             Some(LabelColumn::Int(a)) => {
                 if a.is_null(i) {
                     None
+                } else if let Some(names) = &self.label_names {
+                    Some(Some(self.named(names, &a.value(i).to_string(), row)?))
                 } else {
                     Some(Some(a.value(i)))
                 }
             }
-            Some(LabelColumn::Text(t)) => match t.get(i) {
-                None => None,
-                Some(s) => match s.trim().parse::<i64>() {
+            Some(LabelColumn::Text(t)) => match (t.get(i), &self.label_names) {
+                (None, _) => None,
+                (Some(s), Some(names)) => Some(Some(self.named(names, s, row)?)),
+                (Some(s), None) => match s.trim().parse::<i64>() {
                     Ok(v) => Some(Some(v)),
                     Err(_) => {
                         return Err(DataError::BadLabel {
@@ -484,6 +504,98 @@ impl Iterator for TextReader {
             }
         }
     }
+}
+
+/// Adds the labels of `column` in the Parquet file `file` (`path` names it in errors) to `out`,
+/// reading that column alone, record batch by record batch: an integer column by the decimal
+/// text of its values, a string column as it is. A null is skipped, or with
+/// [`NullPolicy::Fail`] the [`DataError::Null`] that reading the file would give.
+///
+/// # Errors
+/// As [`TextReader::open`] for the label column, then the first error met while reading.
+pub(crate) fn scan_labels(
+    file: File,
+    path: &Path,
+    column: &str,
+    nulls: NullPolicy,
+    out: &mut Distinct,
+) -> Result<(), DataError> {
+    let builder = builder_for(file, path)?;
+    let schema = builder.schema().clone();
+    let i = schema
+        .fields()
+        .iter()
+        .position(|f| f.name() == column)
+        .ok_or_else(|| DataError::MissingColumn {
+            path: path.to_path_buf(),
+            column: column.to_string(),
+            available: schema.fields().iter().map(|f| f.name().clone()).collect(),
+        })?;
+    let found = schema.field(i).data_type();
+    let integer = is_integer(found);
+    if !integer && !is_text(found) {
+        return Err(DataError::WrongType {
+            path: path.to_path_buf(),
+            column: column.to_string(),
+            found: found.to_string(),
+            expected: "an integer or a string type",
+        });
+    }
+    if builder.metadata().file_metadata().num_rows() <= 0 {
+        return Err(DataError::NoRows {
+            path: path.to_path_buf(),
+        });
+    }
+    let error = |e: &dyn std::fmt::Display| DataError::Parquet {
+        path: path.to_path_buf(),
+        message: one_line(e),
+    };
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [i]);
+    let batches = builder
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| error(&e))?;
+    let mut rows_before = 0u64;
+    for batch in batches {
+        let batch = batch.map_err(|e| error(&e))?;
+        let array = batch
+            .column_by_name(column)
+            .cloned()
+            .ok_or_else(|| error(&format!("column `{column}` missing from a batch")))?;
+        let null = |k: usize| -> Result<(), DataError> {
+            match nulls {
+                NullPolicy::Skip => Ok(()),
+                NullPolicy::Fail => Err(DataError::Null {
+                    path: path.to_path_buf(),
+                    column: column.to_string(),
+                    row: rows_before + k as u64 + 1,
+                }),
+            }
+        };
+        if integer {
+            let ints = cast_with_options(&array, &DataType::Int64, &STRICT)
+                .map_err(|e| error(&format!("label column `{column}`: {e}")))?;
+            let ints = ints.as_primitive::<Int64Type>();
+            for k in 0..ints.len() {
+                if ints.is_null(k) {
+                    null(k)?;
+                    continue;
+                }
+                out.add(&ints.value(k).to_string(), true);
+            }
+        } else {
+            let strings = TextColumn::new(array).map_err(|e| error(&e))?;
+            for k in 0..batch.num_rows() {
+                match strings.get(k) {
+                    Some(s) => out.add_text(s),
+                    None => null(k)?,
+                }
+            }
+        }
+        rows_before += batch.num_rows() as u64;
+    }
+    Ok(())
 }
 
 /// Reads every row of `path` into memory: [`TextReader`] collected.

@@ -306,6 +306,89 @@ fn ag_news_test_split_converts_to_7600_rows() {
     );
 }
 
+/// Every record batch of a Parquet file (each with its schema).
+fn parquet_batches(path: &Path) -> Vec<arrow::array::RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn gzip_and_zstd_csvs_convert_as_the_plain_file() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let rows = rows_fixture();
+    let mut headed = "text,label\n".to_string();
+    for (label, title, _) in &rows {
+        headed.push_str(&format!("{},{label}\n", quote(title)));
+    }
+    let gzip = |bytes: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    };
+    let zstd = |bytes: &[u8]| zstd::encode_all(bytes, 3).unwrap();
+    for (header, plain) in [
+        (CsvHeader::AgNews, ag_news_csv(&rows)),
+        (CsvHeader::FromFile, headed),
+    ] {
+        let bytes = plain.as_bytes();
+        // Two gzip members, one after the other, as `cat a.gz b.gz` makes.
+        let (head, tail) = bytes.split_at(bytes.len() / 2);
+        let mut members = gzip(head);
+        members.extend(gzip(tail));
+        let inputs = [
+            ("plain.csv", bytes.to_vec()),
+            ("data.csv.gz", gzip(bytes)),
+            ("data.csv.zst", zstd(bytes)),
+            ("DATA.CSV.GZIP", gzip(bytes)),
+            ("data.csv.zstd", zstd(bytes)),
+            ("members.csv.gz", members),
+            // Compressed under a plain name: told by the first bytes.
+            ("gzip-inside.csv", gzip(bytes)),
+            ("zstd-inside.csv", zstd(bytes)),
+        ];
+        let opts = CsvOptions {
+            header,
+            ..CsvOptions::default()
+        };
+        let mut converted = Vec::new();
+        for (name, contents) in inputs {
+            let csv = dir.path().join(name);
+            std::fs::write(&csv, contents).unwrap();
+            let pq = dir.path().join(format!("{name}.parquet"));
+            let stats = csv_to_parquet(&csv, &pq, &opts)
+                .unwrap_or_else(|e| panic!("{header:?} {name}: {e}"));
+            converted.push((name, stats, parquet_batches(&pq)));
+        }
+        let (_, plain_stats, plain_batches) = &converted[0];
+        assert_eq!(plain_stats.rows, rows.len() as u64, "{header:?}");
+        let titles = plain_batches[0]
+            .column_by_name(if header == CsvHeader::AgNews {
+                "title"
+            } else {
+                "text"
+            })
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap()
+            .iter()
+            .map(|t| t.unwrap().to_owned())
+            .collect::<Vec<_>>();
+        let expected: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+        assert_eq!(titles, expected, "{header:?}");
+        for (name, stats, batches) in &converted[1..] {
+            assert_eq!(stats, plain_stats, "{header:?} {name}");
+            assert_eq!(batches, plain_batches, "{header:?} {name}");
+        }
+    }
+}
+
 fn text_strategy() -> impl Strategy<Value = String> {
     proptest::string::string_regex("[a-zA-Z0-9 ,\"\\\\\n\r\téß漢😀#;&$]{0,24}").unwrap()
 }

@@ -8,10 +8,11 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::csv::reader::{BufReader as CsvBatches, Format as CsvFormat};
 use arrow::datatypes::{DataType, Field, Schema};
 
-use super::types::{FileReader, Piece, SourceFile, SourceOptions, open_stream};
-use crate::convert::{csv_error, shorten};
+use super::types::{CsvHeader, FileReader, Piece, SourceFile, SourceOptions, open_stream};
 use crate::error::check_label;
-use crate::{CsvHeader, DataError, NullPolicy};
+use crate::error::{csv_error, shorten};
+use crate::labels::{Distinct, LabelNames};
+use crate::{DataError, NullPolicy};
 
 /// The columns of a CSV file and whether its first record names them.
 pub(crate) struct Layout {
@@ -109,12 +110,83 @@ pub(crate) fn layout(file: &SourceFile, opts: &SourceOptions) -> Result<Layout, 
     Ok(layout)
 }
 
+/// The record batches of a CSV file, read as they are decompressed.
+type Batches = CsvBatches<Box<dyn std::io::BufRead>>;
+
+/// The record batches of `file` holding the columns `wanted` (all read as strings), its byte
+/// counter, and the number of its first data record (2 after a header, else 1).
+fn batches<'a>(
+    file: &SourceFile,
+    opts: &SourceOptions,
+    wanted: impl Iterator<Item = &'a String>,
+) -> Result<(Batches, Rc<Cell<u64>>, u64), DataError> {
+    let layout = layout(file, opts)?;
+    let schema = Arc::new(Schema::new(
+        layout
+            .names
+            .iter()
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let mut projection: Vec<usize> = wanted
+        .filter_map(|c| layout.names.iter().position(|n| n == c))
+        .collect();
+    projection.sort_unstable();
+    projection.dedup();
+    let (reader, counter) = open_stream(file)?;
+    let batches = arrow::csv::ReaderBuilder::new(schema)
+        .with_header(layout.has_header)
+        .with_batch_size(4096)
+        .with_projection(projection)
+        .build_buffered(reader)
+        .map_err(|e| csv_error(&file.path, None, &e))?;
+    Ok((batches, counter, 1 + u64::from(layout.has_header)))
+}
+
+/// Adds the labels of `column` in `file` to `out`, reading that column alone. An empty field
+/// is a null: skipped, or with [`NullPolicy::Fail`] the [`DataError::Null`] that reading the
+/// file would give.
+pub(crate) fn labels(
+    file: &SourceFile,
+    opts: &SourceOptions,
+    column: &String,
+    out: &mut Distinct,
+) -> Result<(), DataError> {
+    let (batches, _, first_data_record) = batches(file, opts, std::iter::once(column))?;
+    let mut rows_before = 0u64;
+    for batch in batches {
+        let batch = batch.map_err(|e| csv_error(&file.path, None, &e))?;
+        let strings = batch
+            .column_by_name(column)
+            .and_then(|c| c.as_string_opt::<i32>())
+            .ok_or_else(|| DataError::Csv {
+                path: file.path.clone(),
+                row: Some(first_data_record + rows_before),
+                message: format!("column `{column}` missing from a batch"),
+            })?;
+        for i in 0..strings.len() {
+            if !strings.is_null(i) {
+                out.add_text(strings.value(i));
+            } else if opts.nulls == NullPolicy::Fail {
+                return Err(DataError::Null {
+                    path: file.path.clone(),
+                    column: column.clone(),
+                    row: first_data_record + rows_before + i as u64,
+                });
+            }
+        }
+        rows_before += batch.num_rows() as u64;
+    }
+    Ok(())
+}
+
 pub(crate) struct CsvFileReader {
     path: PathBuf,
-    batches: CsvBatches<Box<dyn std::io::BufRead>>,
+    batches: Batches,
     counter: Rc<Cell<u64>>,
     columns: Vec<String>,
     label: Option<String>,
+    names: Option<Arc<LabelNames>>,
     nulls: NullPolicy,
     first_data_record: u64,
     rows_before: u64,
@@ -123,38 +195,24 @@ pub(crate) struct CsvFileReader {
 }
 
 impl CsvFileReader {
-    pub(crate) fn open(file: &SourceFile, opts: &SourceOptions) -> Result<Self, DataError> {
-        let layout = layout(file, opts)?;
-        let schema = Arc::new(Schema::new(
-            layout
-                .names
-                .iter()
-                .map(|n| Field::new(n, DataType::Utf8, true))
-                .collect::<Vec<_>>(),
-        ));
+    /// Reads `file` with `opts`; with `names`, a label is read as its index among them.
+    pub(crate) fn open(
+        file: &SourceFile,
+        opts: &SourceOptions,
+        names: Option<&Arc<LabelNames>>,
+    ) -> Result<Self, DataError> {
         let columns = opts.columns();
-        let mut projection: Vec<usize> = columns
-            .iter()
-            .chain(opts.label_column.iter())
-            .filter_map(|c| layout.names.iter().position(|n| n == c))
-            .collect();
-        projection.sort_unstable();
-        projection.dedup();
-        let (reader, counter) = open_stream(file)?;
-        let batches = arrow::csv::ReaderBuilder::new(schema)
-            .with_header(layout.has_header)
-            .with_batch_size(4096)
-            .with_projection(projection)
-            .build_buffered(reader)
-            .map_err(|e| csv_error(&file.path, None, &e))?;
+        let wanted = columns.iter().chain(opts.label_column.iter());
+        let (batches, counter, first_data_record) = batches(file, opts, wanted)?;
         Ok(Self {
             path: file.path.clone(),
             batches,
             counter,
             columns,
             label: opts.label_column.clone(),
+            names: names.cloned(),
             nulls: opts.nulls,
-            first_data_record: 1 + u64::from(layout.has_header),
+            first_data_record,
             rows_before: 0,
             current: None,
             done: false,
@@ -187,11 +245,15 @@ impl CsvFileReader {
                         row: Some(record),
                         message,
                     };
-                    let label = raw
-                        .trim()
-                        .parse::<i64>()
-                        .map_err(|_| bad(format!("label `{}` is not an integer", shorten(raw))))?;
-                    Some(check_label(label, name).map_err(bad)?)
+                    if let Some(names) = &self.names {
+                        let what = format!("column `{name}`");
+                        Some(names.id(raw, &what).map_err(bad)?)
+                    } else {
+                        let label = raw.trim().parse::<i64>().map_err(|_| {
+                            bad(format!("label `{}` is not an integer", shorten(raw)))
+                        })?;
+                        Some(check_label(label, name).map_err(bad)?)
+                    }
                 }
                 None if self.nulls == NullPolicy::Skip => return Ok(None),
                 None => {

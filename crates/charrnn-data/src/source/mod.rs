@@ -14,10 +14,14 @@ mod types;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::{CsvHeader, DataError, TextRecord};
+use crate::labels::{Distinct, LabelNames, LabelValues};
+use crate::{DataError, TextRecord};
 
-pub use types::{Compression, Format, PIECE_BYTES, Piece, SourceFile, SourceOptions, TextUnit};
+pub use types::{
+    Compression, CsvHeader, Format, PIECE_BYTES, Piece, SourceFile, SourceOptions, TextUnit,
+};
 pub(crate) use types::{FileReader, io};
 
 impl Format {
@@ -64,6 +68,8 @@ pub struct Source {
     skipped: Vec<PathBuf>,
     format: Format,
     opts: SourceOptions,
+    /// The dictionary of [`SourceOptions::label_names`], built once.
+    label_names: Option<Arc<LabelNames>>,
 }
 
 impl Source {
@@ -75,10 +81,17 @@ impl Source {
     /// file named on its own is always read.
     ///
     /// # Errors
+    /// [`DataError::Options`] when [`SourceOptions::label_names`] gives a name twice;
     /// [`DataError::Input`] when nothing matches, the format cannot be told or the files of a
     /// directory have different formats; [`DataError::Io`]; for Parquet, the errors of
     /// [`TextReader::open`](crate::TextReader::open) and [`DataError::SchemaMismatch`].
     pub fn open(path: &Path, opts: &SourceOptions) -> Result<Source, DataError> {
+        let label_names = match &opts.label_names {
+            None => None,
+            Some(names) => Some(Arc::new(
+                LabelNames::new(names).map_err(DataError::Options)?,
+            )),
+        };
         let paths = detect::expand(path)?;
         let expanded = !path.is_file();
         let mut files = Vec::with_capacity(paths.len());
@@ -132,6 +145,7 @@ impl Source {
             skipped,
             format,
             opts: opts.clone(),
+            label_names,
         };
         match format {
             Format::Parquet => parquet::check_shards(&source.files, &source.opts)?,
@@ -195,6 +209,53 @@ impl Source {
         }
     }
 
+    /// What the label column holds ([`SourceOptions::label_column`], whatever
+    /// [`SourceOptions::label_names`] says): [`LabelValues::Integers`] when every label that is
+    /// not null reads as an integer, else [`LabelValues::Text`] with the distinct labels, which
+    /// given as [`SourceOptions::label_names`] read the source.
+    ///
+    /// One pass over the files in reading order, reading the label column alone where the
+    /// format allows it (CSV and Parquet; JSON Lines objects are parsed only to find the field),
+    /// holding only the distinct labels. Nulls (in CSV an empty field, in JSON Lines a missing
+    /// field too) are skipped with [`NullPolicy::Skip`](crate::NullPolicy::Skip), and are the
+    /// error reading would give with [`NullPolicy::Fail`](crate::NullPolicy::Fail). The rows
+    /// that reading skips for a null text are not told apart: their labels count.
+    ///
+    /// # Errors
+    /// [`DataError::Input`] naming the source when there is no label column (none given, or
+    /// plain text); the errors of reading the files ([`DataError::Io`],
+    /// [`DataError::MissingColumn`], [`DataError::Csv`], [`DataError::Line`],
+    /// [`DataError::Null`], [`DataError::Parquet`], ...), naming the file and the row or line.
+    pub fn label_values(&self) -> Result<LabelValues, DataError> {
+        let column = match (&self.opts.label_column, self.format) {
+            (Some(column), Format::Parquet | Format::Csv | Format::Jsonl) => column,
+            (None, _) => {
+                return Err(DataError::Input {
+                    path: self.given.clone(),
+                    message: "no label column to read the labels of (none was given)".into(),
+                });
+            }
+            (Some(column), Format::Text) => {
+                return Err(DataError::Input {
+                    path: self.given.clone(),
+                    message: format!(
+                        "no label column `{column}` to read: plain text has no columns"
+                    ),
+                });
+            }
+        };
+        let mut distinct = Distinct::default();
+        for file in &self.files {
+            match self.format {
+                Format::Parquet => parquet::labels(file, &self.opts, column, &mut distinct)?,
+                Format::Csv => csv::labels(file, &self.opts, column, &mut distinct)?,
+                Format::Jsonl => jsonl::labels(file, &self.opts, column, &mut distinct)?,
+                Format::Text => {}
+            }
+        }
+        Ok(distinct.finish())
+    }
+
     /// A 128-bit fingerprint of everything that decides the documents: the format and options,
     /// the size and content of every file (xxh3-128 over the bytes on disk; the names do not
     /// count, so moving the files keeps it), and for plain text holding a `\r` (or compressed)
@@ -216,6 +277,15 @@ impl Source {
             self.files.len()
         );
         h.write(description.as_bytes());
+        // Label names change the ids; without them the fingerprint is what it always was.
+        if let Some(names) = &o.label_names {
+            h.write(b"|label-names|");
+            h.write(&(names.len() as u64).to_le_bytes());
+            for name in names {
+                h.write(&(name.len() as u64).to_le_bytes());
+                h.write(name.as_bytes());
+            }
+        }
         let mut buf = vec![0u8; 1 << 20];
         // Plain text is read with universal newlines; an older reader kept its `\r`. Text that
         // holds one (or is compressed: those bytes are not searched) says so, so that stores and
@@ -277,10 +347,11 @@ impl Pieces<'_> {
         };
         self.next_file += 1;
         let opts = &self.source.opts;
+        let names = self.source.label_names.as_ref();
         self.current = Some(match self.source.format {
-            Format::Parquet => Box::new(parquet::ShardReader::open(file, opts)?),
-            Format::Csv => Box::new(csv::CsvFileReader::open(file, opts)?),
-            Format::Jsonl => Box::new(jsonl::JsonlReader::open(file, opts)?),
+            Format::Parquet => Box::new(parquet::ShardReader::open(file, opts, names)?),
+            Format::Csv => Box::new(csv::CsvFileReader::open(file, opts, names)?),
+            Format::Jsonl => Box::new(jsonl::JsonlReader::open(file, opts, names)?),
             Format::Text => Box::new(text::TextFileReader::open(file, opts.text_unit)?),
         });
         Ok(true)

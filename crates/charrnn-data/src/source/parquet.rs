@@ -2,8 +2,11 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use super::types::{Compression, FileReader, Piece, SourceFile, SourceOptions, io, open_stream};
+use crate::labels::{Distinct, LabelNames};
+use crate::read::scan_labels;
 use crate::{DataError, ReadOptions, TextReader, parquet_columns};
 
 /// Checks that every shard has the first shard's columns and types, and that the first has the
@@ -12,7 +15,7 @@ pub(crate) fn check_shards(files: &[SourceFile], opts: &SourceOptions) -> Result
     let Some(first) = files.first() else {
         return Ok(());
     };
-    open_reader(first, opts)?;
+    open_reader(first, opts, None)?;
     let columns = |f: &SourceFile| -> Result<Vec<(String, String)>, DataError> {
         match f.compression {
             Compression::None => parquet_columns(&f.path),
@@ -78,12 +81,31 @@ fn read_options(opts: &SourceOptions) -> ReadOptions {
     }
 }
 
-fn open_reader(f: &SourceFile, opts: &SourceOptions) -> Result<TextReader, DataError> {
-    let read = read_options(opts);
+/// The file of `f` to read: itself, or decompressed into a temporary file.
+fn readable(f: &SourceFile) -> Result<File, DataError> {
     match f.compression {
-        Compression::None => TextReader::open(&f.path, &read),
-        _ => TextReader::open_file(decompressed(f)?, Path::new(&f.path), &read),
+        Compression::None => File::open(&f.path).map_err(|e| io(&f.path, e)),
+        _ => decompressed(f),
     }
+}
+
+fn open_reader(
+    f: &SourceFile,
+    opts: &SourceOptions,
+    labels: Option<&Arc<LabelNames>>,
+) -> Result<TextReader, DataError> {
+    let read = read_options(opts);
+    TextReader::open_file(readable(f)?, Path::new(&f.path), &read, labels.cloned())
+}
+
+/// Adds the labels of `column` in the shard `f` to `out`, reading that column alone.
+pub(crate) fn labels(
+    f: &SourceFile,
+    opts: &SourceOptions,
+    column: &str,
+    out: &mut Distinct,
+) -> Result<(), DataError> {
+    scan_labels(readable(f)?, &f.path, column, opts.nulls, out)
 }
 
 pub(crate) struct ShardReader {
@@ -92,9 +114,13 @@ pub(crate) struct ShardReader {
 }
 
 impl ShardReader {
-    pub(crate) fn open(f: &SourceFile, opts: &SourceOptions) -> Result<Self, DataError> {
+    pub(crate) fn open(
+        f: &SourceFile,
+        opts: &SourceOptions,
+        labels: Option<&Arc<LabelNames>>,
+    ) -> Result<Self, DataError> {
         Ok(Self {
-            inner: open_reader(f, opts)?,
+            inner: open_reader(f, opts, labels)?,
             bytes: f.bytes,
         })
     }

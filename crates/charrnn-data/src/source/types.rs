@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::{CsvHeader, DataError, NullPolicy};
+use crate::{DataError, NullPolicy};
 
 /// How a file is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,6 +73,17 @@ impl FromStr for Format {
     }
 }
 
+/// How the first line of a CSV file is understood.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CsvHeader {
+    /// AG News layout: no header; three columns `label` (integer, stored as Int64), `title`
+    /// and `description` (stored as Utf8).
+    #[default]
+    AgNews,
+    /// The first record is a header naming the columns; every column is stored as Utf8.
+    FromFile,
+}
+
 /// What one document of a plain text input is.
 ///
 /// Whatever the unit, line endings are read as Python's text mode (universal newlines) reads
@@ -125,8 +136,19 @@ pub struct SourceOptions {
     /// `text`. Ignored for plain text.
     pub text_columns: Vec<String>,
     /// An integer label column or field (strings holding integers are accepted; the lowest i64,
-    /// which the token store reserves, is an error). Ignored for plain text.
+    /// which the token store reserves, is an error), or with [`SourceOptions::label_names`] a
+    /// column of text. Ignored for plain text.
     pub label_column: Option<String>,
+    /// Classes of a label column that holds text: a label is read as its index in this list
+    /// (0, 1, ...); a label not in the list is an error naming it and the list. `None`: labels
+    /// are integers.
+    ///
+    /// A label matches a name exactly (no trimming, no case folding): a CSV field or a Parquet
+    /// string as it is, a JSON string, or a JSON number or boolean by its JSON text (`3`,
+    /// `2.5`, `true`), an integer Parquet column by its decimal text. A name given twice is an
+    /// error of [`Source::open`](crate::Source::open).
+    /// [`Source::label_values`](crate::Source::label_values) finds the names of a column.
+    pub label_names: Option<Vec<String>>,
     /// What a null (or, in JSON Lines, a missing field) does.
     pub nulls: NullPolicy,
     /// What one document of plain text is.
@@ -142,6 +164,7 @@ impl Default for SourceOptions {
             format: None,
             text_columns: Vec::new(),
             label_column: None,
+            label_names: None,
             nulls: NullPolicy::Fail,
             text_unit: TextUnit::File,
             csv_header: None,
