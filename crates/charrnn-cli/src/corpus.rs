@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use charrnn_data::{
-    BuildOptions, CsvHeader, Format, NullPolicy, Source, SourceOptions, Store, StoreStatus,
-    store_key,
+    BuildOptions, CsvHeader, Format, LabelValues, NullPolicy, Source, SourceOptions, Store,
+    StoreStatus, store_key,
 };
 use charrnn_vocab::{Unknown, Vocab, VocabBuilder, VocabOptions};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -43,12 +43,23 @@ pub fn source_options(path: &Path, text: &TextColumns) -> Result<SourceOptions> 
         },
         text_unit: text.text_unit.unwrap_or_default(),
         csv_header: None,
+        label_names: text.label_names.clone(),
     })
 }
 
 /// Opens `path` as the flags say, warning of the binary files a directory's text leaves out.
+/// A label column of text, whose classes `text` does not give, is read once for them (its
+/// distinct values, sorted): the source then reads each label as its class's index.
 pub fn open_source(path: &Path, text: &TextColumns) -> Result<Source> {
-    let source = Source::open(path, &source_options(path, text)?)?;
+    let mut options = source_options(path, text)?;
+    let mut source = Source::open(path, &options)?;
+    if options.label_column.is_some()
+        && options.label_names.is_none()
+        && let LabelValues::Text(names) = source.label_values()?
+    {
+        options.label_names = Some(names);
+        source = Source::open(path, &options)?;
+    }
     let skipped = source.skipped();
     if !skipped.is_empty() {
         let shown: Vec<String> = skipped

@@ -16,8 +16,13 @@ pub struct Labels {
 }
 
 impl Labels {
-    /// The distinct labels of a store's documents (none without a label column).
-    pub fn of_store(store: &Store, column: Option<&str>) -> Result<Labels> {
+    /// The distinct labels of a store's documents (none without a label column), named by
+    /// `names` (a text label column's values, by id) when given.
+    pub fn of_store(
+        store: &Store,
+        column: Option<&str>,
+        names: Option<&[String]>,
+    ) -> Result<Labels> {
         let Some(column) = column else {
             return Ok(Labels::default());
         };
@@ -27,7 +32,18 @@ impl Labels {
         if values.is_empty() {
             bail!("the label column {column:?} holds no values");
         }
-        let names = if values == [1, 2, 3, 4] {
+        let names = if let Some(names) = names {
+            values
+                .iter()
+                .map(|&v| {
+                    usize::try_from(v)
+                        .ok()
+                        .and_then(|i| names.get(i))
+                        .cloned()
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .collect()
+        } else if values == [1, 2, 3, 4] {
             AG_NEWS_CLASSES.iter().map(|s| s.to_string()).collect()
         } else {
             values.iter().map(|v| v.to_string()).collect()

@@ -176,9 +176,14 @@ pub struct TextColumns {
     /// --column description). Default: `title` for Parquet and CSV, `text` for JSON Lines.
     #[arg(long = "column")]
     pub columns: Vec<String>,
-    /// Integer label column, for label-conditioned models.
+    /// Label column, for label-conditioned models: integers, or text (author names, "spam" and
+    /// "ham"...), whose distinct values, sorted, become the classes.
     #[arg(long)]
     pub label_column: Option<String>,
+    /// The classes of a text label column, when they are known already (a run's, for its
+    /// validation data or eval); otherwise read from the data.
+    #[arg(skip)]
+    pub label_names: Option<Vec<String>>,
     /// Skip rows whose text is null instead of failing.
     #[arg(long)]
     pub skip_nulls: bool,
@@ -492,8 +497,8 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub text: TextColumns,
     /// Also print every text's score on stdout, before the total: a tab-separated table
-    /// (text index, characters, bits per character, and the classes), or `text_score` events
-    /// with --json.
+    /// (text index, characters, bits per character, the classes, and the text's file or first
+    /// 40 characters), or `text_score` events with --json.
     #[arg(long)]
     pub per_text: bool,
     /// Classify every text with the label-conditioned model: the class under which it is

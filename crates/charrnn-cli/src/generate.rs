@@ -135,6 +135,9 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
     }
     let started = Instant::now();
     let mut generated_chars = 0usize;
+    // Shown to a person, several samples are numbered: each after a header line.
+    let total = labels.len() * configs.len() * prompts.len();
+    let mut number = 0;
     for (label, (temperature, sampling)) in labels
         .iter()
         .flat_map(|&l| configs.iter().map(move |c| (l, c.clone())))
@@ -180,6 +183,7 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
                 StopReason::MaxLen => Stop::MaxLen,
             };
             let text = format!("{prompt}{}", sample.text);
+            number += 1;
             let event = Event::Generated(GeneratedSample {
                 prompt: (*prompt).to_owned(),
                 temperature,
@@ -196,11 +200,7 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
                 if let Some(t) = temperature {
                     tags.push(format!("T={t}"));
                 }
-                if tags.is_empty() {
-                    text.clone()
-                } else {
-                    format!("[{}] {text}", tags.join(" "))
-                }
+                shown(number, total, &tags, prompt, &text)
             })?;
         }
     }
@@ -216,6 +216,31 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
         eprintln!("{}", stats.to_json()?);
     }
     Ok(())
+}
+
+/// Sample `number` of `total` (from 1) as a person reads it. One sample on one line is its
+/// text, after its `tags` in brackets (`[T=0.5] text`). Several, or one of several lines, each
+/// get a header line saying which sample it is and how it was made, the next one after a
+/// blank line, so that samples holding line breaks are told apart:
+///
+/// ```text
+/// --- sample 2 of 4 (Sports, T=0.5, prompt "Today ") ---
+/// Today we win
+/// ```
+fn shown(number: usize, total: usize, tags: &[String], prompt: &str, text: &str) -> String {
+    if total == 1 && !text.contains(['\n', '\r']) {
+        return match tags.is_empty() {
+            true => text.to_owned(),
+            false => format!("[{}] {text}", tags.join(" ")),
+        };
+    }
+    let mut how = tags.to_vec();
+    how.push(format!("prompt {prompt:?}"));
+    let gap = if number > 1 { "\n" } else { "" };
+    format!(
+        "{gap}--- sample {number} of {total} ({}) ---\n{text}",
+        how.join(", ")
+    )
 }
 
 pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
@@ -240,6 +265,11 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
     if text.columns.is_empty() {
         // The columns the model was trained on.
         text.columns = settings.columns.clone();
+    }
+    // A text label column reads each label as its class's index among the model's names.
+    if settings.label_text && text.label_column.is_some() {
+        let classes = settings.label_values.len().min(settings.label_names.len());
+        text.label_names = Some(settings.label_names[..classes].to_vec());
     }
     let source = match (open_source(&args.data, &text), &text.label_column) {
         (Err(e), Some(column)) if model_labels && format!("{e:#}").contains(column.as_str()) => {
@@ -271,12 +301,22 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
         out,
         Some(&mut coverage),
     )
-    .with_context(|| match args.text.columns.is_empty() {
-        true => format!(
-            "eval reads the column(s) the model was trained on ({}; --column names others)",
-            text.columns.join(", ")
-        ),
-        false => format!("cannot score {}", args.data.display()),
+    .map_err(|e| {
+        // A temporary store's name means nothing to the user: the data's error is the news.
+        let e = match args.store_dir {
+            None if e.chain().count() > 1 => {
+                anyhow::anyhow!(crate::output::one_line_from(e.chain().skip(1)))
+            }
+            _ => e,
+        };
+        let about_columns = format!("{e:#}").contains("column");
+        match args.text.columns.is_empty() && about_columns {
+            true => e.context(format!(
+                "eval reads the column(s) the model was trained on ({}; --column names others)",
+                text.columns.join(", ")
+            )),
+            false => e,
+        }
     })?;
     out.note(corpus::describe("data", &built, &source));
     let labels = Labels::saved(settings, &ckpt.model.config().label_names);
@@ -311,6 +351,8 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
             classify: args.classify,
             per_text: args.per_text,
             batch_size: args.batch_size,
+            source: &source,
+            windowed: window.is_some(),
         };
         return crate::score::texts(&ckpt.model, &examples, &request, out);
     }
@@ -323,11 +365,12 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
             examples: examples.len(),
         }),
         || {
-            format!(
-                "{:.4} bits per character over {} characters ({} texts)",
+            crate::score::total_line(
                 result.bits_per_char,
                 result.chars,
-                examples.len()
+                examples.docs(),
+                window.is_some().then_some(examples.len()),
+                "",
             )
         },
     )

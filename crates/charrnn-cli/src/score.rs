@@ -1,8 +1,8 @@
 //! `charrnn eval --per-text` and `--classify`: each text's own score, and each text's class by
 //! likelihood under a label-conditioned model.
 
-use anyhow::Result;
-use charrnn_data::{Examples, StoreExamples, WithLabel};
+use anyhow::{Context, Result};
+use charrnn_data::{Examples, Format, Source, SourceOptions, StoreExamples, TextUnit, WithLabel};
 use charrnn_experiment::{Classification, Event, Score, TextScore};
 use charrnn_model::{CharRnn, evaluate_each};
 
@@ -18,6 +18,183 @@ pub struct Request<'a> {
     pub per_text: bool,
     /// Texts per evaluation batch.
     pub batch_size: usize,
+    /// The data the texts were read from (the store's source): `--per-text` names each text
+    /// from it.
+    pub source: &'a Source,
+    /// Whether the model cuts the texts into windows (the total then counts them).
+    pub windowed: bool,
+}
+
+/// Characters of a text shown to name it.
+const START_CHARS: usize = 40;
+
+/// What tells a text apart in `--per-text` output.
+#[derive(Debug, Default)]
+struct Name {
+    /// The file it is, when each document is a whole plain text file.
+    file: Option<String>,
+    /// Its first [`START_CHARS`] characters.
+    start: String,
+    /// Whether it has more characters than `start`.
+    cut: bool,
+}
+
+impl Name {
+    /// The TSV field: the file, else the start with its tabs and line breaks escaped (and `…`
+    /// when the text goes on).
+    fn field(&self) -> String {
+        match &self.file {
+            Some(file) => escape(file),
+            None if self.cut => format!("{}…", escape(&self.start)),
+            None => escape(&self.start),
+        }
+    }
+}
+
+/// `text` on one TSV field: a backslash, tab, newline or carriage return written as `\\`, `\t`,
+/// `\n` or `\r`, other control characters as `\u{..}`.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether each document of `source` is one whole plain text file.
+fn file_per_document(source: &Source) -> bool {
+    source.format() == Format::Text && source.options().text_unit == TextUnit::File
+}
+
+/// The names of documents `wanted` (store indices, ascending) of `source`, in that order,
+/// read again from the data (documents are counted in reading order, as the store holds
+/// them). Documents that are whole files are named by their file: the file's first piece is
+/// all that is read.
+fn names(source: &Source, wanted: &[usize]) -> Result<Vec<Name>> {
+    let mut out: Vec<Name> = Vec::with_capacity(wanted.len());
+    let mut want = wanted.iter().copied().peekable();
+    let cannot = || {
+        format!(
+            "cannot read {} again to name its texts",
+            source.path().display()
+        )
+    };
+    if file_per_document(source) {
+        // A file is one document, or none when it holds no text.
+        let opts = SourceOptions {
+            format: Some(source.format()),
+            ..source.options().clone()
+        };
+        let mut document = 0;
+        for file in source.files() {
+            let Some(&next) = want.peek() else { break };
+            let one = Source::open(&file.path, &opts).with_context(cannot)?;
+            let Some(piece) = one.pieces().next().transpose().with_context(cannot)? else {
+                continue;
+            };
+            if document == next {
+                want.next();
+                let mut name = start(&piece.text, !piece.end);
+                name.file = Some(file.path.display().to_string());
+                out.push(name);
+            }
+            document += 1;
+        }
+    } else {
+        let (mut document, mut in_document) = (0, false);
+        let mut pieces = source.pieces();
+        while let Some(&next) = want.peek() {
+            let Some(piece) = pieces.next().transpose().with_context(cannot)? else {
+                break;
+            };
+            if document == next {
+                if !in_document {
+                    out.push(Name::default());
+                }
+                // A long text comes in pieces: its start may take more than the first.
+                if let Some(name) = out.last_mut().filter(|n| !n.cut) {
+                    let room = START_CHARS - name.start.chars().count();
+                    let mut chars = piece.text.chars();
+                    name.start.extend(chars.by_ref().take(room));
+                    name.cut = chars.next().is_some();
+                }
+            }
+            in_document = !piece.end;
+            if piece.end {
+                if document == next {
+                    want.next();
+                }
+                document += 1;
+            }
+        }
+    }
+    if out.len() != wanted.len() {
+        anyhow::bail!(
+            "{} changed while it was scored: it holds fewer texts than its token store",
+            source.path().display()
+        );
+    }
+    Ok(out)
+}
+
+/// The name of a text beginning with `text`: its first [`START_CHARS`] characters; `cut` when
+/// it goes on (`more`: more pieces follow).
+fn start(text: &str, more: bool) -> Name {
+    let mut chars = text.chars();
+    let start: String = chars.by_ref().take(START_CHARS).collect();
+    Name {
+        file: None,
+        start,
+        cut: more || chars.next().is_some(),
+    }
+}
+
+/// `n` with its thousands grouped: `48,007`.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// `n` and the noun, singular or plural: `1 text`, `751 windows`.
+fn count(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        _ => format!("{} {noun}s", grouped(n)),
+    }
+}
+
+/// The total's line: `3.1110 bits per character over 48,007 characters (1 text, 751
+/// windows)`; `windows` only for a model that cuts windows, `note` added inside the brackets.
+pub fn total_line(
+    bits_per_char: f64,
+    chars: usize,
+    texts: usize,
+    windows: Option<usize>,
+    note: &str,
+) -> String {
+    let mut what = count(texts, "text");
+    if let Some(w) = windows {
+        what.push_str(", ");
+        what.push_str(&count(w, "window"));
+    }
+    format!(
+        "{bits_per_char:.4} bits per character over {} ({what}{note})",
+        count(chars, "character")
+    )
 }
 
 /// One text: its document, characters, nats under each scored class, and its own class.
@@ -101,12 +278,23 @@ pub fn texts(
                 header.push_str(&format!("\tbits_per_char:{class}"));
             }
         }
+        match file_per_document(request.source) {
+            true => header.push_str("\tfile"),
+            false => header.push_str("\tstart"),
+        }
         stdout_line(header)?;
     }
+    let names = match request.per_text {
+        true => {
+            let documents: Vec<usize> = texts.iter().map(|t| t.document).collect();
+            names(request.source, &documents)?
+        }
+        false => Vec::new(),
+    };
     // The total: each text under its own class, else (classifying unlabelled texts) under
     // the one predicted.
     let (mut nats, mut chars) = (0.0, 0);
-    for text in &texts {
+    for (i, text) in texts.iter().enumerate() {
         let scored_as = match (request.classify, text.label) {
             (true, Some(l)) => l as usize,
             (true, None) => text.predicted(),
@@ -120,6 +308,7 @@ pub fn texts(
         let predicted = request.classify.then(|| text.predicted());
         let bits = text.bits(predicted.unwrap_or(0));
         let label = text.label.filter(|_| !request.classes.is_empty()).map(name);
+        let named = names.get(i);
         let event = TextScore {
             text: text.document,
             chars: text.chars,
@@ -130,6 +319,8 @@ pub fn texts(
                 true => (0..text.nats.len()).map(|c| text.bits(c)).collect(),
                 false => Vec::new(),
             },
+            file: named.and_then(|n| n.file.clone()),
+            start: named.map(|n| n.start.clone()),
         };
         out.result(Event::TextScore(event.clone()), || {
             let mut line = format!("{}\t{}\t{bits:.4}", text.document, text.chars);
@@ -139,6 +330,10 @@ pub fn texts(
             }
             for b in &event.class_bits_per_char {
                 line.push_str(&format!("\t{b:.4}"));
+            }
+            if let Some(named) = named {
+                line.push('\t');
+                line.push_str(&named.field());
             }
             line
         })?;
@@ -153,14 +348,16 @@ pub fn texts(
             examples: examples.len(),
         }),
         || {
-            format!(
-                "{bits_per_char:.4} bits per character over {chars} characters ({} texts{})",
+            total_line(
+                bits_per_char,
+                chars,
                 texts.len(),
+                request.windowed.then_some(examples.len()),
                 if unlabelled {
                     ", each under its predicted class"
                 } else {
                     ""
-                }
+                },
             )
         },
     )?;

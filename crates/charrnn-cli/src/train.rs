@@ -143,8 +143,13 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     let mut probe = train.clone();
     probe.stateful = args.window.filter(|_| args.stateful);
     probe.validate()?;
-    let text_opts = &args.text;
-    let train_source = open_source(args.train_path(), text_opts)?;
+    let train_source = open_source(args.train_path(), &args.text)?;
+    // A text label column's classes are the training data's, for every other input too.
+    let text_labels = train_source.options().label_names.clone();
+    let text_opts = &TextColumns {
+        label_names: text_labels.clone(),
+        ..args.text.clone()
+    };
     let store_dir = args
         .store_dir
         .clone()
@@ -161,7 +166,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         .map(|column| {
             let text = TextColumns {
                 columns: vec![column.clone()],
-                ..args.text.clone()
+                ..text_opts.clone()
             };
             open_source(args.train_path(), &text)
         })
@@ -269,7 +274,11 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         args.min_freq,
         args.max_size.map_or("none".to_owned(), |m| m.to_string())
     ));
-    let labels = Labels::of_store(&train_built.store, args.text.label_column.as_deref())?;
+    let labels = Labels::of_store(
+        &train_built.store,
+        args.text.label_column.as_deref(),
+        text_labels.as_deref(),
+    )?;
     let label_values = labels.is_some().then_some(labels.values.as_slice());
     let valid_built = match (&args.valid, &valid_source) {
         (Some(path), Some(source)) => {
@@ -525,6 +534,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         label_column: args.text.label_column.clone(),
         label_values: labels.values.clone(),
         label_names: labels.names.clone(),
+        label_text: text_labels.is_some(),
         window: args.window,
         stride: args.stride,
         bos: true,

@@ -674,3 +674,234 @@ fn prepare_detects_a_csv_header_as_train_does() {
     assert_eq!(prepared["rows"], TITLES.len() - 1);
     assert_eq!(prepared["columns"][1], TITLES[0].1);
 }
+
+/// `n` with its thousands grouped, as `eval` prints counts: `1,234`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// `eval --per-text` names each text: a directory's texts by their files (an empty file gives
+/// none, so the index alone would not tell which), a CSV's by their first characters, escaped
+/// so the TSV keeps one line per text; the totals count texts and, for a windowed model, the
+/// windows.
+#[test]
+fn eval_per_text_names_each_text_and_counts_texts_and_windows() {
+    let f = Fixture::new();
+    let texts = f.path("texts");
+    std::fs::create_dir(&texts).unwrap();
+    std::fs::write(
+        texts.join("a.txt"),
+        "Stocks rally as oil prices fall.\nTeam wins the cup final at home.\n",
+    )
+    .unwrap();
+    std::fs::write(texts.join("b.txt"), "").unwrap();
+    std::fs::write(
+        texts.join("c.txt"),
+        "Leaders meet\tfor talks on trade.\n".repeat(40),
+    )
+    .unwrap();
+    std::fs::write(texts.join("d.txt"), "New chip doubles battery life\n").unwrap();
+    let named = ["a.txt", "c.txt", "d.txt"].map(|n| common::s(&texts.join(n)));
+    ok(&[
+        "train",
+        "--train",
+        f.s("texts"),
+        "--valid-fraction",
+        "0.25",
+        "--out",
+        f.s("run"),
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--embed-dim",
+        "8",
+        "--batch-size",
+        "8",
+        "--max-steps",
+        "2",
+        "--eval-every",
+        "2",
+        "--window",
+        "16",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--json",
+        "--quiet",
+    ]);
+    let eval = |data: &str, extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            f.s("run"),
+            "--data",
+            data,
+            "--device",
+            "cpu",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        ok(&args)
+    };
+    // The score as JSON: `examples` still counts the windows scored.
+    let total = |data: &str| {
+        let lines = json_lines(&eval(data, &["--json"]));
+        let score = lines.last().unwrap().clone();
+        assert_eq!(score["event"], "score");
+        let (chars, windows) = (
+            score["chars"].as_u64().unwrap(),
+            score["examples"].as_u64().unwrap(),
+        );
+        let bpc = score["bits_per_char"].as_f64().unwrap();
+        (bpc, chars, windows)
+    };
+
+    let (bpc, chars, windows) = total(f.s("texts"));
+    assert!(chars > 1000 && windows > 3, "{chars} {windows}");
+    let line = format!(
+        "{bpc:.4} bits per character over {} characters (3 texts, {} windows)",
+        grouped(chars),
+        grouped(windows)
+    );
+    assert_eq!(eval(f.s("texts"), &[]), format!("{line}\n"));
+    let per_text = eval(f.s("texts"), &["--per-text"]);
+    let rows: Vec<Vec<&str>> = per_text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 5, "{per_text}");
+    assert_eq!(rows[0], ["text", "chars", "bits_per_char", "file"]);
+    for (k, row) in rows[1..4].iter().enumerate() {
+        assert_eq!(row.len(), 4, "{row:?}");
+        assert_eq!(row[0], k.to_string());
+        assert_eq!(row[3], named[k], "the empty b.txt holds no text");
+    }
+    let summed: u64 = rows[1..4]
+        .iter()
+        .map(|r| r[1].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(summed, chars);
+    assert_eq!(rows[4], [line.as_str()], "the same total, texts counted");
+    let events = json_lines(&eval(f.s("texts"), &["--per-text", "--json"]));
+    assert_eq!(events.len(), 4);
+    for (k, t) in events[..3].iter().enumerate() {
+        assert_eq!(t["event"], "text_score");
+        assert_eq!(t["text"], k);
+        assert_eq!(t["file"], named[k].as_str());
+    }
+    assert_eq!(
+        events[1]["start"],
+        "Leaders meet\tfor talks on trade.\nLeaders"
+    );
+    assert_eq!(events[2]["start"], "New chip doubles battery life\n");
+
+    // One file: one text, not "1 texts".
+    let (bpc, chars, windows) = total(&named[2]);
+    assert_eq!(
+        eval(&named[2], &[]),
+        format!(
+            "{bpc:.4} bits per character over {chars} characters (1 text, {windows} windows)\n"
+        )
+    );
+
+    // A CSV's texts by their start: 40 characters at most, tabs, line breaks and backslashes
+    // escaped, `…` when the text goes on.
+    let csv = f.path("texts.csv");
+    std::fs::write(
+        &csv,
+        "text\nShort one\n\"Two\nlines\tand a tab, then more than forty characters in all\"\n\
+         back\\slash\n",
+    )
+    .unwrap();
+    let csv = common::s(&csv);
+    let per_text = eval(&csv, &["--per-text"]);
+    let rows: Vec<Vec<&str>> = per_text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 5, "{per_text}");
+    assert_eq!(rows[0], ["text", "chars", "bits_per_char", "start"]);
+    let starts: Vec<&str> = rows[1..4].iter().map(|r| r[3]).collect();
+    assert_eq!(
+        starts,
+        [
+            "Short one",
+            "Two\\nlines\\tand a tab, then more than fort…",
+            "back\\\\slash",
+        ]
+    );
+    let (bpc, chars, windows) = total(&csv);
+    assert_eq!(
+        rows[4],
+        [format!(
+            "{bpc:.4} bits per character over {chars} characters (3 texts, {windows} windows)"
+        )]
+    );
+    let events = json_lines(&eval(&csv, &["--per-text", "--json"]));
+    let starts: Vec<&str> = events[..3]
+        .iter()
+        .map(|t| t["start"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "Short one",
+            "Two\nlines\tand a tab, then more than fort",
+            "back\\slash"
+        ]
+    );
+    assert!(events[..3].iter().all(|t| t.get("file").is_none()));
+}
+
+/// Several samples printed for a person are told apart, however many lines each holds: each
+/// comes after a header line numbering it and saying how it was made, the next one after a
+/// blank line; their texts are those `--json` gives.
+#[test]
+fn generate_numbers_several_samples_under_a_header_each() {
+    let f = Fixture::new();
+    f.train("run", "2", &[]);
+    let generate = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            f.s("run"),
+            "--prompt",
+            "Oil\nprices",
+            "--prompt",
+            "",
+            "-n",
+            "2",
+            "--temperature",
+            "0.5,1.5",
+            "--max-len",
+            "12",
+            "--seed",
+            "3",
+            "--device",
+            "cpu",
+        ];
+        args.extend_from_slice(extra);
+        ok(&args)
+    };
+    let samples = json_lines(&generate(&["--json"]));
+    assert_eq!(samples.len(), 8);
+    let mut expected = String::new();
+    for (i, s) in samples.iter().enumerate() {
+        if i > 0 {
+            expected.push('\n');
+        }
+        let (t, prompt) = (&s["temperature"], s["prompt"].as_str().unwrap());
+        expected.push_str(&format!(
+            "--- sample {} of 8 (T={t}, prompt {prompt:?}) ---\n{}\n",
+            i + 1,
+            s["text"].as_str().unwrap()
+        ));
+    }
+    assert!(
+        expected.contains("--- sample 1 of 8 (T=0.5, prompt \"Oil\\nprices\") ---\nOil\nprices")
+    );
+    assert!(expected.contains("--- sample 8 of 8 (T=1.5, prompt \"\") ---\n"));
+    assert_eq!(generate(&[]), expected);
+}

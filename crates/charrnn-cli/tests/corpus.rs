@@ -1127,3 +1127,57 @@ fn kill_one_of_two(dir: &Path, victim: usize, signal: &str) -> String {
     assert!(stderr.starts_with("error:"), "{stderr}");
     stderr
 }
+
+/// A label column of text (authors' names) gives classes named by its values, sorted; a
+/// model trained on it generates by name and classifies other texts under those names.
+#[test]
+fn a_text_label_column_gives_named_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let style = [
+        ("Zoë", "rain falls on the old town"),
+        ("Ann", "the sun rises over the hills"),
+        ("Bob", "bits and bytes and code"),
+    ];
+    let lines = |n: usize| -> String {
+        (0..n)
+            .map(|i| {
+                let (author, text) = style[i % 3];
+                format!("{{\"text\":\"{text}\",\"author\":\"{author}\"}}\n")
+            })
+            .collect()
+    };
+    let train_file = dir.path().join("authors.jsonl");
+    std::fs::write(&train_file, lines(300)).unwrap();
+    let test_file = dir.path().join("test.jsonl");
+    std::fs::write(&test_file, lines(30)).unwrap();
+    let run = dir.path().join("run");
+    let lines = train_steps(&train_file, &run, 400, &["--label-column", "author"]);
+    let done = lines.last().unwrap();
+    assert_eq!(done["labels"], serde_json::json!(["Ann", "Bob", "Zoë"]));
+    // Generation by name.
+    let generated = ok(&["generate", &s(&run), "--label", "Zoë", "--greedy", "--json"]);
+    assert_eq!(generated[0]["label"], "Zoë", "{generated:?}");
+    // Classification of labelled texts under the names.
+    let classified = ok(&[
+        "eval",
+        &s(&run),
+        "--data",
+        &s(&test_file),
+        "--label-column",
+        "author",
+        "--classify",
+        "--json",
+    ]);
+    let result = classified
+        .iter()
+        .find(|e| e["event"] == "classification")
+        .expect("a classification event");
+    // Each text is scored under the class its name maps to: a wrong map would mix them up.
+    assert!(result["accuracy"].as_f64().unwrap() >= 0.9, "{result}");
+    // A name the model does not know is refused, naming it.
+    std::fs::write(&test_file, "{\"text\":\"x\",\"author\":\"Eve\"}\n").unwrap();
+    let out = charrnn(&["eval", &s(&run), "--data", &s(&test_file)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("`Eve`"), "{stderr}");
+}

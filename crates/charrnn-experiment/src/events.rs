@@ -256,8 +256,7 @@ pub struct Score {
 /// `charrnn eval --per-text`: one text of the data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TextScore {
-    /// The text's index in the data (0-based, in reading order, among the texts with any
-    /// character).
+    /// The text's index in the data (0-based, in reading order, counting every document read).
     pub text: usize,
     /// Real target characters scored (its characters and `<eos>`).
     pub chars: usize,
@@ -273,6 +272,12 @@ pub struct TextScore {
     /// With `--classify`: its bits per character under each class, in the classes' order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub class_bits_per_char: Vec<f64>,
+    /// The file it is, when each document is a whole plain text file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Its first characters (at most 40, as they are in the data), to tell which text it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
 }
 
 /// `charrnn eval --classify`: each text given the class under which the label-conditioned

@@ -92,6 +92,9 @@ pub struct DataSettings {
     pub label_values: Vec<i64>,
     /// The names of the labels, in label-id order.
     pub label_names: Vec<String>,
+    /// Whether the label column held text: its values are the names, and a label's id is its
+    /// index among the first `label_values.len()` names (otherwise the column held integers).
+    pub label_text: bool,
     /// Texts were cut into windows of this many characters.
     pub window: Option<usize>,
     /// The step between windows (`None`: the window).
@@ -125,6 +128,7 @@ impl Default for DataSettings {
             label_column: None,
             label_values: Vec::new(),
             label_names: Vec::new(),
+            label_text: false,
             window: None,
             stride: None,
             bos: true,
