@@ -72,10 +72,17 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
         (Some(name), Some(n)) => match config.label_id(name) {
             Some(id) => vec![Some(id)],
             None => {
+                let numbered = config
+                    .label_names
+                    .iter()
+                    .any(|l| l.trim().parse::<i64>().is_ok());
+                let index = match numbered {
+                    true => String::new(),
+                    false => format!("; or an index from 0 to {}", n.saturating_sub(1)),
+                };
                 let reason = format!(
-                    "not a class of this model (classes: {}; or an index from 0 to {})",
-                    config.label_names.join(", "),
-                    n.saturating_sub(1)
+                    "not a class of this model (classes: {}{index})",
+                    config.label_names.join(", ")
                 );
                 return Err(invalid_value("generate", "label", name, &reason).into());
             }

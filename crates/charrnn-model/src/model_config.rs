@@ -230,7 +230,8 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// The id of a label by (case-insensitive) name, or by its decimal id.
+    /// The id of a label by (case-insensitive) name, or by its decimal id when no class is
+    /// named by a number (classes named `1` and `2` take their names only: `0` is no class).
     pub fn label_id(&self, name: &str) -> Option<u32> {
         let n = self.num_labels?;
         if let Some(i) = self
@@ -239,6 +240,13 @@ impl ModelConfig {
             .position(|l| l.eq_ignore_ascii_case(name.trim()))
         {
             return u32::try_from(i).ok();
+        }
+        if self
+            .label_names
+            .iter()
+            .any(|l| l.trim().parse::<i64>().is_ok())
+        {
+            return None;
         }
         name.trim()
             .parse::<u32>()

@@ -462,7 +462,12 @@ fn label_index(labels: &[String], name: &str) -> Result<u32, ApiError> {
     if let Some(i) = labels.iter().position(|l| l.eq_ignore_ascii_case(name)) {
         return Ok(i as u32);
     }
-    if let Ok(i) = name.parse::<u32>() {
+    // By index only when no class is named by a number, and within the classes.
+    let numbered = labels.iter().any(|l| l.trim().parse::<i64>().is_ok());
+    if let Ok(i) = name.trim().parse::<u32>()
+        && !numbered
+        && (i as usize) < labels.len()
+    {
         return Ok(i);
     }
     Err(ApiError::bad(
@@ -813,6 +818,20 @@ pub(crate) async fn not_found() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn labels_by_name_and_by_index_only_when_unambiguous() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let news = names(&["World", "Sports"]);
+        assert_eq!(label_index(&news, "sports").ok(), Some(1));
+        assert_eq!(label_index(&news, "1").ok(), Some(1));
+        assert!(label_index(&news, "2").is_err(), "out of range");
+        // Classes named by numbers: names only, never an index that means another class.
+        let numbered = names(&["1", "2"]);
+        assert_eq!(label_index(&numbered, "1").ok(), Some(0));
+        assert!(label_index(&numbered, "0").is_err());
+        assert!(label_index(&[], "0").is_err(), "a model without classes");
+    }
 
     #[test]
     fn fields_are_the_requests_fields() {

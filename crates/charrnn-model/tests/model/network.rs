@@ -349,6 +349,12 @@ fn config_validation_names_the_problem() {
     assert_eq!(cfg.label_id("3"), Some(3));
     assert_eq!(cfg.label_id("4"), None);
     assert_eq!(cfg.label_id("weather"), None);
+    // Classes named by numbers take their names only: an index would mean another class.
+    cfg.num_labels = Some(2);
+    cfg.label_names = vec!["1".into(), "2".into()];
+    assert_eq!(cfg.label_id("1"), Some(0));
+    assert_eq!(cfg.label_id("2"), Some(1));
+    assert_eq!(cfg.label_id("0"), None);
 }
 
 #[test]
