@@ -430,6 +430,11 @@ pub struct GenerateArgs {
     /// Prompt(s) to continue; may be empty. Repeat for several.
     #[arg(long = "prompt", default_values_t = [String::new()])]
     pub prompts: Vec<String>,
+    /// Also continue every line of this file as a prompt (`-`: standard input, read to its
+    /// end), after any --prompt; `\n`, `\t` and `\\` in a line stand for a line break, a tab
+    /// and a backslash. At most 65,536 samples in all (prompts × -n × temperatures).
+    #[arg(long, value_name = "FILE")]
+    pub prompt_file: Option<PathBuf>,
     /// Samples per prompt and temperature, 1 to 65,536.
     #[arg(short = 'n', long = "num-samples", default_value_t = 1, value_parser = checks::samples, allow_negative_numbers = true)]
     pub num_samples: usize,

@@ -1,5 +1,6 @@
 //! `charrnn generate` and `charrnn eval`: a checkpoint put to use.
 
+use std::path::Path;
 use std::{io::Write, time::Instant};
 
 use anyhow::{Context, Result, bail};
@@ -97,12 +98,33 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
     if args.num_samples == 0 {
         bail!("-n must be at least 1");
     }
-    let prompts: Vec<&str> = args
-        .prompts
+    let given = all_prompts(args)?;
+    let prompts: Vec<&str> = given
         .iter()
         .flat_map(|p| std::iter::repeat_n(p.as_str(), args.num_samples))
         .collect();
     let mut configs = sampling_configs(args);
+    let samples = prompts.len() * configs.len() * labels.len();
+    if let Some(file) = &args.prompt_file
+        && samples > crate::checks::MAX_SAMPLES
+    {
+        let reason = format!(
+            "{} prompts × -n {} × {} temperature(s) × {} class(es) is {samples} samples, more \
+             than {}: split the file",
+            given.len(),
+            args.num_samples,
+            configs.len(),
+            labels.len(),
+            crate::checks::MAX_SAMPLES
+        );
+        return Err(invalid_value(
+            "generate",
+            "prompt_file",
+            &file.display().to_string(),
+            &reason,
+        )
+        .into());
+    }
     if args.ignore_eos {
         let [pad, eos, unk, bos] = ckpt.vocab.special_ids();
         for (_, config) in &mut configs {
@@ -113,7 +135,7 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
     // Everything is checked before anything is printed: prompts outside the vocabulary are
     // refused (--strict) or warned about here, not after the first sample went out.
     let mut coverage = Coverage::default();
-    for prompt in &args.prompts {
+    for prompt in &given {
         let ids = ckpt.vocab.encode(prompt, Unknown::Replace)?;
         coverage.add(prompt, &ids, &ckpt.vocab);
     }
@@ -223,6 +245,55 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
         eprintln!("{}", stats.to_json()?);
     }
     Ok(())
+}
+
+/// The prompts: `--prompt`'s, then each line of `--prompt-file` (its escapes undone). With a
+/// file, the default empty prompt is left out.
+fn all_prompts(args: &GenerateArgs) -> Result<Vec<String>> {
+    let Some(path) = &args.prompt_file else {
+        return Ok(args.prompts.clone());
+    };
+    let text = if path == Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("--prompt-file -: cannot read standard input as UTF-8 text")?;
+        text
+    } else {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("--prompt-file {}", path.display()))?
+    };
+    let mut prompts = match args.prompts.as_slice() {
+        [only] if only.is_empty() => Vec::new(),
+        given => given.to_vec(),
+    };
+    prompts.extend(text.lines().map(unescape));
+    if prompts.is_empty() {
+        bail!("--prompt-file {}: no prompts (no lines)", path.display());
+    }
+    Ok(prompts)
+}
+
+/// A prompt file's line with `\n`, `\t` and `\\` undone (another backslash stays).
+fn unescape(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('\\') => out.push('\\'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// Sample `number` of `total` (from 1) as a person reads it. One sample on one line is its

@@ -905,3 +905,64 @@ fn generate_numbers_several_samples_under_a_header_each() {
     assert!(expected.contains("--- sample 8 of 8 (T=1.5, prompt \"\") ---\n"));
     assert_eq!(generate(&[]), expected);
 }
+
+/// Prompts from a file, or from standard input, one a line, with `\n` for a line break: the
+/// same samples as the same prompts given with --prompt.
+#[test]
+fn prompts_come_from_a_file_or_standard_input() {
+    let f = Fixture::new();
+    f.train("run", "2", &[]);
+    let file = f.path("prompts.txt");
+    std::fs::write(&file, "Oil\nStocks\\nfall\nback\\\\slash\n").unwrap();
+    let base = [
+        "generate",
+        f.s("run"),
+        "--greedy",
+        "--max-len",
+        "8",
+        "--json",
+        "--device",
+        "cpu",
+    ];
+    let prompts_of = |out: &str| -> Vec<String> {
+        json_lines(out)
+            .iter()
+            .map(|e| e["prompt"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut from_file = base.to_vec();
+    from_file.extend(["--prompt-file", f.s("prompts.txt")]);
+    let out = ok(&from_file);
+    assert_eq!(prompts_of(&out), ["Oil", "Stocks\nfall", "back\\slash"]);
+    let mut given = base.to_vec();
+    given.extend([
+        "--prompt",
+        "Oil",
+        "--prompt",
+        "Stocks\nfall",
+        "--prompt",
+        "back\\slash",
+    ]);
+    assert_eq!(ok(&given), out, "the same samples as --prompt");
+    // Standard input, after a --prompt.
+    let mut piped = base.to_vec();
+    piped.extend(["--prompt", "Oil", "--prompt-file", "-"]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_charrnn"))
+        .args(&piped)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"Stocks\n").unwrap();
+    let piped_out = child.wait_with_output().unwrap();
+    assert!(piped_out.status.success());
+    assert_eq!(
+        prompts_of(&String::from_utf8(piped_out.stdout).unwrap()),
+        ["Oil", "Stocks"]
+    );
+    // Too many samples in all is a usage error naming the flag.
+    std::fs::write(&file, "a\n".repeat(40)).unwrap();
+    let mut many = base.to_vec();
+    many.extend(["--prompt-file", f.s("prompts.txt"), "-n", "2000"]);
+    check_usage(&many, &["--prompt-file", "80000 samples"]);
+}
