@@ -399,12 +399,13 @@ pub struct TrainArgs {
     pub divergence_factor: f64,
     #[command(flatten)]
     pub run: RunArgs,
-    /// Prompts for the samples printed after each epoch, one sample each (default: the empty
-    /// prompt, the model's own start, as for `generate`).
+    /// Prompts for the samples printed after each epoch and each validation inside one (a long
+    /// epoch), one sample each (default: the empty prompt, the model's own start, as for
+    /// `generate`).
     #[arg(long = "sample-prompt")]
     pub sample_prompts: Vec<String>,
-    /// Temperatures for the samples printed after each epoch, each above 0, comma-separated
-    /// or the flag repeated: one set of samples per value (default 0.8).
+    /// Temperatures for the samples printed after each epoch and validation, each above 0,
+    /// comma-separated or the flag repeated: one set of samples per value (default 0.8).
     #[arg(long = "sample-temperature", value_delimiter = ',', value_parser = checks::sample_temperature, allow_negative_numbers = true)]
     pub sample_temperatures: Vec<f32>,
 }

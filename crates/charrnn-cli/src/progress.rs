@@ -99,6 +99,19 @@ impl Observer for TrainProgress<'_> {
     }
 
     fn on_epoch_end(&mut self, end: &EpochEnd<'_>) {
+        self.samples(end);
+    }
+
+    /// A validation inside a long epoch samples too, so the first samples do not wait for
+    /// the end of the first epoch.
+    fn on_validation(&mut self, at: &EpochEnd<'_>) {
+        self.samples(at);
+    }
+}
+
+impl TrainProgress<'_> {
+    /// Samples of the model at `end`, one for each prompt and temperature.
+    fn samples(&mut self, end: &EpochEnd<'_>) {
         // Samples are for people watching, or for programs reading the events.
         if !self.out.shows_progress() && !self.out.machine() {
             return;

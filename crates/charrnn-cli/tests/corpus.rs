@@ -450,7 +450,8 @@ fn epoch_samples_suit_any_alphabet() {
             })
             .collect::<String>()
     });
-    std::fs::write(&path, lines.collect::<Vec<_>>().join("\n")).unwrap();
+    let lines_text = lines.collect::<Vec<_>>().join("\n");
+    std::fs::write(&path, &lines_text).unwrap();
     let s_of = |v: &Value| v.as_str().unwrap().to_owned();
     let samples = |extra: &[&str]| -> Vec<(String, String)> {
         let mut flags = vec!["--text-unit", "line"];
@@ -467,6 +468,23 @@ fn epoch_samples_suit_any_alphabet() {
         assert_eq!(prompt, "");
         assert!(text.chars().all(|c| "ACGT".contains(c)), "{text:?}");
     }
+    // Validations inside a long epoch sample too: 6 steps of an epoch of 10 batches.
+    let long: String = (0..40)
+        .map(|i| format!("{}\n", ["ACGTAC", "GGTACA"][i % 2]))
+        .collect();
+    std::fs::write(&path, long).unwrap();
+    let inside: Vec<Value> = train_steps(
+        &path,
+        &dir.path().join("long"),
+        6,
+        &["--text-unit", "line", "--eval-every", "2"],
+    )
+    .into_iter()
+    .filter(|e| e["event"] == "sample")
+    .collect();
+    assert_eq!(inside.len(), 3, "samples at steps 2, 4 and 6: {inside:?}");
+    assert!(inside.iter().all(|e| e["epoch"] == 0), "{inside:?}");
+    std::fs::write(&path, lines_text.clone()).unwrap();
     let prompted = samples(&["--sample-prompt", "GA"]);
     assert_eq!(prompted.len(), own.len());
     for (prompt, text) in &prompted {

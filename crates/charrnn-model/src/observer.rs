@@ -60,6 +60,12 @@ pub trait Observer {
     fn on_epoch_end(&mut self, end: &EpochEnd<'_>) {
         let _ = end;
     }
+    /// After an evaluation inside an epoch (every `eval_every` steps, not at the epoch's end),
+    /// with the weights it validated: e.g. samples during a long epoch. `at.epoch` is the
+    /// epoch under way.
+    fn on_validation(&mut self, at: &EpochEnd<'_>) {
+        let _ = at;
+    }
 }
 
 impl Observer for () {}

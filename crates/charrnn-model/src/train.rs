@@ -532,6 +532,21 @@ impl Trainer {
                         let pause = Instant::now();
                         let record = self.evaluate_and_save(data, &mut window, lr, false)?;
                         observer.on_eval(&record);
+                        // Inside the epoch (its end has hooks of its own): the weights just
+                        // validated, the average if any.
+                        if self.progress.batch_in_epoch < plan.len() {
+                            let averaged = self.optimizer.swap_average(&self.model)?;
+                            observer.on_validation(&EpochEnd {
+                                epoch: self.progress.epoch,
+                                step: self.progress.step,
+                                model: &self.model,
+                                vocab: data.vocab,
+                                record: &record,
+                            });
+                            if averaged {
+                                self.optimizer.swap_average(&self.model)?;
+                            }
+                        }
                         log.restart();
                         log_seen = self.progress.chars_seen;
                         window.restart();

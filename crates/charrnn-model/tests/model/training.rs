@@ -32,6 +32,8 @@ struct Recorder {
     steps: Vec<StepInfo>,
     evals: Vec<EvalRecord>,
     epochs: Vec<(usize, String)>,
+    /// (epoch, step) of the validations inside epochs.
+    inside: Vec<(usize, u64)>,
 }
 
 impl Observer for Recorder {
@@ -50,6 +52,10 @@ impl Observer for Recorder {
         };
         let sample = end.generate(&["te"], &options).unwrap();
         self.epochs.push((end.epoch, sample[0].text.clone()));
+    }
+    fn on_validation(&mut self, at: &EpochEnd<'_>) {
+        assert_eq!(at.record.step, at.step);
+        self.inside.push((at.epoch, at.step));
     }
 }
 
@@ -141,6 +147,9 @@ fn memorises_titles_and_regenerates_them_greedily() {
         .map(|r| r.step)
         .collect();
     assert_eq!(inside, [50, 100]);
+    // The validations inside epochs (not the one at step 150, an epoch end) have their hook,
+    // in the epoch under way (3 batches an epoch).
+    assert_eq!(rec.inside, [(16, 50), (33, 100)]);
     assert!(record.epoch_end);
     assert_eq!(rec.evals.iter().filter(|r| r.epoch_end).count(), 49);
     assert!(record.val_bpc.unwrap() < 0.2 && record.chars_per_sec > 0.0);
