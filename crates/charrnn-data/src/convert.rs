@@ -315,6 +315,16 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if !dir.is_dir() {
+            // Said plainly: the temporary file's name would mean nothing to the user.
+            return Err(DataError::Io {
+                path: target.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("the directory {} does not exist", dir.display()),
+                ),
+            });
+        }
         let prefix = format!(".{name}.");
         sweep_leftovers(dir, &prefix);
         let tmp = keeper(&prefix)

@@ -367,3 +367,16 @@ fn bad_read_options() {
     let err = open_error(&path, &zero);
     assert!(matches!(err, DataError::Options(_)), "{err:?}");
 }
+
+#[test]
+fn writing_into_a_missing_directory_names_it_not_a_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("x.csv");
+    std::fs::write(&csv, "\"1\",\"t\",\"d\"\n").unwrap();
+    let pq = dir.path().join("nodir").join("x.parquet");
+    let err = csv_to_parquet(&csv, &pq, &CsvOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nodir does not exist"), "{err}");
+    assert!(!err.contains(".x.parquet."), "{err}");
+}

@@ -278,6 +278,13 @@ pub(crate) fn write_atomic(path: &Path, contents: &str) -> Result<(), VocabError
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    if !dir.is_dir() {
+        // Said plainly: the temporary file's name would mean nothing to the user.
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("the directory {} does not exist", dir.display()),
+        )));
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

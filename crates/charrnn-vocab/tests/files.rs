@@ -260,3 +260,15 @@ fn foreign_or_broken_json_is_rejected() {
         "at least one token",
     );
 }
+
+#[test]
+fn saving_into_a_missing_directory_names_it_not_a_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nodir").join("tokenizer.json");
+    let err = sample(Level::Char, false)
+        .save(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("nodir does not exist"), "{err}");
+    assert!(!err.contains(".tokenizer.json."), "{err}");
+}
