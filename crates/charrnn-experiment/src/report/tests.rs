@@ -196,6 +196,7 @@ fn markdown_has_every_section_and_the_numbers() {
         "1,234,567 parameters",
         "Budget: 250 optimizer steps. The budget counts steps, not seconds, so the result does \
          not depend on the machine's speed",
+        "bit for bit on the same CPU with as many libtorch threads (2 here)",
         "![bits per character against step](bpc.svg)",
         "| 200 | 2 | yes | 2.7500 | 2.6250 | 123,457 | 20.0 |",
         "| 250 | 3 |  | 2.5000 | – |",
