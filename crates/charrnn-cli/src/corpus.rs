@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use charrnn_data::{
     BuildOptions, CsvHeader, Format, LabelValues, NullPolicy, Source, SourceOptions, Store,
     StoreStatus, store_key,
@@ -47,6 +47,9 @@ pub fn source_options(path: &Path, text: &TextColumns) -> Result<SourceOptions> 
     })
 }
 
+/// The most classes a label column of text may name: more is a column of free text.
+const MAX_TEXT_CLASSES: usize = 1000;
+
 /// Opens `path` as the flags say, warning of the binary files a directory's text leaves out.
 /// A label column of text, whose classes `text` does not give, is read once for them (its
 /// distinct values, sorted): the source then reads each label as its class's index.
@@ -57,6 +60,15 @@ pub fn open_source(path: &Path, text: &TextColumns) -> Result<Source> {
         && options.label_names.is_none()
         && let LabelValues::Text(names) = source.label_values()?
     {
+        if names.len() > MAX_TEXT_CLASSES {
+            bail!(
+                "--label-column {}: {} holds {} distinct values, more than the {MAX_TEXT_CLASSES} \
+                 classes a label column may name (is it a text column?)",
+                options.label_column.as_deref().unwrap_or_default(),
+                path.display(),
+                names.len()
+            );
+        }
         options.label_names = Some(names);
         source = Source::open(path, &options)?;
     }

@@ -1198,4 +1198,22 @@ fn a_text_label_column_gives_named_classes() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("`Eve`"), "{stderr}");
+    // A column of free text is no label column: more than 1,000 classes are refused.
+    let free: String = (0..1001)
+        .map(|i| format!("{{\"text\":\"abc\",\"author\":\"name {i}\"}}\n"))
+        .collect();
+    std::fs::write(&train_file, free).unwrap();
+    let out = charrnn(&[
+        "train",
+        "--train",
+        &s(&train_file),
+        "--label-column",
+        "author",
+        "--out",
+        &s(&dir.path().join("free")),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("1001 distinct values"), "{stderr}");
+    assert!(!dir.path().join("free").exists());
 }
