@@ -535,17 +535,10 @@ impl Trainer {
                         // Inside the epoch (its end has hooks of its own): the weights just
                         // validated, the average if any.
                         if self.progress.batch_in_epoch < plan.len() {
-                            let averaged = self.optimizer.swap_average(&self.model)?;
-                            observer.on_validation(&EpochEnd {
-                                epoch: self.progress.epoch,
-                                step: self.progress.step,
-                                model: &self.model,
-                                vocab: data.vocab,
-                                record: &record,
-                            });
-                            if averaged {
-                                self.optimizer.swap_average(&self.model)?;
-                            }
+                            let epoch = self.progress.epoch;
+                            self.show_validated(epoch, data.vocab, &record, |at| {
+                                observer.on_validation(at);
+                            })?;
                         }
                         log.restart();
                         log_seen = self.progress.chars_seen;
@@ -581,18 +574,9 @@ impl Trainer {
                 Some(record)
             };
             if let Some(record) = record {
-                // Samples come from the weights that were validated: the average, if any.
-                let averaged = self.optimizer.swap_average(&self.model)?;
-                observer.on_epoch_end(&EpochEnd {
-                    epoch: finished_epoch,
-                    step: self.progress.step,
-                    model: &self.model,
-                    vocab: data.vocab,
-                    record: &record,
-                });
-                if averaged {
-                    self.optimizer.swap_average(&self.model)?;
-                }
+                self.show_validated(finished_epoch, data.vocab, &record, |end| {
+                    observer.on_epoch_end(end);
+                })?;
             }
             log.restart();
             log_seen = self.progress.chars_seen;
@@ -622,6 +606,30 @@ impl Trainer {
             losses,
             phases,
         })
+    }
+
+    /// Hands `hook` the model with the weights `record` validated (the average, with weight
+    /// averaging; the trained weights are back in place afterwards), at `epoch`: samples come
+    /// from the model that was scored.
+    fn show_validated(
+        &mut self,
+        epoch: usize,
+        vocab: &Vocab,
+        record: &EvalRecord,
+        hook: impl FnOnce(&EpochEnd<'_>),
+    ) -> Result<()> {
+        let averaged = self.optimizer.swap_average(&self.model)?;
+        hook(&EpochEnd {
+            epoch,
+            step: self.progress.step,
+            model: &self.model,
+            vocab,
+            record,
+        });
+        if averaged {
+            self.optimizer.swap_average(&self.model)?;
+        }
+        Ok(())
     }
 
     /// One optimisation step on `batch` (a `charrnn_data::collate` output) at learning rate
