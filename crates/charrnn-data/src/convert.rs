@@ -1,6 +1,6 @@
 //! CSV to Parquet conversion.
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use crate::error::{csv_error, one_line, shorten};
-use crate::{Compression as Compressed, CsvHeader, DataError};
+use crate::{CsvHeader, DataError};
 
 /// Rows the CSV reader decodes at a time (independent of the row group size).
 const CSV_BATCH_ROWS: usize = 8192;
@@ -196,62 +196,10 @@ fn read_header(csv: &Path) -> Result<Vec<String>, DataError> {
     Ok(names)
 }
 
-/// The first bytes of a gzip member.
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-/// The first bytes of a zstd frame.
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-
-/// How `path` is compressed, as a source tells it: by its extension, else by its first bytes.
-fn compression(path: &Path) -> Result<Compressed, DataError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    if name.ends_with(".gz") || name.ends_with(".gzip") {
-        return Ok(Compressed::Gzip);
-    }
-    if name.ends_with(".zst") || name.ends_with(".zstd") {
-        return Ok(Compressed::Zstd);
-    }
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut head = Vec::with_capacity(ZSTD_MAGIC.len());
-    File::open(path)
-        .map_err(io)?
-        .take(ZSTD_MAGIC.len() as u64)
-        .read_to_end(&mut head)
-        .map_err(io)?;
-    Ok(if head.starts_with(&GZIP_MAGIC) {
-        Compressed::Gzip
-    } else if head == ZSTD_MAGIC {
-        Compressed::Zstd
-    } else {
-        Compressed::None
-    })
-}
-
 /// The bytes of the CSV file `csv`, decompressed (gzip members or zstd frames one after the
-/// other) and buffered.
+/// other) as a [`Source`](crate::Source) reads them, and buffered.
 fn open_csv(csv: &Path) -> Result<Box<dyn BufRead>, DataError> {
-    let io = |source| DataError::Io {
-        path: csv.to_path_buf(),
-        source,
-    };
-    let compression = compression(csv)?;
-    let raw = BufReader::with_capacity(1 << 20, File::open(csv).map_err(io)?);
-    Ok(match compression {
-        Compressed::None => Box::new(raw),
-        Compressed::Gzip => Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::bufread::MultiGzDecoder::new(raw),
-        )),
-        Compressed::Zstd => Box::new(BufReader::with_capacity(
-            1 << 20,
-            zstd::stream::read::Decoder::with_buffer(raw).map_err(io)?,
-        )),
-    })
+    crate::source::open_decompressed(csv)
 }
 
 /// Parses the AG News class column; an empty field is null.

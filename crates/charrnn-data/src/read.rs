@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::{CastOptions, cast_with_options};
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::{DataType, Int64Type, Schema};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
@@ -248,17 +248,7 @@ impl TextReader {
         }
         let builder = builder_for(file, path)?;
         let schema = builder.schema().clone();
-        let find = |column: &str| {
-            schema
-                .fields()
-                .iter()
-                .position(|f| f.name() == column)
-                .ok_or_else(|| DataError::MissingColumn {
-                    path: path.to_path_buf(),
-                    column: column.to_string(),
-                    available: schema.fields().iter().map(|f| f.name().clone()).collect(),
-                })
-        };
+        let find = |column: &str| column_index(&schema, path, column);
         let mut roots = Vec::new();
         for column in &opts.text_columns {
             let i = find(column)?;
@@ -506,6 +496,20 @@ impl Iterator for TextReader {
     }
 }
 
+/// The index of `column` in the schema of the Parquet file `path`, or the error naming the
+/// columns there are.
+fn column_index(schema: &Schema, path: &Path, column: &str) -> Result<usize, DataError> {
+    schema
+        .fields()
+        .iter()
+        .position(|f| f.name() == column)
+        .ok_or_else(|| DataError::MissingColumn {
+            path: path.to_path_buf(),
+            column: column.to_string(),
+            available: schema.fields().iter().map(|f| f.name().clone()).collect(),
+        })
+}
+
 /// Adds the labels of `column` in the Parquet file `file` (`path` names it in errors) to `out`,
 /// reading that column alone, record batch by record batch: an integer column by the decimal
 /// text of its values, a string column as it is. A null is skipped, or with
@@ -522,15 +526,7 @@ pub(crate) fn scan_labels(
 ) -> Result<(), DataError> {
     let builder = builder_for(file, path)?;
     let schema = builder.schema().clone();
-    let i = schema
-        .fields()
-        .iter()
-        .position(|f| f.name() == column)
-        .ok_or_else(|| DataError::MissingColumn {
-            path: path.to_path_buf(),
-            column: column.to_string(),
-            available: schema.fields().iter().map(|f| f.name().clone()).collect(),
-        })?;
+    let i = column_index(&schema, path, column)?;
     let found = schema.field(i).data_type();
     let integer = is_integer(found);
     if !integer && !is_text(found) {

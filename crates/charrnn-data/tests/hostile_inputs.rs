@@ -8,29 +8,7 @@ use std::path::{Path, PathBuf};
 use charrnn_data::{
     CsvHeader, CsvOptions, Format, Source, SourceOptions, TextUnit, csv_to_parquet,
 };
-use common::{ints, strings, write_parquet};
-
-/// Every document of `path` read with `opts`: (text, label).
-fn read(path: &Path, opts: &SourceOptions) -> Vec<(String, Option<i64>)> {
-    Source::open(path, opts)
-        .unwrap()
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            (r.text, r.label)
-        })
-        .collect()
-}
-
-/// The first error met while reading `path` with `opts`, displayed.
-fn read_error(path: &Path, opts: &SourceOptions) -> String {
-    Source::open(path, opts)
-        .unwrap()
-        .records()
-        .find_map(Result::err)
-        .unwrap()
-        .to_string()
-}
+use common::{ints, read, read_error, strings, write_parquet};
 
 /// The error of the second record of `path` (label column `label`), whose first record reads
 /// with label `first`.

@@ -13,7 +13,7 @@ use charrnn_data::{
     CsvHeader, DataError, Format, LabelValues, NullPolicy, Source, SourceOptions, parquet_columns,
     records_to_parquet,
 };
-use common::{ints, strings, write_parquet};
+use common::{ints, read, read_error, strings, write_parquet};
 
 /// Options reading `text` with the label column `column`, and the label names when given.
 fn opts(column: &str, names: Option<&[&str]>) -> SourceOptions {
@@ -40,28 +40,6 @@ fn values_error(path: &Path, opts: &SourceOptions) -> String {
 
 fn text(names: &[&str]) -> LabelValues {
     LabelValues::Text(names.iter().map(|s| (*s).to_owned()).collect())
-}
-
-/// Every document of `path` read with `opts`: (text, label).
-fn read(path: &Path, opts: &SourceOptions) -> Vec<(String, Option<i64>)> {
-    Source::open(path, opts)
-        .unwrap()
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            (r.text, r.label)
-        })
-        .collect()
-}
-
-/// The first error met while reading `path` with `opts`, displayed.
-fn read_error(path: &Path, opts: &SourceOptions) -> String {
-    Source::open(path, opts)
-        .unwrap()
-        .records()
-        .find_map(Result::err)
-        .unwrap()
-        .to_string()
 }
 
 fn docs(rows: &[(&str, i64)]) -> Vec<(String, Option<i64>)> {

@@ -12,7 +12,7 @@ mod text;
 mod types;
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -39,6 +39,21 @@ impl Format {
     }
 }
 
+/// The one file `path`, its compression told by the extension, else by the first bytes.
+fn single_file(path: &Path) -> Result<SourceFile, DataError> {
+    let (compression, _) = detect::detect(path)?;
+    Ok(SourceFile {
+        path: path.to_owned(),
+        compression,
+        bytes: 0,
+    })
+}
+
+/// The bytes of the file `path`, decompressed as a source reads them.
+pub(crate) fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead>, DataError> {
+    Ok(types::open_stream(&single_file(path)?)?.0)
+}
+
 impl CsvHeader {
     /// How [`Source::open`] reads the CSV file `path` (possibly compressed) with `opts`:
     /// [`SourceOptions::csv_header`] when it is given, else detected from the first record:
@@ -50,13 +65,7 @@ impl CsvHeader {
     /// [`DataError::Io`] when the file cannot be read, [`DataError::Csv`] when its first record
     /// cannot be parsed.
     pub fn detect(path: &Path, opts: &SourceOptions) -> Result<CsvHeader, DataError> {
-        let (compression, _) = detect::detect(path)?;
-        let file = SourceFile {
-            path: path.to_owned(),
-            compression,
-            bytes: 0,
-        };
-        csv::header(&file, opts)
+        csv::header(&single_file(path)?, opts)
     }
 }
 

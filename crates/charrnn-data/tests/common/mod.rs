@@ -1,10 +1,11 @@
-//! Helpers shared by the integration tests: CSV quoting and small Parquet files.
+//! Helpers shared by the integration tests: CSV quoting, small Parquet files, reading a source.
 #![allow(dead_code)]
 
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
+use charrnn_data::{Source, SourceOptions};
 use parquet::arrow::ArrowWriter;
 
 /// One CSV field, always double-quoted, inner quotes doubled (the AG News convention).
@@ -57,4 +58,26 @@ pub fn dir_names(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Every document of `path` read with `opts`: (text, label).
+pub fn read(path: &Path, opts: &SourceOptions) -> Vec<(String, Option<i64>)> {
+    Source::open(path, opts)
+        .unwrap()
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r.text, r.label)
+        })
+        .collect()
+}
+
+/// The first error met while reading `path` with `opts`, displayed.
+pub fn read_error(path: &Path, opts: &SourceOptions) -> String {
+    Source::open(path, opts)
+        .unwrap()
+        .records()
+        .find_map(Result::err)
+        .unwrap()
+        .to_string()
 }
