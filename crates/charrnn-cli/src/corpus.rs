@@ -208,8 +208,8 @@ pub fn store(
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let (store, status) =
-        result.with_context(|| format!("cannot build the store {}", path.display()))?;
+    // Its errors name their file: the input at fault, or the store itself.
+    let (store, status) = result?;
     Ok(Built {
         store,
         status,

@@ -380,13 +380,6 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
         Some(&mut coverage),
     )
     .map_err(|e| {
-        // A temporary store's name means nothing to the user: the data's error is the news.
-        let e = match args.store_dir {
-            None if e.chain().count() > 1 => {
-                anyhow::anyhow!(crate::output::one_line_from(e.chain().skip(1)))
-            }
-            _ => e,
-        };
         let about_columns = format!("{e:#}").contains("column");
         match args.text.columns.is_empty() && about_columns {
             true => e.context(format!(

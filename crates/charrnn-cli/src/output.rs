@@ -101,15 +101,8 @@ pub fn stdout_line(text: impl std::fmt::Display) -> Result<()> {
 /// `outer: inner: innermost`, skipping causes whose text the outer message already contains.
 /// A command-line (clap) error among them is its [`usage_message`].
 pub fn one_line(err: &anyhow::Error) -> String {
-    one_line_from(err.chain())
-}
-
-/// [`one_line`] of some of an error's causes, outermost first.
-pub fn one_line_from<'a>(
-    causes: impl Iterator<Item = &'a (dyn std::error::Error + 'static)>,
-) -> String {
     let mut line = String::new();
-    for cause in causes {
+    for cause in err.chain() {
         let text = match cause.downcast_ref::<clap::Error>() {
             Some(usage) => usage_message(usage),
             None => cause.to_string(),

@@ -82,23 +82,11 @@ pub fn fill_in(args: &TrainArgs, dir: &Path, saved: &CheckpointConfig) -> Result
     if a.text.label_column.is_none() {
         a.text.label_column = d.label_column.clone();
     }
-    if a.text.format.is_none()
-        && let Some(name) = &d.format
-    {
-        a.text.format = Some(
-            name.parse()
-                .map_err(anyhow::Error::msg)
-                .with_context(|| format!("--resume {}: the run's input format", dir.display()))?,
-        );
+    if a.text.format.is_none() {
+        a.text.format = recorded(d.format.as_deref(), dir, "input format")?;
     }
-    if a.text.text_unit.is_none()
-        && let Some(name) = &d.text_unit
-    {
-        a.text.text_unit = Some(
-            name.parse()
-                .map_err(anyhow::Error::msg)
-                .with_context(|| format!("--resume {}: the run's text unit", dir.display()))?,
-        );
+    if a.text.text_unit.is_none() {
+        a.text.text_unit = recorded(d.text_unit.as_deref(), dir, "text unit")?;
     }
     a.text.skip_nulls |= d.skip_nulls;
     if args.extra_columns.is_empty() {
@@ -134,6 +122,19 @@ pub fn fill_in(args: &TrainArgs, dir: &Path, saved: &CheckpointConfig) -> Result
         a.run.seed = t.seed;
     }
     Ok(a)
+}
+
+/// The run's recorded `what` (`name`, if it recorded one) read back.
+fn recorded<T>(name: Option<&str>, dir: &Path, what: &str) -> Result<Option<T>>
+where
+    T: std::str::FromStr<Err = String>,
+{
+    name.map(|n| {
+        n.parse()
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("--resume {}: the run's {what}", dir.display()))
+    })
+    .transpose()
 }
 
 /// Refuses `flag` given as `given` when the run had `theirs`.

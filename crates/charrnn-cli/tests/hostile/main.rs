@@ -321,9 +321,7 @@ fn a_resume_keeps_the_runs_settings() {
     ]);
     let out = charrnn(dir, &resume);
     assert!(out.status.success(), "{out:?}");
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("run/last/config.json")).unwrap())
-            .unwrap();
+    let config = last_config(&dir.join("run"));
     assert_eq!(config["progress"]["step"], 6);
     assert_eq!(
         config["training"]["batch_size"], 8,

@@ -10,7 +10,7 @@ use std::{
 #[path = "../common/mod.rs"]
 mod common;
 
-pub(crate) use common::TITLES;
+pub(crate) use common::{TITLES, json_lines};
 
 pub(crate) fn charrnn(dir: &Path, args: &[String]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_charrnn"))
@@ -18,6 +18,11 @@ pub(crate) fn charrnn(dir: &Path, args: &[String]) -> Output {
         .current_dir(dir)
         .output()
         .expect("the charrnn binary runs")
+}
+
+/// The `config.json` of the run `run`'s `last/` checkpoint.
+pub(crate) fn last_config(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("last/config.json")).unwrap()).unwrap()
 }
 
 /// The flags of a tiny, fast model.

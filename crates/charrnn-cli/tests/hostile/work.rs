@@ -9,16 +9,10 @@ use crate::support::*;
 
 /// The `done` event of a `--json` command's stdout.
 fn done(out: &std::process::Output) -> serde_json::Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    json_lines(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
         .find(|e| e["event"] == "done")
         .unwrap_or_else(|| panic!("no done event: {out:?}"))
-}
-
-fn config(run: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(run.join("last/config.json")).unwrap()).unwrap()
 }
 
 fn run_ok(dir: &Path, a: &[&str]) -> serde_json::Value {
@@ -67,7 +61,7 @@ fn a_resume_alone_reads_the_data_as_the_run_did() {
     assert_eq!(resumed["steps"], 5);
     assert_eq!(resumed["train_examples"].as_u64(), Some(examples));
     assert_eq!(resumed["valid_examples"], trained["valid_examples"]);
-    assert_eq!(config(&dir.join("w"))["data"]["window"], 32);
+    assert_eq!(last_config(&dir.join("w"))["data"]["window"], 32);
     // Another window, or another validation split, is refused, and nothing changes.
     for (flag, culprit) in [
         (&["--window", "16"][..], "--window 16 is not the run's (32)"),
@@ -128,7 +122,7 @@ fn a_resume_alone_reads_the_data_as_the_run_did() {
     );
     assert_eq!(resumed["train_examples"], trained["train_examples"]);
     assert_eq!(
-        config(&dir.join("x"))["data"]["extra_columns"][0],
+        last_config(&dir.join("x"))["data"]["extra_columns"][0],
         "description"
     );
 }
@@ -188,7 +182,7 @@ fn ctrl_c_saves_the_training_and_it_resumes() {
         stdout.contains("continue with `charrnn train --resume long`"),
         "{stdout}"
     );
-    let saved = config(&dir.join("long"))["progress"]["step"]
+    let saved = last_config(&dir.join("long"))["progress"]["step"]
         .as_u64()
         .unwrap();
     assert!((3..1_000_000).contains(&saved), "{saved}");
