@@ -9,7 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::output::Output;
 
-/// Turns the trainer's hooks into a progress bar, evaluation lines and per-epoch samples.
+/// Turns the trainer's hooks into a progress bar, evaluation lines and samples (at epoch ends
+/// and at validations inside an epoch).
 pub struct TrainProgress<'a> {
     bar: Option<ProgressBar>,
     out: &'a Output,

@@ -20,10 +20,12 @@
 //!   by document or, for a single stream, at its tail ([`split_store`]); and [`Streams`], the
 //!   parallel-stream layout of stateful (truncated backpropagation through time) training.
 //! - CSV → Parquet ([`csv_to_parquet`]): the AG News layout (no header; `label` Int64, `title`
-//!   and `description` Utf8) or any CSV with a header (all columns Utf8), zstd-compressed, in
+//!   and `description` Utf8) or any CSV with a header (all columns Utf8), plain or gzip/zstd
+//!   compressed, to zstd-compressed Parquet, in
 //!   row groups, written atomically. Text is kept byte for byte; nothing is cleaned.
 //! - Reading any Parquet file ([`TextReader`], [`read_texts`], [`parquet_columns`]): one or
-//!   several text columns (joined by single spaces), an optional integer label, record batch by
+//!   several text columns (joined by single spaces), an optional label (integer, or a name of
+//!   [`SourceOptions::label_names`] in a string column), record batch by
 //!   record batch with column projection, so memory does not grow with the file.
 //! - Examples ([`make_examples`]): `target[i] = input[i + 1]`, ended by `<eos>`, with an
 //!   optional `<bos>` in front and optional fixed windows for long texts.

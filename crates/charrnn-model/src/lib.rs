@@ -16,7 +16,8 @@
 //!   learning-rate schedules, gradient-norm clipping on the device, budgets in epochs, steps
 //!   and seconds, shuffled or length-bucketed batches, evaluation every N steps and at each
 //!   epoch end, `best/` and `last/` checkpoints, `metrics.jsonl`, exact resume, a stop with a
-//!   clear error on a NaN loss, and an [`Observer`] for progress bars and per-epoch samples.
+//!   clear error on a NaN loss, a stop on Ctrl-C ([`Trainer::interrupt_on`]), and an
+//!   [`Observer`] for progress bars and samples (at epoch ends and validations).
 //!   The loss is read back from the device only every `log_every` steps. Stateful training
 //!   (`TrainConfig::stateful`) carries the recurrent state across consecutive windows of
 //!   parallel streams (truncated backpropagation through time). Decoupled weight decay
