@@ -588,7 +588,14 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     // From here on, Ctrl-C ends the process at once again.
     drop(watch);
     observer.finish();
-    let summary = summary?;
+    let summary = match summary {
+        // Nothing to resume: the model the run would have replaced is kept, and said so.
+        Err(e @ charrnn_model::ModelError::InterruptedUnsaved(_)) => {
+            eprintln!("{e}");
+            return Err(interrupt::Interrupted.into());
+        }
+        summary => summary?,
+    };
     let best = trainer
         .metrics()
         .iter()

@@ -81,6 +81,14 @@ pub enum ModelError {
          or replace it (--overwrite)", .0.display()
     )]
     RunExists(PathBuf),
+    /// Training was interrupted ([`Trainer::interrupt_on`](crate::Trainer::interrupt_on))
+    /// before a new run that replaces the model of its directory had saved anything: nothing
+    /// was saved, and the model there is as it was.
+    #[error(
+        "interrupted before this run saved anything: the model in {} is as it was",
+        .0.display()
+    )]
+    InterruptedUnsaved(PathBuf),
     /// A file-system error, with the path involved.
     #[error("{}: {source}", path.display())]
     Io {

@@ -233,7 +233,9 @@ impl Trainer {
     /// Stops training at the next step once `flag` is raised (a Ctrl-C handler raises it), as
     /// a spent budget would: the run is evaluated, `last/` (and `best/`, when better) written,
     /// and [`Trainer::fit`] returns with [`StopCause::Interrupted`], so a resume continues
-    /// from that step. Not for data-parallel groups: their ranks must stop at the same step.
+    /// from that step. A new run replacing a trained model ([`Trainer::overwrite`]) that has
+    /// saved nothing yet saves nothing: [`ModelError::InterruptedUnsaved`], the old model kept.
+    /// Not for data-parallel groups: their ranks must stop at the same step.
     pub fn interrupt_on(mut self, flag: Arc<AtomicBool>) -> Self {
         self.interrupt = Some(flag);
         self
@@ -423,6 +425,9 @@ impl Trainer {
                 cause.describe()
             )));
         }
+        // A new run over a trained model (--overwrite): an interrupt before it saved anything
+        // keeps that model rather than replace it with a few steps' worth.
+        let replacing = self.progress.step == 0 && self.writes() && run_holds_model(&self.run_dir);
         if self.writes() {
             fs::create_dir_all(&self.run_dir).map_err(|e| ModelError::io(&self.run_dir, e))?;
             clean_run_dir(&self.run_dir)?;
@@ -549,6 +554,9 @@ impl Trainer {
                 Ok(None)
             })?;
             if let Some(cause) = stopped {
+                if cause == StopCause::Interrupted && replacing && self.metrics.is_empty() {
+                    return Err(ModelError::InterruptedUnsaved(self.run_dir.clone()));
+                }
                 break 'run cause;
             }
             // Epoch end.

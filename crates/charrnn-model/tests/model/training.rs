@@ -721,3 +721,41 @@ fn patience_stops_once_validation_stops_improving() {
     assert!(err.contains("validation"), "{err}");
     assert!(!charrnn_model::run_holds_model(dir.path()));
 }
+
+/// An interrupt stops a new run after its first step and saves it; a new run replacing a
+/// trained model (`overwrite`) that has saved nothing yet saves nothing, keeping that model.
+#[test]
+fn an_interrupt_saves_a_new_run_but_never_replaces_a_model_with_nothing() {
+    let data = Data::new(false);
+    let cfg = config(
+        data.vocab.len(),
+        Cell::Lstm,
+        InputMode::Embedding { dim: 8 },
+    );
+    let raised = || std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (_, _, dir) = train_run(&data, &cfg, Device::Cpu, 9, 4, Precision::Fp32);
+    let weights = |d: &Path| fs::read(d.join("best/model.safetensors")).unwrap();
+    let before = weights(dir.path());
+    let again = |step_budget| {
+        let model = CharRnn::new(&cfg, Device::Cpu, 10).unwrap();
+        Trainer::new(model, train_config(step_budget), dir.path())
+            .unwrap()
+            .overwrite(true)
+            .interrupt_on(raised())
+            .fit(&data.borrow(), &mut ())
+    };
+    let err = again(100).unwrap_err();
+    assert!(matches!(err, ModelError::InterruptedUnsaved(_)), "{err:?}");
+    assert_eq!(weights(dir.path()), before, "the trained model is kept");
+    // A new directory: one step, then the run is validated and saved.
+    let fresh = tempfile::tempdir().unwrap();
+    let model = CharRnn::new(&cfg, Device::Cpu, 10).unwrap();
+    let summary = Trainer::new(model, train_config(100), fresh.path())
+        .unwrap()
+        .interrupt_on(raised())
+        .fit(&data.borrow(), &mut ())
+        .unwrap();
+    assert_eq!(summary.stopped_by, StopCause::Interrupted);
+    assert_eq!(summary.progress.step, 1);
+    assert!(fresh.path().join("last/config.json").is_file());
+}
