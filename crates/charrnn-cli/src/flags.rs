@@ -436,6 +436,11 @@ pub struct GenerateArgs {
     /// and a backslash. At most 65,536 samples in all (prompts × -n × temperatures).
     #[arg(long, value_name = "FILE")]
     pub prompt_file: Option<PathBuf>,
+    /// Continue each line of standard input as it arrives, showing its samples before reading
+    /// the next (escapes as in --prompt-file): for a person at a terminal or a program on both
+    /// pipes. Line K (from 0) samples with --seed + K. Ends at the end of input.
+    #[arg(long, conflicts_with_all = ["prompt_file", "prompts", "stats"])]
+    pub interactive: bool,
     /// Samples per prompt and temperature, 1 to 65,536.
     #[arg(short = 'n', long = "num-samples", default_value_t = 1, value_parser = checks::samples, allow_negative_numbers = true)]
     pub num_samples: usize,

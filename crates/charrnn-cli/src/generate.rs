@@ -93,18 +93,34 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
             return Err(invalid_value("generate", "label", name, reason).into());
         }
     };
-    let label_name =
-        |label: Option<u32>| label.and_then(|l| config.label_names.get(l as usize).cloned());
     if args.num_samples == 0 {
         bail!("-n must be at least 1");
     }
-    let given = all_prompts(args)?;
-    let prompts: Vec<&str> = given
-        .iter()
-        .flat_map(|p| std::iter::repeat_n(p.as_str(), args.num_samples))
-        .collect();
     let mut configs = sampling_configs(args);
-    let samples = prompts.len() * configs.len() * labels.len();
+    if args.ignore_eos {
+        let [pad, eos, unk, bos] = ckpt.vocab.special_ids();
+        for (_, config) in &mut configs {
+            config.banned = vec![pad, eos, unk, bos];
+        }
+    }
+    check_sampling(&configs)?;
+    let unknown = if args.strict {
+        Unknown::Error
+    } else {
+        Unknown::Replace
+    };
+    let job = Job {
+        args,
+        ckpt: &ckpt,
+        labels,
+        configs,
+        unknown,
+    };
+    if args.interactive {
+        return interactive(&job, out);
+    }
+    let given = all_prompts(args)?;
+    let samples = given.len() * args.num_samples * job.configs.len() * job.labels.len();
     if let Some(file) = &args.prompt_file
         && samples > crate::checks::MAX_SAMPLES
     {
@@ -113,8 +129,8 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
              than {}: split the file",
             given.len(),
             args.num_samples,
-            configs.len(),
-            labels.len(),
+            job.configs.len(),
+            job.labels.len(),
             crate::checks::MAX_SAMPLES
         );
         return Err(invalid_value(
@@ -125,124 +141,215 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
         )
         .into());
     }
-    if args.ignore_eos {
-        let [pad, eos, unk, bos] = ckpt.vocab.special_ids();
-        for (_, config) in &mut configs {
-            config.banned = vec![pad, eos, unk, bos];
-        }
-    }
-    check_sampling(&configs)?;
     // Everything is checked before anything is printed: prompts outside the vocabulary are
     // refused (--strict) or warned about here, not after the first sample went out.
-    let mut coverage = Coverage::default();
-    for prompt in &given {
-        let ids = ckpt.vocab.encode(prompt, Unknown::Replace)?;
-        coverage.add(prompt, &ids, &ckpt.vocab);
-    }
-    coverage.check("the prompts", args.strict)?;
-    let unknown = if args.strict {
-        Unknown::Error
-    } else {
-        Unknown::Replace
-    };
-    // One sample for a person: stream it to the terminal as it comes.
-    let stream = !out.machine() && prompts.len() == 1 && configs.len() == 1 && labels.len() == 1;
+    job.check_prompts(&given)?;
     if args.stats {
         // Steady-state figures: kernel and library set-up on the first call (hundreds of
         // milliseconds on CUDA) stays off the clock, as in the benchmark's reference.
         let warm_up = GenerateOptions {
-            sampling: configs[0].1.clone(),
+            sampling: job.configs[0].1.clone(),
             // The prompt's pass and one step of one character: both shapes of the loop.
             max_len: 2,
-            label: labels[0],
+            label: job.labels[0],
             seed: args.run.seed,
             unknown,
             sample_on: args.sampler,
             ..GenerateOptions::default()
         };
-        charrnn_model::generate(&ckpt.model, &ckpt.vocab, &prompts[..1], &warm_up)?;
+        charrnn_model::generate(&ckpt.model, &ckpt.vocab, &[given[0].as_str()], &warm_up)?;
     }
     let started = Instant::now();
-    let mut generated_chars = 0usize;
-    // Shown to a person, several samples are numbered: each after a header line.
-    let total = labels.len() * configs.len() * prompts.len();
-    let mut number = 0;
-    for (label, (temperature, sampling)) in labels
-        .iter()
-        .flat_map(|&l| configs.iter().map(move |c| (l, c.clone())))
-    {
-        let options = GenerateOptions {
-            sampling,
-            max_len: args.max_len,
-            stop_strings: args.stop.clone(),
-            label,
-            seed: args.run.seed,
-            unknown,
-            sample_on: args.sampler,
-            // A person watching sees every character as it comes.
-            sync_every: if stream { Some(1) } else { args.sync_every },
-            ..GenerateOptions::default()
-        };
-        let samples = if stream {
-            let mut stdout = std::io::stdout().lock();
-            write!(stdout, "{}", prompts[0])?;
-            let samples = charrnn_model::generate_streaming(
-                &ckpt.model,
-                &ckpt.vocab,
-                &prompts,
-                &options,
-                &mut |_, piece| {
-                    let _ = write!(stdout, "{piece}");
-                    let _ = stdout.flush();
-                },
-            )?;
-            writeln!(stdout)?;
-            samples
-        } else {
-            charrnn_model::generate(&ckpt.model, &ckpt.vocab, &prompts, &options)?
-        };
-        for (prompt, sample) in prompts.iter().zip(&samples) {
-            generated_chars += sample.ids.len();
-            if stream {
-                continue;
-            }
-            let stop = match sample.stop {
-                StopReason::Eos => Stop::Eos,
-                StopReason::StopString(_) => Stop::StopString,
-                StopReason::MaxLen => Stop::MaxLen,
-            };
-            let text = format!("{prompt}{}", sample.text);
-            number += 1;
-            let event = Event::Generated(GeneratedSample {
-                prompt: (*prompt).to_owned(),
-                temperature,
-                label: label_name(label),
-                text: text.clone(),
-                generated: sample.text.clone(),
-                stop,
-            });
-            out.result(event, || {
-                let mut tags = Vec::new();
-                if let Some(name) = label_name(label) {
-                    tags.push(name);
-                }
-                if let Some(t) = temperature {
-                    tags.push(format!("T={t}"));
-                }
-                shown(number, total, &tags, prompt, &text)
-            })?;
-        }
-    }
+    let generated_chars = job.sample(&given, args.run.seed, out)?;
     if args.stats {
         let secs = started.elapsed().as_secs_f64();
         let stats = Event::Stats(GenerateStats {
-            samples: prompts.len(),
+            samples: given.len() * args.num_samples,
             chars: generated_chars,
             elapsed_secs: secs,
             chars_per_sec: generated_chars as f64 / secs.max(1e-9),
             peak_rss_mib: peak_rss_mib(),
         });
         eprintln!("{}", stats.to_json()?);
+    }
+    Ok(())
+}
+
+/// What `generate` samples with, checked: the model, the classes, the sampling
+/// configurations (one per temperature) and the policy for characters outside the vocabulary.
+struct Job<'a> {
+    args: &'a GenerateArgs,
+    ckpt: &'a Checkpoint,
+    labels: Vec<Option<u32>>,
+    configs: Vec<(Option<f32>, SamplingConfig)>,
+    unknown: Unknown,
+}
+
+impl Job<'_> {
+    /// Refuses (--strict) or warns about prompts with characters outside the vocabulary.
+    fn check_prompts(&self, given: &[String]) -> Result<()> {
+        let mut coverage = Coverage::default();
+        for prompt in given {
+            let ids = self.ckpt.vocab.encode(prompt, Unknown::Replace)?;
+            coverage.add(prompt, &ids, &self.ckpt.vocab);
+        }
+        coverage.check("the prompts", self.args.strict)
+    }
+
+    /// The class's name, for a label-conditioned model.
+    fn label_name(&self, label: Option<u32>) -> Option<String> {
+        let names = &self.ckpt.model.config().label_names;
+        label.and_then(|l| names.get(l as usize).cloned())
+    }
+
+    /// Samples -n continuations of every prompt in `given` (checked), for every class and
+    /// temperature, with `seed`, and shows them; returns how many characters were generated.
+    fn sample(&self, given: &[String], seed: u64, out: &Output) -> Result<usize> {
+        let (args, ckpt) = (self.args, self.ckpt);
+        let prompts: Vec<&str> = given
+            .iter()
+            .flat_map(|p| std::iter::repeat_n(p.as_str(), args.num_samples))
+            .collect();
+        // One sample for a person: stream it to the terminal as it comes.
+        let stream = !out.machine()
+            && prompts.len() == 1
+            && self.configs.len() == 1
+            && self.labels.len() == 1;
+        let mut generated_chars = 0usize;
+        // Shown to a person, several samples are numbered: each after a header line.
+        let total = self.labels.len() * self.configs.len() * prompts.len();
+        let mut number = 0;
+        for (label, (temperature, sampling)) in self
+            .labels
+            .iter()
+            .flat_map(|&l| self.configs.iter().map(move |c| (l, c.clone())))
+        {
+            let options = GenerateOptions {
+                sampling,
+                max_len: args.max_len,
+                stop_strings: args.stop.clone(),
+                label,
+                seed,
+                unknown: self.unknown,
+                sample_on: args.sampler,
+                // A person watching sees every character as it comes.
+                sync_every: if stream { Some(1) } else { args.sync_every },
+                ..GenerateOptions::default()
+            };
+            let samples = if stream {
+                let mut stdout = std::io::stdout().lock();
+                write!(stdout, "{}", prompts[0])?;
+                let samples = charrnn_model::generate_streaming(
+                    &ckpt.model,
+                    &ckpt.vocab,
+                    &prompts,
+                    &options,
+                    &mut |_, piece| {
+                        let _ = write!(stdout, "{piece}");
+                        let _ = stdout.flush();
+                    },
+                )?;
+                writeln!(stdout)?;
+                samples
+            } else {
+                charrnn_model::generate(&ckpt.model, &ckpt.vocab, &prompts, &options)?
+            };
+            for (prompt, sample) in prompts.iter().zip(&samples) {
+                generated_chars += sample.ids.len();
+                if stream {
+                    continue;
+                }
+                let stop = match sample.stop {
+                    StopReason::Eos => Stop::Eos,
+                    StopReason::StopString(_) => Stop::StopString,
+                    StopReason::MaxLen => Stop::MaxLen,
+                };
+                let text = format!("{prompt}{}", sample.text);
+                number += 1;
+                let event = Event::Generated(GeneratedSample {
+                    prompt: (*prompt).to_owned(),
+                    temperature,
+                    label: self.label_name(label),
+                    text: text.clone(),
+                    generated: sample.text.clone(),
+                    stop,
+                });
+                out.result(event, || {
+                    let mut tags = Vec::new();
+                    if let Some(name) = self.label_name(label) {
+                        tags.push(name);
+                    }
+                    if let Some(t) = temperature {
+                        tags.push(format!("T={t}"));
+                    }
+                    shown(number, total, &tags, prompt, &text)
+                })?;
+            }
+        }
+        Ok(generated_chars)
+    }
+}
+
+/// `--interactive`: continues each line of standard input as it arrives (its escapes undone,
+/// as in a prompt file) and shows its samples before reading the next, so that a person at a
+/// terminal, or a program holding both pipes, gets answers line by line. Line K (from 0)
+/// samples with seed + K: a prompt given twice gets two samples, and the same input always
+/// the same output. A line that cannot be used (not UTF-8; outside the vocabulary with
+/// --strict) gets an `error:` line on stderr and is skipped; the exit status is then 1.
+fn interactive(job: &Job<'_>, out: &Output) -> Result<()> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    let person = stdin.is_terminal();
+    let mut input = stdin.lock();
+    let mut failed = 0usize;
+    let mut line = Vec::new();
+    for k in 0u64.. {
+        if person {
+            eprint!("> ");
+        }
+        line.clear();
+        let read = input
+            .read_until(b'\n', &mut line)
+            .context("--interactive: cannot read standard input")?;
+        if read == 0 {
+            break;
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        let prompt = match std::str::from_utf8(text) {
+            Ok(text) => unescape(text),
+            Err(e) => {
+                eprintln!(
+                    "error: --interactive: line {} of standard input is not UTF-8 text (byte {})",
+                    k + 1,
+                    e.valid_up_to() + 1
+                );
+                failed += 1;
+                continue;
+            }
+        };
+        let given = [prompt];
+        if let Err(e) = job.check_prompts(&given) {
+            eprintln!(
+                "error: --interactive: line {}: {}",
+                k + 1,
+                crate::output::one_line(&e)
+            );
+            failed += 1;
+            continue;
+        }
+        // Numbered samples of one line are set off from the last line's by a blank line.
+        let several = job.args.num_samples * job.configs.len() * job.labels.len() > 1;
+        if k > 0 && several && !out.machine() {
+            crate::output::stdout_line("")?;
+        }
+        job.sample(&given, job.args.run.seed.wrapping_add(k), out)?;
+    }
+    if person {
+        eprintln!();
+    }
+    if failed > 0 {
+        bail!("--interactive: {failed} line(s) of standard input were skipped (see above)");
     }
     Ok(())
 }

@@ -906,6 +906,103 @@ fn generate_numbers_several_samples_under_a_header_each() {
     assert_eq!(generate(&[]), expected);
 }
 
+/// `--interactive` answers each line of standard input before it reads the next: a program
+/// holding both pipes gets line 1's sample while line 2 is not written yet. Line K samples
+/// with --seed + K, and a line it cannot use is skipped with an `error:` line and exit 1.
+#[test]
+fn interactive_answers_line_by_line() {
+    use std::io::{BufRead, Write};
+    let f = Fixture::new();
+    f.train("run", "2", &[]);
+    let base = [
+        "generate",
+        f.s("run"),
+        "--max-len",
+        "12",
+        "--json",
+        "--device",
+        "cpu",
+        "--seed",
+        "7",
+    ];
+    let mut args = base.to_vec();
+    args.extend(["--interactive", "--strict"]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_charrnn"))
+        .args(&args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    // A deadlock guard, not a speed limit: a reader of the whole input never answers here.
+    let mut answers = Vec::new();
+    for line in ["Oil", "Oil", "\u{e9}t\u{e9}", "Stocks fall"] {
+        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        if line.contains('\u{e9}') {
+            continue;
+        }
+        match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+            Ok(answer) => answers.push(answer),
+            Err(_) => {
+                let _ = child.kill();
+                let done = child.wait_with_output().unwrap();
+                panic!(
+                    "no answer to {line:?} while standard input stays open: {}",
+                    String::from_utf8_lossy(&done.stderr)
+                );
+            }
+        }
+    }
+    drop(stdin);
+    let done = child.wait_with_output().unwrap();
+    assert_eq!(
+        done.status.code(),
+        Some(1),
+        "a skipped line makes the exit status 1"
+    );
+    let stderr = String::from_utf8(done.stderr).unwrap();
+    assert!(
+        stderr.contains("error: --interactive: line 3: --strict"),
+        "{stderr}"
+    );
+    assert!(rx.try_recv().is_err(), "one sample a line");
+    let events: Vec<serde_json::Value> = answers
+        .iter()
+        .map(|a| serde_json::from_str(a).unwrap())
+        .collect();
+    let prompts: Vec<&str> = events
+        .iter()
+        .map(|e| e["prompt"].as_str().unwrap())
+        .collect();
+    assert_eq!(prompts, ["Oil", "Oil", "Stocks fall"]);
+    // Line K is the sample that --seed 7 + K gives.
+    for (k, (prompt, event)) in [
+        ("Oil", &events[0]),
+        ("Oil", &events[1]),
+        ("Stocks fall", &events[2]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let k = if k == 2 { 3 } else { k };
+        let seed = (7 + k).to_string();
+        let mut alone = base[..base.len() - 1].to_vec();
+        alone.extend([seed.as_str(), "--prompt", prompt]);
+        let expected = json_lines(&ok(&alone));
+        assert_eq!(expected.len(), 1);
+        assert_eq!(&expected[0], event, "line {k}");
+    }
+}
+
 /// Prompts from a file, or from standard input, one a line, with `\n` for a line break: the
 /// same samples as the same prompts given with --prompt.
 #[test]
