@@ -514,7 +514,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         ));
     }
     out.note(format!(
-        "training {} ({} layer(s) of {}, {} parameters) on {} on {} examples ({} characters), validating on {}",
+        "training {} ({} layer(s) of {}, {} parameters) on {} on {} examples ({} characters to predict, <eos> included), validating on {}",
         model.cell,
         model.num_layers,
         model.hidden,

@@ -197,7 +197,7 @@ pub fn render_markdown(r: &Report) -> String {
     );
     let _ = writeln!(
         md,
-        "| characters | {} | – | {} |",
+        "| characters to predict (<eos> included) | {} | – | {} |",
         group_thousands(t.train_chars as u64),
         group_thousands(r.test.chars as u64)
     );

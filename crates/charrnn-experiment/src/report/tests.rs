@@ -188,7 +188,7 @@ fn markdown_has_every_section_and_the_numbers() {
          `data/ag_news/test.parquet` |",
         "| rows | 114,000 | 6,000 | 7,600 |",
         "| examples | 114,000 | 6,000 | 7,600 |",
-        "| characters | 5,000,000 | – | 400,000 |",
+        "| characters to predict (<eos> included) | 5,000,000 | – | 400,000 |",
         "the test titles are scored once, at the end, by that checkpoint, and never steer training",
         "Vocabulary: 98 tokens (char-level",
         "hold 4,321 distinct words",
