@@ -497,7 +497,14 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
         }
     })?;
     out.note(corpus::describe("data", &built, &source));
-    let labels = Labels::saved(settings, &ckpt.model.config().label_names);
+    let mut labels = Labels::saved(settings, &ckpt.model.config().label_names);
+    // A text label column, read with the model's class names (above), gives each label its
+    // class's index, not the id the training data's list of names gave it (a name none of
+    // whose texts was kept is in that list and is no class).
+    if settings.label_text && text.label_column.is_some() {
+        let classes = settings.label_values.len().min(settings.label_names.len());
+        labels.values = (0..classes as i64).collect();
+    }
     let window = settings.window.map(|n| Window {
         num_chars: n,
         stride: settings.stride.unwrap_or(n),

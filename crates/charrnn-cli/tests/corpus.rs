@@ -1146,6 +1146,52 @@ fn kill_one_of_two(dir: &Path, victim: usize, signal: &str) -> String {
     stderr
 }
 
+/// A text label whose every text is null (left out by --skip-nulls) is no class of the
+/// model; eval still reads the other names as the classes they were trained as.
+#[test]
+fn a_text_label_left_without_texts_shifts_no_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let style = [
+        ("Zoë", "\"rain falls on the old town\""),
+        ("Bob", "null"),
+        ("Ann", "\"the sun rises over the hills\""),
+    ];
+    let lines = |n: usize| -> String {
+        (0..n)
+            .map(|i| {
+                let (author, text) = style[i % 3];
+                format!("{{\"text\":{text},\"author\":\"{author}\"}}\n")
+            })
+            .collect()
+    };
+    let train_file = dir.path().join("authors.jsonl");
+    std::fs::write(&train_file, lines(300)).unwrap();
+    let test_file = dir.path().join("test.jsonl");
+    let test: String = lines(30)
+        .lines()
+        .filter(|l| !l.contains("Bob"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&test_file, test).unwrap();
+    let run = dir.path().join("run");
+    let extra = ["--label-column", "author", "--skip-nulls"];
+    let lines = train_steps(&train_file, &run, 300, &extra);
+    assert_eq!(
+        lines.last().unwrap()["labels"],
+        serde_json::json!(["Ann", "Zoë"])
+    );
+    let base = ["eval", &s(&run), "--data", &s(&test_file), "--json"];
+    let scored = ok(&base);
+    assert!(scored.iter().any(|e| e["event"] == "score"), "{scored:?}");
+    let mut classify = base.to_vec();
+    classify.extend(["--label-column", "author", "--classify"]);
+    let result = ok(&classify)
+        .into_iter()
+        .find(|e| e["event"] == "classification")
+        .expect("a classification event");
+    assert!(result["accuracy"].as_f64().unwrap() >= 0.9, "{result}");
+}
+
 /// A label column of text (authors' names) gives classes named by its values, sorted; a
 /// model trained on it generates by name and classifies other texts under those names.
 #[test]
