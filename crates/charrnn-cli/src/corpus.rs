@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use charrnn_data::{
-    BuildOptions, CsvHeader, Format, LabelValues, NullPolicy, Source, SourceOptions, Store,
-    StoreStatus, store_key,
+    BuildOptions, CsvHeader, DataError, Format, LabelValues, NullPolicy, Source, SourceOptions,
+    Store, StoreStatus, store_key,
 };
 use charrnn_vocab::{Unknown, Vocab, VocabBuilder, VocabOptions};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -55,7 +55,21 @@ const MAX_TEXT_CLASSES: usize = 1000;
 /// distinct values, sorted): the source then reads each label as its class's index.
 pub fn open_source(path: &Path, text: &TextColumns) -> Result<Source> {
     let mut options = source_options(path, text)?;
-    let mut source = Source::open(path, &options)?;
+    let mut source = match Source::open(path, &options) {
+        Ok(source) => source,
+        // No --column and no `title`: the column named `text`, if there is one (as in most
+        // published corpora); otherwise the error says how to name one.
+        Err(DataError::MissingColumn { available, .. })
+            if text.columns.is_empty() && available.iter().any(|c| c == "text") =>
+        {
+            options.text_columns = vec!["text".to_owned()];
+            Source::open(path, &options)?
+        }
+        Err(e @ DataError::MissingColumn { .. }) if text.columns.is_empty() => {
+            bail!("{e} (--column NAME names the text column; the default is `title`, else `text`)");
+        }
+        Err(e) => return Err(e.into()),
+    };
     if options.label_column.is_some()
         && options.label_names.is_none()
         && let LabelValues::Text(names) = source.label_values()?

@@ -173,7 +173,8 @@ pub enum VocabCommand {
 #[derive(Args, Debug, Clone)]
 pub struct TextColumns {
     /// Text column(s) or JSON field(s); several are joined with a space (e.g. --column title
-    /// --column description). Default: `title` for Parquet and CSV, `text` for JSON Lines.
+    /// --column description). Default: `title` for Parquet and CSV (`text` when there is no
+    /// `title`), `text` for JSON Lines.
     #[arg(long = "column")]
     pub columns: Vec<String>,
     /// Label column, for label-conditioned models: integers, or text (author names, "spam" and

@@ -144,10 +144,12 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     probe.stateful = args.window.filter(|_| args.stateful);
     probe.validate()?;
     let train_source = open_source(args.train_path(), &args.text)?;
-    // A text label column's classes are the training data's, for every other input too.
+    // A text label column's classes, and the text columns, are the training data's, for every
+    // other input too.
     let text_labels = train_source.options().label_names.clone();
     let text_opts = &TextColumns {
         label_names: text_labels.clone(),
+        columns: train_source.options().text_columns.clone(),
         ..args.text.clone()
     };
     let store_dir = args

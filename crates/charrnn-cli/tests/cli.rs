@@ -906,6 +906,57 @@ fn generate_numbers_several_samples_under_a_header_each() {
     assert_eq!(generate(&[]), expected);
 }
 
+/// Without --column, a CSV with no `title` column reads its `text` column (and its validation
+/// file the same one); with neither, the error says how to name one.
+#[test]
+fn a_csv_without_title_reads_its_text_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = |name: &str, header: &str| {
+        let mut text = format!("{header}\n");
+        for (label, title) in TITLES.iter().cycle().take(40) {
+            text.push_str(&format!("{label},\"{title}\",\"x\"\n"));
+        }
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let (train, valid) = (
+        csv("train.csv", "label,text,note"),
+        csv("valid.csv", "label,text,note"),
+    );
+    let run = dir.path().join("run").display().to_string();
+    let mut args = vec![
+        "train",
+        "--train",
+        &train,
+        "--valid",
+        &valid,
+        "--out",
+        &run,
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--max-steps",
+        "1",
+        "--device",
+        "cpu",
+        "--json",
+    ];
+    let done = json_lines(&ok(&args));
+    let info = json_lines(&ok(&["info", &run, "--json"]));
+    assert_eq!(
+        info[0]["config"]["data"]["columns"],
+        serde_json::json!(["text"])
+    );
+    assert_eq!(done.last().unwrap()["event"], "done");
+    let body = csv("body.csv", "label,body,note");
+    args[2] = &body;
+    args[4] = &body;
+    args.push("--overwrite");
+    check_error(&args, "--column NAME names the text column");
+}
+
 /// `--interactive` answers each line of standard input before it reads the next: a program
 /// holding both pipes gets line 1's sample while line 2 is not written yet. Line K samples
 /// with --seed + K, and a line it cannot use is skipped with an `error:` line and exit 1.
