@@ -29,6 +29,11 @@ pub fn count(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A whole number of at least 0, where 0 has a meaning of its own (keep every checkpoint).
+pub fn whole(s: &str) -> Result<usize, String> {
+    number::<usize>(s, "a whole number of at least 0")
+}
+
 /// [`count`] as a `u64`.
 pub fn count_u64(s: &str) -> Result<u64, String> {
     count(s).map(|n| n as u64)
@@ -217,6 +222,7 @@ mod tests {
             assert!(min_p(bad).is_err(), "{bad}");
         }
         assert!(count("0").is_err() && count("-1").is_err() && count("3").is_ok());
+        assert!(whole("-1").is_err() && whole("x").is_err() && whole("0") == Ok(0));
         assert!(positive("0").is_err() && positive("1e-3").is_ok());
         assert!(non_negative("-1").is_err() && non_negative("0").is_ok());
         assert!(below_one("1").is_err() && below_one("0").is_ok());

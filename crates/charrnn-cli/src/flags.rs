@@ -259,8 +259,8 @@ pub struct TrainArgs {
     /// OUT/store).
     #[arg(long)]
     pub store_dir: Option<PathBuf>,
-    /// The run directory: best/ and last/ checkpoints and metrics.jsonl (a resume: the resumed
-    /// run's).
+    /// The run directory: best/ and last/ checkpoints, metrics.jsonl and, with
+    /// --checkpoint-every, checkpoints/ (a resume: the resumed run's).
     #[arg(long, required_unless_present = "resume")]
     pub out: Option<PathBuf>,
     /// Continue the run in this directory exactly where its last checkpoint stopped, on the
@@ -359,6 +359,15 @@ pub struct TrainArgs {
     /// Validate every N steps, at least 1 (and at each epoch end).
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub eval_every: Option<usize>,
+    /// Keep a history: every this many steps, at least 1, also save the model (no optimizer
+    /// state) as OUT/checkpoints/step-NNNNNNN, a checkpoint directory for `generate` or `eval`
+    /// to pick later (default: off; a resume: the run's).
+    #[arg(long, value_name = "STEPS", value_parser = checks::count, allow_negative_numbers = true)]
+    pub checkpoint_every: Option<usize>,
+    /// With --checkpoint-every: keep the newest N of those checkpoints, deleting older ones,
+    /// at least 0 (0 = keep all; default: 5; a resume: the run's).
+    #[arg(long, value_name = "N", value_parser = checks::whole, allow_negative_numbers = true)]
+    pub keep_checkpoints: Option<usize>,
     /// Cut texts into windows of this many characters, at least 1 (full-text mode) instead of
     /// one example per text. Default: one example per text, unless a text is longer than
     /// 1,024 characters: then windows of 256.

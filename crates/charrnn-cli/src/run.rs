@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use charrnn_data::{CsvOptions, csv_to_parquet, records_to_parquet};
-use charrnn_experiment::{Event, ModelInfo, Prepared, TokenInfo, VocabBuilt, VocabInfo};
+use charrnn_experiment::{
+    Event, HistoryEntry, ModelInfo, Prepared, TokenInfo, VocabBuilt, VocabInfo,
+};
 use charrnn_model::LrSchedule;
 use charrnn_vocab::{Vocab, VocabOptions};
 
@@ -174,6 +176,11 @@ fn info(path: &Path, out: &Output) -> Result<()> {
     let ckpt = charrnn_model::Checkpoint::load(&dir, charrnn_model::tch::Device::Cpu)?;
     let parameters = ckpt.model.num_parameters();
     let c = ckpt.config;
+    // A run directory (resolved to its best/ or last/) has a history of checkpoints.
+    let history = match dir.as_path() == path {
+        true => Vec::new(),
+        false => history(path)?,
+    };
     let human = || {
         let m = &c.model;
         let mut lines = vec![format!("checkpoint: {}", dir.display())];
@@ -205,10 +212,15 @@ fn info(path: &Path, out: &Output) -> Result<()> {
                 .map_or("no validation".to_owned(), |v| {
                     format!("validation {v:.4} bpc")
                 });
+            // `epoch` is the current epoch (0-based); a checkpoint saved on an epoch's last
+            // step is still in that epoch, with all its batches done.
+            let when = match p.batch_in_epoch {
+                0 => format!("{} epoch(s) done", p.epoch),
+                b => format!("epoch {}, {b} batch(es) into it", p.epoch + 1),
+            };
             lines.push(format!(
-                "trained: {} steps, {} epoch(s) and {} batches, {:.1} s of training, {} \
-                 characters seen; {val}",
-                p.step, p.epoch, p.batch_in_epoch, p.elapsed_secs, p.chars_seen
+                "trained: {} steps ({when}), {:.1} s of training, {} characters seen; {val}",
+                p.step, p.elapsed_secs, p.chars_seen
             ));
         }
         if let Some(t) = &c.training {
@@ -257,6 +269,21 @@ fn info(path: &Path, out: &Output) -> Result<()> {
                     .map_or(String::new(), |p| format!(", preset {p}")),
             ));
         }
+        if !history.is_empty() {
+            let steps: Vec<String> = history
+                .iter()
+                .map(|h| match h.val_bpc {
+                    Some(v) => format!("step {} ({v:.4} bpc)", h.step),
+                    None => format!("step {}", h.step),
+                })
+                .collect();
+            lines.push(format!(
+                "history: {} checkpoint(s) in {}: {}",
+                history.len(),
+                path.join(charrnn_model::CHECKPOINTS_DIR).display(),
+                steps.join(", ")
+            ));
+        }
         lines.join("\n")
     };
     out.result(
@@ -264,7 +291,28 @@ fn info(path: &Path, out: &Output) -> Result<()> {
             checkpoint: dir.clone(),
             parameters,
             config: c.clone(),
+            history: history.clone(),
         })),
         human,
     )
+}
+
+/// The history of checkpoints of the run directory `run`, oldest first, each with the
+/// validation score of its own step (when the run was validated at that step).
+fn history(run: &Path) -> Result<Vec<HistoryEntry>> {
+    Ok(charrnn_model::checkpoint_history(run)?
+        .into_iter()
+        .map(|h| {
+            let val_bpc = charrnn_model::CheckpointConfig::read(&h.dir)
+                .ok()
+                .and_then(|c| c.metrics)
+                .filter(|m| m.step == h.step)
+                .and_then(|m| m.val_bpc);
+            HistoryEntry {
+                step: h.step,
+                checkpoint: h.dir,
+                val_bpc,
+            }
+        })
+        .collect())
 }

@@ -8,9 +8,9 @@ use charrnn_data::{
 };
 use charrnn_experiment::{Event, Recipe, TrainDone, Validation};
 use charrnn_model::{
-    CharRnn, Checkpoint, CheckpointConfig, DataSettings, InputMode, LrSchedule, ModelConfig,
-    ProcessGroup, StopCause, TrainConfig, TrainData, Trainer, cpu_threads, device_name,
-    foreign_run_entries, parse_device, resolve, run_holds_model, set_cpu_threads,
+    CHECKPOINTS_DIR, CharRnn, Checkpoint, CheckpointConfig, DataSettings, InputMode, LrSchedule,
+    ModelConfig, ProcessGroup, StopCause, TrainConfig, TrainData, Trainer, cpu_threads,
+    device_name, foreign_run_entries, parse_device, resolve, run_holds_model, set_cpu_threads,
 };
 use charrnn_vocab::{Vocab, VocabOptions};
 
@@ -708,7 +708,7 @@ fn check_run_dir(args: &TrainArgs) -> Result<()> {
     if let Some(entry) = foreign_run_entries(args.out_dir()).first() {
         bail!(
             "--out {}: {} is not charrnn's (not a checkpoint, or not a run's metrics), and \
-             training would replace it: choose another directory",
+             training would replace it or write beside it: choose another directory",
             args.out_dir().display(),
             entry.display()
         );
@@ -724,6 +724,7 @@ fn check_run_dir(args: &TrainArgs) -> Result<()> {
         args.out_dir().join("best"),
         args.out_dir().join("last"),
         args.out_dir().join("metrics.jsonl"),
+        args.out_dir().join(CHECKPOINTS_DIR),
     ];
     let inputs = [
         ("--train", Some(args.train_path())),
@@ -964,6 +965,12 @@ fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfi
     }
     if let Some(e) = args.eval_every {
         train.eval_every = Some(e as u64);
+    }
+    if let Some(n) = args.checkpoint_every {
+        train.checkpoint_every = Some(n);
+    }
+    if let Some(keep) = args.keep_checkpoints {
+        train.keep_checkpoints = keep;
     }
     if let Some(p) = args.patience {
         train.patience = Some(p);

@@ -307,6 +307,21 @@ pub struct ModelInfo {
     pub parameters: usize,
     /// Its `config.json`: shape, training settings, data, latest evaluation, progress.
     pub config: CheckpointConfig,
+    /// For a run directory, its history of checkpoints (`checkpoints/step-N/`), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<HistoryEntry>,
+}
+
+/// One checkpoint of a run's history, as `charrnn info` lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The step it was written at.
+    pub step: u64,
+    /// Its directory, `RUN/checkpoints/step-NNNNNNN`.
+    pub checkpoint: PathBuf,
+    /// Validation bits per character, when the run was validated at that step.
+    #[serde(default)]
+    pub val_bpc: Option<f64>,
 }
 
 /// `charrnn generate --stats`.

@@ -15,9 +15,11 @@
 //!   parameter buffer (a fixed handful of kernels per step, whatever the number of tensors),
 //!   learning-rate schedules, gradient-norm clipping on the device, budgets in epochs, steps
 //!   and seconds, shuffled or length-bucketed batches, evaluation every N steps and at each
-//!   epoch end, `best/` and `last/` checkpoints, `metrics.jsonl`, exact resume, a stop with a
-//!   clear error on a NaN loss, a stop on Ctrl-C ([`Trainer::interrupt_on`]), and an
-//!   [`Observer`] for progress bars and samples (at epoch ends and validations).
+//!   epoch end, `best/` and `last/` checkpoints, `metrics.jsonl`, a history of checkpoints
+//!   every N steps (`checkpoints/step-NNNNNNN/`, the newest few kept; [`checkpoint_history`]
+//!   lists them), exact resume, a stop with a clear error on a NaN loss, a stop on Ctrl-C
+//!   ([`Trainer::interrupt_on`]), and an [`Observer`] for progress bars and samples (at epoch
+//!   ends and validations).
 //!   The loss is read back from the device only every `log_every` steps. Stateful training
 //!   (`TrainConfig::stateful`) carries the recurrent state across consecutive windows of
 //!   parallel streams (truncated backpropagation through time). Decoupled weight decay
@@ -138,9 +140,12 @@ pub use observer::{EpochEnd, Observer, StepInfo};
 pub use optim::{LrSchedule, OptimizerConfig};
 pub use precision::Precision;
 pub use records::{DataSettings, EvalRecord, METRICS_FILE, Progress, parse_metrics, read_metrics};
-pub use run_dir::{Leftover, clean_run_dir, foreign_run_entries, run_holds_model};
+pub use run_dir::{
+    CHECKPOINTS_DIR, HistoryCheckpoint, Leftover, checkpoint_history, clean_run_dir,
+    foreign_run_entries, history_name, run_holds_model,
+};
 pub use train::{Phases, StopCause, TrainData, TrainSummary, Trainer};
-pub use train_config::{BatchOrder, DEFAULT_WINDOW_BATCHES, TrainConfig};
+pub use train_config::{BatchOrder, DEFAULT_KEEP_CHECKPOINTS, DEFAULT_WINDOW_BATCHES, TrainConfig};
 
 #[cfg(test)]
 mod smoke;

@@ -148,7 +148,8 @@ pub struct Phases {
     pub eval: f64,
 }
 
-/// Trains a [`CharRnn`], writing `best/`, `last/` and `metrics.jsonl` into a run directory.
+/// Trains a [`CharRnn`], writing `best/`, `last/` and `metrics.jsonl` into a run directory,
+/// and with [`TrainConfig::checkpoint_every`] a history of checkpoints, `checkpoints/step-N/`.
 #[derive(Debug)]
 pub struct Trainer {
     pub(crate) model: CharRnn,
@@ -170,6 +171,11 @@ pub struct Trainer {
     scaler: Option<LossScaler>,
     /// Raised to stop at the next step ([`Trainer::interrupt_on`]).
     interrupt: Option<Arc<AtomicBool>>,
+    /// A new run (step 0) that has saved nothing yet: its first save deletes the history of
+    /// checkpoints a previous run left in the directory.
+    pub(crate) unsaved: bool,
+    /// The step of the history checkpoint written last, so that each is written once.
+    pub(crate) history_saved: Option<u64>,
 }
 
 /// Evaluations since the one with the lowest validation bits per character (0 when the last
@@ -227,6 +233,8 @@ impl Trainer {
             group: None,
             scaler,
             interrupt: None,
+            unsaved: false,
+            history_saved: None,
         })
     }
 
@@ -242,7 +250,8 @@ impl Trainer {
     }
 
     /// Allows this new run to replace the `best/`, `last/` and `metrics.jsonl` of a run
-    /// directory that already holds a model (they are replaced as training writes new ones).
+    /// directory that already holds a model (they are replaced as training writes new ones),
+    /// and its history of checkpoints (`checkpoints/`, deleted when the new run first saves).
     pub fn overwrite(mut self, allow: bool) -> Self {
         self.may_replace |= allow;
         self
@@ -383,7 +392,9 @@ impl Trainer {
     }
 
     /// Trains until a budget runs out. Evaluates (and writes `last/`, `best/` when better, and
-    /// `metrics.jsonl`) every `eval_every` steps, at every epoch end, and at the end.
+    /// `metrics.jsonl`) every `eval_every` steps, at every epoch end, and at the end. Every
+    /// `checkpoint_every` steps it writes a history checkpoint (after the evaluation of that
+    /// step, if there is one, which it records), keeping the newest `keep_checkpoints`.
     ///
     /// The loss stays on the device and is read back every `log_every` steps; a NaN or
     /// infinite loss then stops training with [`ModelError::NonFiniteLoss`], before anything
@@ -428,6 +439,8 @@ impl Trainer {
         // A new run over a trained model (--overwrite): an interrupt before it saved anything
         // keeps that model rather than replace it with a few steps' worth.
         let replacing = self.progress.step == 0 && self.writes() && run_holds_model(&self.run_dir);
+        // A new run starts a history of its own, when it first saves.
+        self.unsaved = self.progress.step == 0 && self.writes();
         if self.writes() {
             fs::create_dir_all(&self.run_dir).map_err(|e| ModelError::io(&self.run_dir, e))?;
             clean_run_dir(&self.run_dir)?;
@@ -550,11 +563,20 @@ impl Trainer {
                         window.restart();
                         paused += pause.elapsed().as_secs_f64();
                     }
+                    // A step evaluated later (at the epoch's end, or the run's) goes into the
+                    // history after that evaluation, which it records.
+                    if self.progress.batch_in_epoch < plan.len()
+                        && self.should_stop(first_step).is_none()
+                    {
+                        let pause = Instant::now();
+                        self.save_history(data)?;
+                        paused += pause.elapsed().as_secs_f64();
+                    }
                 }
                 Ok(None)
             })?;
             if let Some(cause) = stopped {
-                if cause == StopCause::Interrupted && replacing && self.metrics.is_empty() {
+                if cause == StopCause::Interrupted && replacing && self.unsaved {
                     return Err(ModelError::InterruptedUnsaved(self.run_dir.clone()));
                 }
                 break 'run cause;
@@ -586,6 +608,7 @@ impl Trainer {
                     observer.on_epoch_end(end);
                 })?;
             }
+            self.save_history(data)?;
             log.restart();
             log_seen = self.progress.chars_seen;
             window.restart();
@@ -601,6 +624,9 @@ impl Trainer {
             observer.on_eval(&record);
             paused += pause.elapsed().as_secs_f64();
         }
+        let pause = Instant::now();
+        self.save_history(data)?;
+        paused += pause.elapsed().as_secs_f64();
         let last = self
             .metrics
             .last()

@@ -67,6 +67,16 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Evaluate and checkpoint every this many steps, besides at every epoch end.
     pub eval_every: Option<u64>,
+    /// Keep a history of checkpoints: every this many steps (of the whole run, resumes
+    /// included), also write the model as `checkpoints/step-NNNNNNN/` of the run directory
+    /// (the step, 7 digits zero-padded; the weights validation uses, no optimiser state),
+    /// recording the latest evaluation. At least 1; `None` (the default, and what older
+    /// checkpoints' configurations load as): no history.
+    pub checkpoint_every: Option<usize>,
+    /// With [`TrainConfig::checkpoint_every`]: keep only this many of the newest history
+    /// checkpoints, deleting older ones as new ones are written; 0 keeps them all (default 5,
+    /// also for older checkpoints' configurations).
+    pub keep_checkpoints: usize,
     /// Read the loss back from the device (and call `Observer::on_step`) every this many steps.
     pub log_every: u64,
     /// CPU threads for libtorch (0: libtorch's default).
@@ -115,6 +125,8 @@ impl Default for TrainConfig {
             order: BatchOrder::Bucketed { window_batches: 50 },
             seed: 42,
             eval_every: None,
+            checkpoint_every: None,
+            keep_checkpoints: DEFAULT_KEEP_CHECKPOINTS,
             log_every: 50,
             threads: 0,
             stateful: None,
@@ -172,6 +184,9 @@ impl TrainConfig {
         if self.log_every == 0 || self.eval_every == Some(0) {
             return bad("log_every and eval_every must be at least 1");
         }
+        if self.checkpoint_every == Some(0) {
+            return bad("checkpoint_every must be at least 1 (None: no history of checkpoints)");
+        }
         if self.stateful == Some(0) {
             return bad("the stateful window must be at least 1");
         }
@@ -181,6 +196,9 @@ impl TrainConfig {
         Ok(())
     }
 }
+
+/// How many history checkpoints a run keeps by default ([`TrainConfig::keep_checkpoints`]).
+pub const DEFAULT_KEEP_CHECKPOINTS: usize = 5;
 
 /// The sorting window of `bucketed` when it is parsed from text.
 pub const DEFAULT_WINDOW_BATCHES: usize = 50;

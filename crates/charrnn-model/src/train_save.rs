@@ -1,11 +1,13 @@
 //! What a [`Trainer`] writes while it trains: evaluation records (scored in shares when
-//! data-parallel), `last/`, `best/` and `metrics.jsonl`, on rank 0 only.
+//! data-parallel), `last/`, `best/`, `metrics.jsonl` and the history of checkpoints
+//! (`checkpoints/step-N/`), on rank 0 only.
 use crate::checkpoint::{CheckpointConfig, write_checkpoint, write_file_atomically};
 use crate::data_parallel;
 use crate::error::Result;
 use crate::eval::{Eval, evaluate_checked};
 use crate::loss_window::Window;
 use crate::records::{EvalRecord, METRICS_FILE, metrics_text};
+use crate::run_dir::{CHECKPOINTS_DIR, history_name, prune_history, remove_history};
 use crate::train::{TrainData, Trainer};
 
 impl Trainer {
@@ -23,16 +25,32 @@ impl Trainer {
         config
     }
 
-    pub(crate) fn save_last(&self, data: &TrainData<'_>) -> Result<()> {
+    pub(crate) fn save_last(&mut self, data: &TrainData<'_>) -> Result<()> {
         if !self.writes() {
             return Ok(());
         }
-        self.save(data, "last", self.metrics.last())
+        let record = self.metrics.last().cloned();
+        self.save(data, "last", record.as_ref())
+    }
+
+    /// Before a new run's first write: deletes the history of checkpoints the run it replaces
+    /// left (then, and not before, so that a new run that saves nothing changes nothing).
+    fn begin_saving(&mut self) -> Result<()> {
+        if std::mem::take(&mut self.unsaved) {
+            remove_history(&self.run_dir)?;
+        }
+        Ok(())
     }
 
     /// Writes the model, the vocabulary and the optimiser's state as checkpoint `name` of the
     /// run directory, recording `record`.
-    fn save(&self, data: &TrainData<'_>, name: &str, record: Option<&EvalRecord>) -> Result<()> {
+    fn save(
+        &mut self,
+        data: &TrainData<'_>,
+        name: &str,
+        record: Option<&EvalRecord>,
+    ) -> Result<()> {
+        self.begin_saving()?;
         let mut config = self.checkpoint_config(data, record);
         write_checkpoint(
             &self.run_dir.join(name),
@@ -41,6 +59,32 @@ impl Trainer {
             &mut config,
             Some(&self.optimizer),
         )
+    }
+
+    /// Writes the history checkpoint of this step, `checkpoints/step-NNNNNNN/`, when the step
+    /// is a multiple of `checkpoint_every` (rank 0, once a step): the weights validation uses
+    /// (the average, with weight averaging), no optimiser state, the latest evaluation
+    /// recorded. Then deletes the oldest beyond `keep_checkpoints`.
+    pub(crate) fn save_history(&mut self, data: &TrainData<'_>) -> Result<()> {
+        let step = self.progress.step;
+        let due = self
+            .config
+            .checkpoint_every
+            .is_some_and(|n| n > 0 && step.is_multiple_of(n as u64));
+        if !due || step == 0 || !self.writes() || self.history_saved == Some(step) {
+            return Ok(());
+        }
+        self.begin_saving()?;
+        let mut config = self.checkpoint_config(data, self.metrics.last());
+        let dir = self.run_dir.join(CHECKPOINTS_DIR).join(history_name(step));
+        let averaged = self.optimizer.swap_average(&self.model)?;
+        let written = write_checkpoint(&dir, &self.model, data.vocab, &mut config, None);
+        if averaged {
+            self.optimizer.swap_average(&self.model)?;
+        }
+        written?;
+        self.history_saved = Some(step);
+        prune_history(&self.run_dir, self.config.keep_checkpoints)
     }
 
     pub(crate) fn write_metrics(&self) -> Result<()> {

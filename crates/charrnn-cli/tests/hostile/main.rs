@@ -6,6 +6,7 @@
 //! byte-identical afterwards (unless the case expects a change); and that no temporary file
 //! is left behind.
 
+mod history;
 mod support;
 mod work;
 

@@ -1,9 +1,10 @@
 //! The model crate's integration tests, in one binary (each test binary links libtorch):
 //! the network and its loss, incremental generation, training with checkpoints and resume,
-//! CUDA against the CPU, and process groups on c10d.
+//! the history of checkpoints, CUDA against the CPU, and process groups on c10d.
 mod common;
 mod cuda;
 mod dist;
 mod generation;
+mod history;
 mod network;
 mod training;
