@@ -597,6 +597,7 @@ impl Trainer {
                 }
                 self.write_metrics()?;
                 self.save_last(data)?;
+                self.resave_best(data)?;
                 self.metrics.last().cloned()
             } else {
                 let record = self.evaluate_and_save(data, &mut window, lr, true)?;

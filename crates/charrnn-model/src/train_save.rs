@@ -33,6 +33,25 @@ impl Trainer {
         self.save(data, "last", record.as_ref())
     }
 
+    /// Writes `best/` again with the latest record, when that evaluation was the best: an
+    /// evaluation on an epoch's last step saved it before the epoch ended, and the epoch's end
+    /// then records the epochs done. Holds the weights validation used (the average, with
+    /// weight averaging), as when it was first written.
+    pub(crate) fn resave_best(&mut self, data: &TrainData<'_>) -> Result<()> {
+        let Some(record) = self.metrics.last().cloned().filter(|r| r.best) else {
+            return Ok(());
+        };
+        if !self.writes() {
+            return Ok(());
+        }
+        let averaged = self.optimizer.swap_average(&self.model)?;
+        let saved = self.save(data, "best", Some(&record));
+        if averaged {
+            self.optimizer.swap_average(&self.model)?;
+        }
+        saved
+    }
+
     /// Before a new run's first write: deletes the history of checkpoints the run it replaces
     /// left (then, and not before, so that a new run that saves nothing changes nothing).
     fn begin_saving(&mut self) -> Result<()> {

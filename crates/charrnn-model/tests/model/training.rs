@@ -759,3 +759,33 @@ fn an_interrupt_saves_a_new_run_but_never_replaces_a_model_with_nothing() {
     assert_eq!(summary.progress.step, 1);
     assert!(fresh.path().join("last/config.json").is_file());
 }
+
+/// An evaluation on an epoch's last step that is the best so far writes `best/` before the
+/// epoch ends; the epoch's end records the epochs done in `best/` as in `last/`, so that the
+/// two checkpoints of one step describe it alike.
+#[test]
+fn best_saved_on_an_epochs_last_step_records_the_epoch_done() {
+    let data = Data::new(false);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        data.vocab.len(),
+        Cell::Lstm,
+        InputMode::Embedding { dim: 8 },
+    );
+    // Three batches an epoch: the evaluations at steps 3 and 6 fall on epochs' last steps.
+    let recipe = TrainConfig {
+        eval_every: Some(3),
+        ..train_config(6)
+    };
+    let model = CharRnn::new(&cfg, Device::Cpu, 5).unwrap();
+    let mut trainer = Trainer::new(model, recipe, dir.path()).unwrap();
+    trainer.fit(&data.borrow(), &mut ()).unwrap();
+    let best = Checkpoint::load(&dir.path().join("best"), Device::Cpu).unwrap();
+    let progress = best.config.progress.clone().unwrap();
+    let record = best.config.metrics.clone().unwrap();
+    assert!([3, 6].contains(&progress.step), "{progress:?}");
+    assert_eq!(progress.batch_in_epoch, 0, "{progress:?}");
+    assert_eq!(progress.epoch as u64, progress.step / 3, "{progress:?}");
+    assert_eq!(record.epoch, progress.epoch);
+    assert!(record.epoch_end);
+}
