@@ -44,6 +44,7 @@ pub fn source_options(path: &Path, text: &TextColumns) -> Result<SourceOptions> 
         text_unit: text.text_unit.unwrap_or_default(),
         csv_header: None,
         label_names: text.label_names.clone(),
+        encoding: text.encoding.unwrap_or_default(),
     })
 }
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use charrnn_data::{Format, TextUnit};
+use charrnn_data::{Encoding, Format, TextUnit};
 use charrnn_experiment::Preset;
 use charrnn_model::{BatchOrder, Cell, InputMode, OptimizerConfig, Precision};
 use charrnn_vocab::Level;
@@ -36,6 +36,25 @@ fn preset_parser() -> impl TypedValueParser<Value = Preset> {
         PossibleValue::new("seed").hide(true),
     ])
     .try_map(|s| s.parse::<Preset>())
+}
+
+/// `--encoding`: the library's [`Encoding`], each value with its help line (and the other
+/// names it goes by, also accepted).
+fn encoding_parser() -> impl TypedValueParser<Value = Encoding> {
+    PossibleValuesParser::new([
+        PossibleValue::new("utf-8").help("UTF-8 (default); a UTF-16 byte-order mark is detected"),
+        PossibleValue::new("utf-16")
+            .help("UTF-16, the byte order from the byte-order mark (little-endian without one)"),
+        PossibleValue::new("utf-16le").help("UTF-16, little-endian"),
+        PossibleValue::new("utf-16be").help("UTF-16, big-endian"),
+        PossibleValue::new("latin-1")
+            .alias("iso-8859-1")
+            .help("ISO-8859-1 (also: iso-8859-1): any bytes, each one character"),
+        PossibleValue::new("windows-1252").alias("cp1252").help(
+            "Windows \"ANSI\", Excel's CSV (also: cp1252): Latin-1 with € and “curly quotes”",
+        ),
+    ])
+    .try_map(|s| s.parse::<Encoding>())
 }
 
 /// `--text-unit`: the library's [`TextUnit`], each value with its help line.
@@ -194,6 +213,12 @@ pub struct TextColumns {
     /// Plain text: what one document is (default: file; a resume: the run's).
     #[arg(long, value_parser = text_unit_parser())]
     pub text_unit: Option<TextUnit>,
+    /// The text's encoding (plain text, CSV, JSON Lines), decoded after decompression.
+    /// Default: utf-8, and a file that starts with a UTF-16 byte-order mark is read as UTF-16;
+    /// a resume: the run's. Parquet ignores it: its strings are UTF-8 by format (another
+    /// encoding named for Parquet is refused).
+    #[arg(long, value_name = "NAME", ignore_case = true, value_parser = encoding_parser())]
+    pub encoding: Option<Encoding>,
 }
 
 #[derive(Args, Debug)]

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use charrnn_data::Encoding;
 use charrnn_model::CheckpointConfig;
 
 use crate::flags::TrainArgs;
@@ -87,6 +88,15 @@ pub fn fill_in(args: &TrainArgs, dir: &Path, saved: &CheckpointConfig) -> Result
     }
     if a.text.text_unit.is_none() {
         a.text.text_unit = recorded(d.text_unit.as_deref(), dir, "text unit")?;
+    }
+    // A run from before the encoding was recorded read UTF-8.
+    let encoding: Encoding = recorded(d.encoding.as_deref(), dir, "encoding")?.unwrap_or_default();
+    match args.text.encoding {
+        Some(given) if given != encoding => bail!(
+            "--encoding {given} is not the run's ({encoding}): a resume reads the data as the run \
+             did (leave --encoding out)"
+        ),
+        _ => a.text.encoding = Some(encoding),
     }
     a.text.skip_nulls |= d.skip_nulls;
     if args.extra_columns.is_empty() {

@@ -39,6 +39,7 @@ fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
             &output,
             &CsvOptions {
                 header: corpus::csv_header(&args.input, &args.text, args.header)?,
+                encoding: args.text.encoding.unwrap_or_default(),
                 ..CsvOptions::default()
             },
         )?
@@ -256,8 +257,12 @@ fn info(path: &Path, out: &Output) -> Result<()> {
                 (None, None) => "no validation data".to_owned(),
             };
             let columns = d.columns.iter().chain(&d.extra_columns).cloned();
+            let encoding = match d.encoding.as_deref() {
+                Some(e) if e != "utf-8" => format!(", {e}"),
+                _ => String::new(),
+            };
             lines.push(format!(
-                "data: {} ({}, column(s) {}), {valid}{}{}{}",
+                "data: {} ({}{encoding}, column(s) {}), {valid}{}{}{}",
                 train.display(),
                 d.format.as_deref().unwrap_or("?"),
                 columns.collect::<Vec<_>>().join(", "),

@@ -543,6 +543,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         preset: Some(args.preset.to_string()),
         format: Some(train_source.format().name().to_owned()),
         text_unit: Some(train_source.options().text_unit.name().to_owned()),
+        encoding: Some(train_source.options().encoding.name().to_owned()),
         stateful: args.stateful,
         skip_nulls: args.text.skip_nulls,
         min_freq: Some(args.min_freq),

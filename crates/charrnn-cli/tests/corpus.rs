@@ -1263,3 +1263,63 @@ fn a_text_label_column_gives_named_classes() {
     assert!(stderr.contains("1001 distinct values"), "{stderr}");
     assert!(!dir.path().join("free").exists());
 }
+
+/// `text` in Windows-1252 (what Excel writes), for the characters it holds.
+fn windows_1252(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| match c {
+            '€' => 0x80,
+            '“' => 0x93,
+            '”' => 0x94,
+            '–' => 0x96,
+            _ => u8::try_from(u32::from(c)).expect("a Latin-1 character"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_windows_1252_csv_trains_with_its_encoding_and_is_refused_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("excel.csv");
+    let rows = (0..40).map(|i| format!("“Quoted” price {i} € – naïve café\n"));
+    let text = format!("title\n{}", rows.collect::<String>());
+    std::fs::write(&csv, windows_1252(&text)).unwrap();
+    let run = dir.path().join("run");
+    let done = train_steps(&csv, &run, 3, &["--encoding", "windows-1252"]);
+    assert_eq!(done.last().unwrap()["train_data"]["unk"], 0, "{done:?}");
+    let vocab = ok(&["vocab", "show", &s(&run), "--json"]);
+    let tokens: Vec<&str> = vocab[0]["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["token"].as_str())
+        .collect();
+    for c in ["€", "“", "”", "–", "ï", "é"] {
+        assert!(tokens.contains(&c), "{c} in {tokens:?}");
+    }
+    let info = ok(&["info", &s(&run), "--json"]);
+    assert_eq!(
+        info[0]["config"]["data"]["encoding"], "windows-1252",
+        "{info:?}"
+    );
+    // A resume reads it as the run did, and refuses another encoding.
+    let other = charrnn(&["train", "--resume", &s(&run), "--encoding", "latin-1"]);
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--encoding latin-1 is not the run's (windows-1252)"),
+        "{stderr}"
+    );
+    // Without it: one line naming the line, the byte and its value, and what to try.
+    let no = dir.path().join("no");
+    let out = charrnn(&["train", "--train", &s(&csv), "--out", &s(&no), "--quiet"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let error = stderr.lines().find(|l| l.starts_with("error:")).unwrap();
+    assert!(
+        error.contains("excel.csv: line 2: the text is not valid UTF-8 at byte 6 (0x93)"),
+        "{stderr}"
+    );
+    assert!(error.contains("--encoding windows-1252"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -12,8 +12,9 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use crate::error::{csv_error, one_line, shorten};
-use crate::{CsvHeader, DataError};
+use crate::encoding::Watched;
+use crate::error::{csv_error, decoding_error, one_line, shorten};
+use crate::{CsvHeader, DataError, Encoding};
 
 /// Rows the CSV reader decodes at a time (independent of the row group size).
 const CSV_BATCH_ROWS: usize = 8192;
@@ -25,6 +26,9 @@ pub struct CsvOptions {
     pub header: CsvHeader,
     /// Rows per Parquet row group (the unit a reader decodes and projects at once).
     pub row_group_rows: usize,
+    /// The CSV file's encoding (default UTF-8, a UTF-16 byte-order mark read as UTF-16); the
+    /// Parquet file's strings are UTF-8.
+    pub encoding: Encoding,
 }
 
 impl Default for CsvOptions {
@@ -32,6 +36,7 @@ impl Default for CsvOptions {
         Self {
             header: CsvHeader::AgNews,
             row_group_rows: 65_536,
+            encoding: Encoding::Utf8,
         }
     }
 }
@@ -52,8 +57,8 @@ pub struct ConvertStats {
 /// [`Source`](crate::Source) may: told by its extension (`.gz`, `.gzip`, `.zst`, `.zstd`), else
 /// by its first bytes.
 ///
-/// Field text is kept byte for byte: quotes are undone (`""` becomes `"`) and nothing else is
-/// cleaned. A CSV field cannot tell an empty value from a missing one, so empty text fields are
+/// Field text is kept byte for byte (once decoded from [`CsvOptions::encoding`]): quotes are
+/// undone (`""` becomes `"`) and nothing else is cleaned. A CSV field cannot tell an empty value from a missing one, so empty text fields are
 /// stored as empty strings; an empty AG News label is stored as null.
 ///
 /// The output appears atomically: it is written to a temporary file in the same directory and
@@ -63,7 +68,8 @@ pub struct ConvertStats {
 /// # Errors
 /// [`DataError::Io`] when a file cannot be read or written, [`DataError::Csv`] naming the file
 /// and the record for a row with the wrong number of fields, bytes that are not UTF-8, a label
-/// that is not an integer or a bad header, [`DataError::NoRows`] for a file without data rows,
+/// that is not an integer or a bad header, [`DataError::Line`] for bytes that are not text in
+/// a UTF-16 encoding (naming the byte), [`DataError::NoRows`] for a file without data rows,
 /// [`DataError::Options`] for `row_group_rows == 0`.
 pub fn csv_to_parquet(
     csv: &Path,
@@ -80,7 +86,7 @@ pub fn csv_to_parquet(
             vec!["label".to_string(), "title".into(), "description".into()],
             false,
         ),
-        CsvHeader::FromFile => (read_header(csv)?, true),
+        CsvHeader::FromFile => (read_header(csv, opts.encoding)?, true),
     };
     let label_column = matches!(opts.header, CsvHeader::AgNews).then_some(0);
 
@@ -108,7 +114,7 @@ pub fn csv_to_parquet(
     let reader = ReaderBuilder::new(read_schema)
         .with_header(has_header)
         .with_batch_size(CSV_BATCH_ROWS)
-        .build_buffered(open_csv(csv)?)
+        .build_buffered(open_csv(csv, opts.encoding)?)
         .map_err(|e| csv_error(csv, None, &e))?;
 
     let out = AtomicFile::new(parquet)?;
@@ -169,11 +175,15 @@ pub fn csv_to_parquet(
 }
 
 /// Reads the header record of a CSV file: the column names.
-fn read_header(csv: &Path) -> Result<Vec<String>, DataError> {
+fn read_header(csv: &Path, encoding: Encoding) -> Result<Vec<String>, DataError> {
+    let mut reader = Watched::new(open_csv(csv, encoding)?);
     let (schema, _) = Format::default()
         .with_header(true)
-        .infer_schema(open_csv(csv)?, Some(0))
-        .map_err(|e| csv_error(csv, Some(1), &e))?;
+        .infer_schema(&mut reader, Some(0))
+        .map_err(|e| match reader.failure() {
+            Some(failure) => decoding_error(csv, failure),
+            None => csv_error(csv, Some(1), &e),
+        })?;
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     if names.is_empty() || names.len() == 1 && names[0].is_empty() {
         return Err(DataError::NoRows {
@@ -197,9 +207,9 @@ fn read_header(csv: &Path) -> Result<Vec<String>, DataError> {
 }
 
 /// The bytes of the CSV file `csv`, decompressed (gzip members or zstd frames one after the
-/// other) as a [`Source`](crate::Source) reads them, and buffered.
-fn open_csv(csv: &Path) -> Result<Box<dyn BufRead>, DataError> {
-    crate::source::open_decompressed(csv)
+/// other) as a [`Source`](crate::Source) reads them, decoded from `encoding`, and buffered.
+fn open_csv(csv: &Path, encoding: Encoding) -> Result<Box<dyn BufRead>, DataError> {
+    crate::source::open_decompressed(csv, encoding)
 }
 
 /// Parses the AG News class column; an empty field is null.

@@ -3,6 +3,8 @@ use std::path::{Path, PathBuf};
 
 use arrow::error::ArrowError;
 
+use crate::encoding::{DecodeError, ENCODING_HINT, decode_failure};
+
 /// Everything that can go wrong while converting or reading a dataset.
 ///
 /// Every variant names the file it is about, and where it makes sense the column and the row, so
@@ -104,7 +106,9 @@ pub enum DataError {
     Options(String),
     /// A line of a text or JSON Lines file cannot be used: bytes that are not UTF-8, a line
     /// that is not a JSON object, a missing field or one of the wrong type, a label that is the
-    /// lowest i64 (which the token store reserves).
+    /// lowest i64 (which the token store reserves). Also, in any text input (CSV too), bytes
+    /// that are not text in the [`Encoding`](crate::Encoding) read: the message names their
+    /// byte offset in the (decompressed) file.
     #[error("{}: line {line}: {message}", path.display())]
     Line {
         /// The file (for a compressed file, the compressed file).
@@ -187,20 +191,49 @@ pub(crate) fn check_label(label: i64, column: &str) -> Result<i64, String> {
 /// message then leaves it to the row (`row 3: incorrect number of fields: expected 3, got 4`,
 /// not `row 3: incorrect number of fields for line 3, expected 3 got 4`).
 pub(crate) fn csv_error(csv: &Path, row: Option<u64>, e: &ArrowError) -> DataError {
+    if let ArrowError::IoError(_, io) = e
+        && let Some(failure) = decode_failure(io)
+    {
+        return decoding_error(csv, failure);
+    }
     let message = match e {
         ArrowError::CsvError(m) | ArrowError::ParseError(m) => one_line(m),
         ArrowError::IoError(m, _) => one_line(m),
         other => one_line(other),
     };
-    let (message, row) = match (without_line(&message), row) {
+    let (mut message, row) = match (without_line(&message), row) {
         (Some((line, rest)), None) => (rest, Some(line)),
         (Some((line, rest)), Some(given)) if line == given => (rest, row),
         _ => (message, row),
     };
+    if message.ends_with("is not valid UTF-8") {
+        message = format!("{message}; {ENCODING_HINT}");
+    }
     DataError::Csv {
         path: csv.to_path_buf(),
         row,
         message,
+    }
+}
+
+/// The error of `path` for text that is not valid in its encoding.
+pub(crate) fn decoding_error(path: &Path, failure: &DecodeError) -> DataError {
+    DataError::Line {
+        path: path.to_owned(),
+        line: failure.line,
+        message: failure.message.clone(),
+    }
+}
+
+/// An I/O error of reading `path`: [`DataError::Line`] for text that is not valid in its
+/// encoding, else [`DataError::Io`].
+pub(crate) fn read_error(path: &Path, source: std::io::Error) -> DataError {
+    match decode_failure(&source) {
+        Some(failure) => decoding_error(path, failure),
+        None => DataError::Io {
+            path: path.to_owned(),
+            source,
+        },
     }
 }
 

@@ -4,12 +4,15 @@
 //!
 //! What this crate knows:
 //! - Inputs ([`Source`]): Parquet (a file, or a directory or glob of shards sharing a schema),
-//!   CSV (with a header, or AG News), JSON Lines (named fields) and plain UTF-8 text (a file, a
+//!   CSV (with a header, or AG News), JSON Lines (named fields) and plain text (a file, a
 //!   line or a paragraph per document, [`TextUnit`]), each possibly gzip or zstd compressed,
 //!   detected from the extension or the first bytes ([`Format`]). Read as bounded [`Piece`]s
 //!   or whole [`TextRecord`]s, streaming: errors name the file and the row or line. Labels
 //!   are integers, or text read through a list of names ([`SourceOptions::label_names`]) that
-//!   [`Source::label_values`] finds.
+//!   [`Source::label_values`] finds. Text is UTF-8 by default (a file that starts with a
+//!   UTF-16 byte-order mark is read as UTF-16); [`SourceOptions::encoding`] names another
+//!   ([`Encoding`]: UTF-16, Latin-1, Windows-1252), decoded as the bytes stream out of the
+//!   decompressor, before any parsing.
 //! - The token store ([`Store`]): a corpus encoded once, streaming, by the caller's encoder
 //!   into one file of 1-, 2- or 4-byte ids with document offsets and labels, written
 //!   atomically, keyed ([`store_key`]) by the inputs' content, the reading options and the
@@ -66,6 +69,7 @@
 )]
 mod batch;
 mod convert;
+mod encoding;
 mod error;
 mod examples;
 mod labels;
@@ -77,6 +81,7 @@ mod view;
 
 pub use batch::{Batch, Order, collate, holdout_split, padding_efficiency, plan_epoch};
 pub use convert::{ConvertStats, CsvOptions, csv_to_parquet};
+pub use encoding::Encoding;
 pub use error::DataError;
 pub use examples::{Example, ExampleOptions, Window, make_examples};
 pub use labels::LabelValues;

@@ -162,6 +162,7 @@ fn streaming_across_row_groups_and_batches_gives_every_row_in_order() {
     let opts = CsvOptions {
         header: CsvHeader::AgNews,
         row_group_rows: 10,
+        ..CsvOptions::default()
     };
     csv_to_parquet(&csv, &pq, &opts).unwrap();
     let meta = parquet::file::reader::FileReader::metadata(

@@ -107,6 +107,9 @@ pub struct DataSettings {
     pub format: Option<String>,
     /// What one document of a text input was (`file`, `line`, `paragraph`).
     pub text_unit: Option<String>,
+    /// The encoding the text inputs were read in (`utf-8`, `utf-16`, `utf-16le`, `utf-16be`,
+    /// `latin-1`, `windows-1252`); `None` (runs from before it was recorded): `utf-8`.
+    pub encoding: Option<String>,
     /// Whether training carried the state across windows (truncated BPTT).
     pub stateful: bool,
     /// Whether rows with a null text were skipped.
@@ -135,6 +138,7 @@ impl Default for DataSettings {
             preset: None,
             format: None,
             text_unit: None,
+            encoding: None,
             stateful: false,
             skip_nulls: false,
             min_freq: None,

@@ -8,9 +8,10 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::csv::reader::{BufReader as CsvBatches, Format as CsvFormat};
 use arrow::datatypes::{DataType, Field, Schema};
 
-use super::types::{CsvHeader, FileReader, Piece, SourceFile, SourceOptions, open_stream};
+use super::types::{CsvHeader, FileReader, Piece, SourceFile, SourceOptions, open_decoded};
+use crate::encoding::Watched;
 use crate::error::check_label;
-use crate::error::{csv_error, shorten};
+use crate::error::{csv_error, decoding_error, shorten};
 use crate::labels::{Distinct, LabelNames};
 use crate::{DataError, NullPolicy};
 
@@ -21,13 +22,28 @@ pub(crate) struct Layout {
 }
 
 /// The fields of the first record of `file`, as a header would name the columns.
-fn first_record(file: &SourceFile) -> Result<Vec<String>, DataError> {
-    let (reader, _) = open_stream(file)?;
-    let (header, _) = CsvFormat::default()
-        .with_header(true)
-        .infer_schema(reader, Some(0))
-        .map_err(|e| csv_error(&file.path, Some(1), &e))?;
+fn first_record(file: &SourceFile, opts: &SourceOptions) -> Result<Vec<String>, DataError> {
+    let (header, _) = infer(file, opts, true, 0)?;
     Ok(header.fields().iter().map(|f| f.name().clone()).collect())
+}
+
+/// The schema Arrow infers from the first `records` records of `file` (after its header, when
+/// `header`); text that is not valid in its encoding is named as such, not as a CSV error.
+fn infer(
+    file: &SourceFile,
+    opts: &SourceOptions,
+    header: bool,
+    records: usize,
+) -> Result<(Schema, usize), DataError> {
+    let (reader, _) = open_decoded(file, opts.encoding)?;
+    let mut reader = Watched::new(reader);
+    CsvFormat::default()
+        .with_header(header)
+        .infer_schema(&mut reader, Some(records))
+        .map_err(|e| match reader.failure() {
+            Some(failure) => decoding_error(&file.path, failure),
+            None => csv_error(&file.path, Some(1), &e),
+        })
 }
 
 /// How `file` is read when [`SourceOptions::csv_header`] is `None`: with a header when its
@@ -42,11 +58,7 @@ pub(crate) fn detect_header(
     if wanted.all(|w| first.contains(&w)) {
         return Ok(CsvHeader::FromFile);
     }
-    let (reader, _) = open_stream(file)?;
-    let (record, _) = CsvFormat::default()
-        .with_header(false)
-        .infer_schema(reader, Some(1))
-        .map_err(|e| csv_error(&file.path, Some(1), &e))?;
+    let (record, _) = infer(file, opts, false, 1)?;
     let integer_first = record
         .fields()
         .first()
@@ -63,14 +75,14 @@ pub(crate) fn detect_header(
 pub(crate) fn header(file: &SourceFile, opts: &SourceOptions) -> Result<CsvHeader, DataError> {
     match opts.csv_header {
         Some(header) => Ok(header),
-        None => detect_header(file, opts, &first_record(file)?),
+        None => detect_header(file, opts, &first_record(file, opts)?),
     }
 }
 
 /// Decides the layout of `file` for the options (see [`SourceOptions::csv_header`]); a header
 /// naming a column twice is refused.
 pub(crate) fn layout(file: &SourceFile, opts: &SourceOptions) -> Result<Layout, DataError> {
-    let names = first_record(file)?;
+    let names = first_record(file, opts)?;
     let header = match opts.csv_header {
         Some(header) => header,
         None => detect_header(file, opts, &names)?,
@@ -133,7 +145,7 @@ fn batches<'a>(
         .collect();
     projection.sort_unstable();
     projection.dedup();
-    let (reader, counter) = open_stream(file)?;
+    let (reader, counter) = open_decoded(file, opts.encoding)?;
     let batches = arrow::csv::ReaderBuilder::new(schema)
         .with_header(layout.has_header)
         .with_batch_size(4096)

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::types::{BOM, Compression, Format, io};
 use crate::DataError;
+use crate::encoding::{Encoding, decode_failure, decoding};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -104,9 +105,9 @@ fn walk(dir: &Path, seen: &mut HashSet<FileId>, out: &mut Vec<PathBuf>) -> Resul
 }
 
 /// The compression and the format of one file: from its extensions (`.jsonl.gz`), else from its
-/// first bytes after a byte-order mark (Parquet's `PAR1`, a JSON object's `{`, otherwise
-/// text).
-pub(crate) fn detect(path: &Path) -> Result<(Compression, Format), DataError> {
+/// first bytes after a byte-order mark (Parquet's `PAR1`, a JSON object's `{` once decoded from
+/// `encoding`, otherwise text).
+pub(crate) fn detect(path: &Path, encoding: Encoding) -> Result<(Compression, Format), DataError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
@@ -161,9 +162,10 @@ pub(crate) fn detect(path: &Path) -> Result<(Compression, Format), DataError> {
         got += k;
     }
     let first = first[..got].strip_prefix(&BOM).unwrap_or(&first[..got]);
+    let text = decoded_head(first, encoding);
     let format = if first.starts_with(b"PAR1") {
         Format::Parquet
-    } else if first
+    } else if text
         .iter()
         .find(|b| !b.is_ascii_whitespace())
         .is_some_and(|&b| b == b'{')
@@ -175,21 +177,40 @@ pub(crate) fn detect(path: &Path) -> Result<(Compression, Format), DataError> {
     Ok((compression, format))
 }
 
-/// Whether `path` looks binary: a NUL byte in its first 8 KiB (decompressed), as `grep` and
-/// ripgrep decide. Text in UTF-8 never holds one; images, archives and UTF-16 do.
-pub(crate) fn is_binary(path: &Path, compression: Compression) -> Result<bool, DataError> {
+/// What the first bytes of a file `head` read as in `encoding`, as far as they decode (the
+/// bytes themselves for UTF-8).
+fn decoded_head(head: &[u8], encoding: Encoding) -> Vec<u8> {
+    let mut out = Vec::new();
+    let stream = Box::new(std::io::Cursor::new(head.to_vec()));
+    if let Ok(mut reader) = decoding(stream, encoding, false) {
+        // The head may end inside a character: what came before it is enough.
+        let _ = reader.read_to_end(&mut out);
+    }
+    out
+}
+
+/// Whether `path` looks binary: a NUL character in its first 8 KiB (decompressed and decoded
+/// from `encoding`), as `grep` and ripgrep decide, or bytes that are no text in a UTF-16
+/// encoding. Text in UTF-8 never holds one; images and archives do (and UTF-16 read as bytes,
+/// but a UTF-16 byte-order mark, or a UTF-16 encoding given, reads it as text).
+pub(crate) fn is_binary(
+    path: &Path,
+    compression: Compression,
+    encoding: Encoding,
+) -> Result<bool, DataError> {
     let file = super::types::SourceFile {
         path: path.to_owned(),
         compression,
         bytes: 0,
     };
     let (reader, _) = super::types::open_stream(&file)?;
+    let reader = decoding(reader, encoding, false).map_err(|e| io(path, e))?;
     let mut head = Vec::with_capacity(8192);
-    reader
-        .take(8192)
-        .read_to_end(&mut head)
-        .map_err(|e| io(path, e))?;
-    Ok(head.contains(&0))
+    match reader.take(8192).read_to_end(&mut head) {
+        Ok(_) => Ok(head.contains(&0)),
+        Err(e) if decode_failure(&e).is_some() => Ok(true),
+        Err(e) => Err(io(path, e)),
+    }
 }
 
 fn read_head(path: &Path, head: &mut [u8; 4]) -> Result<usize, DataError> {

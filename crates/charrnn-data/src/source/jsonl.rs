@@ -35,7 +35,7 @@ impl JsonlReader {
         opts: &SourceOptions,
         names: Option<&Arc<LabelNames>>,
     ) -> Result<Self, DataError> {
-        let (reader, counter) = open_text_stream(file)?;
+        let (reader, counter) = open_text_stream(file, opts.encoding)?;
         Ok(Self {
             path: file.path.clone(),
             reader,

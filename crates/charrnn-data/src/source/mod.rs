@@ -3,7 +3,8 @@
 //! A [`Source`] is a file, a directory or a glob pattern, in one [`Format`] (detected from the
 //! extension or the first bytes, or given), possibly gzip or zstd compressed. It is read as
 //! [`Piece`]s (a long document comes in several pieces, so memory stays bounded by the piece
-//! size) or as whole [`TextRecord`]s.
+//! size) or as whole [`TextRecord`]s. Text inputs are decoded from their
+//! [`Encoding`](crate::Encoding) as they stream out of the decompressor, before any parsing.
 mod csv;
 mod detect;
 mod jsonl;
@@ -16,8 +17,9 @@ use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::encoding::decoding;
 use crate::labels::{Distinct, LabelNames, LabelValues};
-use crate::{DataError, TextRecord};
+use crate::{DataError, Encoding, TextRecord};
 
 pub use types::{
     Compression, CsvHeader, Format, PIECE_BYTES, Piece, SourceFile, SourceOptions, TextUnit,
@@ -35,13 +37,13 @@ impl Format {
             path: path.to_owned(),
             message: "no file to read".into(),
         })?;
-        Ok(detect::detect(first)?.1)
+        Ok(detect::detect(first, Encoding::Utf8)?.1)
     }
 }
 
 /// The one file `path`, its compression told by the extension, else by the first bytes.
 fn single_file(path: &Path) -> Result<SourceFile, DataError> {
-    let (compression, _) = detect::detect(path)?;
+    let (compression, _) = detect::detect(path, Encoding::Utf8)?;
     Ok(SourceFile {
         path: path.to_owned(),
         compression,
@@ -49,9 +51,14 @@ fn single_file(path: &Path) -> Result<SourceFile, DataError> {
     })
 }
 
-/// The bytes of the file `path`, decompressed as a source reads them.
-pub(crate) fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead>, DataError> {
-    Ok(types::open_stream(&single_file(path)?)?.0)
+/// The bytes of the file `path`, decompressed as a source reads them and decoded from
+/// `encoding` into UTF-8; UTF-8 itself is handed on unchecked, for a reader that checks it.
+pub(crate) fn open_decompressed(
+    path: &Path,
+    encoding: Encoding,
+) -> Result<Box<dyn BufRead>, DataError> {
+    let reader = types::open_stream(&single_file(path)?)?.0;
+    decoding(reader, encoding, false).map_err(|e| io(path, e))
 }
 
 impl CsvHeader {
@@ -91,8 +98,9 @@ impl Source {
     ///
     /// # Errors
     /// [`DataError::Options`] when [`SourceOptions::label_names`] gives a name twice;
-    /// [`DataError::Input`] when nothing matches, the format cannot be told or the files of a
-    /// directory have different formats; [`DataError::Io`]; for Parquet, the errors of
+    /// [`DataError::Input`] when nothing matches, the format cannot be told, the files of a
+    /// directory have different formats or [`SourceOptions::encoding`] is not UTF-8 for
+    /// Parquet; [`DataError::Io`]; for Parquet, the errors of
     /// [`TextReader::open`](crate::TextReader::open) and [`DataError::SchemaMismatch`].
     pub fn open(path: &Path, opts: &SourceOptions) -> Result<Source, DataError> {
         let label_names = match &opts.label_names {
@@ -107,10 +115,10 @@ impl Source {
         let mut skipped = Vec::new();
         let mut format: Option<(Format, PathBuf)> = opts.format.map(|f| (f, path.to_owned()));
         for p in paths {
-            let (compression, detected) = detect::detect(&p)?;
+            let (compression, detected) = detect::detect(&p, opts.encoding)?;
             if expanded
                 && opts.format.unwrap_or(detected) == Format::Text
-                && detect::is_binary(&p, compression)?
+                && detect::is_binary(&p, compression, opts.encoding)?
             {
                 skipped.push(p);
                 continue;
@@ -148,6 +156,16 @@ impl Source {
                 message,
             });
         };
+        if format == Format::Parquet && opts.encoding != Encoding::Utf8 {
+            return Err(DataError::Input {
+                path: path.to_owned(),
+                message: format!(
+                    "Parquet's strings are UTF-8 by format: the encoding {} does not apply \
+                     (leave --encoding out)",
+                    opts.encoding
+                ),
+            });
+        }
         let source = Source {
             given: path.to_owned(),
             files,
@@ -265,10 +283,11 @@ impl Source {
         Ok(distinct.finish())
     }
 
-    /// A 128-bit fingerprint of everything that decides the documents: the format and options,
-    /// the size and content of every file (xxh3-128 over the bytes on disk; the names do not
-    /// count, so moving the files keeps it), and for plain text holding a `\r` (or compressed)
-    /// that its line endings are read as `\n`.
+    /// A 128-bit fingerprint of everything that decides the documents: the format and options
+    /// (the [`SourceOptions::encoding`] among them), the size and content of every file
+    /// (xxh3-128 over the bytes on disk; the names do not count, so moving the files keeps it),
+    /// and for plain text holding a `\r` (or compressed) that its line endings are read as
+    /// `\n`.
     ///
     /// # Errors
     /// [`DataError::Io`] when a file cannot be read.
@@ -294,6 +313,12 @@ impl Source {
                 h.write(&(name.len() as u64).to_le_bytes());
                 h.write(name.as_bytes());
             }
+        }
+        // An encoding other than the default decodes the same bytes into other documents; the
+        // default leaves the fingerprint what it always was.
+        if o.encoding != Encoding::Utf8 {
+            h.write(b"|encoding|");
+            h.write(o.encoding.name().as_bytes());
         }
         let mut buf = vec![0u8; 1 << 20];
         // Plain text is read with universal newlines; an older reader kept its `\r`. Text that
@@ -361,7 +386,11 @@ impl Pieces<'_> {
             Format::Parquet => Box::new(parquet::ShardReader::open(file, opts, names)?),
             Format::Csv => Box::new(csv::CsvFileReader::open(file, opts, names)?),
             Format::Jsonl => Box::new(jsonl::JsonlReader::open(file, opts, names)?),
-            Format::Text => Box::new(text::TextFileReader::open(file, opts.text_unit)?),
+            Format::Text => Box::new(text::TextFileReader::open(
+                file,
+                opts.text_unit,
+                opts.encoding,
+            )?),
         });
         Ok(true)
     }

@@ -1,13 +1,13 @@
-//! Plain UTF-8 text: a file, a line or a paragraph per document, in bounded pieces. Line
-//! endings are read as Python's text mode reads them (universal newlines): `\r\n` and a lone
-//! `\r` become `\n`, whatever the unit.
+//! Plain text: a file, a line or a paragraph per document, in bounded pieces, read from the
+//! stream that decodes the file's encoding into UTF-8. Line endings are read as Python's text
+//! mode reads them (universal newlines): `\r\n` and a lone `\r` become `\n`, whatever the unit.
 use std::cell::Cell;
 use std::io::{BufRead, Read};
 use std::path::PathBuf;
 use std::rc::Rc;
 
 use super::types::{FileReader, PIECE_BYTES, Piece, SourceFile, TextUnit, io, open_text_stream};
-use crate::DataError;
+use crate::{DataError, Encoding};
 
 /// How a line read stopped.
 enum LineEnd {
@@ -39,16 +39,21 @@ pub(crate) struct TextFileReader {
 }
 
 impl TextFileReader {
-    pub(crate) fn open(file: &SourceFile, unit: TextUnit) -> Result<Self, DataError> {
-        Self::with_piece_size(file, unit, PIECE_BYTES)
+    pub(crate) fn open(
+        file: &SourceFile,
+        unit: TextUnit,
+        encoding: Encoding,
+    ) -> Result<Self, DataError> {
+        Self::with_piece_size(file, unit, encoding, PIECE_BYTES)
     }
 
     pub(crate) fn with_piece_size(
         file: &SourceFile,
         unit: TextUnit,
+        encoding: Encoding,
         max: usize,
     ) -> Result<Self, DataError> {
-        let (reader, counter) = open_text_stream(file)?;
+        let (reader, counter) = open_text_stream(file, encoding)?;
         Ok(Self {
             path: file.path.clone(),
             reader: Box::new(UniversalNewlines::new(reader)),
@@ -334,7 +339,7 @@ mod tests {
             compression: Compression::None,
             bytes: content.len() as u64,
         };
-        TextFileReader::with_piece_size(&file, unit, max)
+        TextFileReader::with_piece_size(&file, unit, Encoding::Utf8, max)
             .unwrap()
             .collect::<Result<Vec<_>, _>>()
             .unwrap()

@@ -1,12 +1,14 @@
 //! The vocabulary of inputs that the format readers and [`super::Source`] share: formats,
-//! compression, text units, options, files, pieces, and the decompressing byte stream. A leaf:
-//! it imports nothing from its siblings.
+//! compression, text units, options, files, pieces, and the decompressing (and decoding) byte
+//! stream. A leaf: it imports nothing from its siblings.
 use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::encoding::{Encoding, decoding};
+use crate::error::read_error;
 use crate::{DataError, NullPolicy};
 
 /// How a file is compressed.
@@ -35,7 +37,8 @@ pub enum Format {
     Csv,
     /// JSON Lines: one JSON object per line.
     Jsonl,
-    /// Plain UTF-8 text; [`TextUnit`] says what one document is.
+    /// Plain text (UTF-8, or the [`SourceOptions::encoding`]); [`TextUnit`] says what one
+    /// document is.
     Text,
 }
 
@@ -156,6 +159,10 @@ pub struct SourceOptions {
     /// CSV only: `None` detects a header (the first row names every requested column) or the
     /// AG News layout (three fields, the first an integer).
     pub csv_header: Option<CsvHeader>,
+    /// The encoding of plain text, CSV and JSON Lines files (default UTF-8, a UTF-16
+    /// byte-order mark read as UTF-16). Parquet's strings are UTF-8 by format: another
+    /// encoding is refused there.
+    pub encoding: Encoding,
 }
 
 impl Default for SourceOptions {
@@ -168,6 +175,7 @@ impl Default for SourceOptions {
             nulls: NullPolicy::Fail,
             text_unit: TextUnit::File,
             csv_header: None,
+            encoding: Encoding::Utf8,
         }
     }
 }
@@ -212,22 +220,22 @@ pub(crate) trait FileReader: Iterator<Item = Result<Piece, DataError>> {
     /// Bytes of the file on disk consumed so far (an estimate for Parquet).
     fn bytes_read(&self) -> u64;
 }
+/// An I/O error of reading `path`; text that is not valid in its encoding is a
+/// [`DataError::Line`] naming the line and the byte.
 pub(crate) fn io(path: &Path, source: std::io::Error) -> DataError {
-    DataError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    read_error(path, source)
 }
 
 /// The UTF-8 byte-order mark, skipped at the start of a JSON Lines or text file.
 pub(crate) const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
 
-/// [`open_stream`] without a leading byte-order mark, for the formats read as UTF-8 text lines
-/// (CSV strips its own).
+/// [`open_decoded`] without a leading byte-order mark, for the formats read as UTF-8 text
+/// lines (CSV strips its own).
 pub(crate) fn open_text_stream(
     file: &SourceFile,
+    encoding: Encoding,
 ) -> Result<(Box<dyn BufRead>, ByteCount), DataError> {
-    let (mut reader, counter) = open_stream(file)?;
+    let (mut reader, counter) = open_decoded(file, encoding)?;
     // The first bytes, read until they are the mark or cannot begin it (a decompressor may
     // hand them out one at a time).
     let mut head = Vec::with_capacity(BOM.len());
@@ -244,6 +252,17 @@ pub(crate) fn open_text_stream(
         return Ok((reader, counter));
     }
     Ok((Box::new(std::io::Cursor::new(head).chain(reader)), counter))
+}
+
+/// The decompressed bytes of a file decoded from `encoding` into UTF-8 and checked (see
+/// [`Encoding`]), buffered, counting the bytes read from disk.
+pub(crate) fn open_decoded(
+    file: &SourceFile,
+    encoding: Encoding,
+) -> Result<(Box<dyn BufRead>, ByteCount), DataError> {
+    let (reader, counter) = open_stream(file)?;
+    let reader = decoding(reader, encoding, true).map_err(|e| io(&file.path, e))?;
+    Ok((reader, counter))
 }
 
 /// Bytes read from a file on disk so far, shared with its reader.

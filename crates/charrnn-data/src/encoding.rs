@@ -1,0 +1,645 @@
+//! Text encodings of the inputs ([`Encoding`]) and the byte-stream adapter that turns a file's
+//! bytes into UTF-8 after decompression and before any parsing, so that the plain text, CSV and
+//! JSON Lines readers above it see UTF-8 whatever the file holds. A leaf: it imports nothing
+//! from the crate.
+use std::fmt;
+use std::io::{self, BufRead, Read};
+use std::str::FromStr;
+
+/// The character encoding of a text input: plain text, CSV or JSON Lines (Parquet's strings
+/// are UTF-8 by format, and a [`Source`](crate::Source) of Parquet refuses any other).
+///
+/// Whatever the encoding, the readers get UTF-8: the bytes are decoded as they stream out of
+/// the decompressor. A byte sequence that is not text in the encoding is an error naming its
+/// line and byte offset; Latin-1 and Windows-1252 read any bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// UTF-8, strictly; a UTF-8 byte-order mark is dropped. A file that starts with a UTF-16
+    /// byte-order mark (`FF FE` or `FE FF`) is read as UTF-16 (the mark leaves no doubt).
+    #[default]
+    Utf8,
+    /// UTF-16 in the byte order its byte-order mark gives (the mark is dropped); little-endian
+    /// without one.
+    Utf16,
+    /// UTF-16, little-endian (a leading `FF FE` is dropped; a big-endian mark is an error).
+    Utf16Le,
+    /// UTF-16, big-endian (a leading `FE FF` is dropped; a little-endian mark is an error).
+    Utf16Be,
+    /// ISO-8859-1: each byte is the code point of the same number.
+    Latin1,
+    /// Windows-1252 ("ANSI" on Western Windows, Excel's CSV): Latin-1 but for `0x80..=0x9F`,
+    /// read as the WHATWG Encoding Standard reads them (`0x80` is `€`, `0x93` is `“`); its five
+    /// undefined bytes (`0x81`, `0x8D`, `0x8F`, `0x90`, `0x9D`) are the C1 controls of the same
+    /// numbers, as in that standard.
+    Windows1252,
+}
+
+impl Encoding {
+    /// Every encoding, in the order of [`Encoding::name`]s a help text lists.
+    pub const ALL: [Encoding; 6] = [
+        Encoding::Utf8,
+        Encoding::Utf16,
+        Encoding::Utf16Le,
+        Encoding::Utf16Be,
+        Encoding::Latin1,
+        Encoding::Windows1252,
+    ];
+
+    /// `reader`'s bytes in this encoding, read as UTF-8: the adapter a [`Source`](crate::Source)
+    /// reads its text files through (after decompression, before any parsing), buffered.
+    /// A byte-order mark is dropped and decides as [`Encoding`]'s variants say (with
+    /// [`Encoding::Utf8`], a UTF-16 one makes it UTF-16); UTF-8 is checked. A character split
+    /// between two reads of `reader` is decoded whole.
+    ///
+    /// # Errors
+    /// An [`io::Error`] of kind [`InvalidData`](io::ErrorKind::InvalidData) for input that is
+    /// not text in the encoding (bytes that are not UTF-8, an unpaired UTF-16 surrogate, an odd
+    /// number of UTF-16 bytes, a UTF-16 byte-order mark of the other byte order), its message
+    /// naming the line and the byte offset; the errors of `reader`. Text before bad input is
+    /// read first: the error comes when it is reached.
+    pub fn decode<'a>(self, reader: impl BufRead + 'a) -> io::Result<Box<dyn BufRead + 'a>> {
+        decoding(Box::new(reader), self, true)
+    }
+
+    /// The name used on command lines, in records and in messages: `utf-8`, `utf-16`,
+    /// `utf-16le`, `utf-16be`, `latin-1` or `windows-1252`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Utf16 => "utf-16",
+            Encoding::Utf16Le => "utf-16le",
+            Encoding::Utf16Be => "utf-16be",
+            Encoding::Latin1 => "latin-1",
+            Encoding::Windows1252 => "windows-1252",
+        }
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Encoding {
+    type Err = String;
+
+    /// A [`Encoding::name`], or `iso-8859-1` (Latin-1) or `cp1252` (Windows-1252), any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "utf-8" => Ok(Encoding::Utf8),
+            "utf-16" => Ok(Encoding::Utf16),
+            "utf-16le" => Ok(Encoding::Utf16Le),
+            "utf-16be" => Ok(Encoding::Utf16Be),
+            "latin-1" | "iso-8859-1" => Ok(Encoding::Latin1),
+            "windows-1252" | "cp1252" => Ok(Encoding::Windows1252),
+            _ => Err(format!(
+                "unknown encoding {s:?} (expected utf-8, utf-16, utf-16le, utf-16be, latin-1 \
+                 (iso-8859-1) or windows-1252 (cp1252))"
+            )),
+        }
+    }
+}
+
+/// Text that is not valid in its encoding: the payload of the [`io::Error`] a decoding stream
+/// returns, which the readers turn into an error naming the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DecodeError {
+    /// The 1-based line (counted as universal newlines count them) of the bad bytes.
+    pub(crate) line: u64,
+    /// What is wrong, the byte offset in the (decompressed) file included.
+    pub(crate) message: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl DecodeError {
+    fn into_io(self) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, self)
+    }
+}
+
+/// The [`DecodeError`] an I/O error of a decoding stream carries, if it is one.
+pub(crate) fn decode_failure(e: &io::Error) -> Option<&DecodeError> {
+    e.get_ref()?.downcast_ref::<DecodeError>()
+}
+
+/// `reader`'s bytes in `encoding`, as UTF-8. With [`Encoding::Utf8`] and no UTF-16 byte-order
+/// mark, the bytes are checked only when `check_utf8` (else handed on as they are, for a
+/// reader that checks them itself).
+///
+/// # Errors
+/// The error of reading the first bytes, or a [`DecodeError`] when they are a UTF-16
+/// byte-order mark of the other byte order than the one given.
+pub(crate) fn decoding<'a>(
+    mut reader: Box<dyn BufRead + 'a>,
+    encoding: Encoding,
+    check_utf8: bool,
+) -> io::Result<Box<dyn BufRead + 'a>> {
+    let head = if matches!(encoding, Encoding::Latin1 | Encoding::Windows1252) {
+        Vec::new()
+    } else {
+        first_bytes(&mut reader, 2)?
+    };
+    let mark = match head.as_slice() {
+        [0xFF, 0xFE] => Some(Order::Little),
+        [0xFE, 0xFF] => Some(Order::Big),
+        _ => None,
+    };
+    let scheme = match (encoding, mark) {
+        (Encoding::Utf8 | Encoding::Utf16, Some(order)) => Scheme::Utf16(order),
+        (Encoding::Utf8, None) if !check_utf8 => {
+            return Ok(Box::new(io::Cursor::new(head).chain(reader)));
+        }
+        (Encoding::Utf8, None) => Scheme::Utf8,
+        (Encoding::Utf16 | Encoding::Utf16Le, None) => Scheme::Utf16(Order::Little),
+        (Encoding::Utf16Be, None) => Scheme::Utf16(Order::Big),
+        (Encoding::Utf16Le, Some(Order::Little)) => Scheme::Utf16(Order::Little),
+        (Encoding::Utf16Be, Some(Order::Big)) => Scheme::Utf16(Order::Big),
+        (Encoding::Utf16Le | Encoding::Utf16Be, Some(order)) => {
+            return Err(DecodeError {
+                line: 1,
+                message: format!(
+                    "the file starts with a UTF-16{} byte-order mark ({}) but the encoding given \
+                     is {encoding}; utf-16 reads the byte order from the mark",
+                    order.name(),
+                    hex(&head)
+                ),
+            }
+            .into_io());
+        }
+        (Encoding::Latin1, _) => Scheme::Latin1,
+        (Encoding::Windows1252, _) => Scheme::Windows1252,
+    };
+    let skip = if mark.is_some() && matches!(scheme, Scheme::Utf16(_)) {
+        head.len()
+    } else {
+        0
+    };
+    let mut state = State::new(scheme, skip as u64);
+    state.feed(&head[skip..]);
+    Ok(Box::new(Decoder {
+        inner: reader,
+        state,
+    }))
+}
+
+/// Reads up to `n` bytes from the front of `reader` (consumed), however the stream hands
+/// them out.
+fn first_bytes(reader: &mut dyn BufRead, n: usize) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(n);
+    while head.len() < n {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let k = buf.len().min(n - head.len());
+        head.extend_from_slice(&buf[..k]);
+        reader.consume(k);
+    }
+    Ok(head)
+}
+
+/// A byte order of UTF-16.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    Little,
+    Big,
+}
+
+impl Order {
+    fn name(self) -> &'static str {
+        match self {
+            Order::Little => "LE",
+            Order::Big => "BE",
+        }
+    }
+}
+
+/// How bytes become UTF-8.
+#[derive(Clone, Copy, Debug)]
+enum Scheme {
+    /// Checked and handed on.
+    Utf8,
+    Utf16(Order),
+    Latin1,
+    Windows1252,
+}
+
+/// Windows-1252's `0x80..=0x9F`, per the WHATWG index (the undefined five are C1 controls).
+const WINDOWS_1252_HIGH: [char; 32] = [
+    '\u{20AC}', '\u{0081}', '\u{201A}', '\u{0192}', '\u{201E}', '\u{2026}', '\u{2020}', '\u{2021}',
+    '\u{02C6}', '\u{2030}', '\u{0160}', '\u{2039}', '\u{0152}', '\u{008D}', '\u{017D}', '\u{008F}',
+    '\u{0090}', '\u{2018}', '\u{2019}', '\u{201C}', '\u{201D}', '\u{2022}', '\u{2013}', '\u{2014}',
+    '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}', '\u{009D}', '\u{017E}', '\u{0178}',
+];
+
+/// The bytes as `0xE9 0x80`, for messages.
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("0x{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What to do about text that is not UTF-8.
+pub(crate) const ENCODING_HINT: &str =
+    "if the file is in another encoding, name it: --encoding windows-1252 (or latin-1)";
+
+/// Line breaks counted as universal newlines count them (`\r\n`, `\r` and `\n` are one each),
+/// across chunks.
+#[derive(Debug, Default)]
+struct Lines {
+    breaks: u64,
+    after_cr: bool,
+}
+
+impl Lines {
+    fn count(&mut self, text: &[u8]) {
+        let Some(&last) = text.last() else { return };
+        if text.contains(&b'\r') {
+            for &b in text {
+                match b {
+                    b'\r' => self.breaks += 1,
+                    b'\n' if !self.after_cr => self.breaks += 1,
+                    _ => {}
+                }
+                self.after_cr = b == b'\r';
+            }
+        } else {
+            let mut n = text.iter().filter(|&&b| b == b'\n').count() as u64;
+            if self.after_cr && text[0] == b'\n' {
+                n -= 1;
+            }
+            self.breaks += n;
+            self.after_cr = last == b'\r';
+        }
+    }
+
+    /// The 1-based number of the line the next byte is on.
+    fn line(&self) -> u64 {
+        self.breaks + 1
+    }
+}
+
+/// The decoding of a stream, fed one chunk after another.
+#[derive(Debug)]
+struct State {
+    scheme: Scheme,
+    /// Decoded bytes not yet consumed: `out[pos..]`.
+    out: Vec<u8>,
+    pos: usize,
+    /// Input bytes fed so far (a byte-order mark included).
+    fed: u64,
+    /// UTF-8: the bytes of a character the last chunk ended inside.
+    carry: Vec<u8>,
+    /// UTF-16: the first byte of a code unit the last chunk ended inside.
+    odd: Option<u8>,
+    /// UTF-16: a high surrogate waiting for its low one, and the offset of its first byte.
+    high: Option<(u16, u64)>,
+    lines: Lines,
+    /// Bad input met after the text before it: handed out once that text is consumed.
+    failed: Option<DecodeError>,
+    finished: bool,
+}
+
+impl State {
+    fn new(scheme: Scheme, fed: u64) -> Self {
+        Self {
+            scheme,
+            out: Vec::new(),
+            pos: 0,
+            fed,
+            carry: Vec::new(),
+            odd: None,
+            high: None,
+            lines: Lines::default(),
+            failed: None,
+            finished: false,
+        }
+    }
+
+    /// Decodes `chunk` (the next input bytes) after what `out` holds: the decoded text, up to
+    /// the first bad input (then `failed`).
+    fn feed(&mut self, chunk: &[u8]) {
+        if self.failed.is_some() || chunk.is_empty() {
+            return;
+        }
+        let before = self.out.len();
+        let start = self.fed;
+        self.fed += chunk.len() as u64;
+        let failure = match self.scheme {
+            Scheme::Utf8 => self.utf8(chunk, start),
+            Scheme::Utf16(order) => self.utf16(chunk, start, order),
+            Scheme::Latin1 => {
+                self.single_bytes(chunk, char::from);
+                None
+            }
+            Scheme::Windows1252 => {
+                self.single_bytes(chunk, |b| match b {
+                    0x80..=0x9F => WINDOWS_1252_HIGH[usize::from(b - 0x80)],
+                    _ => char::from(b),
+                });
+                None
+            }
+        };
+        self.lines.count(&self.out[before..]);
+        if let Some(message) = failure {
+            self.failed = Some(DecodeError {
+                line: self.lines.line(),
+                message,
+            });
+        }
+    }
+
+    /// The end of the input: what was left half-read is an error.
+    fn finish(&mut self) {
+        self.finished = true;
+        if self.failed.is_some() {
+            return;
+        }
+        let message = if !self.carry.is_empty() {
+            let at = self.fed - self.carry.len() as u64;
+            Some(format!(
+                "the text is not valid UTF-8 at byte {at} ({}: the file ends inside a \
+                 character); {ENCODING_HINT}",
+                hex(&self.carry)
+            ))
+        } else if self.odd.is_some() {
+            Some(format!(
+                "the text is not valid UTF-16 at byte {}: the file ends in half a code unit (an \
+                 odd number of bytes)",
+                self.fed - 1
+            ))
+        } else {
+            self.high.map(|(unit, at)| unpaired(unit, at))
+        };
+        if let Some(message) = message {
+            self.failed = Some(DecodeError {
+                line: self.lines.line(),
+                message,
+            });
+        }
+    }
+
+    fn utf8(&mut self, chunk: &[u8], start: u64) -> Option<String> {
+        // `carry` holds the first bytes of a character `chunk` ends; they were fed before it.
+        let base = start - self.carry.len() as u64;
+        let from = self.out.len();
+        self.out.append(&mut self.carry);
+        self.out.extend_from_slice(chunk);
+        let Err(e) = std::str::from_utf8(&self.out[from..]) else {
+            return None;
+        };
+        let valid = from + e.valid_up_to();
+        match e.error_len() {
+            None => {
+                self.carry.extend_from_slice(&self.out[valid..]);
+                self.out.truncate(valid);
+                None
+            }
+            Some(len) => {
+                let bad = hex(&self.out[valid..valid + len]);
+                self.out.truncate(valid);
+                let at = base + (valid - from) as u64;
+                Some(format!(
+                    "the text is not valid UTF-8 at byte {at} ({bad}); {ENCODING_HINT}"
+                ))
+            }
+        }
+    }
+
+    fn utf16(&mut self, mut chunk: &[u8], start: u64, order: Order) -> Option<String> {
+        let unit = |a: u8, b: u8| match order {
+            Order::Little => u16::from_le_bytes([a, b]),
+            Order::Big => u16::from_be_bytes([a, b]),
+        };
+        let mut at = start;
+        if let Some(first) = self.odd.take() {
+            // `chunk` is not empty: its first byte ends the unit.
+            let u = unit(first, chunk[0]);
+            chunk = &chunk[1..];
+            if let Err(message) = self.unit(u, at - 1) {
+                return Some(message);
+            }
+            at += 1;
+        }
+        let mut pairs = chunk.chunks_exact(2);
+        for pair in &mut pairs {
+            if let Err(message) = self.unit(unit(pair[0], pair[1]), at) {
+                return Some(message);
+            }
+            at += 2;
+        }
+        if let [last] = pairs.remainder() {
+            self.odd = Some(*last);
+        }
+        None
+    }
+
+    /// Decodes one UTF-16 code unit whose first byte is at offset `at`.
+    fn unit(&mut self, u: u16, at: u64) -> Result<(), String> {
+        if let Some((high, high_at)) = self.high.take() {
+            if !(0xDC00..=0xDFFF).contains(&u) {
+                return Err(unpaired(high, high_at));
+            }
+            let c = 0x10000 + ((u32::from(high) - 0xD800) << 10) + (u32::from(u) - 0xDC00);
+            push(
+                &mut self.out,
+                char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER),
+            );
+            return Ok(());
+        }
+        match u {
+            0..=0x7F => self.out.push(u as u8),
+            0xD800..=0xDBFF => self.high = Some((u, at)),
+            0xDC00..=0xDFFF => return Err(unpaired(u, at)),
+            _ => push(
+                &mut self.out,
+                char::from_u32(u32::from(u)).unwrap_or(char::REPLACEMENT_CHARACTER),
+            ),
+        }
+        Ok(())
+    }
+
+    fn single_bytes(&mut self, chunk: &[u8], decode: impl Fn(u8) -> char) {
+        self.out.reserve(chunk.len());
+        for &b in chunk {
+            if b.is_ascii() {
+                self.out.push(b);
+            } else {
+                push(&mut self.out, decode(b));
+            }
+        }
+    }
+}
+
+fn unpaired(unit: u16, at: u64) -> String {
+    format!("the text is not valid UTF-16 at byte {at}: an unpaired surrogate (0x{unit:04X})")
+}
+
+fn push(out: &mut Vec<u8>, c: char) {
+    out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+}
+
+/// A stream of bytes in some encoding read as UTF-8 (see [`decoding`]).
+struct Decoder<R> {
+    inner: R,
+    state: State,
+}
+
+impl<R: BufRead> Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Decoder<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let s = &mut self.state;
+        // A chunk may decode to nothing (half a character): read on.
+        while s.pos == s.out.len() {
+            if let Some(e) = &s.failed {
+                return Err(e.clone().into_io());
+            }
+            if s.finished {
+                break;
+            }
+            s.out.clear();
+            s.pos = 0;
+            let chunk = self.inner.fill_buf()?;
+            if chunk.is_empty() {
+                s.finish();
+                continue;
+            }
+            let n = chunk.len();
+            s.feed(chunk);
+            self.inner.consume(n);
+        }
+        Ok(&s.out[s.pos..])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        let s = &mut self.state;
+        s.pos = (s.pos + amount).min(s.out.len());
+    }
+}
+
+/// A reader that keeps a copy of the [`DecodeError`] it passed on: for readers (the CSV header
+/// inference) that turn I/O errors into text.
+pub(crate) struct Watched<R> {
+    inner: R,
+    failure: Option<DecodeError>,
+}
+
+impl<R> Watched<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            failure: None,
+        }
+    }
+
+    /// The decoding error met, if any.
+    pub(crate) fn failure(&self) -> Option<&DecodeError> {
+        self.failure.as_ref()
+    }
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if let Some(d) = decode_failure(e) {
+                self.failure = Some(d.clone());
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(bytes: &[u8], encoding: Encoding) -> Result<String, DecodeError> {
+        let inner = Box::new(io::BufReader::with_capacity(
+            3,
+            io::Cursor::new(bytes.to_vec()),
+        ));
+        let mut out = Vec::new();
+        let mut reader =
+            decoding(inner, encoding, true).map_err(|e| decode_failure(&e).cloned().unwrap())?;
+        reader
+            .read_to_end(&mut out)
+            .map_err(|e| decode_failure(&e).cloned().unwrap())?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn every_windows_1252_byte_is_the_whatwg_code_point() {
+        let all: Vec<u8> = (0..=255).collect();
+        let text = decode_all(&all, Encoding::Windows1252).unwrap();
+        let chars: Vec<char> = text.chars().collect();
+        assert_eq!(chars.len(), 256);
+        for (b, c) in all.iter().zip(&chars) {
+            match b {
+                0x80..=0x9F => assert_eq!(*c, WINDOWS_1252_HIGH[usize::from(b - 0x80)]),
+                _ => assert_eq!(u32::from(*c), u32::from(*b)),
+            }
+        }
+        assert_eq!(chars[0x80], '€');
+        assert_eq!(chars[0x93], '“');
+        assert_eq!(chars[0x9F], 'Ÿ');
+        for undefined in [0x81, 0x8D, 0x8F, 0x90, 0x9D] {
+            assert_eq!(u32::from(chars[undefined]), undefined as u32);
+        }
+        let latin = decode_all(&all, Encoding::Latin1).unwrap();
+        assert!(latin.chars().zip(0u32..).all(|(c, b)| u32::from(c) == b));
+    }
+
+    #[test]
+    fn lines_count_as_universal_newlines() {
+        let mut lines = Lines::default();
+        for part in [&b"a\r"[..], b"\nb\r", b"c\n", b"\n", b"\r", b"\r\n"] {
+            lines.count(part);
+        }
+        // `a\r\nb\rc\n\n\r\r\n`: a, b, c, three empty lines, then the line after `\r\n`.
+        assert_eq!(lines.line(), 7);
+    }
+
+    #[test]
+    fn names_read_back() {
+        for e in Encoding::ALL {
+            assert_eq!(e.name().parse::<Encoding>(), Ok(e));
+            assert_eq!(e.to_string().to_uppercase().parse::<Encoding>(), Ok(e));
+        }
+        assert_eq!("ISO-8859-1".parse(), Ok(Encoding::Latin1));
+        assert_eq!("cp1252".parse(), Ok(Encoding::Windows1252));
+        assert!("ebcdic".parse::<Encoding>().is_err());
+    }
+
+    #[test]
+    fn a_byte_order_mark_of_the_other_order_is_refused() {
+        let e = decode_all(&[0xFE, 0xFF, 0, b'a'], Encoding::Utf16Le).unwrap_err();
+        assert!(e.message.contains("UTF-16BE byte-order mark"), "{e}");
+        assert_eq!(
+            decode_all(&[0xFE, 0xFF, 0, b'a'], Encoding::Utf16Be).unwrap(),
+            "a"
+        );
+        assert_eq!(
+            decode_all(&[0xFF, 0xFE, b'a', 0], Encoding::Utf16Le).unwrap(),
+            "a"
+        );
+        assert_eq!(decode_all(&[b'a', 0], Encoding::Utf16).unwrap(), "a");
+    }
+}
