@@ -5,6 +5,7 @@ use std::cell::RefCell;
 
 use anyhow::Result;
 use charrnn_experiment::Event;
+use charrnn_model::ModelError;
 
 enum Mode {
     /// Results as text on stdout; progress on stderr.
@@ -99,13 +100,18 @@ pub fn stdout_line(text: impl std::fmt::Display) -> Result<()> {
 }
 
 /// `outer: inner: innermost`, skipping causes whose text the outer message already contains.
-/// A command-line (clap) error among them is its [`usage_message`].
+/// A command-line (clap) error among them is its [`usage_message`], a model error its
+/// [`in_flags`] text.
 pub fn one_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
-        let text = match cause.downcast_ref::<clap::Error>() {
-            Some(usage) => usage_message(usage),
-            None => cause.to_string(),
+        let text = match (
+            cause.downcast_ref::<clap::Error>(),
+            cause.downcast_ref::<ModelError>(),
+        ) {
+            (Some(usage), _) => usage_message(usage),
+            (None, Some(model)) => in_flags(model),
+            (None, None) => cause.to_string(),
         };
         if line.contains(&text) {
             continue;
@@ -116,6 +122,35 @@ pub fn one_line(err: &anyhow::Error) -> String {
         line.push_str(text.trim());
     }
     line.replace('\n', " ")
+}
+
+/// What the model library names as a call of its own, and the flag that does it here.
+const LIBRARY_TO_FLAGS: [(&str, &str); 2] = [
+    (
+        "use parse_device(\"cpu\") or parse_device(\"auto\")",
+        "use --device cpu or auto",
+    ),
+    (
+        "`divergence_factor: None` in the `TrainConfig` turns the bound off",
+        "--divergence-factor 0 turns the bound off",
+    ),
+];
+
+/// A model error in the command line's words: the library tells its callers about its calls
+/// (`Trainer::resume`, `parse_device("cpu")`...), the command line about its flags.
+pub fn in_flags(err: &ModelError) -> String {
+    match err {
+        ModelError::RunExists(dir) => format!(
+            "{} already holds a trained model: resume it (--resume), choose another directory, \
+             or replace it (--overwrite)",
+            dir.display()
+        ),
+        other => LIBRARY_TO_FLAGS
+            .iter()
+            .fold(other.to_string(), |text, (library, flag)| {
+                text.replace(library, flag)
+            }),
+    }
 }
 
 /// A command-line error as one line, without clap's `error: ` prefix or colour: its message,
@@ -247,5 +282,38 @@ mod tests {
             one_line(&chained),
             "cannot serve: invalid value '9' for '--max-queue <MAX_QUEUE>': too many"
         );
+    }
+
+    /// The model library names its own calls in its errors; here they name the flags.
+    #[test]
+    fn model_errors_name_the_flags() {
+        let exists = ModelError::RunExists("runs/a".into());
+        assert!(exists.to_string().contains("Trainer::resume"), "{exists}");
+        assert_eq!(
+            one_line(&exists.into()),
+            "runs/a already holds a trained model: resume it (--resume), choose another \
+             directory, or replace it (--overwrite)"
+        );
+        let diverged = ModelError::Diverged {
+            what: "training loss",
+            value: 9.0,
+            bound: 8.0,
+            step: 3,
+            epoch: 0,
+        };
+        let line = one_line(&anyhow::Error::new(diverged).context("training failed"));
+        assert!(
+            line.starts_with("training failed: training diverged")
+                && line.ends_with("(--divergence-factor 0 turns the bound off)"),
+            "{line}"
+        );
+        // On a machine without CUDA, the device parser's own advice; with it, a device index
+        // no machine has.
+        let no_device = charrnn_model::parse_device("cuda:999").unwrap_err();
+        let line = one_line(&no_device.into());
+        assert!(!line.contains("parse_device"), "{line}");
+        if !charrnn_model::tch::Cuda::is_available() {
+            assert!(line.ends_with("; use --device cpu or auto"), "{line}");
+        }
     }
 }

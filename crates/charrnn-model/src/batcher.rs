@@ -352,7 +352,7 @@ impl<'m> Batcher<'m> {
         let labels = label_tensor(self.rows.iter().map(|r| r.label), device)?;
         let (l, s) = self
             .model
-            .forward(&input, labels.as_ref(), Some(&state), false)?;
+            .forward_unchecked(&input, labels.as_ref(), Some(&state), false)?;
         self.next = Some((l.f_select(1, 0)?, s));
         Ok(events)
     }
@@ -439,7 +439,8 @@ fn prime(model: &CharRnn, prompts: &[Vec<u32>], labels: &[Option<u32>]) -> Resul
             .f_view([rows.len() as i64, *len as i64])?
             .f_to_device(device)?;
         let label = label_tensor(rows.iter().map(|&i| labels[i]), device)?;
-        let (l, s) = model.forward(&input, label.as_ref(), None, false)?;
+        // Encoded by the vocabulary, labels checked by `Batcher::check`.
+        let (l, s) = model.forward_unchecked(&input, label.as_ref(), None, false)?;
         logits.push(l.f_select(1, *len as i64 - 1)?);
         states.push(s);
         order.extend(rows);

@@ -24,7 +24,7 @@ pub fn parse_device(spec: &str) -> Result<Device> {
         return Err(ModelError::CudaUnavailable {
             requested: spec.to_owned(),
             reason: "no CUDA device is available (no GPU, no driver, or a CPU-only libtorch); \
-                     use --device cpu or auto"
+                     use parse_device(\"cpu\") or parse_device(\"auto\")"
                 .into(),
         });
     }

@@ -14,6 +14,18 @@ pub enum ModelError {
     /// Input that does not fit the model: ids outside the vocabulary, a missing label...
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A prompt given to [`generate`](crate::generate) that the vocabulary cannot encode
+    /// (characters outside it, with `Unknown::Error`); `source` says which, and where.
+    #[error("invalid input: prompt {index} ({prompt:?}): {source}")]
+    Prompt {
+        /// The prompt's index among those given.
+        index: usize,
+        /// The prompt as given.
+        prompt: String,
+        /// The vocabulary's error: `VocabError::UnknownTokens` lists each unknown character
+        /// with its position in the prompt.
+        source: charrnn_vocab::VocabError,
+    },
     /// A distributed group could not be made or a collective failed: a rank that did not
     /// arrive or went away, a timeout, a launcher environment that does not add up.
     #[error("distributed training: {0}")]
@@ -60,8 +72,8 @@ pub enum ModelError {
     #[error(
         "training diverged: the {what} reached {value:.4} nats per character at step {step} \
          (epoch {epoch}), above the bound of {bound:.4}; the last good checkpoint, if any, was \
-         kept; try a lower learning rate or gradient clipping (--divergence-factor 0 turns the \
-         bound off)"
+         kept; try a lower learning rate or gradient clipping (`divergence_factor: None` in the \
+         `TrainConfig` turns the bound off)"
     )]
     Diverged {
         /// Which quantity: "training loss" or "validation loss".
@@ -77,8 +89,8 @@ pub enum ModelError {
     },
     /// A new run would replace the trained model of an existing run directory.
     #[error(
-        "{} already holds a trained model: resume it (--resume), choose another directory, \
-         or replace it (--overwrite)", .0.display()
+        "{} already holds a trained model: resume it (`Trainer::resume`), choose another \
+         directory, or replace it (`Trainer::overwrite(true)`)", .0.display()
     )]
     RunExists(PathBuf),
     /// Training was interrupted ([`Trainer::interrupt_on`](crate::Trainer::interrupt_on))
@@ -97,18 +109,53 @@ pub enum ModelError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// An error from libtorch.
-    #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
-    /// An error from the vocabulary (unknown characters in a prompt, a bad tokenizer.json...).
+    /// An error from libtorch. Its text is the first line of libtorch's message, without the
+    /// C++ backtrace (`Exception raised from ...`, `frame #N: ...`) that libtorch appends; the
+    /// whole text is the inner error's (its `Display` and `Debug`, and
+    /// [`ModelError::full_text`]).
+    #[error("libtorch: {}", first_line(.0))]
+    Torch(tch::TchError),
+    /// An error from the vocabulary (a bad tokenizer.json, a vocabulary that does not fit the
+    /// model...). A prompt that [`generate`](crate::generate) cannot encode is
+    /// [`ModelError::Prompt`].
     #[error(transparent)]
     Vocab(#[from] charrnn_vocab::VocabError),
+    /// An error from `charrnn-data` (reading a dataset, a token store...), so that `?` works
+    /// on its calls in code that returns this crate's [`Result`].
+    #[error(transparent)]
+    Data(#[from] charrnn_data::DataError),
     /// An error from the sampler (bad temperature, top-p...).
     #[error(transparent)]
     Sampling(#[from] charrnn_sampling::SamplingError),
 }
 
+impl From<tch::TchError> for ModelError {
+    fn from(e: tch::TchError) -> Self {
+        ModelError::Torch(e)
+    }
+}
+
+/// The first line of libtorch's message: what went wrong, without the C++ backtrace.
+fn first_line(e: &tch::TchError) -> String {
+    let text = e.to_string();
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_owned()
+}
+
 impl ModelError {
+    /// The error's whole text: its `Display`, except for [`ModelError::Torch`], whose
+    /// `Display` keeps the first line of libtorch's message and whose whole text (the C++
+    /// backtrace included, for a bug report) this is.
+    pub fn full_text(&self) -> String {
+        match self {
+            ModelError::Torch(e) => format!("libtorch: {e}"),
+            other => other.to_string(),
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ModelError::Io {
             path: path.into(),

@@ -128,7 +128,9 @@ fn forward_batches<E: Examples + ?Sized>(
     order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
     for chunk in order.chunks(batch_size.max(1)) {
         let batch = DeviceBatch::new(&examples.collate(chunk), model.config(), model.device())?;
-        let (logits, _) = model.forward(&batch.input, batch.labels.as_ref(), None, false)?;
+        // Examples checked by `check_request`.
+        let (logits, _) =
+            model.forward_unchecked(&batch.input, batch.labels.as_ref(), None, false)?;
         each(&batch, &logits)?;
     }
     Ok((lengths, order))

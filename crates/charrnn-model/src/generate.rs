@@ -71,7 +71,14 @@ pub struct Generated {
 
 /// Generates one continuation of each prompt (repeat a prompt for several samples), all
 /// advancing together. Sample `i` uses the sampler's stream `i`, so it does not depend on the
-/// other prompts. Unknown characters in a prompt are an error naming them.
+/// other prompts.
+///
+/// # Errors
+/// [`ModelError::Prompt`] for a prompt with characters outside the vocabulary (with
+/// [`Unknown::Error`], the default), keeping the vocabulary's error, which lists each unknown
+/// character and its position; [`ModelError::InvalidInput`] for an empty prompt without
+/// `<bos>` or a label the model does not take; [`ModelError::Sampling`] for bad sampling
+/// settings; tensor errors.
 pub fn generate(
     model: &CharRnn,
     vocab: &Vocab,
@@ -112,9 +119,11 @@ pub fn generate_streaming(
             };
             match batcher.check(&request) {
                 Ok(_) => Ok((i as u64, request)),
-                Err(ModelError::Vocab(e)) => Err(ModelError::InvalidInput(format!(
-                    "prompt {i} ({prompt:?}): {e}"
-                ))),
+                Err(ModelError::Vocab(source)) => Err(ModelError::Prompt {
+                    index: i,
+                    prompt: (*prompt).to_owned(),
+                    source,
+                }),
                 Err(ModelError::InvalidInput(e)) if options.prepend_bos || !prompt.is_empty() => {
                     Err(ModelError::InvalidInput(e))
                 }

@@ -14,7 +14,7 @@
 //! - **Training** ([`Trainer`], [`TrainConfig`]): Adam, RMSprop or SGD written over one flat
 //!   parameter buffer (a fixed handful of kernels per step, whatever the number of tensors),
 //!   learning-rate schedules, gradient-norm clipping on the device, budgets in epochs, steps
-//!   and seconds, shuffled or length-bucketed batches, evaluation every N steps and at each
+//!   and seconds (every one set applies; the first reached stops), shuffled or length-bucketed batches, evaluation every N steps and at each
 //!   epoch end, `best/` and `last/` checkpoints, `metrics.jsonl`, a history of checkpoints
 //!   every N steps (`checkpoints/step-NNNNNNN/`, the newest few kept; [`checkpoint_history`]
 //!   lists them), exact resume, a stop with a clear error on a NaN loss, a stop on Ctrl-C
@@ -51,7 +51,41 @@
 //! (`charrnn-sampling` defines them, draws on the host and hands out its random numbers to the
 //! device sampler here), and command lines, progress bars or plots.
 //!
+//! # Using this crate in your own project
+//!
+//! - **libtorch 2.11.0, exactly** (what tch 0.24 binds): `export LIBTORCH=/path/to/libtorch`
+//!   (a directory with `lib/` and `include/`: an unzipped libtorch, or the `torch` directory
+//!   of a Python `site-packages` with `torch==2.11.0`), or `export LIBTORCH_USE_PYTORCH=1` to
+//!   use the torch of the active `python3`. `tch` itself is re-exported as
+//!   `charrnn_model::tch`, so you need not depend on it.
+//! - **A `build.rs` in each package of yours that depends on this crate and has binaries,
+//!   tests or examples.** This crate's build script computes the link arguments that give an
+//!   executable a RUNPATH to libtorch's `lib/` and keep `libtorch_cuda` linked (the linker
+//!   would drop it, nothing naming its symbols, and CUDA would then be invisible). Cargo
+//!   applies them to this package's own targets only and hands them to direct dependents as
+//!   `DEP_CHARRNN_TORCH_LINK_ARGS`; re-emit them (as the `charrnn` binary's package does):
+//!
+//! ```ignore
+//! // build.rs, beside the Cargo.toml that depends on charrnn-model
+//! fn main() {
+//!     println!("cargo:rerun-if-env-changed=DEP_CHARRNN_TORCH_LINK_ARGS");
+//!     if let Ok(args) = std::env::var("DEP_CHARRNN_TORCH_LINK_ARGS") {
+//!         for arg in args.split('\t').filter(|a| !a.is_empty()) {
+//!             println!("cargo:rustc-link-arg={arg}");
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! Without it your binaries build but stop at start (`libtorch_cpu.so: cannot open shared
+//! object file`) unless `LD_LIBRARY_PATH` names libtorch's `lib/`, and even then a CUDA
+//! libtorch's GPUs stay unseen.
+//!
 //! # Example
+//!
+//! Training stops at the first budget reached: the default's 10 epochs would come long before
+//! 200 steps on two titles, so the example clears them ([`TrainConfig::for_steps`] says the
+//! same).
 //!
 //! ```no_run
 //! use std::collections::BTreeMap;
@@ -73,7 +107,7 @@
 //!
 //! let device = parse_device("auto")?;
 //! let model = CharRnn::new(&ModelConfig::new(vocab.len()), device, 42)?;
-//! let config = TrainConfig { max_steps: Some(200), ..TrainConfig::default() };
+//! let config = TrainConfig { max_steps: Some(200), epochs: None, ..TrainConfig::default() };
 //! let mut trainer = Trainer::new(model, config, "runs/demo")?;
 //! let data = TrainData {
 //!     train: &examples,

@@ -364,14 +364,43 @@ impl CharRnn {
 
     /// Runs whole sequences through the network.
     ///
-    /// - `input`: `[batch, steps]` int64 ids on the model's device (any id below `vocab_size`);
-    /// - `labels`: `[batch]` int64 class ids, required exactly when the model has labels;
+    /// - `input`: `[batch, steps]` int64 ids on the model's device, each in `0..vocab_size`;
+    /// - `labels`: `[batch]` int64 class ids in `0..num_labels`, required exactly when the
+    ///   model has labels;
     /// - `state`: the state to start from (zeros when `None`);
     /// - `train`: applies dropout when true.
     ///
     /// Returns `[batch, steps, vocab_size]` logits and the state after the last step. Running
     /// a sequence in pieces, carrying the state, gives the same logits as running it whole.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidInput`] for a shape, a type, an id or a label that does not fit
+    /// the model, before libtorch sees them. Checking the ids' range reads their smallest and
+    /// largest back from the device, so on CUDA this call waits for the work queued before
+    /// it; the crate's own training, evaluation and generation check their ids on the host
+    /// instead and do not wait.
     pub fn forward(
+        &self,
+        input: &Tensor,
+        labels: Option<&Tensor>,
+        state: Option<&State>,
+        train: bool,
+    ) -> Result<(Tensor, State)> {
+        if input.kind() == Kind::Int64 {
+            check_range(input, self.config.vocab_size, "input id", "the vocabulary")?;
+        }
+        if let (Some(n), Some(l)) = (self.config.num_labels, labels)
+            && l.kind() == Kind::Int64
+        {
+            check_range(l, n, "label", "the model's classes")?;
+        }
+        self.forward_unchecked(input, labels, state, train)
+    }
+
+    /// [`CharRnn::forward`] without reading the ids back to check their range: for ids that
+    /// were checked on the host (collated examples, encoded prompts, sampled ids). Shapes and
+    /// types are still checked.
+    pub(crate) fn forward_unchecked(
         &self,
         input: &Tensor,
         labels: Option<&Tensor>,
@@ -405,6 +434,12 @@ impl CharRnn {
                     return Err(ModelError::InvalidInput(format!(
                         "labels must be a [{batch}] tensor, got shape {:?}",
                         labels.size()
+                    )));
+                }
+                if labels.kind() != Kind::Int64 {
+                    return Err(ModelError::InvalidInput(format!(
+                        "labels must be int64, got {:?}",
+                        labels.kind()
                     )));
                 }
                 let l = Tensor::f_embedding(&self.params[i], labels, -1, false, false)?
@@ -482,6 +517,28 @@ impl CharRnn {
         }
         Ok(())
     }
+}
+
+/// Refuses a tensor of ids with a value outside `0..bound` (`what`: "input id", "label";
+/// `of`: what the range is, in words), naming the first bad extreme. One reduction, and one
+/// read-back of two numbers (on CUDA, a wait for the device).
+fn check_range(ids: &Tensor, bound: usize, what: &str, of: &str) -> Result<()> {
+    if ids.numel() == 0 {
+        return Ok(());
+    }
+    let extremes = Tensor::f_stack(&[ids.f_min()?, ids.f_max()?], 0)?.f_to_device(Device::Cpu)?;
+    let (low, high) = match Vec::<i64>::try_from(&extremes)?.as_slice() {
+        &[low, high] => (low, high),
+        _ => return Ok(()),
+    };
+    let bound = i64::try_from(bound).unwrap_or(i64::MAX);
+    let bad = if low < 0 { low } else { high };
+    if low < 0 || high >= bound {
+        return Err(ModelError::InvalidInput(format!(
+            "{what} {bad} is outside {of} (0..{bound})"
+        )));
+    }
+    Ok(())
 }
 
 /// On CUDA, lets cuDNN lay the recurrent weights out in its own flat buffer; returns where each

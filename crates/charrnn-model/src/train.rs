@@ -19,6 +19,7 @@ use crate::dist::ProcessGroup;
 use crate::error::{ModelError, Result};
 use crate::eval::{DeviceBatch, check_examples, loss_sum};
 use crate::loss_window::Window;
+use crate::model_config::ModelConfig;
 use crate::network::CharRnn;
 use crate::network::State;
 use crate::observer::{EpochEnd, Observer, StepInfo};
@@ -203,12 +204,106 @@ fn step_seed(seed: u64, step: u64) -> i64 {
     ((z ^ (z >> 31)) >> 1) as i64
 }
 
+/// Refuses a run directory that is a file, or that a file stands in the way of (a file where
+/// a directory above it should be), naming the file.
+fn refuse_file_in_the_way(run_dir: &Path) -> Result<()> {
+    let Some(file) = run_dir
+        .ancestors()
+        .filter(|p| !p.as_os_str().is_empty())
+        .find(|p| p.exists())
+        .filter(|p| !p.is_dir())
+    else {
+        return Ok(());
+    };
+    let problem = if file == run_dir {
+        "the run directory is a file, not a directory".to_owned()
+    } else {
+        format!(
+            "a file stands where a directory above the run directory {} should be",
+            run_dir.display()
+        )
+    };
+    Err(ModelError::io(
+        file,
+        std::io::Error::new(std::io::ErrorKind::NotADirectory, problem),
+    ))
+}
+
+/// What [`Trainer::train_step`] refuses in a batch made by its caller (the batches of
+/// [`Trainer::fit`] come from checked examples): buffers that do not match the batch's shape,
+/// ids outside the vocabulary, a label missing or outside the model's classes.
+fn check_batch(batch: &Batch, config: &ModelConfig) -> Result<()> {
+    let bad = |m: String| Err(ModelError::InvalidInput(m));
+    let cells = batch.batch_size.checked_mul(batch.seq_len);
+    if cells != Some(batch.input.len()) || cells != Some(batch.target.len()) {
+        return bad(format!(
+            "a batch of {} rows of {} positions has {} input and {} target ids",
+            batch.batch_size,
+            batch.seq_len,
+            batch.input.len(),
+            batch.target.len()
+        ));
+    }
+    if batch.lengths.len() != batch.batch_size {
+        return bad(format!(
+            "a batch of {} rows has {} lengths",
+            batch.batch_size,
+            batch.lengths.len()
+        ));
+    }
+    let vocab = config.vocab_size;
+    let outside = |ids: &[i64], bound: usize| {
+        ids.iter()
+            .position(|&id| usize::try_from(id).map_or(true, |id| id >= bound))
+    };
+    for (what, ids) in [("input", &batch.input), ("target", &batch.target)] {
+        if let Some(at) = outside(ids, vocab) {
+            return bad(format!(
+                "{what} id {} (row {}, position {}) is outside the vocabulary (0..{vocab})",
+                ids[at],
+                at / batch.seq_len.max(1),
+                at % batch.seq_len.max(1)
+            ));
+        }
+    }
+    match (config.num_labels, &batch.labels) {
+        (Some(n), Some(labels)) => {
+            if labels.len() != batch.batch_size {
+                return bad(format!(
+                    "a batch of {} rows has {} labels",
+                    batch.batch_size,
+                    labels.len()
+                ));
+            }
+            if let Some(row) = outside(labels, n) {
+                return bad(format!(
+                    "label {} (row {row}) is outside the model's classes (0..{n})",
+                    labels[row]
+                ));
+            }
+        }
+        (Some(n), None) if batch.batch_size > 0 => {
+            return bad(format!(
+                "the model is conditioned on a label (0..{n}) but the batch has none"
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 impl Trainer {
     /// A new run of `model` into `run_dir` (created if needed). A directory that already
     /// holds a trained model ([`run_holds_model`]) is refused by [`Trainer::fit`] unless
     /// [`Trainer::overwrite`] allows replacing it.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidTrainConfig`] for a configuration that cannot run;
+    /// [`ModelError::Io`] when `run_dir`, or a directory above it, is a file.
     pub fn new(model: CharRnn, config: TrainConfig, run_dir: impl Into<PathBuf>) -> Result<Self> {
         config.validate()?;
+        let run_dir = run_dir.into();
+        refuse_file_in_the_way(&run_dir)?;
         let optimizer =
             Optimizer::new(&config.optimizer, &model)?.with_average(&model, config.ema)?;
         let scaler = match config.precision.is_mixed() {
@@ -224,7 +319,7 @@ impl Trainer {
             config,
             optimizer,
             progress: Progress::default(),
-            run_dir: run_dir.into(),
+            run_dir,
             metrics: Vec::new(),
             carried: None,
             #[cfg(test)]
@@ -442,6 +537,7 @@ impl Trainer {
         // A new run starts a history of its own, when it first saves.
         self.unsaved = self.progress.step == 0 && self.writes();
         if self.writes() {
+            refuse_file_in_the_way(&self.run_dir)?;
             fs::create_dir_all(&self.run_dir).map_err(|e| ModelError::io(&self.run_dir, e))?;
             clean_run_dir(&self.run_dir)?;
         }
@@ -672,7 +768,19 @@ impl Trainer {
     /// of the run (the step counter and characters seen move on) but does not move the
     /// position in the epoch, evaluate or read anything back from the device: for benchmarks
     /// and custom loops.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidInput`], before libtorch sees anything, for a learning rate that
+    /// is negative or not finite, a batch whose buffers do not match its `batch_size` and
+    /// `seq_len`, an input or target id outside `0..vocab_size`, or a label missing or outside
+    /// `0..num_labels`. The checks read the host buffers only: nothing waits for the device.
     pub fn train_step(&mut self, batch: &Batch, lr: f64) -> Result<()> {
+        if !(lr.is_finite() && lr >= 0.0) {
+            return Err(ModelError::InvalidInput(format!(
+                "the learning rate must be finite and at least 0, got {lr}"
+            )));
+        }
+        check_batch(batch, self.model.config())?;
         self.step_on(batch, lr, None).map(|_| ())
     }
 
@@ -697,7 +805,7 @@ impl Trainer {
         let autocast = self.config.precision.autocast(device)?;
         let (logits, state) =
             self.model
-                .forward(&batch.input, batch.labels.as_ref(), state, true)?;
+                .forward_unchecked(&batch.input, batch.labels.as_ref(), state, true)?;
         drop(autocast);
         let (logits, state) = match self.config.precision.is_mixed() {
             true => (logits.f_to_kind(Kind::Float)?, state.to_float()?),

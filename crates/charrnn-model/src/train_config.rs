@@ -37,6 +37,24 @@ impl From<BatchOrder> for Order {
 }
 
 /// Everything about a training run except the model's shape and the data.
+///
+/// # Budgets
+///
+/// [`epochs`](TrainConfig::epochs), [`max_steps`](TrainConfig::max_steps) and
+/// [`max_seconds`](TrainConfig::max_seconds) are budgets: every one that is set applies, and
+/// training stops at the first one reached (at least one must be set). The default sets
+/// `epochs: Some(10)`, so `TrainConfig { max_steps: Some(200), ..TrainConfig::default() }`
+/// still stops after 10 epochs when they come first. For a budget of steps alone, clear the
+/// others, or start from [`TrainConfig::for_steps`] (or [`TrainConfig::for_epochs`]):
+///
+/// ```
+/// use charrnn_model::TrainConfig;
+///
+/// let config = TrainConfig { batch_size: 16, ..TrainConfig::for_steps(200) };
+/// assert_eq!((config.max_steps, config.epochs, config.max_seconds), (Some(200), None, None));
+/// let same = TrainConfig { max_steps: Some(200), epochs: None, ..TrainConfig::default() };
+/// assert_eq!(same.max_steps, config.max_steps);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TrainConfig {
@@ -51,11 +69,14 @@ pub struct TrainConfig {
     /// Decoupled weight decay, as `torch.optim.AdamW` applies it: before each update every
     /// parameter is multiplied by `1 − lr · weight_decay` (0: none; with any optimiser).
     pub weight_decay: f64,
-    /// Stop after this many epochs.
+    /// Stop after this many epochs (default 10; `None`: no budget of epochs). Like every
+    /// budget, it applies together with the others: the first reached stops training.
     pub epochs: Option<usize>,
-    /// Stop after this many optimiser steps (counted over the whole run, resumes included).
+    /// Stop after this many optimiser steps (counted over the whole run, resumes included;
+    /// default `None`). The default's 10 epochs still apply unless `epochs` is `None`.
     pub max_steps: Option<u64>,
-    /// Stop once this much wall-clock training time has passed (resumes included).
+    /// Stop once this much wall-clock training time has passed (resumes included; default
+    /// `None`). The other budgets that are set still apply.
     pub max_seconds: Option<f64>,
     /// Examples per training batch.
     pub batch_size: usize,
@@ -140,6 +161,28 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The default configuration with one budget: `steps` optimiser steps, and no budget of
+    /// epochs or seconds (see [Budgets](TrainConfig#budgets)).
+    pub fn for_steps(steps: u64) -> Self {
+        TrainConfig {
+            epochs: None,
+            max_steps: Some(steps),
+            max_seconds: None,
+            ..TrainConfig::default()
+        }
+    }
+
+    /// The default configuration with one budget: `epochs` epochs, and no budget of steps or
+    /// seconds (see [Budgets](TrainConfig#budgets)).
+    pub fn for_epochs(epochs: usize) -> Self {
+        TrainConfig {
+            epochs: Some(epochs),
+            max_steps: None,
+            max_seconds: None,
+            ..TrainConfig::default()
+        }
+    }
+
     /// Checks that the configuration can run.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(ModelError::InvalidTrainConfig(m.to_owned()));

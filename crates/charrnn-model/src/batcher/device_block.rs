@@ -49,7 +49,8 @@ impl Batcher<'_> {
         let mut ids = Vec::with_capacity(k);
         for j in 0..k as i64 {
             let id = filters.sample(&logits, &u.f_select(1, j)?, &inv_t.f_narrow(1, j, 1)?)?;
-            let (l, s) = self.model.forward(
+            // Sampled ids: inside the vocabulary, and checking them would wait for the device.
+            let (l, s) = self.model.forward_unchecked(
                 &id.f_view([n as i64, 1])?,
                 labels.as_ref(),
                 Some(&state),

@@ -148,7 +148,10 @@ fn prompts_and_labels_are_checked() {
     let m = model(vocab.len(), Cell::Rnn, 1);
     let err = generate(&m, &vocab, &["ok", "héllo?"], &greedy(5)).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, ModelError::InvalidInput(_)));
+    assert!(
+        matches!(err, ModelError::Prompt { index: 1, .. }),
+        "{err:?}"
+    );
     assert!(
         msg.contains("prompt 1") && msg.contains("'é'") && msg.contains("'?'"),
         "{msg}"
