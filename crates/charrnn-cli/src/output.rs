@@ -111,7 +111,7 @@ pub fn one_line(err: &anyhow::Error) -> String {
         ) {
             (Some(usage), _) => usage_message(usage),
             (None, Some(model)) => in_flags(model),
-            (None, None) => cause.to_string(),
+            (None, None) => in_flag_words(cause.to_string()),
         };
         if line.contains(&text) {
             continue;
@@ -124,8 +124,13 @@ pub fn one_line(err: &anyhow::Error) -> String {
     line.replace('\n', " ")
 }
 
-/// What the model library names as a call of its own, and the flag that does it here.
-const LIBRARY_TO_FLAGS: [(&str, &str); 2] = [
+/// What the libraries name as a call or an option of their own, and the flag that does it
+/// here.
+const LIBRARY_TO_FLAGS: [(&str, &str); 3] = [
+    (
+        "name it (SourceOptions::encoding): windows-1252 or latin-1",
+        "name it: --encoding windows-1252 (or latin-1)",
+    ),
     (
         "use parse_device(\"cpu\") or parse_device(\"auto\")",
         "use --device cpu or auto",
@@ -136,6 +141,13 @@ const LIBRARY_TO_FLAGS: [(&str, &str); 2] = [
     ),
 ];
 
+/// `text` with the libraries' names for their calls and options replaced by the flags.
+fn in_flag_words(text: String) -> String {
+    LIBRARY_TO_FLAGS
+        .iter()
+        .fold(text, |text, (library, flag)| text.replace(library, flag))
+}
+
 /// A model error in the command line's words: the library tells its callers about its calls
 /// (`Trainer::resume`, `parse_device("cpu")`...), the command line about its flags.
 pub fn in_flags(err: &ModelError) -> String {
@@ -145,11 +157,7 @@ pub fn in_flags(err: &ModelError) -> String {
              or replace it (--overwrite)",
             dir.display()
         ),
-        other => LIBRARY_TO_FLAGS
-            .iter()
-            .fold(other.to_string(), |text, (library, flag)| {
-                text.replace(library, flag)
-            }),
+        other => in_flag_words(other.to_string()),
     }
 }
 

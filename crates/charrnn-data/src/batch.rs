@@ -234,15 +234,38 @@ pub fn padding_efficiency(lengths: &[usize], batches: &[Vec<usize>]) -> f64 {
     }
 }
 
-/// A seeded split of `0..n` into (train, valid) index lists, both sorted: `round(n · fraction)`
-/// indices go to validation (`fraction` clamped to `[0, 1]`, NaN as 0). The same arguments give
-/// the same split on every platform.
-pub fn holdout_split(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let fraction = if fraction.is_nan() {
+/// A held-out fraction as the splits read it: clamped to `[0, 1]`, NaN as 0.
+pub(crate) fn clamp_fraction(fraction: f64) -> f64 {
+    if fraction.is_nan() {
         0.0
     } else {
         fraction.clamp(0.0, 1.0)
-    };
+    }
+}
+
+/// Where the last `fraction` of `len` positions starts: `len − round(len · fraction)`
+/// (`fraction` as [`clamp_fraction`] reads it). [`split_tail`] and [`split_store`]'s
+/// single-stream split cut there.
+///
+/// [`split_store`]: crate::split_store
+pub(crate) fn tail_cut(len: u64, fraction: f64) -> u64 {
+    let held = ((len as f64) * clamp_fraction(fraction)).round() as u64;
+    len - held.min(len)
+}
+
+/// A seeded split of `0..n` into (train, valid) index lists, both sorted: `round(n · fraction)`
+/// indices go to validation (`fraction` clamped to `[0, 1]`, NaN as 0). The same arguments give
+/// the same split on every platform.
+///
+/// It is meant for independent examples: texts, or documents. Over the windows of one long
+/// text it leaks: with [`Window::stride`](crate::Window::stride) below
+/// [`Window::num_chars`](crate::Window::num_chars), consecutive windows share characters, so
+/// every held-out window overlaps training windows and validation scores text the model was
+/// trained on (and even tiling windows hold out scattered pieces of the same passages). To
+/// hold out part of one long text, cut its ids with [`split_tail`] before making examples
+/// (or, for a token store, use [`split_store`](crate::split_store), which does the same).
+pub fn holdout_split(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let fraction = clamp_fraction(fraction);
     let k = ((n as f64) * fraction).round() as usize;
     let k = k.min(n);
     let mut indices: Vec<usize> = (0..n).collect();
@@ -254,4 +277,38 @@ pub fn holdout_split(n: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usi
     valid.sort_unstable();
     train.sort_unstable();
     (train, valid)
+}
+
+/// Splits one sequence (the ids of a long text, say) into its head, for training, and its
+/// last `fraction`, held out: `round(len · fraction)` items go to the tail (`fraction`
+/// clamped to `[0, 1]`, NaN as 0), so the two parts share nothing, whatever windows are cut
+/// from them afterwards.
+///
+/// This is the in-memory counterpart of [`split_store`](crate::split_store) on a single
+/// stream, and cuts at the same position ([`Selection::Head`](crate::Selection::Head) and
+/// [`Selection::Tail`](crate::Selection::Tail) of the same `fraction`). Through
+/// [`make_examples`](crate::make_examples), the tail made with `bos: None` gives exactly the
+/// store's tail examples (it starts with the character after the cut as its first input); the
+/// head gives the store's head examples but for its last target, `<eos>` where the store's
+/// head predicts the first character of the tail.
+///
+/// ```
+/// use charrnn_data::{make_examples, split_tail, ExampleOptions, Window};
+///
+/// let ids: Vec<u32> = (1..=100).collect();
+/// let (train, valid) = split_tail(&ids, 0.1);
+/// assert_eq!((train.len(), valid.len()), (90, 10));
+/// assert_eq!(valid[0], 91);
+///
+/// // Overlapping windows of the training part never reach the held-out part.
+/// let window = Window { num_chars: 16, stride: 8 };
+/// let opts = ExampleOptions { eos: 200, bos: Some(201), window: Some(window) };
+/// let mut examples = Vec::new();
+/// make_examples(train, None, &opts, &mut examples);
+/// assert!(examples.iter().all(|e| e.input.iter().all(|&id| id <= 90 || id == 201)));
+/// ```
+pub fn split_tail<T>(items: &[T], fraction: f64) -> (&[T], &[T]) {
+    // `tail_cut` returns at most `len`, so the cut is inside the slice.
+    let cut = tail_cut(items.len() as u64, fraction) as usize;
+    items.split_at(cut)
 }

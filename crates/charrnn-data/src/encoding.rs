@@ -250,8 +250,10 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// What to do about text that is not UTF-8.
-pub(crate) const ENCODING_HINT: &str =
-    "if the file is in another encoding, name it: --encoding windows-1252 (or latin-1)";
+///
+/// What a decoding error suggests: naming the encoding ([`SourceOptions::encoding`](crate::SourceOptions::encoding);
+/// the `charrnn` binary shows its flag instead).
+pub(crate) const ENCODING_HINT: &str = "if the file is in another encoding, name it (SourceOptions::encoding): windows-1252 or latin-1";
 
 /// Line breaks counted as universal newlines count them (`\r\n`, `\r` and `\n` are one each),
 /// across chunks.

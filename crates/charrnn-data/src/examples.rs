@@ -9,7 +9,10 @@ pub struct Example {
     pub input: Vec<u32>,
     /// Target ids: the next id after each input position.
     pub target: Vec<u32>,
-    /// The label of the text the example was cut from, if any.
+    /// The class of the text the example was cut from, if any: an id in `0..n` (what a
+    /// model's label embedding takes), not the label as a file holds it
+    /// ([`TextRecord::label`](crate::TextRecord::label), an `i64`; map one to the other with
+    /// [`label_classes`](crate::label_classes) and [`label_class`](crate::label_class)).
     pub label: Option<u32>,
 }
 

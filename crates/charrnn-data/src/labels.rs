@@ -1,8 +1,11 @@
 //! Label columns that hold text: the dictionary that turns a label name into its id
 //! ([`SourceOptions::label_names`](crate::SourceOptions::label_names)), and the distinct
 //! values of a label column ([`LabelValues`], from
-//! [`Source::label_values`](crate::Source::label_values)).
-use std::collections::{HashMap, HashSet};
+//! [`Source::label_values`](crate::Source::label_values)). And from labels to classes: the
+//! integer labels of records ([`TextRecord::label`](crate::TextRecord::label), `i64`) to the
+//! class ids of examples ([`Example::label`](crate::Example::label), `u32`, `0..n`):
+//! [`label_classes`] and [`label_class`].
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::error::shorten;
 
@@ -19,6 +22,52 @@ pub enum LabelValues {
     /// [`SourceOptions::label_names`](crate::SourceOptions::label_names), a label reads as
     /// its index in this list.
     Text(Vec<String>),
+}
+
+/// The classes of a set of labels: their distinct values, ascending. A label's class id is its
+/// index in this list ([`label_class`]), so the classes are `0..n` whatever the values are
+/// (AG News's labels 1 to 4 become classes 0 to 3; labels -1 and 7 become 0 and 1).
+///
+/// [`TextRecord::label`](crate::TextRecord::label) is an `i64` as the file holds it, while
+/// [`Example::label`](crate::Example::label) and a model's label embedding want a class in
+/// `0..n`: map the one to the other with these two functions. The list is also what
+/// [`StoreExamples::new`](crate::StoreExamples::new) takes as `label_values`, and it maps a
+/// store's labels with [`label_class`] too, so examples made in memory and read from a store
+/// get the same classes.
+///
+/// ```
+/// use charrnn_data::{label_class, label_classes, make_examples, ExampleOptions, TextRecord};
+///
+/// let records = [
+///     TextRecord { text: "stocks rally".into(), label: Some(3) },
+///     TextRecord { text: "team wins".into(), label: Some(1) },
+///     TextRecord { text: "rain again".into(), label: Some(3) },
+/// ];
+/// let classes = label_classes(records.iter().filter_map(|r| r.label));
+/// assert_eq!(classes, [1, 3]);
+///
+/// let mut examples = Vec::new();
+/// for r in &records {
+///     let ids: Vec<u32> = r.text.bytes().map(u32::from).collect(); // your encoder here
+///     let class = r.label.and_then(|l| label_class(&classes, l));
+///     make_examples(&ids, class, &ExampleOptions::new(300), &mut examples);
+/// }
+/// let labels: Vec<Option<u32>> = examples.iter().map(|e| e.label).collect();
+/// assert_eq!(labels, [Some(1), Some(0), Some(1)]);
+/// ```
+pub fn label_classes(labels: impl IntoIterator<Item = i64>) -> Vec<i64> {
+    labels
+        .into_iter()
+        .collect::<BTreeSet<i64>>()
+        .into_iter()
+        .collect()
+}
+
+/// The class id of `label` among `classes` (ascending, without repeats, as [`label_classes`]
+/// gives them): its index, or `None` when it is not one of them.
+pub fn label_class(classes: &[i64], label: i64) -> Option<u32> {
+    let index = classes.binary_search(&label).ok()?;
+    u32::try_from(index).ok()
 }
 
 /// How many label names an error message lists before it says how many there are.

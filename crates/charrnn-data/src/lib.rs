@@ -34,12 +34,19 @@
 //!   optional `<bos>` in front and optional fixed windows for long texts.
 //! - Batches ([`plan_epoch`], [`collate`]): seeded, platform-independent orders (ChaCha8),
 //!   length bucketing that cuts padding, right padding with `<pad>` = 0, masks and lengths,
-//!   [`padding_efficiency`], and seeded validation splits ([`holdout_split`]).
+//!   [`padding_efficiency`], seeded validation splits of texts ([`holdout_split`]) and the
+//!   held-out tail of one long text ([`split_tail`], the in-memory [`split_store`]).
+//! - Labels to classes: a record's label is the `i64` its file holds
+//!   ([`TextRecord::label`]), an example's is a class id `0..n` ([`Example::label`], `u32`);
+//!   [`label_classes`] lists the distinct labels in order and [`label_class`] maps a label to
+//!   its index there, as [`StoreExamples`] does.
 //!
 //! What it does not know: characters and vocabularies (it works on text and on ids that the
 //! caller already encoded, and the caller passes the `<eos>`/`<bos>` ids; only `<pad>` = 0 is
 //! fixed), tensors or devices (batches are plain `Vec<i64>`/`Vec<f32>` buffers with a shape),
 //! and the network (files are local; downloading is someone else's job).
+//!
+//! From ids to batches:
 //!
 //! ```
 //! use charrnn_data::{collate, make_examples, plan_epoch, Example, ExampleOptions, Order};
@@ -61,6 +68,56 @@
 //! assert_eq!((batch.batch_size, batch.seq_len), (2, 4));
 //! assert_eq!(batch.real_targets(), 7); // one padding cell
 //! ```
+//!
+//! From a text file to batches, with a vocabulary of `charrnn-vocab` (any encoder that turns
+//! text into `u32` ids does as well): read the documents, build the vocabulary, hold out the
+//! end of the text, cut overlapping windows, plan an epoch and pad its batches.
+//!
+//! ```
+//! use charrnn_data::{
+//!     collate, make_examples, plan_epoch, split_tail, Example, ExampleOptions, Order, Source,
+//!     SourceOptions, Window,
+//! };
+//! use charrnn_vocab::{Unknown, Vocab, VocabOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("novel.txt");
+//! let novel = "It was a dark and stormy night; the rain fell in torrents. ".repeat(20);
+//! std::fs::write(&path, &novel)?;
+//!
+//! // The whole file is one document (`TextUnit::File`, the default; `Line` and `Paragraph`
+//! // make a document of each line or paragraph). Text is UTF-8 unless
+//! // `SourceOptions::encoding` says otherwise.
+//! let source = Source::open(&path, &SourceOptions::default())?;
+//! let records = source.records().collect::<Result<Vec<_>, _>>()?;
+//! assert_eq!(records.len(), 1);
+//! let vocab = Vocab::build(records.iter().map(|r| r.text.as_str()), &VocabOptions::default())?;
+//!
+//! // The last tenth of the text is held out whole, so that no training window overlaps it.
+//! let ids = vocab.encode(&records[0].text, Unknown::Error)?;
+//! let (train_ids, valid_ids) = split_tail(&ids, 0.1);
+//! let opts = ExampleOptions {
+//!     eos: vocab.eos_id(),
+//!     bos: Some(vocab.bos_id()),
+//!     window: Some(Window { num_chars: 64, stride: 48 }),
+//! };
+//! let (mut train, mut valid): (Vec<Example>, Vec<Example>) = (Vec::new(), Vec::new());
+//! make_examples(train_ids, None, &opts, &mut train);
+//! make_examples(valid_ids, None, &opts, &mut valid);
+//!
+//! let lengths: Vec<usize> = train.iter().map(Example::len).collect();
+//! for epoch in 0..2 {
+//!     for indices in plan_epoch(&lengths, 8, Order::Shuffled, 42, epoch) {
+//!         let batch = collate(&train, &indices);
+//!         assert!(batch.seq_len <= 64);
+//!         assert_eq!(batch.input.len(), batch.batch_size * batch.seq_len);
+//!         // batch.input, batch.target (i64, `<pad>` = 0), batch.mask and batch.lengths go
+//!         // to the model; every id is below vocab.len().
+//!         assert!(batch.input.iter().all(|&id| (id as usize) < vocab.len()));
+//!     }
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![warn(
     unreachable_pub,
     missing_docs,
@@ -79,12 +136,12 @@ mod source;
 mod store;
 mod view;
 
-pub use batch::{Batch, Order, collate, holdout_split, padding_efficiency, plan_epoch};
+pub use batch::{Batch, Order, collate, holdout_split, padding_efficiency, plan_epoch, split_tail};
 pub use convert::{ConvertStats, CsvOptions, csv_to_parquet};
 pub use encoding::Encoding;
 pub use error::DataError;
 pub use examples::{Example, ExampleOptions, Window, make_examples};
-pub use labels::LabelValues;
+pub use labels::{LabelValues, label_class, label_classes};
 pub use parquet_out::records_to_parquet;
 pub use read::{NullPolicy, ReadOptions, TextReader, TextRecord, parquet_columns, read_texts};
 pub use source::{

@@ -79,7 +79,10 @@ impl ReadOptions {
 pub struct TextRecord {
     /// The text (several columns joined by single spaces).
     pub text: String,
-    /// The label, when a label column was asked for.
+    /// The label, when a label column was asked for: the integer the file holds (or the index
+    /// of a text label among [`SourceOptions::label_names`](crate::SourceOptions::label_names)).
+    /// [`label_classes`](crate::label_classes) and [`label_class`](crate::label_class) turn
+    /// labels into the class ids `0..n` of [`Example::label`](crate::Example::label).
     pub label: Option<i64>,
 }
 

@@ -380,7 +380,10 @@ fn bytes_that_are_not_utf8_name_the_line_and_the_byte_and_suggest_an_encoding() 
         let err = read_error(&path, &opts);
         assert!(err.contains("bad.txt: line 3: "), "{unit:?}: {err}");
         assert!(err.contains("not valid UTF-8 at byte 24 (0x93)"), "{err}");
-        assert!(err.contains("--encoding windows-1252"), "{err}");
+        assert!(
+            err.contains("name it (SourceOptions::encoding): windows-1252"),
+            "{err}"
+        );
         assert!(!err.contains('\n'), "{err}");
         let read_back = read(&path, &with_encoding(Encoding::Windows1252, opts));
         assert!(read_back.iter().any(|(t, _)| t.contains("broken “here”")));
@@ -403,7 +406,10 @@ fn bytes_that_are_not_utf8_name_the_line_and_the_byte_and_suggest_an_encoding() 
     let err = read_error(&csv, &opts);
     assert!(err.contains("bad.csv: line 2: "), "{err}");
     assert!(err.contains("at byte 11 (0x93)"), "{err}");
-    assert!(err.contains("--encoding windows-1252"), "{err}");
+    assert!(
+        err.contains("name it (SourceOptions::encoding): windows-1252"),
+        "{err}"
+    );
     // In the header itself, found while the header is looked for.
     let head = dir.path().join("head.csv");
     std::fs::write(&head, windows_1252("“text”,label\nx,1\n")).unwrap();
@@ -501,6 +507,7 @@ fn parquet_refuses_another_encoding() {
     assert!(message.contains("titles.parquet"), "{message}");
     assert!(message.contains("UTF-8 by format"), "{message}");
     assert!(message.contains("latin-1"), "{message}");
+    assert!(!message.contains("--"), "no command-line flag: {message}");
 }
 
 /// The store of `source` at `path`, and whether it was reused.

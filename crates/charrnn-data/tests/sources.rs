@@ -341,7 +341,8 @@ fn a_directory_of_mixed_formats_asks_for_the_format() {
     let err = Source::open(dir.path(), &SourceOptions::default())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("with --format (--format "), "{err}");
+    assert!(err.contains("name the format to read them all as"), "{err}");
+    assert!(!err.contains("--"), "no command-line flag: {err}");
     // Forced to text, both are documents.
     let opts = SourceOptions {
         format: Some(Format::Text),

@@ -4,7 +4,8 @@ mod common;
 
 use charrnn_data::{
     BuildOptions, Example, ExampleOptions, Examples, Order, Selection, Source, SourceOptions,
-    Store, StoreExamples, Streams, TextUnit, Window, make_examples, plan_epoch, split_store,
+    Store, StoreExamples, Streams, TextUnit, Window, label_class, label_classes, make_examples,
+    plan_epoch, split_store, split_tail,
 };
 use proptest::prelude::*;
 
@@ -263,4 +264,136 @@ fn store_examples_check_what_the_model_needs() {
             .to_string()
             .contains("no label")
     );
+}
+
+#[test]
+fn split_tail_cuts_one_text_in_memory_where_split_store_cuts_the_stream() {
+    let text = "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopq";
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_of(dir.path(), &[text.to_owned()], None);
+    let mut ids = Vec::new();
+    encode(text, &mut ids).unwrap();
+    for fraction in [0.1, 0.25, 0.3, 0.5, 0.77, 0.99, 1.0, 2.0] {
+        let (train, valid) = split_tail(&ids, fraction);
+        assert_eq!([train, valid].concat(), ids, "{fraction}");
+        let cut = train.len() as u64;
+        assert_eq!(
+            split_store(&store, fraction, 3),
+            (Selection::Head(cut), Selection::Tail(cut)),
+            "{fraction}"
+        );
+        // The store's head and tail hold the same ids as the two slices.
+        let opts = ExampleOptions {
+            eos: EOS,
+            bos: None,
+            window: None,
+        };
+        let ids_of = |selection: &Selection| -> Vec<u32> {
+            let view = StoreExamples::new(&store, selection, opts, None).unwrap();
+            view_as_memory(&view)
+                .into_iter()
+                .flat_map(|e| e.input)
+                .collect()
+        };
+        assert_eq!(ids_of(&Selection::Head(cut)), train, "{fraction}");
+        assert_eq!(ids_of(&Selection::Tail(cut)), valid, "{fraction}");
+        // Made from the slices, the tail is the store's tail; the head differs in its last
+        // target only (`<eos>` for the store's next character).
+        let view = |selection: &Selection| {
+            view_as_memory(&StoreExamples::new(&store, selection, opts, None).unwrap())
+        };
+        let mut tail = Vec::new();
+        make_examples(valid, None, &opts, &mut tail);
+        assert_eq!(view(&Selection::Tail(cut)), tail, "{fraction}");
+        let mut head = Vec::new();
+        make_examples(train, None, &opts, &mut head);
+        let store_head = view(&Selection::Head(cut));
+        assert_eq!(store_head.len(), head.len());
+        if let (Some(mine), Some(theirs)) = (head.first_mut(), store_head.first()) {
+            assert_eq!(mine.input, theirs.input);
+            assert_eq!(mine.target.pop(), Some(EOS));
+            assert_eq!(mine.target[..], theirs.target[..mine.target.len()]);
+            assert_eq!(theirs.target.last(), valid.first());
+        }
+    }
+    // Nothing held out: the store keeps every document, the slices keep every id.
+    for fraction in [0.0, -1.0, f64::NAN] {
+        assert_eq!(split_tail(&ids, fraction), (&ids[..], &[][..]));
+        assert_eq!(
+            split_store(&store, fraction, 3),
+            (Selection::All, Selection::Docs(Vec::new()))
+        );
+    }
+    // Overlapping windows of the training part never reach into the held-out part, as the
+    // windows `holdout_split` holds out would: here every id is its own position.
+    let positions: Vec<u32> = (1..=27).collect();
+    let (train, valid) = split_tail(&positions, 0.3);
+    assert_eq!((train.len(), valid.len()), (19, 8));
+    let opts = ExampleOptions {
+        eos: EOS,
+        bos: Some(BOS),
+        window: Some(Window {
+            num_chars: 8,
+            stride: 3,
+        }),
+    };
+    let mut examples = Vec::new();
+    make_examples(train, None, &opts, &mut examples);
+    assert!(examples.len() > 3);
+    for e in &examples {
+        let text = e
+            .input
+            .iter()
+            .chain(&e.target)
+            .filter(|&&id| id != BOS && id != EOS);
+        assert!(text.into_iter().all(|&id| id <= 19), "{e:?}");
+    }
+}
+
+#[test]
+fn label_classes_give_in_memory_examples_the_classes_of_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs: Vec<String> = ["abc", "zz", "hello", "ab", "q"].map(String::from).into();
+    let labels = [4i64, 9, 4, -2, 9];
+    let store = store_of(dir.path(), &docs, Some(&labels));
+    // The records as a library caller reads them: i64 labels, as the file holds them.
+    let source = Source::open(
+        &dir.path().join("docs.jsonl"),
+        &SourceOptions {
+            label_column: Some("label".into()),
+            ..SourceOptions::default()
+        },
+    )
+    .unwrap();
+    let records: Vec<_> = source.records().map(Result::unwrap).collect();
+    let classes = label_classes(records.iter().filter_map(|r| r.label));
+    assert_eq!(classes, [-2, 4, 9]);
+    assert_eq!(
+        (
+            label_class(&classes, -2),
+            label_class(&classes, 4),
+            label_class(&classes, 9)
+        ),
+        (Some(0), Some(1), Some(2))
+    );
+    assert_eq!(label_class(&classes, 5), None);
+    assert_eq!(label_class(&[], 0), None);
+    assert!(label_classes([]).is_empty());
+    assert_eq!(label_classes([3, 3, 3]), [3]);
+
+    let opts = ExampleOptions {
+        eos: EOS,
+        bos: Some(BOS),
+        window: Some(Window::new(2)),
+    };
+    let mut in_memory = Vec::new();
+    for r in &records {
+        let mut ids = Vec::new();
+        encode(&r.text, &mut ids).unwrap();
+        let class = r.label.and_then(|l| label_class(&classes, l));
+        make_examples(&ids, class, &opts, &mut in_memory);
+    }
+    let view = StoreExamples::new(&store, &Selection::All, opts, Some(&classes)).unwrap();
+    assert_eq!(view_as_memory(&view), in_memory);
+    assert!(view.check(30, Some(classes.len())).is_ok());
 }

@@ -8,6 +8,15 @@
 //! draws by inverse CDF in id order, as the host sampler does. The same seed therefore gives
 //! the same samples on every device and batch, and the same as the host sampler up to
 //! rounding in the probabilities (both work in double precision).
+//!
+//! A logit of `-inf` is probability 0 here as on the host: banned ids are themselves filled
+//! with `-inf`, softmax gives them exactly 0, and the inverse-CDF draw only lands on an id of
+//! positive probability (even where a parallel cumulative sum rounds differently at the ids
+//! of probability 0), so a masked id is never drawn, greedy or not. Unlike the host sampler,
+//! the device sampler does not check the logits, which would read them back every step: a
+//! row holding NaN or `+inf`, or nothing but `-inf` and banned ids, which the host sampler
+//! refuses ([`charrnn_sampling::SamplingError`]), is not caught here: it draws a meaningless
+//! id of the vocabulary (id 0, `<pad>`, or the NaN or `+inf` one), never one outside it.
 use std::fmt;
 use std::str::FromStr;
 
@@ -269,7 +278,15 @@ impl DeviceFilters {
 }
 
 /// The position of each row's draw in `p` (`[n, m]` probabilities, f64) for the uniform
-/// numbers `u` (`[n]`): the first position whose cumulative sum exceeds `u` times the total.
+/// numbers `u` (`[n]`): the first position of positive probability whose cumulative sum
+/// exceeds `u` times the total.
+///
+/// A cumulative sum added in order (the CPU's) never rises at a position of probability 0, so
+/// there the first position past the target always has a positive probability, and this is
+/// the count of positions at or below it, as the host sampler draws. A parallel one (CUDA's)
+/// may associate the additions differently at two neighbouring positions and round one up:
+/// asking for a positive probability keeps a masked or banned id out whatever the rounding.
+/// A row without any (NaN throughout: a row of nothing but `-inf`) gets position 0.
 fn inverse_cdf(p: &Tensor, u: &Tensor) -> Result<Tensor> {
     let cdf = p.f_cumsum(1, Kind::Double)?;
     let total = cdf.f_narrow(1, cdf.size()[1] - 1, 1)?;
@@ -279,9 +296,12 @@ fn inverse_cdf(p: &Tensor, u: &Tensor) -> Result<Tensor> {
         .f_unsqueeze(1)?
         .f_mul(&total)?
         .f_mul_scalar(1.0 - 2f64.powi(-40))?;
-    Ok(cdf
-        .f_le_tensor(&target)?
-        .f_sum_dim_intlist(1, false, Kind::Int64)?)
+    let hit = cdf
+        .f_gt_tensor(&target)?
+        .f_logical_and(&p.f_gt(0.0)?)?
+        .f_to_kind(Kind::Uint8)?;
+    // The first hit: argmax returns the first of equal maxima.
+    Ok(hit.f_argmax(1, false)?)
 }
 
 impl fmt::Debug for DeviceFilters {
@@ -350,7 +370,7 @@ mod tests {
 
     /// The distribution the host sampler would draw `config` from.
     fn expected(config: &SamplingConfig, logits: &[f32]) -> Vec<f64> {
-        let mut s = Sampler::new(config.clone(), logits.len(), 0).unwrap();
+        let s = Sampler::new(config.clone(), logits.len(), 0).unwrap();
         let mut p = vec![0.0; logits.len()];
         s.distribution(0, logits, &mut p).unwrap();
         p
@@ -471,6 +491,88 @@ mod tests {
         }
         let c = counts(&hot, &logits, 5000, 3);
         assert_eq!((c[1], c[3]), (0, 0), "{c:?}");
+    }
+
+    #[test]
+    fn minus_infinity_logits_are_never_drawn_and_match_the_host_sampler() {
+        // Masked ids first, last and between the best ones; top-k larger than what is left
+        // keeps them at the k-th place, with probability 0.
+        const NEG: f32 = f32::NEG_INFINITY;
+        let logits = [NEG, 2.0, NEG, 1.5, -0.2, NEG, 3.0, NEG, 0.1, NEG];
+        let masked = [0usize, 2, 5, 7, 9];
+        for config in [
+            SamplingConfig::with_temperature(1.0),
+            SamplingConfig::with_temperature(1e6),
+            SamplingConfig::with_temperature(1e6).top_k(8),
+            SamplingConfig::with_temperature(2.0)
+                .top_k(3)
+                .banned([6u32]),
+            SamplingConfig::with_temperature(1e6).top_p(0.999),
+            SamplingConfig::with_temperature(1e6).min_p(0.5),
+        ] {
+            let mut host = Sampler::new(config.clone(), logits.len(), 9).unwrap();
+            let host_ids: Vec<i64> = (0..2000)
+                .map(|_| i64::from(host.sample_row(0, &logits).unwrap()))
+                .collect();
+            let mut numbers = Sampler::new(config.clone(), logits.len(), 9).unwrap();
+            let rows =
+                DeviceFilters::new(&vec![&numbers; 2000], logits.len(), Device::Cpu).unwrap();
+            let (u, inv_t): (Vec<f64>, Vec<f64>) = (0..2000)
+                .map(|_| {
+                    let (t, u) = numbers.next_draw(0).unwrap();
+                    (u, 1.0 / f64::from(t))
+                })
+                .unzip();
+            let l = Tensor::from_slice(&logits).view([1, 10]).repeat([2000, 1]);
+            let ids = rows
+                .sample(
+                    &l,
+                    &Tensor::from_slice(&u),
+                    &Tensor::from_slice(&inv_t).view([2000, 1]),
+                )
+                .unwrap();
+            let ids: Vec<i64> = Vec::try_from(ids).unwrap();
+            assert!(
+                ids.iter().all(|&id| !masked.contains(&(id as usize))),
+                "{config:?}: {ids:?}"
+            );
+            assert_eq!(ids, host_ids, "{config:?}");
+        }
+        // Greedy: the argmax of what is left, as on the host.
+        let mut host = Sampler::new(SamplingConfig::greedy(), 10, 0).unwrap();
+        let rows = DeviceFilters::new(&[&host], 10, Device::Cpu).unwrap();
+        let ids = rows
+            .sample(
+                &Tensor::from_slice(&logits).view([1, 10]),
+                &Tensor::from_slice(&[0.5f64]),
+                &Tensor::from_slice(&[1.0f64]).view([1, 1]),
+            )
+            .unwrap();
+        let want = i64::from(host.sample_row(0, &logits).unwrap());
+        assert_eq!(Vec::<i64>::try_from(ids).unwrap(), [want]);
+    }
+
+    #[test]
+    fn the_inverse_cdf_lands_on_positive_probabilities_only() {
+        // Ids 1 and 3 hold the mass; 0, 2 and 4 hold none, even at the edges of the draws.
+        let p = Tensor::from_slice(&[0.0f64, 0.5, 0.0, 0.5, 0.0]).view([1, 5]);
+        let top = 1.0 - f64::EPSILON / 2.0;
+        for (u, want) in [
+            (0.0, 1),
+            (0.25, 1),
+            // (u = 0.5 still draws id 1: the target is kept just under u times the total.)
+            (0.5, 1),
+            (0.501, 3),
+            (0.75, 3),
+            (top, 3),
+        ] {
+            let id = inverse_cdf(&p, &Tensor::from_slice(&[u])).unwrap();
+            assert_eq!(Vec::<i64>::try_from(id).unwrap(), [want], "u = {u}");
+        }
+        // A row without any mass (NaN: a row of nothing but -inf) gives position 0.
+        let nan = Tensor::from_slice(&[f64::NAN; 3]).view([1, 3]);
+        let id = inverse_cdf(&nan, &Tensor::from_slice(&[0.3])).unwrap();
+        assert_eq!(Vec::<i64>::try_from(id).unwrap(), [0]);
     }
 
     #[test]

@@ -85,16 +85,25 @@ pub enum SamplingError {
         /// The sampler's vocabulary size.
         vocab_size: usize,
     },
-    /// A logit is NaN or infinite (the model output is broken).
+    /// A logit is NaN or `+inf` (the model output is broken). `-inf` is not an error: it is
+    /// probability 0, the usual way to mask an id.
     #[error(
-        "row {row}: logit of id {id} is {value}; logits must be finite (NaN or infinity means a broken model output)"
+        "row {row}: logit of id {id} is {value}; logits must be finite or -inf (NaN or +inf means a broken model output)"
     )]
     NonFiniteLogit {
         /// Row of the batch (or the row index passed to a single-row call).
         row: usize,
-        /// Id whose logit is not finite.
+        /// Id whose logit is NaN or `+inf`.
         id: usize,
         /// The value itself.
         value: f32,
+    },
+    /// Every id of a row is masked (logit `-inf`) or banned: no id can be drawn from it.
+    #[error(
+        "row {row}: every logit is -inf or banned; nothing can be sampled (leave at least one id unmasked)"
+    )]
+    AllMasked {
+        /// Row of the batch (or the row index passed to a single-row call).
+        row: usize,
     },
 }

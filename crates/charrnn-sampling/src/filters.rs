@@ -3,6 +3,7 @@
 
 use std::ops::Range;
 
+use crate::SamplingError;
 use crate::math::exp_nonpos;
 
 /// Vocabularies up to this size find the top-p nucleus by sorting every id.
@@ -56,6 +57,42 @@ pub(crate) enum Kept {
     /// that order (descending logit, except that the bucketed top-p path lists the buckets it
     /// takes whole first, in id order).
     Sparse { len: usize, total: f64 },
+}
+
+impl Scratch {
+    /// Buffers sized for `filters`: one weight per id, a key and a sparse weight per allowed
+    /// id, and the top-p buckets when top-p runs without top-k on a large vocabulary.
+    ///
+    /// # Errors
+    /// [`SamplingError::VocabTooLarge`] when the memory cannot be reserved.
+    pub(crate) fn new(filters: &Filters) -> Result<Scratch, SamplingError> {
+        let vocab_size = filters.vocab_size;
+        let allowed = filters.candidates.len();
+        let too_large = |_| SamplingError::VocabTooLarge(vocab_size);
+        let mut weights: Vec<f64> = Vec::new();
+        weights.try_reserve_exact(vocab_size).map_err(too_large)?;
+        weights.resize(vocab_size, 0.0);
+        let mut keys: Vec<u64> = Vec::new();
+        keys.try_reserve_exact(allowed).map_err(too_large)?;
+        let mut sparse: Vec<f64> = Vec::new();
+        sparse.try_reserve_exact(allowed).map_err(too_large)?;
+        let (mut buckets, mut bucket_mass) = (Vec::new(), Vec::new());
+        let mut boundary: Vec<u64> = Vec::new();
+        if filters.top_p.is_some() && filters.top_k.is_none() && vocab_size > NUCLEUS_SORT_ALL {
+            buckets.try_reserve_exact(vocab_size).map_err(too_large)?;
+            buckets.resize(vocab_size, 0u16);
+            bucket_mass.resize(NUCLEUS_BUCKETS, 0.0f64);
+            boundary.try_reserve_exact(allowed).map_err(too_large)?;
+        }
+        Ok(Scratch {
+            weights,
+            keys,
+            sparse,
+            buckets,
+            bucket_mass,
+            boundary,
+        })
+    }
 }
 
 impl Filters {
@@ -237,7 +274,8 @@ pub(crate) fn sparse_tail(sparse: &mut [f64], min_p: f64) -> Kept {
     }
 }
 
-/// An `i32` whose order is the order of finite `f32`s (`-0.0` and `0.0` map to the same key).
+/// An `i32` whose order is the order of `f32`s that are not NaN (`-inf` below every finite
+/// value; `-0.0` and `0.0` map to the same key).
 #[inline]
 pub(crate) fn ordered_key(logit: f32) -> i32 {
     let bits = (logit + 0.0).to_bits() as i32; // + 0.0 turns -0.0 into 0.0
@@ -301,7 +339,8 @@ pub(crate) fn nucleus(
     bucket_mass.resize(NUCLEUS_BUCKETS, 0.0);
     let last_bucket = (NUCLEUS_BUCKETS - 1) as f64;
     for ((slot, &w), &l) in buckets.iter_mut().zip(weights.iter()).zip(logits) {
-        // Negative depths (banned ids above the max) saturate to bucket 0; their weight is 0.
+        // Negative depths (banned ids above the max) saturate to bucket 0, infinite ones
+        // (`-inf` logits) to the last bucket; the weight of both is 0.
         let depth = (max - f64::from(l)) * inv_t * NUCLEUS_BUCKETS_PER_NAT;
         let b = depth.min(last_bucket) as usize;
         *slot = b as u16;

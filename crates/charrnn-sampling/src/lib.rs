@@ -12,8 +12,12 @@
 //! - Each row index has its own RNG stream (and schedule step), so a row sampled inside a batch
 //!   draws exactly what it draws when sampled alone with the same seed and row index.
 //! - Banned ids get probability 0 by construction; a sampler whose vocabulary is entirely banned
-//!   cannot be built. Invalid parameters, wrong buffer lengths and NaN/infinite logits are
-//!   [`SamplingError`]s, never panics or garbage.
+//!   cannot be built.
+//! - A logit of `-inf` (the usual masking idiom) is probability 0 under every strategy, greedy
+//!   and every filter included, at any temperature: as if that id were banned for that row
+//!   alone. Finite logits are sampled exactly as they would be without the masked ids around.
+//! - Invalid parameters, wrong buffer lengths, NaN or `+inf` logits, and a row where every id is
+//!   `-inf` or banned are [`SamplingError`]s, never panics or garbage.
 //!
 //! # What it does not know
 //!
@@ -42,8 +46,14 @@
 //! let mut alone = Sampler::new(sampler.config().clone(), 5, 42)?;
 //! assert_eq!(alone.sample_row(1, &logits[5..])?, next[1]);
 //!
-//! // Bad input is an error, not a panic.
+//! // -inf masks an id for this row only; NaN, +inf and a row with nothing left are errors.
+//! let masked = [0.0, f32::NEG_INFINITY, 5.0, f32::NEG_INFINITY, 1.0];
+//! for _ in 0..10 {
+//!     assert!([2, 4].contains(&sampler.sample_row(0, &masked)?));
+//! }
 //! assert!(sampler.sample_row(0, &[f32::NAN, 0.0, 0.0, 0.0, 0.0]).is_err());
+//! assert!(sampler.sample_row(0, &[f32::INFINITY, 0.0, 0.0, 0.0, 0.0]).is_err());
+//! assert!(sampler.sample_row(0, &[f32::NEG_INFINITY; 5]).is_err());
 //! assert!(SamplingConfig::with_temperature(0.0).validate().is_err());
 //!
 //! let stop = StopCriteria::new(100).with_eos(4).with_stop_string("\n\n");

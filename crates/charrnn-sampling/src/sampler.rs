@@ -6,9 +6,7 @@ use std::fmt;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-use crate::filters::{
-    Filters, Kept, NUCLEUS_BUCKETS, NUCLEUS_SORT_ALL, Scratch, draw_dense, draw_sparse,
-};
+use crate::filters::{Filters, Kept, Scratch, draw_dense, draw_sparse};
 use crate::math::unit_f64;
 use crate::{SamplingConfig, SamplingError};
 
@@ -39,6 +37,12 @@ pub struct ActiveFilters<'a> {
 ///
 /// Scratch buffers are sized once for the vocabulary, so sampling allocates nothing per step
 /// (only the first use of a new row index creates that row's state).
+///
+/// Logits may be `-inf`, the usual way to mask ids: such an id gets probability exactly 0 under
+/// every strategy (greedy, any temperature, top-k, top-p, min-p), as if it were banned for that
+/// row alone. NaN and `+inf` logits are refused ([`SamplingError::NonFiniteLogit`]), and so is a
+/// row where every id that is not banned is `-inf` ([`SamplingError::AllMasked`]): nothing could
+/// be drawn from it.
 pub struct Sampler {
     config: SamplingConfig,
     seed: u64,
@@ -91,14 +95,6 @@ impl Sampler {
         let mut candidates: Vec<u32> = Vec::new();
         candidates.try_reserve_exact(allowed).map_err(too_large)?;
         candidates.extend((0..vocab_size).filter(|&i| !banned[i]).map(|i| i as u32));
-        let mut weights: Vec<f64> = Vec::new();
-        weights.try_reserve_exact(vocab_size).map_err(too_large)?;
-        weights.resize(vocab_size, 0.0);
-        let mut keys: Vec<u64> = Vec::new();
-        keys.try_reserve_exact(allowed).map_err(too_large)?;
-        let mut sparse: Vec<f64> = Vec::new();
-        sparse.try_reserve_exact(allowed).map_err(too_large)?;
-
         let banned_ids: Vec<usize> = (0..vocab_size).filter(|&i| banned[i]).collect();
         let mut runs = Vec::new();
         let mut start = 0;
@@ -117,26 +113,12 @@ impl Sampler {
             runs,
             candidates,
         };
-        let (mut buckets, mut bucket_mass) = (Vec::new(), Vec::new());
-        let mut boundary: Vec<u64> = Vec::new();
-        if filters.top_p.is_some() && filters.top_k.is_none() && vocab_size > NUCLEUS_SORT_ALL {
-            buckets.try_reserve_exact(vocab_size).map_err(too_large)?;
-            buckets.resize(vocab_size, 0u16);
-            bucket_mass.resize(NUCLEUS_BUCKETS, 0.0f64);
-            boundary.try_reserve_exact(allowed).map_err(too_large)?;
-        }
+        let scratch = Scratch::new(&filters)?;
         Ok(Self {
             config,
             seed,
             filters,
-            scratch: Scratch {
-                weights,
-                keys,
-                sparse,
-                buckets,
-                bucket_mass,
-                boundary,
-            },
+            scratch,
             rows: Rows::default(),
         })
     }
@@ -175,8 +157,8 @@ impl Sampler {
     /// Samples one id per row of `logits`, a row-major `[out.len(), vocab_size]` buffer; row `i`
     /// uses RNG stream `i` and its own schedule step.
     ///
-    /// All rows are checked (shape, finiteness) before any is sampled, so on error nothing has
-    /// advanced and `out` is untouched.
+    /// All rows are checked (shape, no NaN or `+inf`, something left that is not `-inf` or
+    /// banned) before any is sampled, so on error nothing has advanced and `out` is untouched.
     pub fn sample_batch(&mut self, logits: &[f32], out: &mut [u32]) -> Result<(), SamplingError> {
         let vocab_size = self.vocab_size();
         if out.len().checked_mul(vocab_size) != Some(logits.len()) {
@@ -186,7 +168,7 @@ impl Sampler {
                 vocab_size,
             });
         }
-        check_finite(logits, vocab_size, |r| r)?;
+        check_logits(&self.filters, logits, |r| r)?;
         for (r, (row, slot)) in logits.chunks_exact(vocab_size).zip(out).enumerate() {
             *slot = self.sample_valid(r, row);
         }
@@ -210,7 +192,7 @@ impl Sampler {
                 vocab_size,
             });
         }
-        check_finite(logits, vocab_size, |j| row_ids[j])?;
+        check_logits(&self.filters, logits, |j| row_ids[j])?;
         for ((&r, row), slot) in row_ids.iter().zip(logits.chunks_exact(vocab_size)).zip(out) {
             *slot = self.sample_valid(r, row);
         }
@@ -226,9 +208,18 @@ impl Sampler {
     /// Writes into `out` (length `vocab_size`) the probabilities the next
     /// [`sample_row`](Self::sample_row)`(row, logits)` would draw from, after temperature (at the
     /// row's current schedule step) and every filter; banned and filtered ids get exactly 0.
-    /// Greedy gives a one-hot vector. Advances nothing.
+    /// Greedy gives a one-hot vector. Advances nothing. The probabilities are `f64`, the
+    /// precision the sampler weighs and draws in.
+    ///
+    /// It takes `&self`: the weights are computed in buffers of its own, allocated for the call
+    /// (`O(vocab_size)`), so that it needs no exclusive access; the sampling calls keep using
+    /// the sampler's buffers and allocate nothing.
+    ///
+    /// # Errors
+    /// Those of [`sample_row`](Self::sample_row) for the row (its length, NaN or `+inf`, nothing
+    /// left but `-inf` and banned ids), and [`SamplingError::OutputLength`] for `out`.
     pub fn distribution(
-        &mut self,
+        &self,
         row: usize,
         logits: &[f32],
         out: &mut [f64],
@@ -252,19 +243,19 @@ impl Sampler {
                 out[best] = 1.0;
             }
             Some(t) => {
+                let mut scratch = Scratch::new(&self.filters)?;
                 let kept = self
                     .filters
-                    .weigh(&mut self.scratch, logits, max, 1.0 / f64::from(t));
+                    .weigh(&mut scratch, logits, max, 1.0 / f64::from(t));
                 match kept {
                     Kept::Dense { total } => {
-                        for (o, &w) in out.iter_mut().zip(&self.scratch.weights) {
+                        for (o, &w) in out.iter_mut().zip(&scratch.weights) {
                             *o = w / total;
                         }
                     }
                     Kept::Sparse { len, total } => {
                         out.fill(0.0);
-                        for (&key, &w) in self.scratch.keys[..len].iter().zip(&self.scratch.sparse)
-                        {
+                        for (&key, &w) in scratch.keys[..len].iter().zip(&scratch.sparse) {
                             out[key as u32 as usize] = w / total;
                         }
                     }
@@ -297,10 +288,10 @@ impl Sampler {
                 vocab_size: self.vocab_size(),
             });
         }
-        check_finite(logits, self.vocab_size(), |_| row)
+        check_logits(&self.filters, logits, |_| row)
     }
 
-    /// Samples a row already checked for length and finiteness; cannot fail.
+    /// Samples a row already checked by [`check_logits`]; cannot fail.
     fn sample_valid(&mut self, row: usize, logits: &[f32]) -> u32 {
         let (best, max) = self.filters.argmax(logits);
         let temperatures = match self.config.temperature.as_slice() {
@@ -326,23 +317,47 @@ impl Sampler {
     }
 }
 
-fn check_finite(
+/// Checks rows of logits (`logits` holds whole rows): NaN and `+inf` are refused, `-inf` is
+/// probability 0, and every row must keep an id that is neither `-inf` nor banned. `row_of`
+/// maps a row's position in `logits` to the row named in errors.
+///
+/// Rows without `-inf` (the usual case) cost one vectorised pass, as before `-inf` was
+/// accepted; only buffers holding `-inf` are looked at again, row by row.
+fn check_logits(
+    filters: &Filters,
     logits: &[f32],
-    vocab_size: usize,
     row_of: impl Fn(usize) -> usize,
 ) -> Result<(), SamplingError> {
     // Block-wise, without early exit inside a block, so that the test vectorises.
     const CHECK_BLOCK: usize = 1024;
+    let vocab_size = filters.vocab_size;
+    let mut masked = false;
     for (b, block) in logits.chunks(CHECK_BLOCK).enumerate() {
         if block.iter().fold(true, |ok, v| ok & v.is_finite()) {
             continue;
         }
-        let pos = b * CHECK_BLOCK + block.iter().position(|v| !v.is_finite()).unwrap_or(0);
-        return Err(SamplingError::NonFiniteLogit {
-            row: row_of(pos / vocab_size),
-            id: pos % vocab_size,
-            value: logits[pos],
-        });
+        // Not all finite: NaN or +inf is an error, -inf only asks for the row check below.
+        if let Some(i) = block.iter().position(|v| v.is_nan() || *v == f32::INFINITY) {
+            let pos = b * CHECK_BLOCK + i;
+            return Err(SamplingError::NonFiniteLogit {
+                row: row_of(pos / vocab_size),
+                id: pos % vocab_size,
+                value: logits[pos],
+            });
+        }
+        masked = true;
+    }
+    if masked {
+        for (r, row) in logits.chunks_exact(vocab_size).enumerate() {
+            // No NaN or +inf is left, so finite means "not -inf".
+            let open = filters
+                .runs
+                .iter()
+                .any(|run| row[run.clone()].iter().any(|v| v.is_finite()));
+            if !open {
+                return Err(SamplingError::AllMasked { row: row_of(r) });
+            }
+        }
     }
     Ok(())
 }

@@ -131,8 +131,8 @@ impl Source {
                     return Err(DataError::Input {
                         path: path.to_owned(),
                         message: format!(
-                            "{} looks like {detected} but {} like {f}; say how to read them all with \
-                             --format (--format {f} reads every file as {f})",
+                            "{} looks like {detected} but {} like {f}; name the format to read them \
+                             all as (naming {f} reads every file as {f})",
                             p.display(),
                             first.display()
                         ),
@@ -161,7 +161,7 @@ impl Source {
                 path: path.to_owned(),
                 message: format!(
                     "Parquet's strings are UTF-8 by format: the encoding {} does not apply \
-                     (leave --encoding out)",
+                     (read Parquet with the default encoding, UTF-8)",
                     opts.encoding
                 ),
             });

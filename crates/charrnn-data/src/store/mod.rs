@@ -24,9 +24,16 @@ pub use header::STORE_VERSION;
 pub use view::{Selection, StoreExamples, split_store};
 
 /// The key a store is built for: xxh3-128 of the source's fingerprint
-/// ([`Source::fingerprint`](crate::Source::fingerprint)) and the vocabulary's serialized
-/// bytes. Any change to the inputs, the columns, the format options or the vocabulary changes
-/// it, and the store is rebuilt.
+/// ([`Source::fingerprint`](crate::Source::fingerprint)) and `vocab_bytes`. Any change to the
+/// inputs, the columns, the format options or these bytes changes it, and the store is
+/// rebuilt.
+///
+/// `vocab_bytes` stand for the encoder: the store hashes them and never reads them, so they
+/// must change whenever the ids it gives could. With a `charrnn-vocab` vocabulary, pass the
+/// UTF-8 bytes of its `tokenizer.json` text, `vocab.to_json()?.as_bytes()`
+/// (`charrnn_vocab::Vocab::to_json`: the tokens, their ids and the pipeline, without the
+/// frequency counts that `Vocab::save` keeps in a file apart). That is what the `charrnn` binary passes, so a store it built is reused by a
+/// library caller with the same source, options and vocabulary, and the other way round.
 pub fn store_key(source_fingerprint: u128, vocab_bytes: &[u8]) -> u128 {
     let mut h = twox_hash::XxHash3_128::new();
     h.write(b"charrnn-store-key");

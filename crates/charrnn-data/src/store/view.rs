@@ -3,6 +3,8 @@
 use std::ops::Range;
 
 use super::file::Store;
+use crate::batch::{clamp_fraction, tail_cut};
+use crate::labels::label_class;
 use crate::view::check_label;
 use crate::{DataError, ExampleOptions, Examples, holdout_split};
 
@@ -23,13 +25,10 @@ pub enum Selection {
 /// [`holdout_split`] draws them, when there are at least two documents and `fraction` of them
 /// rounds to at least one; otherwise (a single stream, a few long documents) the validation
 /// part is the last `fraction` of the tokens. `fraction` is clamped to `[0, 1]`; 0 gives no
-/// validation.
+/// validation. For ids in memory, [`split_tail`](crate::split_tail) cuts one sequence at the
+/// same place.
 pub fn split_store(store: &Store, fraction: f64, seed: u64) -> (Selection, Selection) {
-    let fraction = if fraction.is_nan() {
-        0.0
-    } else {
-        fraction.clamp(0.0, 1.0)
-    };
+    let fraction = clamp_fraction(fraction);
     if fraction == 0.0 {
         return (Selection::All, Selection::Docs(Vec::new()));
     }
@@ -40,8 +39,7 @@ pub fn split_store(store: &Store, fraction: f64, seed: u64) -> (Selection, Selec
         let ids = |v: Vec<usize>| Selection::Docs(v.into_iter().map(|d| d as u32).collect());
         return (ids(train), ids(valid));
     }
-    let tokens = store.tokens();
-    let cut = tokens - ((tokens as f64 * fraction).round() as u64).min(tokens);
+    let cut = tail_cut(store.tokens(), fraction);
     (Selection::Head(cut), Selection::Tail(cut))
 }
 
@@ -68,8 +66,10 @@ pub struct StoreExamples<'s> {
 
 impl<'s> StoreExamples<'s> {
     /// The examples of `selection` of `store`, cut as `opts` says. With `label_values`
-    /// (ascending), each example's label is the index of its document's label there, and
-    /// every selected document must have one of them.
+    /// (ascending, without repeats: [`label_classes`](crate::label_classes) of the labels),
+    /// each example's label is the index of its document's label there
+    /// ([`label_class`](crate::label_class)), and every selected document must have one of
+    /// them.
     ///
     /// # Errors
     /// [`DataError::BadExample`] for a document without a label or with one not in
@@ -133,7 +133,7 @@ impl<'s> StoreExamples<'s> {
         if let Some(values) = label_values {
             for &d in &docs {
                 match store.label(d as usize) {
-                    Some(l) if values.binary_search(&l).is_ok() => {}
+                    Some(l) if label_class(values, l).is_some() => {}
                     Some(l) => {
                         return Err(DataError::BadExample {
                             index: None,
@@ -166,7 +166,8 @@ impl<'s> StoreExamples<'s> {
                 let (size, stride) = (w.num_chars.max(1) as u64, w.stride.max(1) as u64);
                 let too_many = || {
                     DataError::Options(format!(
-                        "more than 2^32 windows of {size} characters: use a larger --window"
+                        "more than 2^32 windows of {size} characters: use larger windows or a \
+                         larger stride"
                     ))
                 };
                 let mut first = Vec::with_capacity(view.docs.len() + 1);
@@ -258,7 +259,7 @@ impl Examples for StoreExamples<'_> {
         let values = self.label_values.as_ref()?;
         let (k, _) = self.locate(i)?;
         let l = self.store.label(self.docs[k] as usize)?;
-        values.binary_search(&l).ok().map(|x| x as u32)
+        label_class(values, l)
     }
 
     fn write(&self, i: usize, range: Range<usize>, input: &mut Vec<i64>, target: &mut Vec<i64>) {

@@ -8,5 +8,6 @@ mod dist;
 mod generation;
 mod history;
 mod library;
+mod masked_logits;
 mod network;
 mod training;

@@ -129,7 +129,8 @@ fn runtime_errors_leave_the_sampler_untouched() {
             vocab_size: 4
         }
     );
-    for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+    // (-inf is a masked id, not an error: see `masking`.)
+    for v in [f32::NAN, f32::INFINITY] {
         let err = s.sample_row(7, &bad_row(v)).unwrap_err();
         assert!(
             matches!(err, SamplingError::NonFiniteLogit { row: 7, id: 1, .. }),
