@@ -381,9 +381,16 @@ pub struct TrainArgs {
     /// and default). best/ keeps the best model.
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub patience: Option<usize>,
-    /// Validate every N steps, at least 1 (and at each epoch end).
+    /// Validate (and print samples) every N steps, at least 1 (default: the preset's), and at
+    /// each epoch end that comes --min-eval-gap steps or more after the last validation: epochs
+    /// of a few batches (a small text) are not validated and saved every few steps.
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub eval_every: Option<usize>,
+    /// An epoch end validates (and prints samples) only when at least this many steps passed
+    /// since the last validation, at least 1 (default 50; 1: every epoch end; a resume: the
+    /// run's).
+    #[arg(long, value_name = "STEPS", value_parser = checks::count, allow_negative_numbers = true)]
+    pub min_eval_gap: Option<usize>,
     /// Keep a history: every this many steps, at least 1, also save the model (no optimizer
     /// state) as OUT/checkpoints/step-NNNNNNN, a checkpoint directory for `generate` or `eval`
     /// to pick later (default: off; a resume: the run's).

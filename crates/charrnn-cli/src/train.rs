@@ -967,6 +967,9 @@ fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfi
     if let Some(e) = args.eval_every {
         train.eval_every = Some(e as u64);
     }
+    if let Some(gap) = args.min_eval_gap {
+        train.epoch_eval_min_steps = gap as u64;
+    }
     if let Some(n) = args.checkpoint_every {
         train.checkpoint_every = Some(n);
     }

@@ -454,7 +454,8 @@ fn epoch_samples_suit_any_alphabet() {
     std::fs::write(&path, &lines_text).unwrap();
     let s_of = |v: &Value| v.as_str().unwrap().to_owned();
     let samples = |extra: &[&str]| -> Vec<(String, String)> {
-        let mut flags = vec!["--text-unit", "line"];
+        // Every epoch end validates and samples (the epochs are one step each).
+        let mut flags = vec!["--text-unit", "line", "--min-eval-gap", "1"];
         flags.extend_from_slice(extra);
         train_lines(&path, &dir.path().join("run"), &flags)
             .into_iter()
@@ -814,6 +815,8 @@ fn progress_lines_name_the_epoch_each_step_belongs_to() {
         "2",
         "--eval-every",
         "3",
+        "--min-eval-gap",
+        "1",
     ];
     args.extend_from_slice(SMALL_MODEL);
     let run = charrnn(&args);

@@ -79,6 +79,9 @@ fn tiny_experiment<'a>(data: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'
     args.extend_from_slice(extra);
     args.extend_from_slice(&[
         "--",
+        // Epochs of a few steps: each end validates, for the report's epoch-end column.
+        "--min-eval-gap",
+        "1",
         "--hidden",
         "16",
         "--layers",

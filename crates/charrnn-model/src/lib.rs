@@ -179,7 +179,10 @@ pub use run_dir::{
     foreign_run_entries, history_name, run_holds_model,
 };
 pub use train::{Phases, StopCause, TrainData, TrainSummary, Trainer};
-pub use train_config::{BatchOrder, DEFAULT_KEEP_CHECKPOINTS, DEFAULT_WINDOW_BATCHES, TrainConfig};
+pub use train_config::{
+    BatchOrder, DEFAULT_EPOCH_EVAL_MIN_STEPS, DEFAULT_KEEP_CHECKPOINTS, DEFAULT_WINDOW_BATCHES,
+    TrainConfig,
+};
 
 #[cfg(test)]
 mod smoke;

@@ -487,7 +487,8 @@ impl Trainer {
     }
 
     /// Trains until a budget runs out. Evaluates (and writes `last/`, `best/` when better, and
-    /// `metrics.jsonl`) every `eval_every` steps, at every epoch end, and at the end. Every
+    /// `metrics.jsonl`) every `eval_every` steps, at every epoch end `epoch_eval_min_steps` or
+    /// more steps after the last evaluation, and at the end. Every
     /// `checkpoint_every` steps it writes a history checkpoint (after the evaluation of that
     /// step, if there is one, which it records), keeping the newest `keep_checkpoints`.
     ///
@@ -684,7 +685,17 @@ impl Trainer {
             self.progress.epoch += 1;
             self.progress.batch_in_epoch = 0;
             self.carried = None;
-            let record = if self.evaluated_now() {
+            // A short epoch (a few batches of a small text) ends without an evaluation
+            // unless enough steps were taken since the last one.
+            let since = self.progress.step
+                - self
+                    .metrics
+                    .last()
+                    .map_or(first_step, |r| r.step.max(first_step));
+            let evaluate = self.evaluated_now() || since >= self.config.epoch_eval_min_steps;
+            let record = if !evaluate {
+                None
+            } else if self.evaluated_now() {
                 // Evaluated at this very step: that evaluation closes the epoch; record it and
                 // the new epoch position (epochs done, as an epoch-end evaluation records).
                 if let Some(last) = self.metrics.last_mut() {
@@ -706,9 +717,11 @@ impl Trainer {
                 })?;
             }
             self.save_history(data)?;
-            log.restart();
-            log_seen = self.progress.chars_seen;
-            window.restart();
+            if evaluate {
+                log.restart();
+                log_seen = self.progress.chars_seen;
+                window.restart();
+            }
             paused += pause.elapsed().as_secs_f64();
             if self.progress.step == 0 {
                 return Err(ModelError::InvalidInput("an epoch had no batches".into()));

@@ -86,8 +86,15 @@ pub struct TrainConfig {
     pub order: BatchOrder,
     /// Seed of the data order and of dropout (reseeded every step from `(seed, step)`).
     pub seed: u64,
-    /// Evaluate and checkpoint every this many steps, besides at every epoch end.
+    /// Evaluate and checkpoint every this many steps, besides at epoch ends (see
+    /// [`TrainConfig::epoch_eval_min_steps`]).
     pub eval_every: Option<u64>,
+    /// An epoch end evaluates, checkpoints and calls [`Observer::on_epoch_end`](crate::Observer::on_epoch_end)
+    /// only when at least this many steps were taken since the last evaluation (default 50;
+    /// 0 or 1: every epoch end). Epochs of a few batches (a small text) then do not write the
+    /// model and print samples every few steps; long epochs (AG News's 186 steps at batch 64)
+    /// end with an evaluation as before. The run's last step is always evaluated.
+    pub epoch_eval_min_steps: u64,
     /// Keep a history of checkpoints: every this many steps (of the whole run, resumes
     /// included), also write the model as `checkpoints/step-NNNNNNN/` of the run directory
     /// (the step, 7 digits zero-padded; the weights validation uses, no optimiser state),
@@ -146,6 +153,7 @@ impl Default for TrainConfig {
             order: BatchOrder::Bucketed { window_batches: 50 },
             seed: 42,
             eval_every: None,
+            epoch_eval_min_steps: DEFAULT_EPOCH_EVAL_MIN_STEPS,
             checkpoint_every: None,
             keep_checkpoints: DEFAULT_KEEP_CHECKPOINTS,
             log_every: 50,
@@ -239,6 +247,10 @@ impl TrainConfig {
         Ok(())
     }
 }
+
+/// The fewest steps since the last evaluation for an epoch end to evaluate, by default
+/// ([`TrainConfig::epoch_eval_min_steps`]).
+pub const DEFAULT_EPOCH_EVAL_MIN_STEPS: u64 = 50;
 
 /// How many history checkpoints a run keeps by default ([`TrainConfig::keep_checkpoints`]).
 pub const DEFAULT_KEEP_CHECKPOINTS: usize = 5;

@@ -67,6 +67,8 @@ pub fn train_config(max_steps: u64) -> TrainConfig {
         batch_size: 2,
         log_every: 1,
         threads: 1,
+        // Epochs of a few batches: every epoch end evaluates, as the tests count on.
+        epoch_eval_min_steps: 0,
         ..TrainConfig::default()
     }
 }

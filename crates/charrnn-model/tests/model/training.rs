@@ -73,6 +73,8 @@ fn memorises_titles_and_regenerates_them_greedily() {
         epochs: None,
         max_steps: Some(150),
         eval_every: Some(50),
+        // Every epoch end evaluates, short as the epochs are.
+        epoch_eval_min_steps: 0,
         log_every: 10,
         threads: 1,
         ..TrainConfig::default()
@@ -788,4 +790,40 @@ fn best_saved_on_an_epochs_last_step_records_the_epoch_done() {
     assert_eq!(progress.epoch as u64, progress.step / 3, "{progress:?}");
     assert_eq!(record.epoch, progress.epoch);
     assert!(record.epoch_end);
+}
+
+/// Epochs of three batches with `epoch_eval_min_steps` 5: an epoch end evaluates (and calls
+/// `on_epoch_end`) only when 5 steps passed since the last evaluation, so a small text is not
+/// validated and written every few steps; the last step is always evaluated.
+#[test]
+fn short_epochs_end_without_an_evaluation_until_enough_steps_passed() {
+    struct Ends(Vec<u64>);
+    impl Observer for Ends {
+        fn on_epoch_end(&mut self, end: &EpochEnd<'_>) {
+            self.0.push(end.step);
+        }
+    }
+    let data = Data::new(false);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        data.vocab.len(),
+        Cell::Lstm,
+        InputMode::Embedding { dim: 8 },
+    );
+    let recipe = TrainConfig {
+        epoch_eval_min_steps: 5,
+        ..train_config(13)
+    };
+    let model = CharRnn::new(&cfg, Device::Cpu, 5).unwrap();
+    let mut trainer = Trainer::new(model, recipe, dir.path()).unwrap();
+    let mut ends = Ends(Vec::new());
+    trainer.fit(&data.borrow(), &mut ends).unwrap();
+    // Epoch ends at 3, 6, 9 and 12: 6 is the first 5 steps after the start, 12 the first 5
+    // after 6; 13 is the run's end.
+    assert_eq!(ends.0, [6, 12]);
+    let records = read_metrics(&dir.path().join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = records.iter().map(|r| r.step).collect();
+    assert_eq!(steps, [6, 12, 13]);
+    // The training loss of an evaluation covers every step since the last one.
+    assert!(records.iter().all(|r| r.train_bpc.is_some()));
 }
