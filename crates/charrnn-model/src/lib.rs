@@ -88,7 +88,6 @@
 //! same).
 //!
 //! ```no_run
-//! use std::collections::BTreeMap;
 //! use charrnn_data::{ExampleOptions, make_examples};
 //! use charrnn_model::{
 //!     Checkpoint, CharRnn, DataSettings, GenerateOptions, ModelConfig, TrainConfig, TrainData,
@@ -109,13 +108,9 @@
 //! let model = CharRnn::new(&ModelConfig::new(vocab.len()), device, 42)?;
 //! let config = TrainConfig { max_steps: Some(200), epochs: None, ..TrainConfig::default() };
 //! let mut trainer = Trainer::new(model, config, "runs/demo")?;
-//! let data = TrainData {
-//!     train: &examples,
-//!     valid: &examples,
-//!     vocab: &vocab,
-//!     settings: &DataSettings::default(),
-//!     checksums: &BTreeMap::new(),
-//! };
+//! // Recorded in the checkpoints: how the examples were made (`<bos>`, windows).
+//! let settings = DataSettings::of_examples(&opts);
+//! let data = TrainData::new(&examples, &examples, &vocab).with_settings(&settings);
 //! let summary = trainer.fit(&data, &mut ())?;
 //! println!("validation bits/char: {:?}", summary.last.val_bpc);
 //!

@@ -120,6 +120,23 @@ pub struct DataSettings {
     pub max_size: Option<usize>,
 }
 
+impl DataSettings {
+    /// The settings of examples made with `options` (`<bos>`, windows and stride), the rest
+    /// default: what a caller that made its own examples records, so that the `charrnn`
+    /// binary's `eval` and `generate` prepare text as training did.
+    pub fn of_examples(options: &charrnn_data::ExampleOptions) -> Self {
+        DataSettings {
+            bos: options.bos.is_some(),
+            window: options.window.map(|w| w.num_chars),
+            stride: options
+                .window
+                .filter(|w| w.stride != w.num_chars)
+                .map(|w| w.stride),
+            ..DataSettings::default()
+        }
+    }
+}
+
 impl Default for DataSettings {
     fn default() -> Self {
         DataSettings {

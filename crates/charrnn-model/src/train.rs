@@ -46,6 +46,39 @@ pub struct TrainData<'a> {
     pub checksums: &'a BTreeMap<String, String>,
 }
 
+/// The settings [`TrainData::new`] records: the defaults.
+static DEFAULT_SETTINGS: std::sync::LazyLock<DataSettings> =
+    std::sync::LazyLock::new(DataSettings::default);
+
+/// The checksums [`TrainData::new`] records: none.
+static NO_CHECKSUMS: BTreeMap<String, String> = BTreeMap::new();
+
+impl<'a> TrainData<'a> {
+    /// Training and validation examples encoded with `vocab`, recording the default data
+    /// settings and no checksums. The settings are bookkeeping for `config.json`, except that
+    /// the `charrnn` binary's `eval` and `generate` read their `<bos>` and window to prepare
+    /// text as training did: examples made otherwise than the defaults (`<bos>` first, whole
+    /// texts) want [`TrainData::with_settings`] and [`DataSettings::of_examples`].
+    pub fn new(
+        train: &'a (dyn Examples + Sync),
+        valid: &'a dyn Examples,
+        vocab: &'a Vocab,
+    ) -> Self {
+        TrainData {
+            train,
+            valid,
+            vocab,
+            settings: &DEFAULT_SETTINGS,
+            checksums: &NO_CHECKSUMS,
+        }
+    }
+
+    /// The same data, recording `settings` in the checkpoints.
+    pub fn with_settings(self, settings: &'a DataSettings) -> Self {
+        TrainData { settings, ..self }
+    }
+}
+
 impl std::fmt::Debug for TrainData<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TrainData")

@@ -1,7 +1,6 @@
 //! The crate as an outside caller uses it: ids checked at the public tensor boundary,
 //! libtorch's errors in one line, structured prompt errors, the crate example's budget, and
 //! errors that name the library's calls rather than the command line's flags.
-use std::collections::BTreeMap;
 
 use charrnn_data::{DataError, ExampleOptions, Examples, Source, SourceOptions, make_examples};
 use charrnn_model::tch::{Device, Tensor};
@@ -226,16 +225,32 @@ fn the_crate_example_trains_its_200_steps() {
     assert_eq!(config, TrainConfig::for_steps(200));
     let dir = tempfile::tempdir().unwrap();
     let mut trainer = Trainer::new(model, config, dir.path().join("demo")).unwrap();
-    let data = TrainData {
-        train: &examples,
-        valid: &examples,
-        vocab: &vocab,
-        settings: &DataSettings::default(),
-        checksums: &BTreeMap::new(),
-    };
+    let settings = DataSettings::of_examples(&opts);
+    let data = TrainData::new(&examples, &examples, &vocab).with_settings(&settings);
     let summary = trainer.fit(&data, &mut ()).unwrap();
     assert_eq!(summary.stopped_by, StopCause::Steps);
     assert_eq!(summary.progress.step, 200);
+    // The checkpoint records how the examples were made.
+    let saved = charrnn_model::CheckpointConfig::read(&dir.path().join("demo/best")).unwrap();
+    assert_eq!((saved.data.bos, saved.data.window), (true, None));
+    let windows = ExampleOptions {
+        bos: None,
+        window: Some(charrnn_data::Window {
+            num_chars: 8,
+            stride: 4,
+        }),
+        ..opts
+    };
+    let recorded = DataSettings::of_examples(&windows);
+    assert_eq!(
+        (recorded.bos, recorded.window, recorded.stride),
+        (false, Some(8), Some(4))
+    );
+    assert!(
+        TrainData::new(&examples, &examples, &vocab)
+            .checksums
+            .is_empty()
+    );
 
     // What the example's budget did before: the default's 10 epochs came first.
     let trap = TrainConfig {
