@@ -83,7 +83,9 @@ impl Trainer {
     /// Writes the history checkpoint of this step, `checkpoints/step-NNNNNNN/`, when the step
     /// is a multiple of `checkpoint_every` (rank 0, once a step): the weights validation uses
     /// (the average, with weight averaging), no optimiser state, the latest evaluation
-    /// recorded. Then deletes the oldest beyond `keep_checkpoints`.
+    /// recorded. Then deletes the oldest beyond `keep_checkpoints`, and writes `last/` too
+    /// when this step was not validated (a validation wrote it), so that a killed run resumes
+    /// from the newest history checkpoint.
     pub(crate) fn save_history(&mut self, data: &TrainData<'_>) -> Result<()> {
         let step = self.progress.step;
         let due = self
@@ -103,7 +105,13 @@ impl Trainer {
         }
         written?;
         self.history_saved = Some(step);
-        prune_history(&self.run_dir, self.config.keep_checkpoints)
+        prune_history(&self.run_dir, self.config.keep_checkpoints)?;
+        // A process killed before its next validation resumes from here: `last/` (with the
+        // optimiser's state) is as new as the history.
+        if self.metrics.last().is_none_or(|r| r.step != step) {
+            self.save_last(data)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn write_metrics(&self) -> Result<()> {

@@ -273,3 +273,68 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Between two validations, each history checkpoint brings `last/` up to date too: a run
+/// killed at step 5 resumes from step 4, not from nothing, and ends with the weights of a run
+/// that was never killed.
+#[test]
+fn a_run_killed_between_validations_resumes_from_its_newest_history_checkpoint() {
+    struct Snapshot<'a> {
+        run: &'a Path,
+        copy: &'a Path,
+        last_steps: Vec<Option<u64>>,
+    }
+    impl charrnn_model::Observer for Snapshot<'_> {
+        fn on_step(&mut self, info: &charrnn_model::StepInfo) {
+            let last = charrnn_model::CheckpointConfig::read(&self.run.join("last")).ok();
+            self.last_steps
+                .push(last.and_then(|c| c.progress).map(|p| p.step));
+            // What a kill at step 5 would leave.
+            if info.step == 5 {
+                copy_dir(self.run, self.copy);
+            }
+        }
+    }
+    let data = Data::new(false);
+    let (dir, killed) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let run = dir.path().join("run");
+    let copy = killed.path().join("run");
+    // No validation before the end: epoch ends are too close together.
+    let recipe = TrainConfig {
+        epoch_eval_min_steps: 50,
+        ..recipe(10, 0)
+    };
+    let mut trainer = Trainer::new(model(&data, 3), recipe.clone(), &run).unwrap();
+    let mut snapshot = Snapshot {
+        run: &run,
+        copy: &copy,
+        last_steps: Vec::new(),
+    };
+    trainer.fit(&data.borrow(), &mut snapshot).unwrap();
+    let whole = fs::read(run.join("last/model.safetensors")).unwrap();
+    drop(trainer);
+    // Seen at steps 1 to 10, before each step's own checkpoint.
+    assert_eq!(
+        snapshot.last_steps,
+        [
+            None,
+            None,
+            Some(2),
+            Some(2),
+            Some(4),
+            Some(4),
+            Some(6),
+            Some(6),
+            Some(8),
+            Some(8)
+        ]
+    );
+    let mut resumed = Trainer::resume(&copy, Device::Cpu, Some(recipe)).unwrap();
+    assert_eq!(resumed.progress().step, 4);
+    resumed.fit(&data.borrow(), &mut ()).unwrap();
+    drop(resumed);
+    assert_eq!(
+        fs::read(copy.join("last/model.safetensors")).unwrap(),
+        whole
+    );
+}
