@@ -5,7 +5,7 @@ use std::{io::Write, time::Instant};
 
 use anyhow::{Context, Result, bail};
 use charrnn_data::{ExampleOptions, Examples, Selection, StoreExamples, Window};
-use charrnn_experiment::{Event, GenerateStats, GeneratedSample, Score, Stop};
+use charrnn_experiment::{Event, GenerateStats, GeneratedSample, Score, SkippedLine, Stop};
 use charrnn_model::{Checkpoint, GenerateOptions, evaluate, parse_device, set_cpu_threads};
 use charrnn_sampling::{SamplingConfig, StopReason, Temperature};
 use charrnn_vocab::Unknown;
@@ -295,13 +295,24 @@ impl Job<'_> {
 /// terminal, or a program holding both pipes, gets answers line by line. Line K (from 0)
 /// samples with seed + K: a prompt given twice gets two samples, and the same input always
 /// the same output. A line that cannot be used (not UTF-8; outside the vocabulary with
-/// --strict) gets an `error:` line on stderr and is skipped; the exit status is then 1.
+/// --strict; one the model fails on) gets an `error:` line on stderr, and with --json a
+/// `skipped` event on stdout, and is skipped; the exit status is then 1.
 fn interactive(job: &Job<'_>, out: &Output) -> Result<()> {
     use std::io::{BufRead, IsTerminal};
     let stdin = std::io::stdin();
     let person = stdin.is_terminal();
     let mut input = stdin.lock();
     let mut failed = 0usize;
+    // A line that gets no samples still gets an answer: an `error:` line on stderr, and for a
+    // program reading --json, a `skipped` event in its place on stdout.
+    let mut skip = |k: u64, message: String| -> Result<()> {
+        eprintln!("error: --interactive: line {}: {message}", k + 1);
+        failed += 1;
+        out.record(Event::Skipped(SkippedLine {
+            line: k + 1,
+            message,
+        }))
+    };
     let mut line = Vec::new();
     for k in 0u64.. {
         if person {
@@ -316,26 +327,22 @@ fn interactive(job: &Job<'_>, out: &Output) -> Result<()> {
         }
         let text = line.strip_suffix(b"\n").unwrap_or(&line);
         let text = text.strip_suffix(b"\r").unwrap_or(text);
+        // A byte-order mark is no part of the first prompt.
+        let text = match k {
+            0 => text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text),
+            _ => text,
+        };
         let prompt = match std::str::from_utf8(text) {
             Ok(text) => unescape(text),
             Err(e) => {
-                eprintln!(
-                    "error: --interactive: line {} of standard input is not UTF-8 text (byte {})",
-                    k + 1,
-                    e.valid_up_to() + 1
-                );
-                failed += 1;
+                let byte = e.valid_up_to() + 1;
+                skip(k, format!("not UTF-8 text (byte {byte})"))?;
                 continue;
             }
         };
         let given = [prompt];
         if let Err(e) = job.check_prompts(&given) {
-            eprintln!(
-                "error: --interactive: line {}: {}",
-                k + 1,
-                crate::output::one_line(&e)
-            );
-            failed += 1;
+            skip(k, crate::output::one_line(&e))?;
             continue;
         }
         // Numbered samples of one line are set off from the last line's by a blank line.
@@ -343,7 +350,16 @@ fn interactive(job: &Job<'_>, out: &Output) -> Result<()> {
         if k > 0 && several && !out.machine() {
             crate::output::stdout_line("")?;
         }
-        job.sample(&given, job.args.run.seed.wrapping_add(k), out)?;
+        match job.sample(&given, job.args.run.seed.wrapping_add(k), out) {
+            // The model refused or failed on this line (a prompt too long for memory): the
+            // next line may do.
+            Err(e) if e.downcast_ref::<charrnn_model::ModelError>().is_some() => {
+                skip(k, crate::output::one_line(&e))?;
+            }
+            done => {
+                done?;
+            }
+        }
     }
     if person {
         eprintln!();

@@ -28,6 +28,8 @@ pub enum Event {
     Done(Box<TrainDone>),
     /// `charrnn generate`: one generated sample.
     Generated(GeneratedSample),
+    /// `charrnn generate --interactive`: a line of standard input that got no samples.
+    Skipped(SkippedLine),
     /// `charrnn eval`: bits per character of a checkpoint on a data file.
     Score(Score),
     /// `charrnn eval --per-text`: one text's score (and, with `--classify`, its class).
@@ -208,6 +210,16 @@ pub enum Validation {
         /// Rows held out.
         rows: usize,
     },
+}
+
+/// A line of `charrnn generate --interactive`'s input that got no samples, so that a program
+/// waiting for its answer gets one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SkippedLine {
+    /// The line's number in standard input, from 1.
+    pub line: u64,
+    /// Why: the error line also written on stderr, without its `error: ` prefix.
+    pub message: String,
 }
 
 /// One sample of `charrnn generate`.

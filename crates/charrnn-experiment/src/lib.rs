@@ -66,8 +66,8 @@ mod sweep;
 pub use error::{BoxError, ExperimentError, Result};
 pub use events::{
     Classification, EpochSample, Event, ExperimentDone, GenerateStats, GeneratedSample,
-    HistoryEntry, Listening, ModelInfo, Prepared, Score, Stop, TextScore, TokenInfo, TrainDone,
-    Validation, VocabBuilt, VocabInfo,
+    HistoryEntry, Listening, ModelInfo, Prepared, Score, SkippedLine, Stop, TextScore, TokenInfo,
+    TrainDone, Validation, VocabBuilt, VocabInfo,
 };
 pub use experiment::{
     CLASS_TEMPERATURE, GREEDY_PROMPT, Options, Outcome, PROMPTS, SOURCE_FILE, TEMPERATURES,
