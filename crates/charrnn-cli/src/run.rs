@@ -206,12 +206,16 @@ fn info(path: &Path, out: &Output) -> Result<()> {
             },
         ));
         if let Some(p) = &c.progress {
+            // A checkpoint saved between validations (the history) records the last one.
             let val = c
                 .metrics
                 .as_ref()
-                .and_then(|r| r.val_bpc)
-                .map_or("no validation".to_owned(), |v| {
-                    format!("validation {v:.4} bpc")
+                .and_then(|r| r.val_bpc.map(|v| (v, r.step)))
+                .map_or("no validation".to_owned(), |(v, step)| {
+                    match step == p.step {
+                        true => format!("validation {v:.4} bpc"),
+                        false => format!("validation {v:.4} bpc at step {step}, before this one"),
+                    }
                 });
             // `epoch` is the current epoch (0-based); a checkpoint saved on an epoch's last
             // step is still in that epoch, with all its batches done.
