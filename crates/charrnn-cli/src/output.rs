@@ -126,7 +126,15 @@ pub fn one_line(err: &anyhow::Error) -> String {
 
 /// What the libraries name as a call or an option of their own, and the flag that does it
 /// here.
-const LIBRARY_TO_FLAGS: [(&str, &str); 3] = [
+const LIBRARY_TO_FLAGS: [(&str, &str); 5] = [
+    (
+        "name its encoding (SourceOptions::encoding): utf-16le",
+        "name it: --encoding utf-16le",
+    ),
+    (
+        "name its encoding (SourceOptions::encoding): utf-16be",
+        "name it: --encoding utf-16be",
+    ),
     (
         "name it (SourceOptions::encoding): windows-1252 or latin-1",
         "name it: --encoding windows-1252 (or latin-1)",

@@ -145,15 +145,28 @@ pub(crate) fn decoding<'a>(
     let head = if matches!(encoding, Encoding::Latin1 | Encoding::Windows1252) {
         Vec::new()
     } else {
-        first_bytes(&mut reader, 2)?
+        first_bytes(&mut reader, HEAD_BYTES)?
     };
-    let mark = match head.as_slice() {
+    let mark = match head.get(..2).unwrap_or_default() {
         [0xFF, 0xFE] => Some(Order::Little),
         [0xFE, 0xFF] => Some(Order::Big),
         _ => None,
     };
     let scheme = match (encoding, mark) {
         (Encoding::Utf8 | Encoding::Utf16, Some(order)) => Scheme::Utf16(order),
+        (Encoding::Utf8, None) if let Some(order) = utf16_without_mark(&head) => {
+            return Err(DecodeError {
+                line: 1,
+                message: format!(
+                    "the text looks like UTF-16{} without a byte-order mark (a NUL byte at every \
+                     other position of its first bytes); name its encoding \
+                     (SourceOptions::encoding): utf-16{}",
+                    order.name(),
+                    order.name().to_lowercase()
+                ),
+            }
+            .into_io());
+        }
         (Encoding::Utf8, None) if !check_utf8 => {
             return Ok(Box::new(io::Cursor::new(head).chain(reader)));
         }
@@ -169,7 +182,7 @@ pub(crate) fn decoding<'a>(
                     "the file starts with a UTF-16{} byte-order mark ({}) but the encoding given \
                      is {encoding}; utf-16 reads the byte order from the mark",
                     order.name(),
-                    hex(&head)
+                    hex(&head[..2])
                 ),
             }
             .into_io());
@@ -178,7 +191,7 @@ pub(crate) fn decoding<'a>(
         (Encoding::Windows1252, _) => Scheme::Windows1252,
     };
     let skip = if mark.is_some() && matches!(scheme, Scheme::Utf16(_)) {
-        head.len()
+        2
     } else {
         0
     };
@@ -188,6 +201,33 @@ pub(crate) fn decoding<'a>(
         inner: reader,
         state,
     }))
+}
+
+/// How many of a stream's first bytes `decoding` looks at: a byte-order mark, and whether
+/// the text looks like UTF-16 without one.
+const HEAD_BYTES: usize = 64;
+
+/// The byte order of UTF-16 text without a byte-order mark, told by its first bytes: a NUL
+/// at three quarters or more of the odd positions (little-endian: ASCII's high bytes) or of
+/// the even ones (big-endian), and at almost none of the others. Text in UTF-8 holds no NUL.
+fn utf16_without_mark(head: &[u8]) -> Option<Order> {
+    let pairs = head.len() / 2;
+    if pairs < 4 {
+        return None;
+    }
+    let nul_at = |parity: usize| {
+        head.chunks_exact(2)
+            .filter(|pair| pair[parity] == 0)
+            .count()
+    };
+    let (even, odd) = (nul_at(0), nul_at(1));
+    let many = |n: usize| 4 * n >= 3 * pairs;
+    let few = |n: usize| 8 * n <= pairs;
+    match (many(odd) && few(even), many(even) && few(odd)) {
+        (true, _) => Some(Order::Little),
+        (_, true) => Some(Order::Big),
+        _ => None,
+    }
 }
 
 /// Reads up to `n` bytes from the front of `reader` (consumed), however the stream hands

@@ -599,3 +599,44 @@ proptest! {
         }
     }
 }
+
+/// UTF-16 without a byte-order mark is no UTF-8 full of NUL characters: read by default, it
+/// is refused with its byte order named; named, it reads. Text shorter than 8 bytes, or with
+/// NULs at no regular position, is left to the UTF-8 check.
+#[test]
+fn utf16_without_a_byte_order_mark_is_named_not_read_as_nul_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "It was the best of times,\nit was the worst of times.\n";
+    for (big, order, encoding) in [
+        (false, "UTF-16LE", Encoding::Utf16Le),
+        (true, "UTF-16BE", Encoding::Utf16Be),
+    ] {
+        let path = dir.path().join(format!("{order}.txt"));
+        std::fs::write(&path, utf16(text, big, false)).unwrap();
+        let err = read_error(&path, &SourceOptions::default());
+        assert!(
+            err.contains(&format!("looks like {order} without a byte-order mark")),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "(SourceOptions::encoding): {}",
+                order.to_lowercase()
+            )),
+            "{err}"
+        );
+        let named = read(&path, &with_encoding(encoding, SourceOptions::default()));
+        assert_eq!(named, read_plain(text, dir.path()));
+    }
+    // Too short to tell, and plain ASCII, read as before.
+    let short = dir.path().join("short.txt");
+    std::fs::write(&short, utf16("ab", false, false)).unwrap();
+    assert_eq!(read(&short, &SourceOptions::default()).len(), 1);
+}
+
+/// `text` read as a plain UTF-8 file of its own.
+fn read_plain(text: &str, dir: &Path) -> Vec<(String, Option<i64>)> {
+    let path = dir.join("plain.txt");
+    std::fs::write(&path, text).unwrap();
+    read(&path, &SourceOptions::default())
+}
