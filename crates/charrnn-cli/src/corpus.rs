@@ -48,6 +48,12 @@ pub fn source_options(path: &Path, text: &TextColumns) -> Result<SourceOptions> 
     })
 }
 
+/// Whether `e` is a missing column of a CSV whose header is one column holding `;` or a tab.
+fn one_column_with_other_delimiter(e: &DataError) -> bool {
+    matches!(e, DataError::MissingColumn { available, .. }
+        if available.len() == 1 && available[0].contains([';', '\t']))
+}
+
 /// The most classes a label column of text may name: more is a column of free text.
 const MAX_TEXT_CLASSES: usize = 1000;
 
@@ -65,6 +71,13 @@ pub fn open_source(path: &Path, text: &TextColumns) -> Result<Source> {
         {
             options.text_columns = vec!["text".to_owned()];
             Source::open(path, &options)?
+        }
+        // A header of one column holding `;` or a tab: a CSV with another delimiter.
+        Err(e @ DataError::MissingColumn { .. }) if one_column_with_other_delimiter(&e) => {
+            bail!(
+                "{e} (the header is one column: this CSV's fields are separated by `;` or a \
+                 tab, and charrnn reads commas; save it as comma-separated CSV)"
+            );
         }
         Err(e @ DataError::MissingColumn { .. }) if text.columns.is_empty() => {
             bail!("{e} (--column NAME names the text column; the default is `title`, else `text`)");

@@ -215,7 +215,7 @@ pub struct TextColumns {
     pub text_unit: Option<TextUnit>,
     /// The text's encoding (plain text, CSV, JSON Lines), decoded after decompression.
     /// Default: utf-8, and a file that starts with a UTF-16 byte-order mark is read as UTF-16;
-    /// a resume: the run's. Parquet ignores it: its strings are UTF-8 by format (another
+    /// a resume, and eval of a model: the run's. Parquet ignores it: its strings are UTF-8 by format (another
     /// encoding named for Parquet is refused).
     #[arg(long, value_name = "NAME", ignore_case = true, value_parser = encoding_parser())]
     pub encoding: Option<Encoding>,

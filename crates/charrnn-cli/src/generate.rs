@@ -467,6 +467,13 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
         // The columns the model was trained on.
         text.columns = settings.columns.clone();
     }
+    if text.encoding.is_none() {
+        // The encoding the model's data were read in (None: UTF-8).
+        text.encoding = settings
+            .encoding
+            .as_deref()
+            .and_then(|name| name.parse().ok());
+    }
     // A text label column reads each label as its class's index among the model's names.
     if settings.label_text && text.label_column.is_some() {
         let classes = settings.label_values.len().min(settings.label_names.len());

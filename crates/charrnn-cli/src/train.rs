@@ -296,6 +296,17 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
                 None,
             )?;
             out.note(corpus::describe("validation data", &built, source));
+            // Scores on text the vocabulary does not cover mean little: say so, as eval does.
+            let (unknown, total) = (built.store.unk_count(), built.store.tokens());
+            if 100 * unknown > total {
+                eprintln!(
+                    "warning: {:.1} % of the characters of --valid {} ({unknown} of {total}) are \
+                     outside the training data's vocabulary; they count as <unk> (is it in \
+                     another encoding or language?)",
+                    100.0 * unknown as f64 / total as f64,
+                    path.display()
+                );
+            }
             Some((built, fp))
         }
         _ => None,
@@ -706,12 +717,24 @@ fn check_run_dir(args: &TrainArgs) -> Result<()> {
             args.out_dir().display()
         );
     }
-    if let Some(entry) = foreign_run_entries(args.out_dir()).first() {
+    let foreign = foreign_run_entries(args.out_dir());
+    if !foreign.is_empty() {
+        let listed: Vec<String> = foreign.iter().map(|p| p.display().to_string()).collect();
+        let (flag, what_to_do) = match args.resume {
+            Some(_) => ("--resume", "move them out of the run directory"),
+            None => (
+                "--out",
+                "move them out of the run directory, or choose another directory",
+            ),
+        };
         bail!(
-            "--out {}: {} is not charrnn's (not a checkpoint, or not a run's metrics), and \
-             training would replace it or write beside it: choose another directory",
+            "{flag} {}: {} not charrnn's (not a checkpoint, or not a run's metrics), and \
+             training would replace or write beside them: {what_to_do}",
             args.out_dir().display(),
-            entry.display()
+            match listed.len() {
+                1 => format!("{} is", listed[0]),
+                _ => format!("{} are", listed.join(", ")),
+            },
         );
     }
     if args.resume.is_none() && !args.overwrite && run_holds_model(args.out_dir()) {

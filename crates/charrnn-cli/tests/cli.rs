@@ -945,6 +945,25 @@ fn a_csv_without_title_reads_its_text_column() {
         "--json",
     ];
     let done = json_lines(&ok(&args));
+    // Validation text the vocabulary does not cover is warned about (here: digits only).
+    let digits = dir.path().join("digits.csv");
+    std::fs::write(&digits, "label,text\n1,0123456789\n2,9876543210\n").unwrap();
+    let mut other = args.clone();
+    other[4] = digits.to_str().unwrap();
+    other[6] = dir
+        .path()
+        .join("digits_run")
+        .to_str()
+        .unwrap()
+        .to_owned()
+        .leak();
+    let warned = charrnn(&other);
+    assert!(warned.status.success());
+    let stderr = String::from_utf8_lossy(&warned.stderr);
+    assert!(
+        stderr.contains("warning: 100.0 % of the characters of --valid"),
+        "{stderr}"
+    );
     let info = json_lines(&ok(&["info", &run, "--json"]));
     assert_eq!(
         info[0]["config"]["data"]["columns"],
@@ -956,6 +975,11 @@ fn a_csv_without_title_reads_its_text_column() {
     args[4] = &body;
     args.push("--overwrite");
     check_error(&args, "--column NAME names the text column");
+    // A CSV separated by semicolons (as a European Excel saves it) is named as such.
+    let semi = csv("semi.csv", "label;text;note");
+    args[2] = &semi;
+    args[4] = &semi;
+    check_error(&args, "separated by `;` or a tab");
 }
 
 /// `--interactive` answers each line of standard input before it reads the next: a program

@@ -1313,6 +1313,11 @@ fn a_windows_1252_csv_trains_with_its_encoding_and_is_refused_without_it() {
         stderr.contains("--encoding latin-1 is not the run's (windows-1252)"),
         "{stderr}"
     );
+    // eval of the model reads its data in the run's encoding, unless told another.
+    let scored = ok(&["eval", &s(&run), "--data", &s(&csv), "--json"]);
+    assert!(scored.iter().any(|e| e["event"] == "score"), "{scored:?}");
+    let utf8 = charrnn(&["eval", &s(&run), "--data", &s(&csv), "--encoding", "utf-8"]);
+    assert_eq!(utf8.status.code(), Some(1));
     // Without it: one line naming the line, the byte and its value, and what to try.
     let no = dir.path().join("no");
     let out = charrnn(&["train", "--train", &s(&csv), "--out", &s(&no), "--quiet"]);
