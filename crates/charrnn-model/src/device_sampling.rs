@@ -424,6 +424,36 @@ mod tests {
         }
     }
 
+    /// 2,000 draws from one row of 10 `logits` by the device path, given the numbers of the
+    /// host sampler seeded `seed`, and the host sampler's own 2,000 draws.
+    fn host_and_device_draws(
+        config: &SamplingConfig,
+        logits: &[f32; 10],
+        seed: u64,
+    ) -> (Vec<i64>, Vec<i64>) {
+        let mut host = Sampler::new(config.clone(), logits.len(), seed).unwrap();
+        let host_ids: Vec<i64> = (0..2000)
+            .map(|_| i64::from(host.sample_row(0, logits).unwrap()))
+            .collect();
+        let mut numbers = Sampler::new(config.clone(), logits.len(), seed).unwrap();
+        let rows = DeviceFilters::new(&vec![&numbers; 2000], logits.len(), Device::Cpu).unwrap();
+        let (u, inv_t): (Vec<f64>, Vec<f64>) = (0..2000)
+            .map(|_| {
+                let (t, u) = numbers.next_draw(0).unwrap();
+                (u, 1.0 / f64::from(t))
+            })
+            .unzip();
+        let l = Tensor::from_slice(logits).view([1, 10]).repeat([2000, 1]);
+        let ids = rows
+            .sample(
+                &l,
+                &Tensor::from_slice(&u),
+                &Tensor::from_slice(&inv_t).view([2000, 1]),
+            )
+            .unwrap();
+        (Vec::try_from(ids).unwrap(), host_ids)
+    }
+
     #[test]
     fn draws_match_the_host_sampler_given_its_numbers() {
         // Same streams, same inverse CDF in id order: the device path draws the host's ids
@@ -438,29 +468,7 @@ mod tests {
                 .min_p(0.05)
                 .banned([0u32]),
         ] {
-            let mut host = Sampler::new(config.clone(), LOGITS.len(), 5).unwrap();
-            let host_ids: Vec<u32> = (0..2000)
-                .map(|_| host.sample_row(0, &LOGITS).unwrap())
-                .collect();
-            let mut numbers = Sampler::new(config.clone(), LOGITS.len(), 5).unwrap();
-            let rows =
-                DeviceFilters::new(&vec![&numbers; 2000], LOGITS.len(), Device::Cpu).unwrap();
-            let (u, inv_t): (Vec<f64>, Vec<f64>) = (0..2000)
-                .map(|_| {
-                    let (t, u) = numbers.next_draw(0).unwrap();
-                    (u, 1.0 / f64::from(t))
-                })
-                .unzip();
-            let l = Tensor::from_slice(&LOGITS).view([1, 10]).repeat([2000, 1]);
-            let ids = rows
-                .sample(
-                    &l,
-                    &Tensor::from_slice(&u),
-                    &Tensor::from_slice(&inv_t).view([2000, 1]),
-                )
-                .unwrap();
-            let ids: Vec<i64> = Vec::try_from(ids).unwrap();
-            let ids: Vec<u32> = ids.into_iter().map(|i| i as u32).collect();
+            let (ids, host_ids) = host_and_device_draws(&config, &LOGITS, 5);
             assert_eq!(ids, host_ids, "{config:?}");
         }
     }
@@ -510,28 +518,7 @@ mod tests {
             SamplingConfig::with_temperature(1e6).top_p(0.999),
             SamplingConfig::with_temperature(1e6).min_p(0.5),
         ] {
-            let mut host = Sampler::new(config.clone(), logits.len(), 9).unwrap();
-            let host_ids: Vec<i64> = (0..2000)
-                .map(|_| i64::from(host.sample_row(0, &logits).unwrap()))
-                .collect();
-            let mut numbers = Sampler::new(config.clone(), logits.len(), 9).unwrap();
-            let rows =
-                DeviceFilters::new(&vec![&numbers; 2000], logits.len(), Device::Cpu).unwrap();
-            let (u, inv_t): (Vec<f64>, Vec<f64>) = (0..2000)
-                .map(|_| {
-                    let (t, u) = numbers.next_draw(0).unwrap();
-                    (u, 1.0 / f64::from(t))
-                })
-                .unzip();
-            let l = Tensor::from_slice(&logits).view([1, 10]).repeat([2000, 1]);
-            let ids = rows
-                .sample(
-                    &l,
-                    &Tensor::from_slice(&u),
-                    &Tensor::from_slice(&inv_t).view([2000, 1]),
-                )
-                .unwrap();
-            let ids: Vec<i64> = Vec::try_from(ids).unwrap();
+            let (ids, host_ids) = host_and_device_draws(&config, &logits, 9);
             assert!(
                 ids.iter().all(|&id| !masked.contains(&(id as usize))),
                 "{config:?}: {ids:?}"

@@ -767,20 +767,12 @@ fn an_interrupt_saves_a_new_run_but_never_replaces_a_model_with_nothing() {
 /// two checkpoints of one step describe it alike.
 #[test]
 fn best_saved_on_an_epochs_last_step_records_the_epoch_done() {
-    let data = Data::new(false);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        data.vocab.len(),
-        Cell::Lstm,
-        InputMode::Embedding { dim: 8 },
-    );
     // Three batches an epoch: the evaluations at steps 3 and 6 fall on epochs' last steps.
     let recipe = TrainConfig {
         eval_every: Some(3),
         ..train_config(6)
     };
-    let model = CharRnn::new(&cfg, Device::Cpu, 5).unwrap();
-    let mut trainer = Trainer::new(model, recipe, dir.path()).unwrap();
+    let (data, dir, mut trainer) = small_run(recipe);
     trainer.fit(&data.borrow(), &mut ()).unwrap();
     let best = Checkpoint::load(&dir.path().join("best"), Device::Cpu).unwrap();
     let progress = best.config.progress.clone().unwrap();
@@ -803,19 +795,11 @@ fn short_epochs_end_without_an_evaluation_until_enough_steps_passed() {
             self.0.push(end.step);
         }
     }
-    let data = Data::new(false);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(
-        data.vocab.len(),
-        Cell::Lstm,
-        InputMode::Embedding { dim: 8 },
-    );
     let recipe = TrainConfig {
         epoch_eval_min_steps: 5,
         ..train_config(13)
     };
-    let model = CharRnn::new(&cfg, Device::Cpu, 5).unwrap();
-    let mut trainer = Trainer::new(model, recipe, dir.path()).unwrap();
+    let (data, dir, mut trainer) = small_run(recipe);
     let mut ends = Ends(Vec::new());
     trainer.fit(&data.borrow(), &mut ends).unwrap();
     // Epoch ends at 3, 6, 9 and 12: 6 is the first 5 steps after the start, 12 the first 5
@@ -826,4 +810,19 @@ fn short_epochs_end_without_an_evaluation_until_enough_steps_passed() {
     assert_eq!(steps, [6, 12, 13]);
     // The training loss of an evaluation covers every step since the last one.
     assert!(records.iter().all(|r| r.train_bpc.is_some()));
+}
+
+/// The tests' data (three batches an epoch) and a small LSTM's trainer with `recipe`, in a
+/// run directory of its own.
+fn small_run(recipe: TrainConfig) -> (Data, tempfile::TempDir, Trainer) {
+    let data = Data::new(false);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        data.vocab.len(),
+        Cell::Lstm,
+        InputMode::Embedding { dim: 8 },
+    );
+    let model = CharRnn::new(&cfg, Device::Cpu, 5).unwrap();
+    let trainer = Trainer::new(model, recipe, dir.path()).unwrap();
+    (data, dir, trainer)
 }
