@@ -489,22 +489,26 @@ pub(crate) fn write_checkpoint(
     })
 }
 
+/// This process's temporary sibling `.NAME.KIND-PID` of `path` (`kind`: `tmp` for what is
+/// being written or deleted, `old` for what is being replaced), the name that
+/// [`clean_run_dir`](crate::clean_run_dir) recognises as a killed writer's leftover.
+pub(crate) fn temp_sibling(path: &Path, kind: &str) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| ModelError::checkpoint(path, "not a file or directory name"))?
+        .to_string_lossy();
+    Ok(path.with_file_name(format!(".{name}.{kind}-{}", std::process::id())))
+}
+
 /// Fills a fresh temporary sibling of `dir`, flushes it to disk, then puts it in `dir`'s place
 /// (moving any old `dir` aside first and deleting it after).
 pub(crate) fn replace_dir(dir: &Path, fill: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let name = dir
-        .file_name()
-        .ok_or_else(|| ModelError::checkpoint(dir, "not a directory name"))?
-        .to_string_lossy()
-        .into_owned();
+    let (tmp, old) = (temp_sibling(dir, "tmp")?, temp_sibling(dir, "old")?);
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&parent).map_err(|e| ModelError::io(&parent, e))?;
-    let pid = std::process::id();
-    let tmp = parent.join(format!(".{name}.tmp-{pid}"));
-    let old = parent.join(format!(".{name}.old-{pid}"));
     for leftover in [&tmp, &old] {
         if leftover.exists() {
             fs::remove_dir_all(leftover).map_err(|e| ModelError::io(leftover, e))?;
@@ -544,12 +548,7 @@ fn sync_dir_files(dir: &Path) -> Result<()> {
 
 /// Writes `text` to `path` atomically (temporary file in the same directory, then rename).
 pub(crate) fn write_file_atomically(path: &Path, text: &str) -> Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| ModelError::checkpoint(path, "not a file name"))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = temp_sibling(path, "tmp")?;
     fs::write(&tmp, text)
         .and_then(|()| fs::File::open(&tmp)?.sync_all())
         .and_then(|()| fs::rename(&tmp, path))

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{CONFIG, WEIGHTS};
+use crate::checkpoint::{CONFIG, WEIGHTS, temp_sibling};
 use crate::error::{ModelError, Result};
 
 /// The directory of a run's history of checkpoints ([`crate::TrainConfig::checkpoint_every`]):
@@ -219,12 +219,7 @@ fn clean_leftovers(dir: &Path, ours: impl Fn(&str) -> bool) -> Result<Vec<Leftov
 /// it is renamed to its temporary sibling `.NAME.tmp-PID` first (which the next
 /// [`clean_run_dir`] removes), then deleted.
 fn retire(path: &Path) -> Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| ModelError::checkpoint(path, "not a directory name"))?
-        .to_string_lossy()
-        .into_owned();
-    let doomed = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let doomed = temp_sibling(path, "tmp")?;
     if doomed.exists() {
         fs::remove_dir_all(&doomed).map_err(|e| ModelError::io(&doomed, e))?;
     }
