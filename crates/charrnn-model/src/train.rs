@@ -785,6 +785,20 @@ impl Trainer {
         })
     }
 
+    /// Runs `f` on the trainer with the weights validation uses in the model (the average,
+    /// with weight averaging), putting the trained weights back afterwards, whatever `f` gives.
+    pub(crate) fn with_validated_weights<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        let averaged = self.optimizer.swap_average(&self.model)?;
+        let done = f(self);
+        if averaged {
+            self.optimizer.swap_average(&self.model)?;
+        }
+        done
+    }
+
     /// Hands `hook` the model with the weights `record` validated (the average, with weight
     /// averaging; the trained weights are back in place afterwards), at `epoch`: samples come
     /// from the model that was scored.
@@ -795,18 +809,16 @@ impl Trainer {
         record: &EvalRecord,
         hook: impl FnOnce(&EpochEnd<'_>),
     ) -> Result<()> {
-        let averaged = self.optimizer.swap_average(&self.model)?;
-        hook(&EpochEnd {
-            epoch,
-            step: self.progress.step,
-            model: &self.model,
-            vocab,
-            record,
-        });
-        if averaged {
-            self.optimizer.swap_average(&self.model)?;
-        }
-        Ok(())
+        self.with_validated_weights(|t| {
+            hook(&EpochEnd {
+                epoch,
+                step: t.progress.step,
+                model: &t.model,
+                vocab,
+                record,
+            });
+            Ok(())
+        })
     }
 
     /// One optimisation step on `batch` (a `charrnn_data::collate` output) at learning rate
@@ -934,7 +946,8 @@ impl Trainer {
         self.group.as_ref().is_none_or(|g| g.rank() == 0)
     }
 
-    fn evaluated_now(&self) -> bool {
+    /// Whether the current step was evaluated (the last record is this step's).
+    pub(crate) fn evaluated_now(&self) -> bool {
         self.metrics
             .last()
             .is_some_and(|r| r.step == self.progress.step)

@@ -44,12 +44,7 @@ impl Trainer {
         if !self.writes() {
             return Ok(());
         }
-        let averaged = self.optimizer.swap_average(&self.model)?;
-        let saved = self.save(data, "best", Some(&record));
-        if averaged {
-            self.optimizer.swap_average(&self.model)?;
-        }
-        saved
+        self.with_validated_weights(|t| t.save(data, "best", Some(&record)))
     }
 
     /// Before a new run's first write: deletes the history of checkpoints the run it replaces
@@ -98,17 +93,14 @@ impl Trainer {
         self.begin_saving()?;
         let mut config = self.checkpoint_config(data, self.metrics.last());
         let dir = self.run_dir.join(CHECKPOINTS_DIR).join(history_name(step));
-        let averaged = self.optimizer.swap_average(&self.model)?;
-        let written = write_checkpoint(&dir, &self.model, data.vocab, &mut config, None);
-        if averaged {
-            self.optimizer.swap_average(&self.model)?;
-        }
-        written?;
+        self.with_validated_weights(|t| {
+            write_checkpoint(&dir, &t.model, data.vocab, &mut config, None)
+        })?;
         self.history_saved = Some(step);
         prune_history(&self.run_dir, self.config.keep_checkpoints)?;
         // A process killed before its next validation resumes from here: `last/` (with the
         // optimiser's state) is as new as the history.
-        if self.metrics.last().is_none_or(|r| r.step != step) {
+        if !self.evaluated_now() {
             self.save_last(data)?;
         }
         Ok(())
@@ -143,18 +135,15 @@ impl Trainer {
         let train_bpc = (chars > 0).then_some(train.bits_per_char);
         // With weight averaging, the average is what is validated and kept as best/; last/
         // keeps the trained weights (the average is in its optimiser state).
-        let averaged = self.optimizer.swap_average(&self.model)?;
-        let scored = self.score_and_keep_best(
-            data,
-            train_bpc,
-            chars as f64 / secs.max(1e-9),
-            lr,
-            epoch_end,
-        );
-        if averaged {
-            self.optimizer.swap_average(&self.model)?;
-        }
-        let record = scored?;
+        let record = self.with_validated_weights(|t| {
+            t.score_and_keep_best(
+                data,
+                train_bpc,
+                chars as f64 / secs.max(1e-9),
+                lr,
+                epoch_end,
+            )
+        })?;
         self.save_last(data)?;
         self.write_metrics()?;
         window.restart();
