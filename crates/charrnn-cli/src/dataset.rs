@@ -101,10 +101,19 @@ impl Coverage {
         }
     }
 
-    /// Over 1 % unknown: a warning on stderr, or with `strict` an error. `what` names the text.
-    pub fn check(&self, what: &str, strict: bool) -> Result<()> {
+    /// The counts of a token store's text (without the characters: the store keeps ids).
+    pub fn of_store(store: &Store) -> Coverage {
+        Coverage {
+            total: store.tokens() as usize,
+            unknown: store.unk_count() as usize,
+            ..Coverage::default()
+        }
+    }
+
+    /// Over 1 % unknown: what to tell the user, `what` naming the text.
+    pub fn outside(&self, what: &str) -> Option<String> {
         if self.share() <= 0.01 {
-            return Ok(());
+            return None;
         }
         let chars: Vec<String> = self.examples.iter().map(|c| format!("{c:?}")).collect();
         let text = format!(
@@ -118,6 +127,14 @@ impl Coverage {
                 format!(" ({})", chars.join(", "))
             }
         );
+        Some(text)
+    }
+
+    /// Over 1 % unknown: a warning on stderr, or with `strict` an error. `what` names the text.
+    pub fn check(&self, what: &str, strict: bool) -> Result<()> {
+        let Some(text) = self.outside(what) else {
+            return Ok(());
+        };
         if strict {
             bail!("--strict: {text}");
         }

@@ -547,8 +547,7 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
     }
     if coverage.total == 0 {
         // A reused store: its counts, without the characters.
-        coverage.total = built.store.tokens() as usize;
-        coverage.unknown = built.store.unk_count() as usize;
+        coverage = Coverage::of_store(&built.store);
     }
     coverage.check(&what, args.strict)?;
     if args.per_text || args.classify {

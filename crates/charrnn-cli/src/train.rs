@@ -16,7 +16,7 @@ use charrnn_vocab::{Vocab, VocabOptions};
 
 use crate::{
     corpus::{self, open_source},
-    dataset::Labels,
+    dataset::{Coverage, Labels},
     distributed::Group,
     flags::{TextColumns, TrainArgs},
     interrupt,
@@ -297,14 +297,10 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
             )?;
             out.note(corpus::describe("validation data", &built, source));
             // Scores on text the vocabulary does not cover mean little: say so, as eval does.
-            let (unknown, total) = (built.store.unk_count(), built.store.tokens());
-            if 100 * unknown > total {
+            let what = format!("--valid {}", path.display());
+            if let Some(text) = Coverage::of_store(&built.store).outside(&what) {
                 eprintln!(
-                    "warning: {:.1} % of the characters of --valid {} ({unknown} of {total}) are \
-                     outside the training data's vocabulary; they count as <unk> (is it in \
-                     another encoding or language?)",
-                    100.0 * unknown as f64 / total as f64,
-                    path.display()
+                    "warning: {text}; they count as <unk> (is it in another encoding or language?)"
                 );
             }
             Some((built, fp))
