@@ -120,7 +120,7 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
         return interactive(&job, out);
     }
     let given = all_prompts(args)?;
-    let samples = given.len() * args.num_samples * job.configs.len() * job.labels.len();
+    let samples = given.len() * job.samples_per_prompt();
     if let Some(file) = &args.prompt_file
         && samples > crate::checks::MAX_SAMPLES
     {
@@ -186,6 +186,11 @@ struct Job<'a> {
 }
 
 impl Job<'_> {
+    /// How many samples each prompt gets: -n for every temperature and class.
+    fn samples_per_prompt(&self) -> usize {
+        self.args.num_samples * self.configs.len() * self.labels.len()
+    }
+
     /// Refuses (--strict) or warns about prompts with characters outside the vocabulary.
     fn check_prompts(&self, given: &[String]) -> Result<()> {
         let mut coverage = Coverage::default();
@@ -217,7 +222,7 @@ impl Job<'_> {
             && self.labels.len() == 1;
         let mut generated_chars = 0usize;
         // Shown to a person, several samples are numbered: each after a header line.
-        let total = self.labels.len() * self.configs.len() * prompts.len();
+        let total = given.len() * self.samples_per_prompt();
         let mut number = 0;
         for (label, (temperature, sampling)) in self
             .labels
@@ -346,7 +351,7 @@ fn interactive(job: &Job<'_>, out: &Output) -> Result<()> {
             continue;
         }
         // Numbered samples of one line are set off from the last line's by a blank line.
-        let several = job.args.num_samples * job.configs.len() * job.labels.len() > 1;
+        let several = job.samples_per_prompt() > 1;
         if k > 0 && several && !out.machine() {
             crate::output::stdout_line("")?;
         }
