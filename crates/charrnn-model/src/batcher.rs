@@ -226,7 +226,7 @@ impl<'m> Batcher<'m> {
                 )?)
             }
         };
-        let (logits, state) = prime(self.model, &prompts, &labels)?;
+        let (logits, state) = prime(self.model, &prompts, &labels, PRIME_POSITIONS)?;
         self.filters = match (self.filters.take(), filters) {
             (Some(old), Some(new)) => Some(old.cat(new)?),
             (old, new) => new.or(old),
@@ -419,9 +419,20 @@ fn label_tensor(
     }
 }
 
-/// Runs every prompt through the network, one sequence call per distinct prompt length, and
-/// returns the last-step logits `[n, vocab]` and the states, in prompt order.
-fn prime(model: &CharRnn, prompts: &[Vec<u32>], labels: &[Option<u32>]) -> Result<(Tensor, State)> {
+/// The most positions (prompts × steps) one priming call runs: longer prompts are run in
+/// pieces, the state carried, which gives the same logits and bounds the memory the network's
+/// activations take (a 600,000-character prompt failed in one call).
+const PRIME_POSITIONS: usize = 1 << 16;
+
+/// Runs every prompt through the network, one sequence call per distinct prompt length (in
+/// pieces of at most `positions` positions), and returns the last-step logits `[n, vocab]` and
+/// the states, in prompt order.
+fn prime(
+    model: &CharRnn,
+    prompts: &[Vec<u32>],
+    labels: &[Option<u32>],
+    positions: usize,
+) -> Result<(Tensor, State)> {
     let device = model.device();
     let mut by_len: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (i, p) in prompts.iter().enumerate() {
@@ -431,17 +442,33 @@ fn prime(model: &CharRnn, prompts: &[Vec<u32>], labels: &[Option<u32>]) -> Resul
     let mut states = Vec::new();
     let mut order: Vec<usize> = Vec::with_capacity(prompts.len());
     for (len, rows) in &by_len {
-        let flat: Vec<i64> = rows
-            .iter()
-            .flat_map(|&i| prompts[i].iter().map(|&id| i64::from(id)))
-            .collect();
-        let input = Tensor::f_from_slice(&flat)?
-            .f_view([rows.len() as i64, *len as i64])?
-            .f_to_device(device)?;
         let label = label_tensor(rows.iter().map(|&i| labels[i]), device)?;
-        // Encoded by the vocabulary, labels checked by `Batcher::check`.
-        let (l, s) = model.forward_unchecked(&input, label.as_ref(), None, false)?;
-        logits.push(l.f_select(1, *len as i64 - 1)?);
+        let piece = (positions / rows.len()).max(1);
+        let mut carried: Option<(Tensor, State)> = None;
+        for start in (0..*len).step_by(piece) {
+            let end = (start + piece).min(*len);
+            let flat: Vec<i64> = rows
+                .iter()
+                .flat_map(|&i| prompts[i][start..end].iter().map(|&id| i64::from(id)))
+                .collect();
+            let input = Tensor::f_from_slice(&flat)?
+                .f_view([rows.len() as i64, (end - start) as i64])?
+                .f_to_device(device)?;
+            // Encoded by the vocabulary, labels checked by `Batcher::check`.
+            let (l, s) = model.forward_unchecked(
+                &input,
+                label.as_ref(),
+                carried.as_ref().map(|(_, s)| s),
+                false,
+            )?;
+            carried = Some((l.f_select(1, (end - start) as i64 - 1)?, s));
+        }
+        let Some((l, s)) = carried else {
+            return Err(ModelError::InvalidInput(
+                "an empty prompt reached the network".into(),
+            ));
+        };
+        logits.push(l);
         states.push(s);
         order.extend(rows);
     }

@@ -130,3 +130,40 @@ fn bad_requests_are_refused_and_nothing_joins() {
     assert!(err.contains('x'), "{err}");
     assert!(batcher.is_empty());
 }
+
+/// Priming in pieces of a few positions gives the logits and states of priming whole, for
+/// prompts of several lengths (two of the same length), in the prompts' order.
+#[test]
+fn priming_in_pieces_matches_priming_whole() {
+    let vocab = Vocab::build(["the cat sat on the mat"], &VocabOptions::default()).unwrap();
+    let mut config = ModelConfig::new(vocab.len());
+    config.hidden = 8;
+    config.num_layers = 2;
+    let model = CharRnn::new(&config, Device::Cpu, 3).unwrap();
+    let prompts: Vec<Vec<u32>> = ["the cat sat", "at", "on the mat", "the mat sat"]
+        .iter()
+        .map(|p| vocab.encode(p, Unknown::Error).unwrap())
+        .collect();
+    let labels = vec![None; prompts.len()];
+    let _guard = tch::no_grad_guard();
+    let (whole_logits, whole_state) = prime(&model, &prompts, &labels, PRIME_POSITIONS).unwrap();
+    for positions in [1, 3, 7] {
+        let (logits, state) = prime(&model, &prompts, &labels, positions).unwrap();
+        let close = |a: &Tensor, b: &Tensor| {
+            assert_eq!(a.size(), b.size());
+            let diff = (a - b).abs().max().double_value(&[]);
+            assert!(
+                diff < 1e-5,
+                "{positions} positions a call: differs by {diff}"
+            );
+        };
+        close(&logits, &whole_logits);
+        close(state.tensors().0, whole_state.tensors().0);
+        close(state.tensors().1.unwrap(), whole_state.tensors().1.unwrap());
+    }
+    // The pieces carry the state: restarting each piece from zeros changes the logits.
+    let last_piece: Vec<Vec<u32>> = prompts.iter().map(|p| p[p.len() - 1..].to_vec()).collect();
+    let (fresh, _) = prime(&model, &last_piece, &labels, PRIME_POSITIONS).unwrap();
+    let diff = (&fresh - &whole_logits).abs().max().double_value(&[]);
+    assert!(diff > 1e-3, "the prompts' beginnings must matter");
+}
