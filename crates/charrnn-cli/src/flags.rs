@@ -481,8 +481,13 @@ pub struct GenerateArgs {
     /// Continue each line of standard input as it arrives, showing its samples before reading
     /// the next (escapes as in --prompt-file): for a person at a terminal or a program on both
     /// pipes. Line K (from 0) samples with --seed + K. Ends at the end of input.
-    #[arg(long, conflicts_with_all = ["prompt_file", "prompts", "stats"])]
+    #[arg(long, conflicts_with_all = ["prompt_file", "prompts", "stats", "encoding"])]
     pub interactive: bool,
+    /// The encoding of --prompt-file (see train's --encoding for the names). Default: utf-8,
+    /// and a file that starts with a UTF-16 byte-order mark is read as UTF-16; any byte-order
+    /// mark is dropped.
+    #[arg(long, value_name = "NAME", ignore_case = true, value_parser = encoding_parser())]
+    pub encoding: Option<Encoding>,
     /// Samples per prompt and temperature, 1 to 65,536.
     #[arg(short = 'n', long = "num-samples", default_value_t = 1, value_parser = checks::samples, allow_negative_numbers = true)]
     pub num_samples: usize,

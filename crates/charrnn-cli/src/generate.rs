@@ -379,17 +379,35 @@ fn interactive(job: &Job<'_>, out: &Output) -> Result<()> {
 /// file, the default empty prompt is left out.
 fn all_prompts(args: &GenerateArgs) -> Result<Vec<String>> {
     let Some(path) = &args.prompt_file else {
+        if let Some(encoding) = args.encoding {
+            let reason = "it is the encoding of --prompt-file, and there is no --prompt-file";
+            return Err(invalid_value("generate", "encoding", encoding.name(), reason).into());
+        }
         return Ok(args.prompts.clone());
     };
-    let text = if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .context("--prompt-file -: cannot read standard input as UTF-8 text")?;
-        text
+    let bytes = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .context("--prompt-file -: cannot read standard input")?;
+        bytes
     } else {
-        std::fs::read_to_string(path)
-            .with_context(|| format!("--prompt-file {}", path.display()))?
+        std::fs::read(path).with_context(|| format!("--prompt-file {}", path.display()))?
     };
+    use std::io::Read;
+    // Decoded as the data's files are: a byte-order mark dropped, a UTF-16 one obeyed.
+    let encoding = args.encoding.unwrap_or_default();
+    let mut text = String::new();
+    encoding
+        .decode(bytes.as_slice())
+        .and_then(|mut reader| reader.read_to_string(&mut text))
+        .with_context(|| {
+            format!(
+                "--prompt-file {}: not {encoding} text (see --encoding)",
+                path.display()
+            )
+        })?;
+    // A byte-order mark is no part of the first prompt.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut prompts = match args.prompts.as_slice() {
         [only] if only.is_empty() => Vec::new(),
         given => given.to_vec(),

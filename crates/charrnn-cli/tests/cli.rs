@@ -1135,6 +1135,29 @@ fn prompts_come_from_a_file_or_standard_input() {
         prompts_of(&String::from_utf8(piped_out.stdout).unwrap()),
         ["Oil", "Stocks"]
     );
+    // A byte-order mark is no part of the first prompt; a UTF-16 file (its mark says so) and
+    // a Latin-1 one given --encoding read as the same prompts.
+    std::fs::write(&file, b"\xEF\xBB\xBFOil\nStocks\\nfall\nback\\\\slash\n").unwrap();
+    assert_eq!(ok(&from_file), out, "UTF-8 with a byte-order mark");
+    let utf16: Vec<u8> = [0xFEFF_u16]
+        .into_iter()
+        .chain("Oil\nStocks\\nfall\nback\\\\slash\n".encode_utf16())
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    std::fs::write(&file, utf16).unwrap();
+    assert_eq!(ok(&from_file), out, "UTF-16 with a byte-order mark");
+    std::fs::write(&file, b"Oil\xE9\n").unwrap();
+    check_error(&from_file, "--prompt-file");
+    let mut latin = from_file.clone();
+    latin.extend(["--encoding", "latin-1", "--strict"]);
+    let err = String::from_utf8(charrnn(&latin).stderr).unwrap();
+    assert!(
+        err.contains("'é'") || err.contains("é"),
+        "decoded as latin-1: {err}"
+    );
+    let mut no_file = base.to_vec();
+    no_file.extend(["--encoding", "latin-1"]);
+    check_usage(&no_file, &["--encoding", "--prompt-file"]);
     // Too many samples in all is a usage error naming the flag.
     std::fs::write(&file, "a\n".repeat(40)).unwrap();
     let mut many = base.to_vec();
