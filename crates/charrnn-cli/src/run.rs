@@ -7,7 +7,7 @@ use charrnn_data::{CsvOptions, csv_to_parquet, records_to_parquet};
 use charrnn_experiment::{
     Event, HistoryEntry, ModelInfo, Prepared, TokenInfo, VocabBuilt, VocabInfo,
 };
-use charrnn_model::LrSchedule;
+use charrnn_model::{LrSchedule, Progress};
 use charrnn_vocab::{Vocab, VocabOptions};
 
 use crate::corpus;
@@ -217,12 +217,7 @@ fn info(path: &Path, out: &Output) -> Result<()> {
                         false => format!("validation {v:.4} bpc at step {step}, before this one"),
                     }
                 });
-            // `epoch` is the current epoch (0-based); a checkpoint saved on an epoch's last
-            // step is still in that epoch, with all its batches done.
-            let when = match p.batch_in_epoch {
-                0 => format!("{} epoch(s) done", p.epoch),
-                b => format!("epoch {}, {b} batch(es) into it", p.epoch + 1),
-            };
+            let when = position(p);
             lines.push(format!(
                 "trained: {} steps ({when}), {:.1} s of training, {} characters seen; {val}",
                 p.step, p.elapsed_secs, p.chars_seen
@@ -324,4 +319,14 @@ fn history(run: &Path) -> Result<Vec<HistoryEntry>> {
             }
         })
         .collect())
+}
+
+/// Where training stands, as a person counts: "3 epoch(s) done" or "epoch 4, 12 batch(es)
+/// into it". `epoch` is the current epoch (0-based); a checkpoint saved on an epoch's last
+/// step is still in that epoch, with all its batches done.
+pub fn position(p: &Progress) -> String {
+    match p.batch_in_epoch {
+        0 => format!("{} epoch(s) done", p.epoch),
+        b => format!("epoch {}, {b} batch(es) into it", p.epoch + 1),
+    }
 }

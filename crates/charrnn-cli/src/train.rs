@@ -1,6 +1,7 @@
 //! `charrnn train`: presets and flags → data, vocabulary, model and trainer.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use charrnn_data::{
@@ -20,7 +21,7 @@ use crate::{
     distributed::Group,
     flags::{TextColumns, TrainArgs},
     interrupt,
-    output::{Output, peak_rss_mib},
+    output::{Output, invalid_value, peak_rss_mib},
     paths,
     progress::TrainProgress,
     resume,
@@ -477,7 +478,20 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     }
 
     let mut trainer = match resume_dir {
-        Some(dir) => Trainer::resume(dir, device, Some(train.clone()))?,
+        Some(dir) => {
+            let trainer = Trainer::resume(dir, device, Some(train.clone()))?;
+            let p = trainer.progress();
+            let best = p
+                .best_bpc
+                .map_or(String::new(), |b| format!("; best so far {b:.4} bpc"));
+            out.note(format!(
+                "resuming {} at step {} ({}){best}",
+                dir.display(),
+                p.step,
+                crate::run::position(p)
+            ));
+            trainer
+        }
         None => {
             let network = match start {
                 Some(start) => {
@@ -490,6 +504,9 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
                 }
                 None => CharRnn::new(&model, device, args.run.seed)?,
             };
+            if args.overwrite && run_holds_model(args.out_dir()) {
+                out.note(replacing(args.out_dir()));
+            }
             Trainer::new(network, train.clone(), args.out_dir())?.overwrite(args.overwrite)
         }
     };
@@ -701,6 +718,23 @@ fn extra_selection(
         }
         Selection::All | Selection::Tail(_) => Selection::All,
     })
+}
+
+/// The note for --overwrite over a trained model: what this run replaces, and when (nothing
+/// is deleted before its first save, so an interrupt before that leaves the old run whole).
+fn replacing(out_dir: &Path) -> String {
+    let steps = CheckpointConfig::read(&out_dir.join("last"))
+        .ok()
+        .and_then(|c| c.progress)
+        .map_or(String::new(), |p| format!(" (trained {} steps)", p.step));
+    let history = match charrnn_model::checkpoint_history(out_dir).map_or(0, |h| h.len()) {
+        0 => String::new(),
+        n => format!(" and its {n} history checkpoint(s)"),
+    };
+    format!(
+        "--overwrite: the model in {}{steps}{history} will be replaced at this run's first save",
+        out_dir.display()
+    )
 }
 
 /// Refuses, before any data is read, a run directory this training must not write: one that
@@ -993,6 +1027,13 @@ fn apply_flags(args: &TrainArgs, model: &mut ModelConfig, train: &mut TrainConfi
         train.checkpoint_every = Some(n);
     }
     if let Some(keep) = args.keep_checkpoints {
+        if train.checkpoint_every.is_none() {
+            let reason = "this run keeps no history of checkpoints to prune: give \
+                          --checkpoint-every STEPS too";
+            return Err(
+                invalid_value("train", "keep_checkpoints", &keep.to_string(), reason).into(),
+            );
+        }
         train.keep_checkpoints = keep;
     }
     if let Some(p) = args.patience {

@@ -10,14 +10,7 @@ use crate::support::*;
 
 /// `charrnn train` of the tiny model on the world's data into `hist/`, with `extra`.
 fn train_hist(dir: &Path, extra: &[&str]) -> Output {
-    let mut a = args(&[
-        "train",
-        "--train",
-        "train.parquet",
-        "--out",
-        "hist",
-        "--quiet",
-    ]);
+    let mut a = args(&["train", "--train", "train.parquet", "--out", "hist"]);
     a.extend(args(TINY));
     a.extend(args(extra));
     let out = charrnn(dir, &a);
@@ -64,7 +57,12 @@ fn history_checkpoints_generate_resume_and_are_replaced_by_overwrite() {
         &dir.join("hist/checkpoints/step-0000002"),
         &dir.join(format!("hist/checkpoints/.step-0000002.tmp-{DEAD_PID}")),
     );
-    train_hist(dir, &["--resume", "hist", "--max-steps", "6"]);
+    let out = train_hist(dir, &["--resume", "hist", "--max-steps", "6"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("resuming hist at step 4 (") && said.contains("best so far"),
+        "a resume says where it starts: {said}"
+    );
     assert_eq!(temporaries(dir), Vec::<std::path::PathBuf>::new());
     assert_eq!(names(dir), ["step-0000002", "step-0000004", "step-0000006"]);
     // `info` on the run lists the history.
@@ -97,12 +95,14 @@ fn history_checkpoints_generate_resume_and_are_replaced_by_overwrite() {
         ],
     );
     assert_eq!(names(dir), ["step-0000006", "step-0000008"]);
-    // --overwrite: the new run's history alone.
-    train_hist(
+    // --overwrite: the new run's history alone, and a note first of what it replaces.
+    let out = train_hist(
         dir,
         &[
             "--overwrite",
             "--max-steps",
+            "4",
+            "--eval-every",
             "2",
             "--checkpoint-every",
             "1",
@@ -110,13 +110,36 @@ fn history_checkpoints_generate_resume_and_are_replaced_by_overwrite() {
             "0",
         ],
     );
-    assert_eq!(names(dir), ["step-0000001", "step-0000002"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(
+            "--overwrite: the model in hist (trained 8 steps) and its 2 history checkpoint(s) \
+             will be replaced"
+        ),
+        "{said}"
+    );
+    assert_eq!(
+        names(dir),
+        [
+            "step-0000001",
+            "step-0000002",
+            "step-0000003",
+            "step-0000004"
+        ]
+    );
     let config: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("hist/checkpoints/step-0000002/config.json")).unwrap(),
+        &std::fs::read_to_string(dir.join("hist/checkpoints/step-0000004/config.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(config["training"]["checkpoint_every"], 1, "the new run's");
-    assert_eq!(config["progress"]["step"], 2);
+    assert_eq!(config["progress"]["step"], 4);
+    // Step 3 was not validated: `info` gives step 2's score as an earlier step's.
+    let out = charrnn(dir, &args(&["info", "hist/checkpoints/step-0000003"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("at step 2, before this one"), "{text}");
+    let out = charrnn(dir, &args(&["info", "hist/checkpoints/step-0000002"]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("before this one"), "{text}");
 }
 
 #[test]
@@ -151,5 +174,10 @@ fn what_is_not_charrnns_in_the_history_is_refused_and_kept() {
     run_train(
         &["--keep-checkpoints", "-1"],
         Expect::Usage("--keep-checkpoints"),
+    );
+    // Without a history there is nothing to keep: refused, not ignored.
+    run_train(
+        &["--keep-checkpoints", "3"],
+        Expect::Usage("--checkpoint-every"),
     );
 }
