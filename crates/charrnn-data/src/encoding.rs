@@ -2,6 +2,14 @@
 //! bytes into UTF-8 after decompression and before any parsing, so that the plain text, CSV and
 //! JSON Lines readers above it see UTF-8 whatever the file holds. A leaf: it imports nothing
 //! from the crate.
+//!
+//! Latin-1 and Windows-1252 read any bytes, so a UTF-8 file read in one of them is no error:
+//! it is mojibake (`é` becomes `Ã©`). [`Encoding::doubt`] looks at a file's first bytes (after
+//! decompression) and says, as an [`EncodingDoubt`], when they read as UTF-8 rather than as the
+//! encoding given: UTF-8 with a character of several bytes, read as Latin-1 or Windows-1252; or
+//! UTF-8 without a single NUL byte, read as UTF-16 without a byte-order mark.
+//! [`Source::encoding_doubts`](crate::Source::encoding_doubts) asks it about every file of a
+//! source.
 use std::fmt;
 use std::io::{self, BufRead, Read};
 use std::str::FromStr;
@@ -58,7 +66,7 @@ impl Encoding {
     /// naming the line and the byte offset; the errors of `reader`. Text before bad input is
     /// read first: the error comes when it is reached.
     pub fn decode<'a>(self, reader: impl BufRead + 'a) -> io::Result<Box<dyn BufRead + 'a>> {
-        decoding(Box::new(reader), self, true)
+        without_bom(decoding(Box::new(reader), self, true)?)
     }
 
     /// The name used on command lines, in records and in messages: `utf-8`, `utf-16`,
@@ -73,6 +81,162 @@ impl Encoding {
             Encoding::Windows1252 => "windows-1252",
         }
     }
+}
+
+/// A reason to think that a file is not in the [`Encoding`] it is read in, but in another
+/// (so far always UTF-8): what [`Encoding::doubt`] finds in its first bytes. Its `Display` is
+/// one English sentence (no `warning:` in front, no file name) saying so and showing the
+/// evidence: some bytes, what they are in the likely encoding and what the encoding given
+/// makes of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EncodingDoubt {
+    /// The encoding the file is read in.
+    pub encoding: Encoding,
+    /// The encoding the bytes look like: [`Encoding::Utf8`].
+    pub likely: Encoding,
+    /// How many of the file's first bytes were looked at.
+    pub checked: usize,
+    /// The byte offset of [`EncodingDoubt::bytes`] in the (decompressed) file.
+    pub offset: usize,
+    /// The evidence: for Latin-1 and Windows-1252, the first character of several bytes in
+    /// UTF-8; for UTF-16, the first whole UTF-8 characters, two bytes or more.
+    pub bytes: Vec<u8>,
+    /// What [`EncodingDoubt::bytes`] are in [`EncodingDoubt::likely`] (`é`).
+    pub as_likely: String,
+    /// What [`EncodingDoubt::encoding`] makes of [`EncodingDoubt::bytes`] (`Ã©` in Latin-1);
+    /// half a UTF-16 code unit, or a surrogate without its pair, is `U+FFFD`.
+    pub as_read: String,
+}
+
+impl EncodingDoubt {
+    /// How many of a file's first bytes (after decompression)
+    /// [`Source::encoding_doubts`](crate::Source::encoding_doubts) looks at: 64 KiB.
+    pub const CHECKED_BYTES: usize = 64 * 1024;
+}
+
+impl fmt::Display for EncodingDoubt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (read, likely) = (self.encoding, self.likely);
+        write!(f, "the text looks like UTF-8, not {read}: ")?;
+        if matches!(
+            read,
+            Encoding::Utf16 | Encoding::Utf16Le | Encoding::Utf16Be
+        ) {
+            write!(
+                f,
+                "its first {} bytes hold no NUL byte and no byte-order mark (UTF-16 text almost \
+                 always does) and are valid UTF-8; ",
+                self.checked
+            )?;
+        }
+        write!(
+            f,
+            "the bytes {} at byte {} are \"{}\" in UTF-8 but \"{}\" in {read}; if the file is \
+             UTF-8, read it as {likely}",
+            hex(&self.bytes),
+            self.offset,
+            self.as_likely.escape_debug(),
+            self.as_read.escape_debug()
+        )
+    }
+}
+
+impl Encoding {
+    /// Whether `prefix`, the first bytes of a file after decompression (any number of them; a
+    /// character may be cut at its end), say that the file is not in this encoding but in
+    /// UTF-8:
+    /// - [`Encoding::Latin1`] and [`Encoding::Windows1252`]: `prefix` is valid UTF-8 and holds
+    ///   a character of several bytes (the first one is named). Latin-1 or Windows-1252 text
+    ///   with a letter that is not ASCII is almost never valid UTF-8 (`é` alone is `0xE9`, a
+    ///   UTF-8 lead byte that wants two more bytes that are not letters); ASCII reads alike in
+    ///   all three, so raises no doubt.
+    /// - [`Encoding::Utf16`], [`Encoding::Utf16Le`] and [`Encoding::Utf16Be`]: `prefix` has no
+    ///   byte-order mark, at least 8 bytes, not a single NUL byte, and is valid UTF-8. (UTF-16
+    ///   holds a NUL byte in every ASCII character, spaces and line breaks included; shorter
+    ///   text is left alone.)
+    /// - [`Encoding::Utf8`]: never (bytes that are not UTF-8 are an error of the readers).
+    ///
+    /// Pure: it reads nothing but `prefix`.
+    pub fn doubt(self, prefix: &[u8]) -> Option<EncodingDoubt> {
+        let valid = utf8_prefix(prefix)?;
+        let (offset, bytes, as_read) = match self {
+            Encoding::Utf8 => return None,
+            Encoding::Latin1 | Encoding::Windows1252 => {
+                let (offset, c) = valid.char_indices().find(|(_, c)| c.len_utf8() > 1)?;
+                let bytes = &prefix[offset..offset + c.len_utf8()];
+                let single = |b: &u8| match self {
+                    Encoding::Windows1252 => windows_1252_char(*b),
+                    _ => char::from(*b),
+                };
+                (offset, bytes, bytes.iter().map(single).collect())
+            }
+            Encoding::Utf16 | Encoding::Utf16Le | Encoding::Utf16Be => {
+                let marked = prefix.starts_with(&[0xFF, 0xFE]) || prefix.starts_with(&[0xFE, 0xFF]);
+                if marked || prefix.len() < MIN_UTF16_DOUBT_BYTES || prefix.contains(&0) {
+                    return None;
+                }
+                // Whole characters, until they are two bytes or more: an even number (whole
+                // code units) unless that takes more than 8.
+                let mut end = 0;
+                for (i, c) in valid.char_indices() {
+                    if end >= 2 && (end % 2 == 0 || end >= 8) {
+                        break;
+                    }
+                    end = i + c.len_utf8();
+                }
+                if end < 2 {
+                    return None;
+                }
+                let order = match self {
+                    Encoding::Utf16Be => Order::Big,
+                    _ => Order::Little,
+                };
+                let bytes = &prefix[..end];
+                (0, bytes, utf16_lossy(bytes, order))
+            }
+        };
+        Some(EncodingDoubt {
+            encoding: self,
+            likely: Encoding::Utf8,
+            checked: prefix.len(),
+            offset,
+            as_likely: String::from_utf8_lossy(bytes).into_owned(),
+            bytes: bytes.to_vec(),
+            as_read,
+        })
+    }
+}
+
+/// How many bytes text must have at least for [`Encoding::doubt`] to doubt that it is UTF-16
+/// (as many as [`utf16_without_mark`] wants to tell UTF-16 without a mark).
+const MIN_UTF16_DOUBT_BYTES: usize = 8;
+
+/// `prefix` as UTF-8, without a character cut at its end; `None` when it is not UTF-8.
+fn utf8_prefix(prefix: &[u8]) -> Option<&str> {
+    match std::str::from_utf8(prefix) {
+        Ok(text) => Some(text),
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&prefix[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    }
+}
+
+/// `bytes` read as UTF-16 in `order`; what is no character (a lone surrogate, a last odd
+/// byte) is `U+FFFD`.
+fn utf16_lossy(bytes: &[u8], order: Order) -> String {
+    let pairs = bytes.chunks_exact(2);
+    let odd = !pairs.remainder().is_empty();
+    let units = pairs.map(|pair| match order {
+        Order::Little => u16::from_le_bytes([pair[0], pair[1]]),
+        Order::Big => u16::from_be_bytes([pair[0], pair[1]]),
+    });
+    let mut text: String = char::decode_utf16(units)
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect();
+    if odd {
+        text.push(char::REPLACEMENT_CHARACTER);
+    }
+    text
 }
 
 impl fmt::Display for Encoding {
@@ -280,6 +444,14 @@ const WINDOWS_1252_HIGH: [char; 32] = [
     '\u{02DC}', '\u{2122}', '\u{0161}', '\u{203A}', '\u{0153}', '\u{009D}', '\u{017E}', '\u{0178}',
 ];
 
+/// The character Windows-1252 reads `b` as.
+fn windows_1252_char(b: u8) -> char {
+    match b {
+        0x80..=0x9F => WINDOWS_1252_HIGH[usize::from(b - 0x80)],
+        _ => char::from(b),
+    }
+}
+
 /// The bytes as `0xE9 0x80`, for messages.
 fn hex(bytes: &[u8]) -> String {
     bytes
@@ -385,10 +557,7 @@ impl State {
                 None
             }
             Scheme::Windows1252 => {
-                self.single_bytes(chunk, |b| match b {
-                    0x80..=0x9F => WINDOWS_1252_HIGH[usize::from(b - 0x80)],
-                    _ => char::from(b),
-                });
+                self.single_bytes(chunk, windows_1252_char);
                 None
             }
         };
@@ -607,6 +776,31 @@ impl<R: Read> Read for Watched<R> {
             }
         })
     }
+}
+
+/// The UTF-8 byte-order mark: dropped at the start of decoded text, sniffed past by format
+/// detection.
+pub(crate) const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
+
+/// `reader` (UTF-8, decoded) without a leading byte-order mark. Its first bytes are read until
+/// they are the mark or cannot begin it (a decompressor may hand them out one at a time).
+pub(crate) fn without_bom<'a>(
+    mut reader: Box<dyn BufRead + 'a>,
+) -> io::Result<Box<dyn BufRead + 'a>> {
+    let mut head = Vec::with_capacity(BOM.len());
+    while head.len() < BOM.len() && BOM.starts_with(&head) {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len().min(BOM.len() - head.len());
+        head.extend_from_slice(&buf[..n]);
+        reader.consume(n);
+    }
+    if head == BOM {
+        return Ok(reader);
+    }
+    Ok(Box::new(io::Cursor::new(head).chain(reader)))
 }
 
 #[cfg(test)]

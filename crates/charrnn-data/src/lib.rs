@@ -12,7 +12,9 @@
 //!   [`Source::label_values`] finds. Text is UTF-8 by default (a file that starts with a
 //!   UTF-16 byte-order mark is read as UTF-16); [`SourceOptions::encoding`] names another
 //!   ([`Encoding`]: UTF-16, Latin-1, Windows-1252), decoded as the bytes stream out of the
-//!   decompressor, before any parsing.
+//!   decompressor, before any parsing. Latin-1 and Windows-1252 read any bytes, so
+//!   [`Source::encoding_doubts`] looks at the first 64 KiB of each file for signs that it is
+//!   UTF-8 after all ([`Encoding::doubt`], an [`EncodingDoubt`] to warn with).
 //! - The token store ([`Store`]): a corpus encoded once, streaming, by the caller's encoder
 //!   into one file of 1-, 2- or 4-byte ids with document offsets and labels, written
 //!   atomically, keyed ([`store_key`]) by the inputs' content, the reading options and the
@@ -138,7 +140,7 @@ mod view;
 
 pub use batch::{Batch, Order, collate, holdout_split, padding_efficiency, plan_epoch, split_tail};
 pub use convert::{ConvertStats, CsvOptions, csv_to_parquet};
-pub use encoding::Encoding;
+pub use encoding::{Encoding, EncodingDoubt};
 pub use error::DataError;
 pub use examples::{Example, ExampleOptions, Window, make_examples};
 pub use labels::{LabelValues, label_class, label_classes};

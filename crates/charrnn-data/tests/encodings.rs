@@ -2,15 +2,16 @@
 //! order, with or without a byte-order mark), Latin-1 and Windows-1252 reads back as the same
 //! documents in plain text, CSV and JSON Lines, compressed or not; characters split between two
 //! reads decode whole; bad bytes are one-line errors naming the line and the byte offset; the
-//! encoding is part of the source's fingerprint, so a store decoded otherwise is not reused.
+//! encoding is part of the source's fingerprint, so a store decoded otherwise is not reused;
+//! UTF-8 read as Latin-1, Windows-1252 or UTF-16 is doubted from a file's first bytes.
 mod common;
 
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
 use charrnn_data::{
-    BuildOptions, CsvHeader, CsvOptions, DataError, Encoding, Format, ReadOptions, Source,
-    SourceOptions, Store, StoreStatus, TextUnit, csv_to_parquet, read_texts, store_key,
+    BuildOptions, CsvHeader, CsvOptions, DataError, Encoding, EncodingDoubt, Format, ReadOptions,
+    Source, SourceOptions, Store, StoreStatus, TextUnit, csv_to_parquet, read_texts, store_key,
 };
 use common::{quote, read, read_error, strings, write_parquet};
 use proptest::prelude::*;
@@ -333,6 +334,29 @@ fn characters_split_between_reads_decode_whole() {
     }
 }
 
+/// `decode` drops a UTF-8 byte-order mark, even handed out a byte at a time, but only at the
+/// start; Latin-1 reads the same bytes as the characters they are.
+#[test]
+fn decode_drops_a_leading_utf8_byte_order_mark() {
+    let marked = b"\xEF\xBB\xBFcaf\xC3\xA9 \xEF\xBB\xBF".to_vec();
+    for sizes in [&[1][..], &[2], &[64]] {
+        assert_eq!(
+            decode(marked.clone(), Encoding::Utf8, sizes).unwrap(),
+            "café \u{feff}"
+        );
+        assert_eq!(
+            decode(marked.clone(), Encoding::Latin1, sizes).unwrap(),
+            "ï»¿cafÃ© ï»¿"
+        );
+    }
+    assert_eq!(
+        decode(vec![0xEF, 0xBB], Encoding::Utf8, &[1])
+            .unwrap_err()
+            .kind(),
+        std::io::ErrorKind::InvalidData
+    );
+}
+
 #[test]
 fn a_surrogate_pair_across_the_file_read_buffer_decodes_whole() {
     // The stream under the readers reads 256 KiB at a time: after the 2-byte mark and 131,070
@@ -639,4 +663,260 @@ fn read_plain(text: &str, dir: &Path) -> Vec<(String, Option<i64>)> {
     let path = dir.join("plain.txt");
     std::fs::write(&path, text).unwrap();
     read(&path, &SourceOptions::default())
+}
+
+/// The doubt `encoding` has about `bytes`, which there must be.
+fn doubt(encoding: Encoding, bytes: &[u8]) -> EncodingDoubt {
+    encoding
+        .doubt(bytes)
+        .unwrap_or_else(|| panic!("{encoding} doubts {:?}", String::from_utf8_lossy(bytes)))
+}
+
+#[test]
+fn utf8_read_as_latin1_or_windows_1252_is_doubted_at_its_first_character_of_several_bytes() {
+    let text = "plain café, “quoted”\n".as_bytes();
+    for encoding in [Encoding::Latin1, Encoding::Windows1252] {
+        let d = doubt(encoding, text);
+        assert_eq!(d.encoding, encoding);
+        assert_eq!(d.likely, Encoding::Utf8);
+        assert_eq!(d.checked, text.len());
+        assert_eq!(d.offset, 9);
+        assert_eq!(d.bytes, [0xC3, 0xA9]);
+        assert_eq!((d.as_likely.as_str(), d.as_read.as_str()), ("é", "Ã©"));
+        let message = d.to_string();
+        for words in [
+            "looks like UTF-8",
+            "0xC3 0xA9 at byte 9",
+            "\"é\" in UTF-8",
+            &format!("\"Ã©\" in {encoding}"),
+            "if the file is UTF-8, read it as utf-8",
+        ] {
+            assert!(message.contains(words), "{words:?}: {message}");
+        }
+        assert!(!message.contains("--"), "no command-line flag: {message}");
+        assert!(!message.to_lowercase().starts_with("warning"), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+    }
+    // Where the two differ, each shows its own reading of the same bytes.
+    let quote = "“quoted”".as_bytes();
+    let windows = doubt(Encoding::Windows1252, quote);
+    let latin = doubt(Encoding::Latin1, quote);
+    assert_eq!(windows.bytes, [0xE2, 0x80, 0x9C]);
+    assert_eq!(windows.as_read, "â€œ");
+    assert_eq!(latin.as_read, "â\u{80}\u{9C}");
+    assert!(
+        windows.to_string().contains("\"â€œ\" in windows-1252"),
+        "{windows}"
+    );
+    // The control characters Latin-1 makes of them are escaped, not written out.
+    assert!(
+        latin.to_string().contains("\"â\\u{80}\\u{9c}\" in latin-1"),
+        "{latin}"
+    );
+}
+
+#[test]
+fn real_latin1_windows_1252_ascii_and_utf8_raise_no_doubt() {
+    assert_eq!(Encoding::Latin1.doubt(b"caf\xE9 au lait"), None);
+    assert_eq!(Encoding::Windows1252.doubt(b"\x93caf\xE9\x94"), None);
+    for text in [WINDOWS_TEXT, LATIN_TEXT] {
+        for (name, encoding, bytes) in encoded(text) {
+            assert_eq!(encoding.doubt(&bytes), None, "{name}");
+        }
+    }
+    let ascii = b"It was the best of times,\r\nit was the worst of times.\n";
+    for encoding in [Encoding::Utf8, Encoding::Latin1, Encoding::Windows1252] {
+        assert_eq!(encoding.doubt(ascii), None, "{encoding}");
+        assert_eq!(encoding.doubt(b""), None, "{encoding}");
+    }
+    // UTF-8 is never doubted, whatever the bytes.
+    for bytes in [
+        WINDOWS_TEXT.as_bytes(),
+        &latin1(LATIN_TEXT),
+        &[0, 0xFF, 0xFE],
+    ] {
+        assert_eq!(Encoding::Utf8.doubt(bytes), None);
+    }
+}
+
+#[test]
+fn a_character_cut_at_the_end_of_the_first_bytes_is_no_failure() {
+    // "…é ok €" cut inside the euro sign: what comes before it is valid UTF-8.
+    let mut prefix = "déjà vu, ok ".as_bytes().to_vec();
+    prefix.extend_from_slice(&"€".as_bytes()[..2]);
+    for encoding in [Encoding::Latin1, Encoding::Windows1252] {
+        let d = doubt(encoding, &prefix);
+        assert_eq!((d.offset, d.as_likely.as_str()), (1, "é"));
+        assert_eq!(d.checked, prefix.len());
+    }
+    // The cut character alone is no evidence (a Latin-1 file may end in "Ã"), and no error.
+    assert_eq!(Encoding::Latin1.doubt(b"plain ascii \xC3"), None);
+    assert_eq!(Encoding::Windows1252.doubt(b"plain ascii \xE2\x82"), None);
+    let d = doubt(Encoding::Utf16Le, b"plain ascii \xE2\x82");
+    assert_eq!(d.offset, 0);
+    // A character cut by the 64 KiB a source looks at, after an é: the é is named.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.txt");
+    let mut text = "résumé ".to_owned();
+    text.push_str(&"a".repeat(EncodingDoubt::CHECKED_BYTES - text.len() - 1));
+    text.push_str("€ and more");
+    assert_eq!(text.as_bytes()[EncodingDoubt::CHECKED_BYTES - 1], 0xE2);
+    std::fs::write(&path, &text).unwrap();
+    let source = Source::open(
+        &path,
+        &with_encoding(Encoding::Latin1, SourceOptions::default()),
+    )
+    .unwrap();
+    let doubts = source.encoding_doubts().unwrap();
+    assert_eq!(doubts.len(), 1, "{doubts:?}");
+    assert_eq!(doubts[0].0, path);
+    assert_eq!(
+        (doubts[0].1.offset, doubts[0].1.as_read.as_str()),
+        (1, "Ã©")
+    );
+    assert_eq!(doubts[0].1.checked, EncodingDoubt::CHECKED_BYTES);
+}
+
+#[test]
+fn utf16_named_for_utf8_without_a_byte_order_mark_is_doubted() {
+    let text = "It was the best of times,\nit was the worst of times.\n";
+    for (encoding, as_read) in [
+        (Encoding::Utf16Le, "\u{7449}"),
+        (Encoding::Utf16, "\u{7449}"),
+        (Encoding::Utf16Be, "\u{4974}"),
+    ] {
+        let d = doubt(encoding, text.as_bytes());
+        assert_eq!((d.offset, d.bytes.as_slice()), (0, &b"It"[..]));
+        assert_eq!((d.as_likely.as_str(), d.as_read.as_str()), ("It", as_read));
+        assert_eq!(d.likely, Encoding::Utf8);
+        let message = d.to_string();
+        assert!(message.contains(&format!("not {encoding}")), "{message}");
+        assert!(message.contains("no NUL byte"), "{message}");
+        assert!(message.contains("read it as utf-8"), "{message}");
+        // Real UTF-16, with a mark or without, is not doubted.
+        for big in [false, true] {
+            for bom in [false, true] {
+                let bytes = utf16(text, big, bom);
+                assert_eq!(encoding.doubt(&bytes), None, "{encoding} {big} {bom}");
+            }
+        }
+        // Nor is text too short to tell, nor a mark, nor bytes that are no UTF-8.
+        assert_eq!(encoding.doubt(b"It was"), None);
+        assert_eq!(encoding.doubt(b"\xFF\xFEIt was the best"), None);
+        assert_eq!(
+            encoding.doubt(&utf16("中文的文字中文的文字", false, false)),
+            None
+        );
+    }
+    // Text that starts with a character of three bytes shows whole code units.
+    let d = doubt(Encoding::Utf16Le, "€uro zone text".as_bytes());
+    assert_eq!(d.as_likely, "€u");
+    assert_eq!(d.bytes.len(), 4);
+    assert_eq!(d.as_read.chars().count(), 2);
+}
+
+#[test]
+fn a_source_doubts_only_its_utf8_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("corpus");
+    std::fs::create_dir(&files).unwrap();
+    let utf8 = files.join("a-utf8.txt");
+    std::fs::write(&utf8, LATIN_TEXT).unwrap();
+    std::fs::write(files.join("b-latin.txt"), latin1(LATIN_TEXT)).unwrap();
+    std::fs::write(files.join("c-ascii.txt"), "plain text\n").unwrap();
+    let latin = with_encoding(Encoding::Latin1, SourceOptions::default());
+    let source = Source::open(&files, &latin).unwrap();
+    assert_eq!(source.files().len(), 3);
+    let doubts = source.encoding_doubts().unwrap();
+    assert_eq!(doubts.len(), 1, "{doubts:?}");
+    let (path, d) = &doubts[0];
+    assert_eq!(path, &utf8);
+    // "naïve": the ï is bytes 2 and 3.
+    assert_eq!(
+        (d.offset, d.as_likely.as_str(), d.as_read.as_str()),
+        (2, "ï", "Ã¯")
+    );
+    // Read as UTF-8 (the default), nothing is doubted.
+    let source = Source::open(&utf8, &SourceOptions::default()).unwrap();
+    assert!(source.encoding_doubts().unwrap().is_empty());
+    // The same for CSV.
+    let csv = dir.path().join("rows.csv");
+    std::fs::write(&csv, "text,label\nsmörgåsbord,1\n").unwrap();
+    let opts = SourceOptions {
+        text_columns: vec!["text".into()],
+        ..with_encoding(Encoding::Windows1252, SourceOptions::default())
+    };
+    let doubts = Source::open(&csv, &opts)
+        .unwrap()
+        .encoding_doubts()
+        .unwrap();
+    assert_eq!(doubts.len(), 1, "{doubts:?}");
+    assert_eq!(
+        (doubts[0].1.offset, doubts[0].1.as_read.as_str()),
+        (13, "Ã¶")
+    );
+}
+
+#[test]
+fn a_compressed_file_is_doubted_after_decompression() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("packed.txt.gz");
+    std::fs::write(&path, gzip("plain café\n".as_bytes())).unwrap();
+    let opts = with_encoding(Encoding::Windows1252, SourceOptions::default());
+    let doubts = Source::open(&path, &opts)
+        .unwrap()
+        .encoding_doubts()
+        .unwrap();
+    assert_eq!(doubts.len(), 1, "{doubts:?}");
+    assert_eq!(
+        (doubts[0].1.offset, doubts[0].1.bytes.as_slice()),
+        (9, &[0xC3, 0xA9][..])
+    );
+    assert_eq!(doubts[0].1.checked, "plain café\n".len());
+}
+
+#[test]
+fn only_the_first_64_kib_are_looked_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = with_encoding(Encoding::Latin1, SourceOptions::default());
+    // The é starts at the first byte not looked at, then at the last one looked at (cut).
+    for (name, ascii, doubted) in [
+        ("late.txt", EncodingDoubt::CHECKED_BYTES, false),
+        ("cut.txt", EncodingDoubt::CHECKED_BYTES - 1, false),
+        ("early.txt", EncodingDoubt::CHECKED_BYTES - 2, true),
+    ] {
+        let path = dir.path().join(name);
+        let text = format!("{}é{}", "a".repeat(ascii), "b".repeat(100_000));
+        std::fs::write(&path, &text).unwrap();
+        for path in [path.clone(), dir.path().join(format!("{name}.gz"))] {
+            if path.extension().is_some_and(|e| e == "gz") {
+                std::fs::write(&path, gzip(text.as_bytes())).unwrap();
+            }
+            let doubts = Source::open(&path, &opts)
+                .unwrap()
+                .encoding_doubts()
+                .unwrap();
+            assert_eq!(doubts.len(), usize::from(doubted), "{name}: {doubts:?}");
+            if let Some((_, d)) = doubts.first() {
+                assert_eq!(d.offset, ascii);
+                assert_eq!(d.checked, EncodingDoubt::CHECKED_BYTES);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_file_gone_before_the_check_is_an_io_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gone.txt");
+    std::fs::write(&path, "café").unwrap();
+    let source = Source::open(
+        &path,
+        &with_encoding(Encoding::Latin1, SourceOptions::default()),
+    )
+    .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let err = source.encoding_doubts().unwrap_err();
+    assert!(matches!(err, DataError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("gone.txt"), "{err}");
 }

@@ -4,9 +4,9 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::types::{BOM, Compression, Format, io};
+use super::types::{Compression, Format, io};
 use crate::DataError;
-use crate::encoding::{Encoding, decode_failure, decoding};
+use crate::encoding::{BOM, Encoding, decode_failure, decoding};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];

@@ -4,7 +4,9 @@
 //! extension or the first bytes, or given), possibly gzip or zstd compressed. It is read as
 //! [`Piece`]s (a long document comes in several pieces, so memory stays bounded by the piece
 //! size) or as whole [`TextRecord`]s. Text inputs are decoded from their
-//! [`Encoding`](crate::Encoding) as they stream out of the decompressor, before any parsing.
+//! [`Encoding`](crate::Encoding) as they stream out of the decompressor, before any parsing;
+//! [`Source::encoding_doubts`] says which files' first bytes look like UTF-8 read in another
+//! encoding.
 mod csv;
 mod detect;
 mod jsonl;
@@ -19,7 +21,7 @@ use std::sync::Arc;
 
 use crate::encoding::decoding;
 use crate::labels::{Distinct, LabelNames, LabelValues};
-use crate::{DataError, Encoding, TextRecord};
+use crate::{DataError, Encoding, EncodingDoubt, TextRecord};
 
 pub use types::{
     Compression, CsvHeader, Format, PIECE_BYTES, Piece, SourceFile, SourceOptions, TextUnit,
@@ -281,6 +283,35 @@ impl Source {
             }
         }
         Ok(distinct.finish())
+    }
+
+    /// The files whose first bytes doubt [`SourceOptions::encoding`]: for each file, in
+    /// reading order, its first [`EncodingDoubt::CHECKED_BYTES`] bytes after decompression
+    /// (and no more: a file of gigabytes is not read whole) asked [`Encoding::doubt`], with
+    /// the doubts found. UTF-8 in a Latin-1 or Windows-1252 source, for instance, would read as
+    /// mojibake (`é` as `Ã©`) without an error. Empty for the default encoding, UTF-8, and for
+    /// Parquet (whose strings are UTF-8 by format); nothing is read then.
+    ///
+    /// # Errors
+    /// [`DataError::Io`] when a file cannot be opened, read or decompressed.
+    pub fn encoding_doubts(&self) -> Result<Vec<(PathBuf, EncodingDoubt)>, DataError> {
+        let encoding = self.opts.encoding;
+        if encoding == Encoding::Utf8 || self.format == Format::Parquet {
+            return Ok(Vec::new());
+        }
+        let mut doubts = Vec::new();
+        for f in &self.files {
+            let (reader, _) = types::open_stream(f)?;
+            let mut prefix = Vec::with_capacity(EncodingDoubt::CHECKED_BYTES);
+            reader
+                .take(EncodingDoubt::CHECKED_BYTES as u64)
+                .read_to_end(&mut prefix)
+                .map_err(|e| io(&f.path, e))?;
+            if let Some(doubt) = encoding.doubt(&prefix) {
+                doubts.push((f.path.clone(), doubt));
+            }
+        }
+        Ok(doubts)
     }
 
     /// A 128-bit fingerprint of everything that decides the documents: the format and options

@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::encoding::{Encoding, decoding};
+use crate::encoding::{Encoding, decoding, without_bom};
 use crate::error::read_error;
 use crate::{DataError, NullPolicy};
 
@@ -226,32 +226,15 @@ pub(crate) fn io(path: &Path, source: std::io::Error) -> DataError {
     read_error(path, source)
 }
 
-/// The UTF-8 byte-order mark, skipped at the start of a JSON Lines or text file.
-pub(crate) const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
-
 /// [`open_decoded`] without a leading byte-order mark, for the formats read as UTF-8 text
 /// lines (CSV strips its own).
 pub(crate) fn open_text_stream(
     file: &SourceFile,
     encoding: Encoding,
 ) -> Result<(Box<dyn BufRead>, ByteCount), DataError> {
-    let (mut reader, counter) = open_decoded(file, encoding)?;
-    // The first bytes, read until they are the mark or cannot begin it (a decompressor may
-    // hand them out one at a time).
-    let mut head = Vec::with_capacity(BOM.len());
-    while head.len() < BOM.len() && BOM.starts_with(&head) {
-        let buf = reader.fill_buf().map_err(|e| io(&file.path, e))?;
-        if buf.is_empty() {
-            break;
-        }
-        let n = buf.len().min(BOM.len() - head.len());
-        head.extend_from_slice(&buf[..n]);
-        reader.consume(n);
-    }
-    if head == BOM {
-        return Ok((reader, counter));
-    }
-    Ok((Box::new(std::io::Cursor::new(head).chain(reader)), counter))
+    let (reader, counter) = open_decoded(file, encoding)?;
+    let reader = without_bom(reader).map_err(|e| io(&file.path, e))?;
+    Ok((reader, counter))
 }
 
 /// The decompressed bytes of a file decoded from `encoding` into UTF-8 and checked (see
