@@ -118,6 +118,19 @@ pub fn open_source(path: &Path, text: &TextColumns) -> Result<Source> {
             shown.join(", ")
         );
     }
+    // A file that reads as UTF-8 under another --encoding would train on mojibake.
+    let doubts = source.encoding_doubts()?;
+    if let Some((file, doubt)) = doubts.first() {
+        let more = match doubts.len() {
+            1 => String::new(),
+            n => format!("; so do {} more file(s)", n - 1),
+        };
+        eprintln!(
+            "warning: {}: {doubt} (--encoding {}){more}",
+            file.display(),
+            doubt.likely
+        );
+    }
     Ok(source)
 }
 

@@ -406,8 +406,6 @@ fn all_prompts(args: &GenerateArgs) -> Result<Vec<String>> {
                 path.display()
             )
         })?;
-    // A byte-order mark is no part of the first prompt.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let mut prompts = match args.prompts.as_slice() {
         [only] if only.is_empty() => Vec::new(),
         given => given.to_vec(),

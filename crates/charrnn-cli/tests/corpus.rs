@@ -1331,3 +1331,35 @@ fn a_windows_1252_csv_trains_with_its_encoding_and_is_refused_without_it() {
     assert!(error.contains("--encoding windows-1252"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A UTF-8 file read as Latin-1 would train on mojibake (`é` as `Ã©`): train warns, naming the
+/// file, the bytes and the encoding to use, and trains as told; a real Latin-1 file gets no
+/// such warning.
+#[test]
+fn utf8_text_read_as_latin_1_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let utf8 = dir.path().join("cafe.txt");
+    std::fs::write(&utf8, "the café on the corner\n".repeat(40)).unwrap();
+    let latin = dir.path().join("latin.txt");
+    std::fs::write(&latin, b"the caf\xE9 on the corner\n".repeat(40)).unwrap();
+    for (file, warned) in [(&utf8, true), (&latin, false)] {
+        let run = dir.path().join("run");
+        let (file_s, run_s) = (s(file), s(&run));
+        let mut args = vec!["train", "--train", &file_s, "--out", &run_s, "--overwrite"];
+        args.extend_from_slice(SMALL_MODEL);
+        args.extend(["--max-steps", "1", "--encoding", "latin-1", "--quiet"]);
+        let out = charrnn(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let warning = stderr.lines().find(|l| l.starts_with("warning:"));
+        match warned {
+            true => {
+                let w = warning.unwrap_or_else(|| panic!("no warning: {stderr}"));
+                assert!(w.contains("cafe.txt"), "{w}");
+                assert!(w.contains("\"é\" in UTF-8 but \"Ã©\" in latin-1"), "{w}");
+                assert!(w.ends_with("(--encoding utf-8)"), "{w}");
+            }
+            false => assert_eq!(warning, None, "{stderr}"),
+        }
+    }
+}
