@@ -144,3 +144,13 @@ impl TrainProgress<'_> {
         }
     }
 }
+
+/// Where training stands, as a person counts: "3 epoch(s) done" or "epoch 4, 12 batch(es)
+/// into it". `epoch` is the current epoch (0-based); a checkpoint saved on an epoch's last
+/// step is still in that epoch, with all its batches done.
+pub fn position(p: &charrnn_model::Progress) -> String {
+    match p.batch_in_epoch {
+        0 => format!("{} epoch(s) done", p.epoch),
+        b => format!("epoch {}, {b} batch(es) into it", p.epoch + 1),
+    }
+}

@@ -7,13 +7,14 @@ use charrnn_data::{CsvOptions, csv_to_parquet, records_to_parquet};
 use charrnn_experiment::{
     Event, HistoryEntry, ModelInfo, Prepared, TokenInfo, VocabBuilt, VocabInfo,
 };
-use charrnn_model::{LrSchedule, Progress};
+use charrnn_model::LrSchedule;
 use charrnn_vocab::{Vocab, VocabOptions};
 
 use crate::corpus;
 use crate::flags::{Command, PrepareArgs, VocabBuildArgs, VocabCommand};
 use crate::output::{Output, stdout_line};
 use crate::paths;
+use crate::progress::position;
 
 /// Runs every command but `experiment` (which runs the others through this).
 pub fn dispatch(command: Command, out: &Output) -> Result<()> {
@@ -319,14 +320,4 @@ fn history(run: &Path) -> Result<Vec<HistoryEntry>> {
             }
         })
         .collect())
-}
-
-/// Where training stands, as a person counts: "3 epoch(s) done" or "epoch 4, 12 batch(es)
-/// into it". `epoch` is the current epoch (0-based); a checkpoint saved on an epoch's last
-/// step is still in that epoch, with all its batches done.
-pub fn position(p: &Progress) -> String {
-    match p.batch_in_epoch {
-        0 => format!("{} epoch(s) done", p.epoch),
-        b => format!("epoch {}, {b} batch(es) into it", p.epoch + 1),
-    }
 }

@@ -488,7 +488,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
                 "resuming {} at step {} ({}){best}",
                 dir.display(),
                 p.step,
-                crate::run::position(p)
+                crate::progress::position(p)
             ));
             trainer
         }
