@@ -13,10 +13,10 @@
 //! with `-inf`, softmax gives them exactly 0, and the inverse-CDF draw only lands on an id of
 //! positive probability (even where a parallel cumulative sum rounds differently at the ids
 //! of probability 0), so a masked id is never drawn, greedy or not. Unlike the host sampler,
-//! the device sampler does not check the logits, which would read them back every step: a
-//! row holding NaN or `+inf`, or nothing but `-inf` and banned ids, which the host sampler
-//! refuses ([`charrnn_sampling::SamplingError`]), is not caught here: it draws a meaningless
-//! id of the vocabulary (id 0, `<pad>`, or the NaN or `+inf` one), never one outside it.
+//! the device sampler does not read the logits back to check them every step: a row holding
+//! NaN or `+inf`, or nothing but `-inf` and banned ids, which the host sampler refuses
+//! ([`charrnn_sampling::SamplingError`]), draws a mark instead of an id, and the host, seeing
+//! it when the block's ids come back, fails with the host sampler's error.
 use std::fmt;
 use std::str::FromStr;
 
@@ -199,11 +199,29 @@ impl DeviceFilters {
     /// id), min-p against the top probability, then an inverse-CDF draw: in descending-logit
     /// order (ties by id) for rows with top-k or top-p, in id order for the others, as the host
     /// sampler draws for vocabularies of up to 256 ids.
+    ///
+    /// A row the host sampler refuses draws no id but a mark, found when the ids come back:
+    /// [`BROKEN_LOGITS`] for a NaN or `+inf` logit among the ids not banned, [`NOTHING_LEFT`]
+    /// for a row of nothing but `-inf` and banned ids. (Feed the network `ids.clamp_min(0)`.)
     pub(crate) fn sample(&self, logits: &Tensor, u: &Tensor, inv_t: &Tensor) -> Result<Tensor> {
-        let any = |f: fn(&RowFlags) -> bool| self.flags.iter().any(f);
         let z = logits
             .f_to_kind(Kind::Double)?
             .f_masked_fill(&self.banned, f64::NEG_INFINITY)?;
+        let broken = z
+            .f_isnan()?
+            .f_logical_or(&z.f_isposinf()?)?
+            .f_any_dim(1, false)?;
+        let nothing_left = z.f_amax(1, false)?.f_eq(f64::NEG_INFINITY)?;
+        Ok(self
+            .draw(z, u, inv_t)?
+            .f_masked_fill(&nothing_left, NOTHING_LEFT)?
+            .f_masked_fill(&broken, BROKEN_LOGITS)?)
+    }
+
+    /// [`DeviceFilters::sample`]'s draw from `z`, the logits in double precision with the
+    /// banned ids at `-inf`.
+    fn draw(&self, z: Tensor, u: &Tensor, inv_t: &Tensor) -> Result<Tensor> {
+        let any = |f: fn(&RowFlags) -> bool| self.flags.iter().any(f);
         let greedy = if any(|f| f.greedy) {
             Some(z.f_argmax(1, false)?)
         } else {
@@ -276,6 +294,18 @@ impl DeviceFilters {
         }
     }
 }
+
+/// The mark [`DeviceFilters::sample`] draws for a row whose logits hold NaN or `+inf` (among
+/// the ids not banned): the host sampler's [`SamplingError::NonFiniteLogit`].
+///
+/// [`SamplingError::NonFiniteLogit`]: charrnn_sampling::SamplingError::NonFiniteLogit
+pub(crate) const BROKEN_LOGITS: i64 = -1;
+
+/// The mark [`DeviceFilters::sample`] draws for a row with no id left (all `-inf` or banned):
+/// the host sampler's [`SamplingError::AllMasked`].
+///
+/// [`SamplingError::AllMasked`]: charrnn_sampling::SamplingError::AllMasked
+pub(crate) const NOTHING_LEFT: i64 = -2;
 
 /// The position of each row's draw in `p` (`[n, m]` probabilities, f64) for the uniform
 /// numbers `u` (`[n]`): the first position of positive probability whose cumulative sum
@@ -499,6 +529,45 @@ mod tests {
         }
         let c = counts(&hot, &logits, 5000, 3);
         assert_eq!((c[1], c[3]), (0, 0), "{c:?}");
+    }
+
+    /// The rows the host sampler refuses draw marks, in every mode (greedy, plain, top-k,
+    /// top-p, min-p); a NaN at a banned id is no fault, and the other rows draw as ever.
+    #[test]
+    fn rows_the_host_sampler_refuses_draw_marks() {
+        const NEG: f32 = f32::NEG_INFINITY;
+        let rows_of_logits: [[f32; 4]; 5] = [
+            [0.5, f32::NAN, 1.0, 0.0],
+            [0.5, f32::INFINITY, 1.0, 0.0],
+            [NEG, NEG, NEG, NEG],
+            [NEG, 2.0, NEG, NEG],
+            [f32::NAN, 0.0, 1.0, 0.5],
+        ];
+        let want = [BROKEN_LOGITS, BROKEN_LOGITS, NOTHING_LEFT, 1, 2];
+        for config in [
+            SamplingConfig::greedy(),
+            SamplingConfig::with_temperature(1.0),
+            SamplingConfig::with_temperature(1.0).top_k(2),
+            SamplingConfig::with_temperature(1.0).top_p(0.9),
+            SamplingConfig::with_temperature(1.0).min_p(0.1),
+        ] {
+            // Row 4's NaN is at a banned id; the greedy row 4 then picks id 2.
+            let plain = Sampler::new(config.clone(), 4, 0).unwrap();
+            let banning = Sampler::new(config.clone().banned([0u32, 3]), 4, 0).unwrap();
+            let samplers = [&plain, &plain, &plain, &plain, &banning];
+            let rows = DeviceFilters::new(&samplers, 4, Device::Cpu).unwrap();
+            let flat: Vec<f32> = rows_of_logits.iter().flatten().copied().collect();
+            let ids = rows
+                .sample(
+                    &Tensor::from_slice(&flat).view([5, 4]),
+                    &Tensor::from_slice(&[0.99f64; 5]),
+                    &Tensor::from_slice(&[1.0f64; 5]).view([5, 1]),
+                )
+                .unwrap();
+            let ids: Vec<i64> = Vec::try_from(ids).unwrap();
+            assert_eq!(ids[..4], want[..4], "{config:?}");
+            assert!([1, 2].contains(&ids[4]), "{config:?}: {ids:?}");
+        }
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! one copy back, finished rows leaving at the block's end.
 use tch::{Device, Tensor};
 
+use charrnn_sampling::SamplingError;
+
 use super::{Batcher, RowEvent, label_tensor};
+use crate::device_sampling::{BROKEN_LOGITS, NOTHING_LEFT};
 use crate::error::{ModelError, Result};
 use crate::eval::upload;
 
@@ -50,8 +53,9 @@ impl Batcher<'_> {
         for j in 0..k as i64 {
             let id = filters.sample(&logits, &u.f_select(1, j)?, &inv_t.f_narrow(1, j, 1)?)?;
             // Sampled ids: inside the vocabulary, and checking them would wait for the device.
+            // A row's mark (below 0) is found on the host, its id then no longer used.
             let (l, s) = self.model.forward_unchecked(
-                &id.f_view([n as i64, 1])?,
+                &id.f_clamp_min(0)?.f_view([n as i64, 1])?,
                 labels.as_ref(),
                 Some(&state),
                 false,
@@ -71,12 +75,23 @@ impl Batcher<'_> {
                 if done[r] {
                     continue;
                 }
-                let id = u32::try_from(host[r * k + j]).map_err(|_| {
-                    ModelError::InvalidInput(format!(
-                        "the device sampler drew id {}",
-                        host[r * k + j]
-                    ))
-                })?;
+                let id = match host[r * k + j] {
+                    BROKEN_LOGITS => {
+                        return Err(ModelError::InvalidInput(format!(
+                            "row {}: a logit is NaN or +inf (found on the device, at generated \
+                             character {}); logits must be finite or -inf (NaN or +inf means \
+                             a broken model output)",
+                            row.stream,
+                            row.ids.len() + 1
+                        )));
+                    }
+                    NOTHING_LEFT => {
+                        return Err(SamplingError::AllMasked { row: row.stream }.into());
+                    }
+                    id => u32::try_from(id).map_err(|_| {
+                        ModelError::InvalidInput(format!("the device sampler drew id {id}"))
+                    })?,
+                };
                 let event = row.advance(id, self.vocab);
                 done[r] = event.done.is_some();
                 events.push(event);

@@ -167,3 +167,43 @@ fn priming_in_pieces_matches_priming_whole() {
     let diff = (&fresh - &whole_logits).abs().max().double_value(&[]);
     assert!(diff > 1e-3, "the prompts' beginnings must matter");
 }
+
+/// A model whose logits are NaN fails generation on both placements, with the host sampler's
+/// error on the host and the mark's on the device (found when the block's ids come back),
+/// instead of text drawn from garbage.
+#[test]
+fn broken_logits_fail_on_both_placements() {
+    let vocab = Vocab::build(["abc"], &VocabOptions::default()).unwrap();
+    let mut config = ModelConfig::new(vocab.len());
+    config.hidden = 4;
+    config.num_layers = 1;
+    let model = CharRnn::new(&config, Device::Cpu, 0).unwrap();
+    {
+        let _guard = tch::no_grad_guard();
+        let mut weights = model.flat().shallow_clone();
+        let _ = weights.fill_(f64::NAN);
+    }
+    for on in [SampleOn::Host, SampleOn::Device] {
+        let mut batcher = Batcher::new(&model, &vocab).unwrap();
+        batcher.sample_on(on).unwrap();
+        batcher.join(vec![(7, request("ab", 0, 3, 20))]).unwrap();
+        let err = batcher.step_block(4).unwrap_err();
+        match on {
+            SampleOn::Host => assert!(
+                matches!(
+                    err,
+                    ModelError::Sampling(charrnn_sampling::SamplingError::NonFiniteLogit {
+                        row: 3,
+                        ..
+                    })
+                ),
+                "{err}"
+            ),
+            _ => assert!(
+                err.to_string()
+                    .starts_with("invalid input: row 3: a logit is NaN or +inf"),
+                "{err}"
+            ),
+        }
+    }
+}
