@@ -156,8 +156,11 @@ pub fn build_vocab(source: &Source, opts: &VocabOptions, out: &Output) -> Result
     let mut builder = VocabBuilder::new(opts);
     let mut pieces = source.pieces();
     let mut n = 0u64;
+    let mut text = false;
     while let Some(piece) = pieces.next() {
-        builder.add(&piece?.text)?;
+        let piece = piece?;
+        text |= !piece.text.is_empty();
+        builder.add(&piece.text)?;
         n += 1;
         if n.is_multiple_of(64)
             && let Some(b) = &bar
@@ -167,6 +170,14 @@ pub fn build_vocab(source: &Source, opts: &VocabOptions, out: &Output) -> Result
     }
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    if !text {
+        bail!(
+            "{}: no text to learn from: its {} file(s) hold not one character of text (empty \
+             files, a CSV header without rows, or empty fields)",
+            source.path().display(),
+            source.files().len()
+        );
     }
     builder
         .finish()

@@ -383,6 +383,32 @@ fn a_directory_that_is_not_a_run_is_not_overwritten() {
     assert!(!proj.join("notes").exists());
 }
 
+/// Inputs without a character of text: one line naming the input and why, not "empty
+/// vocabulary".
+#[test]
+fn inputs_without_text_are_refused_naming_them() {
+    fn empty_inputs(dir: &Path) {
+        std::fs::write(dir.join("header.csv"), "title,label\n").unwrap();
+        std::fs::write(dir.join("empty.txt"), "").unwrap();
+    }
+    for input in ["header.csv", "empty.txt"] {
+        let case = [
+            "train",
+            "--train",
+            input,
+            "--out",
+            "new-run",
+            "--max-steps",
+            "1",
+        ];
+        let expect: &'static str = match input {
+            "header.csv" => "header.csv: no text to learn from",
+            _ => "empty.txt: no text to learn from",
+        };
+        check(&case, empty_inputs, Expect::Refused(expect));
+    }
+}
+
 // --- 3. Meaningless numbers --------------------------------------------------------------
 
 #[test]
