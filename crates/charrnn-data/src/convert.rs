@@ -26,8 +26,9 @@ pub struct CsvOptions {
     pub header: CsvHeader,
     /// Rows per Parquet row group (the unit a reader decodes and projects at once).
     pub row_group_rows: usize,
-    /// The CSV file's encoding (default UTF-8, a UTF-16 byte-order mark read as UTF-16); the
-    /// Parquet file's strings are UTF-8.
+    /// The CSV file's encoding (default UTF-8, a UTF-16 byte-order mark read as UTF-16; or
+    /// [`Encoding::Auto`], chosen from the file's first bytes); the Parquet file's strings are
+    /// UTF-8.
     pub encoding: Encoding,
 }
 

@@ -10,12 +10,18 @@
 //! UTF-8 without a single NUL byte, read as UTF-16 without a byte-order mark.
 //! [`Source::encoding_doubts`](crate::Source::encoding_doubts) asks it about every file of a
 //! source.
+//!
+//! [`Encoding::Auto`] decides per file, from its first [`Encoding::AUTO_BYTES`] bytes (after
+//! decompression): a byte-order mark, UTF-16 without one, UTF-8, else Windows-1252
+//! ([`Encoding::resolve`]); [`Source::encodings_chosen`](crate::Source::encodings_chosen) says
+//! what it chose for each file of a source.
 use std::fmt;
 use std::io::{self, BufRead, Read};
 use std::str::FromStr;
 
 /// The character encoding of a text input: plain text, CSV or JSON Lines (Parquet's strings
-/// are UTF-8 by format, and a [`Source`](crate::Source) of Parquet refuses any other).
+/// are UTF-8 by format, and a [`Source`](crate::Source) of Parquet refuses any other but
+/// [`Encoding::Auto`], which reads each file in what it is).
 ///
 /// Whatever the encoding, the readers get UTF-8: the bytes are decoded as they stream out of
 /// the decompressor. A byte sequence that is not text in the encoding is an error naming its
@@ -40,24 +46,41 @@ pub enum Encoding {
     /// undefined bytes (`0x81`, `0x8D`, `0x8F`, `0x90`, `0x9D`) are the C1 controls of the same
     /// numbers, as in that standard.
     Windows1252,
+    /// Decided per file, from its first [`Encoding::AUTO_BYTES`] bytes after decompression
+    /// (see [`Encoding::resolve`]): a UTF-16 byte-order mark makes it UTF-16 in the mark's
+    /// byte order (the mark is dropped), a UTF-8 one UTF-8; UTF-16 without a mark (a NUL byte
+    /// at every other position of the first 64 bytes) is UTF-16 in the byte order the NULs
+    /// give; first bytes that are valid UTF-8 (a character cut at their end allowed) make it
+    /// UTF-8, checked strictly to the end of the file (bytes that are not UTF-8 further on are
+    /// an error saying what Auto chose, and from how many bytes); anything else is
+    /// Windows-1252, which reads any byte (Latin-1 text is Windows-1252 but for
+    /// `0x80..=0x9F`, invisible C1 controls in Latin-1, so Windows-1252 is the better guess).
+    Auto,
 }
 
 impl Encoding {
-    /// Every encoding, in the order of [`Encoding::name`]s a help text lists.
-    pub const ALL: [Encoding; 6] = [
+    /// Every encoding, in the order of [`Encoding::name`]s a help text lists
+    /// ([`Encoding::Auto`] last).
+    pub const ALL: [Encoding; 7] = [
         Encoding::Utf8,
         Encoding::Utf16,
         Encoding::Utf16Le,
         Encoding::Utf16Be,
         Encoding::Latin1,
         Encoding::Windows1252,
+        Encoding::Auto,
     ];
+
+    /// How many of a file's first bytes (after decompression) [`Encoding::Auto`] looks at to
+    /// choose its encoding: 64 KiB (fewer when the file is shorter).
+    pub const AUTO_BYTES: usize = 64 * 1024;
 
     /// `reader`'s bytes in this encoding, read as UTF-8: the adapter a [`Source`](crate::Source)
     /// reads its text files through (after decompression, before any parsing), buffered.
     /// A byte-order mark is dropped and decides as [`Encoding`]'s variants say (with
     /// [`Encoding::Utf8`], a UTF-16 one makes it UTF-16); UTF-8 is checked. A character split
-    /// between two reads of `reader` is decoded whole.
+    /// between two reads of `reader` is decoded whole. [`Encoding::Auto`] reads the first
+    /// [`Encoding::AUTO_BYTES`] bytes of `reader` before the first byte comes out, to choose.
     ///
     /// # Errors
     /// An [`io::Error`] of kind [`InvalidData`](io::ErrorKind::InvalidData) for input that is
@@ -70,7 +93,7 @@ impl Encoding {
     }
 
     /// The name used on command lines, in records and in messages: `utf-8`, `utf-16`,
-    /// `utf-16le`, `utf-16be`, `latin-1` or `windows-1252`.
+    /// `utf-16le`, `utf-16be`, `latin-1`, `windows-1252` or `auto`.
     pub fn name(self) -> &'static str {
         match self {
             Encoding::Utf8 => "utf-8",
@@ -79,8 +102,79 @@ impl Encoding {
             Encoding::Utf16Be => "utf-16be",
             Encoding::Latin1 => "latin-1",
             Encoding::Windows1252 => "windows-1252",
+            Encoding::Auto => "auto",
         }
     }
+
+    /// The encoding a file whose first bytes (after decompression) are `prefix` is read in:
+    /// for [`Encoding::Auto`], the one it chooses (never `Auto`); any other encoding is itself.
+    /// `whole` says that `prefix` is the whole file; else a character cut at its end is no
+    /// evidence against UTF-8. A source hands it the first [`Encoding::AUTO_BYTES`] bytes.
+    ///
+    /// [`Encoding::Auto`] chooses, in this order:
+    /// 1. [`Encoding::Utf16Le`] for a leading `FF FE`, [`Encoding::Utf16Be`] for `FE FF`, and
+    ///    [`Encoding::Utf8`] for the UTF-8 byte-order mark (`EF BB BF`);
+    /// 2. [`Encoding::Utf16Le`] or [`Encoding::Utf16Be`] for UTF-16 without a mark: the first
+    ///    64 bytes hold a NUL at three quarters or more of the odd positions (little-endian) or
+    ///    of the even ones (big-endian), and at almost none of the others (what
+    ///    [`Encoding::Utf8`] refuses as UTF-16 without a mark);
+    /// 3. [`Encoding::Utf8`] when `prefix` is valid UTF-8 (an empty one included);
+    /// 4. else [`Encoding::Windows1252`].
+    ///
+    /// Pure: it reads nothing but `prefix`.
+    pub fn resolve(self, prefix: &[u8], whole: bool) -> Encoding {
+        match self {
+            Encoding::Auto => auto_choice(prefix, whole).0,
+            other => other,
+        }
+    }
+}
+
+/// Why [`Encoding::Auto`] chose what it chose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AutoReason {
+    /// A byte-order mark.
+    Mark,
+    /// NUL bytes at every other position.
+    Nuls,
+    /// The first bytes are valid UTF-8.
+    ValidUtf8,
+    /// The first bytes are not UTF-8.
+    NotUtf8,
+}
+
+/// What [`Encoding::Auto`] reads a file whose first bytes are `prefix` in (see
+/// [`Encoding::resolve`]), and why.
+fn auto_choice(prefix: &[u8], whole: bool) -> (Encoding, AutoReason) {
+    match prefix.get(..2).unwrap_or_default() {
+        [0xFF, 0xFE] => return (Encoding::Utf16Le, AutoReason::Mark),
+        [0xFE, 0xFF] => return (Encoding::Utf16Be, AutoReason::Mark),
+        _ if prefix.starts_with(&BOM) => return (Encoding::Utf8, AutoReason::Mark),
+        _ => {}
+    }
+    match utf16_without_mark(&prefix[..prefix.len().min(HEAD_BYTES)]) {
+        Some(Order::Little) => return (Encoding::Utf16Le, AutoReason::Nuls),
+        Some(Order::Big) => return (Encoding::Utf16Be, AutoReason::Nuls),
+        None => {}
+    }
+    let utf8 = if whole {
+        std::str::from_utf8(prefix).is_ok()
+    } else {
+        utf8_prefix(prefix).is_some()
+    };
+    if utf8 {
+        (Encoding::Utf8, AutoReason::ValidUtf8)
+    } else {
+        (Encoding::Windows1252, AutoReason::NotUtf8)
+    }
+}
+
+/// Reads the first bytes [`Encoding::Auto`] looks at from the front of `reader` (consumed):
+/// up to [`Encoding::AUTO_BYTES`], and whether they are the whole stream.
+pub(crate) fn auto_head(reader: &mut dyn BufRead) -> io::Result<(Vec<u8>, bool)> {
+    let head = first_bytes(reader, Encoding::AUTO_BYTES)?;
+    let whole = head.len() < Encoding::AUTO_BYTES || reader.fill_buf()?.is_empty();
+    Ok((head, whole))
 }
 
 /// A reason to think that a file is not in the [`Encoding`] it is read in, but in another
@@ -156,12 +250,13 @@ impl Encoding {
     ///   holds a NUL byte in every ASCII character, spaces and line breaks included; shorter
     ///   text is left alone.)
     /// - [`Encoding::Utf8`]: never (bytes that are not UTF-8 are an error of the readers).
+    /// - [`Encoding::Auto`]: never (it chooses per file, from the same first bytes).
     ///
     /// Pure: it reads nothing but `prefix`.
     pub fn doubt(self, prefix: &[u8]) -> Option<EncodingDoubt> {
         let valid = utf8_prefix(prefix)?;
         let (offset, bytes, as_read) = match self {
-            Encoding::Utf8 => return None,
+            Encoding::Utf8 | Encoding::Auto => return None,
             Encoding::Latin1 | Encoding::Windows1252 => {
                 let (offset, c) = valid.char_indices().find(|(_, c)| c.len_utf8() > 1)?;
                 let bytes = &prefix[offset..offset + c.len_utf8()];
@@ -248,7 +343,7 @@ impl fmt::Display for Encoding {
 impl FromStr for Encoding {
     type Err = String;
 
-    /// A [`Encoding::name`], or `iso-8859-1` (Latin-1) or `cp1252` (Windows-1252), any case.
+    /// An [`Encoding::name`], or `iso-8859-1` (Latin-1) or `cp1252` (Windows-1252), any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "utf-8" => Ok(Encoding::Utf8),
@@ -257,9 +352,10 @@ impl FromStr for Encoding {
             "utf-16be" => Ok(Encoding::Utf16Be),
             "latin-1" | "iso-8859-1" => Ok(Encoding::Latin1),
             "windows-1252" | "cp1252" => Ok(Encoding::Windows1252),
+            "auto" => Ok(Encoding::Auto),
             _ => Err(format!(
                 "unknown encoding {s:?} (expected utf-8, utf-16, utf-16le, utf-16be, latin-1 \
-                 (iso-8859-1) or windows-1252 (cp1252))"
+                 (iso-8859-1), windows-1252 (cp1252) or auto)"
             )),
         }
     }
@@ -296,7 +392,8 @@ pub(crate) fn decode_failure(e: &io::Error) -> Option<&DecodeError> {
 
 /// `reader`'s bytes in `encoding`, as UTF-8. With [`Encoding::Utf8`] and no UTF-16 byte-order
 /// mark, the bytes are checked only when `check_utf8` (else handed on as they are, for a
-/// reader that checks them itself).
+/// reader that checks them itself); UTF-8 that [`Encoding::Auto`] chose is always checked, so
+/// that an error says it was chosen.
 ///
 /// # Errors
 /// The error of reading the first bytes, or a [`DecodeError`] when they are a UTF-16
@@ -306,11 +403,21 @@ pub(crate) fn decoding<'a>(
     encoding: Encoding,
     check_utf8: bool,
 ) -> io::Result<Box<dyn BufRead + 'a>> {
-    let head = if matches!(encoding, Encoding::Latin1 | Encoding::Windows1252) {
-        Vec::new()
-    } else {
-        first_bytes(&mut reader, HEAD_BYTES)?
+    let mut auto = None;
+    let (head, encoding) = match encoding {
+        Encoding::Auto => {
+            let (head, whole) = auto_head(&mut reader)?;
+            let (chosen, reason) = auto_choice(&head, whole);
+            auto = Some(Chosen {
+                looked_at: head.len(),
+                reason,
+            });
+            (head, chosen)
+        }
+        Encoding::Latin1 | Encoding::Windows1252 => (Vec::new(), encoding),
+        _ => (first_bytes(&mut reader, HEAD_BYTES)?, encoding),
     };
+    let check_utf8 = check_utf8 || auto.is_some();
     let mark = match head.get(..2).unwrap_or_default() {
         [0xFF, 0xFE] => Some(Order::Little),
         [0xFE, 0xFF] => Some(Order::Big),
@@ -318,7 +425,9 @@ pub(crate) fn decoding<'a>(
     };
     let scheme = match (encoding, mark) {
         (Encoding::Utf8 | Encoding::Utf16, Some(order)) => Scheme::Utf16(order),
-        (Encoding::Utf8, None) if let Some(order) = utf16_without_mark(&head) => {
+        (Encoding::Utf8, None)
+            if let Some(order) = utf16_without_mark(&head[..head.len().min(HEAD_BYTES)]) =>
+        {
             return Err(DecodeError {
                 line: 1,
                 message: format!(
@@ -353,6 +462,8 @@ pub(crate) fn decoding<'a>(
         }
         (Encoding::Latin1, _) => Scheme::Latin1,
         (Encoding::Windows1252, _) => Scheme::Windows1252,
+        // `auto_choice` never chooses itself; read as it reads bytes that are not UTF-8.
+        (Encoding::Auto, _) => Scheme::Windows1252,
     };
     let skip = if mark.is_some() && matches!(scheme, Scheme::Utf16(_)) {
         2
@@ -360,6 +471,7 @@ pub(crate) fn decoding<'a>(
         0
     };
     let mut state = State::new(scheme, skip as u64);
+    state.auto = auto;
     state.feed(&head[skip..]);
     Ok(Box::new(Decoder {
         inner: reader,
@@ -368,8 +480,32 @@ pub(crate) fn decoding<'a>(
 }
 
 /// How many of a stream's first bytes `decoding` looks at: a byte-order mark, and whether
-/// the text looks like UTF-16 without one.
+/// the text looks like UTF-16 without one ([`Encoding::Auto`] looks at more, to tell UTF-8).
 const HEAD_BYTES: usize = 64;
+
+/// What [`Encoding::Auto`] chose from, for the message of UTF-8 it chose that turns out not
+/// to be.
+#[derive(Clone, Copy, Debug)]
+struct Chosen {
+    /// How many first bytes it looked at.
+    looked_at: usize,
+    reason: AutoReason,
+}
+
+impl Chosen {
+    /// What a UTF-8 error adds: why UTF-8 was read.
+    fn note(self) -> String {
+        match self.reason {
+            AutoReason::Mark => {
+                "encoding auto chose utf-8 from the file's UTF-8 byte-order mark; ".to_owned()
+            }
+            _ => format!(
+                "encoding auto chose utf-8 from the first {} bytes, which are valid UTF-8; ",
+                self.looked_at
+            ),
+        }
+    }
+}
 
 /// The byte order of UTF-16 text without a byte-order mark, told by its first bytes: a NUL
 /// at three quarters or more of the odd positions (little-endian: ASCII's high bytes) or of
@@ -522,6 +658,8 @@ struct State {
     /// Bad input met after the text before it: handed out once that text is consumed.
     failed: Option<DecodeError>,
     finished: bool,
+    /// What [`Encoding::Auto`] chose from, when it chose.
+    auto: Option<Chosen>,
 }
 
 impl State {
@@ -537,7 +675,15 @@ impl State {
             lines: Lines::default(),
             failed: None,
             finished: false,
+            auto: None,
         }
+    }
+
+    /// What a UTF-8 error suggests: naming the encoding, after why UTF-8 was read when
+    /// [`Encoding::Auto`] chose it.
+    fn utf8_hint(&self) -> String {
+        let note = self.auto.map(Chosen::note).unwrap_or_default();
+        format!("{note}{ENCODING_HINT}")
     }
 
     /// Decodes `chunk` (the next input bytes) after what `out` holds: the decoded text, up to
@@ -580,8 +726,9 @@ impl State {
             let at = self.fed - self.carry.len() as u64;
             Some(format!(
                 "the text is not valid UTF-8 at byte {at} ({}: the file ends inside a \
-                 character); {ENCODING_HINT}",
-                hex(&self.carry)
+                 character); {}",
+                hex(&self.carry),
+                self.utf8_hint()
             ))
         } else if self.odd.is_some() {
             Some(format!(
@@ -621,7 +768,8 @@ impl State {
                 self.out.truncate(valid);
                 let at = base + (valid - from) as u64;
                 Some(format!(
-                    "the text is not valid UTF-8 at byte {at} ({bad}); {ENCODING_HINT}"
+                    "the text is not valid UTF-8 at byte {at} ({bad}); {}",
+                    self.utf8_hint()
                 ))
             }
         }

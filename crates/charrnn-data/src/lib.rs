@@ -15,6 +15,9 @@
 //!   decompressor, before any parsing. Latin-1 and Windows-1252 read any bytes, so
 //!   [`Source::encoding_doubts`] looks at the first 64 KiB of each file for signs that it is
 //!   UTF-8 after all ([`Encoding::doubt`], an [`EncodingDoubt`] to warn with).
+//!   [`Encoding::Auto`] chooses per file from its first 64 KiB (a byte-order mark, UTF-16,
+//!   UTF-8, else Windows-1252), for folders of mixed encodings; [`Source::encodings_chosen`]
+//!   says what it chose.
 //! - The token store ([`Store`]): a corpus encoded once, streaming, by the caller's encoder
 //!   into one file of 1-, 2- or 4-byte ids with document offsets and labels, written
 //!   atomically, keyed ([`store_key`]) by the inputs' content, the reading options and the

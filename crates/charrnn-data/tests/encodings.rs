@@ -920,3 +920,256 @@ fn a_file_gone_before_the_check_is_an_io_error_naming_it() {
     assert!(matches!(err, DataError::Io { .. }), "{err:?}");
     assert!(err.to_string().contains("gone.txt"), "{err}");
 }
+
+/// Every document of `path` read with `opts` in `encoding`.
+fn read_in(path: &Path, encoding: Encoding, opts: &SourceOptions) -> Vec<(String, Option<i64>)> {
+    read(path, &with_encoding(encoding, opts.clone()))
+}
+
+/// A folder of mixed encodings, read with `auto`, gives the documents of each file read in its
+/// own encoding, and `encodings_chosen` names each file's.
+#[test]
+fn auto_reads_each_file_of_a_mixed_folder_in_its_own_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("notes");
+    std::fs::create_dir(&files).unwrap();
+    let texts = [
+        "new note, café\nwith é twice: é\n",
+        "“Curly quotes” and café\r\nold note – 5 €\r\n",
+        "from Notepad: naïve ‘quotes’\r\nsecond line 🐳\r\n",
+        "big-endian, no mark: résumé\nlast line\n",
+    ];
+    let written = [
+        ("a-utf8.txt", texts[0].as_bytes().to_vec(), Encoding::Utf8),
+        (
+            "b-windows.txt",
+            windows_1252(texts[1]),
+            Encoding::Windows1252,
+        ),
+        (
+            "c-utf16le-bom.txt",
+            utf16(texts[2], false, true),
+            Encoding::Utf16Le,
+        ),
+        (
+            "d-utf16be.txt",
+            utf16(texts[3], true, false),
+            Encoding::Utf16Be,
+        ),
+    ];
+    let opts = SourceOptions {
+        text_unit: TextUnit::Line,
+        ..SourceOptions::default()
+    };
+    let mut want = Vec::new();
+    for (name, bytes, encoding) in &written {
+        let path = files.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        want.extend(read_in(&path, *encoding, &opts));
+    }
+    assert_eq!(want.len(), 8, "{want:?}");
+    assert_eq!(want[2].0, "“Curly quotes” and café");
+    let source = Source::open(&files, &with_encoding(Encoding::Auto, opts.clone())).unwrap();
+    assert!(source.skipped().is_empty(), "{:?}", source.skipped());
+    let got: Vec<(String, Option<i64>)> = source
+        .records()
+        .map(|r| r.map(|r| (r.text, r.label)).unwrap())
+        .collect();
+    assert_eq!(got, want);
+    let chosen = source.encodings_chosen().unwrap();
+    let expected: Vec<_> = written
+        .iter()
+        .map(|(name, _, encoding)| (files.join(name), *encoding))
+        .collect();
+    assert_eq!(chosen, expected);
+    // It chose per file: nothing to doubt.
+    assert!(source.encoding_doubts().unwrap().is_empty());
+    // A named encoding is every file's, without reading them.
+    let named = Source::open(&files, &with_encoding(Encoding::Windows1252, opts)).unwrap();
+    assert!(
+        named
+            .encodings_chosen()
+            .unwrap()
+            .iter()
+            .all(|(_, e)| *e == Encoding::Windows1252)
+    );
+}
+
+/// UTF-8 that `auto` chose from the first 64 KiB and that breaks further on is an error naming
+/// the line, what auto chose and from how many bytes, and the encoding to name.
+#[test]
+fn auto_utf8_that_breaks_after_the_first_64_kib_says_what_auto_chose() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = "é".repeat(40_000).into_bytes();
+    assert!(bytes.len() > Encoding::AUTO_BYTES);
+    bytes.extend_from_slice(b"\nsecond line\ncaf\xE9 au lait\n");
+    let at = 80_000 + 1 + 12 + 3;
+    assert_eq!(bytes[at], 0xE9);
+    let path = dir.path().join("late.txt");
+    std::fs::write(&path, &bytes).unwrap();
+    let auto = with_encoding(Encoding::Auto, SourceOptions::default());
+    let source = Source::open(&path, &auto).unwrap();
+    assert_eq!(
+        source.encodings_chosen().unwrap(),
+        [(path.clone(), Encoding::Utf8)]
+    );
+    let err = read_error(&path, &auto);
+    for words in [
+        "late.txt: line 3: ",
+        &format!("not valid UTF-8 at byte {at} (0xE9)"),
+        "auto chose utf-8 from the first 65536 bytes",
+        "windows-1252",
+    ] {
+        assert!(err.contains(words), "{words:?}: {err}");
+    }
+    assert!(!err.contains('\n'), "{err}");
+    // A character cut by the end of the first 64 KiB is no evidence against UTF-8 ...
+    let cut = dir.path().join("cut.txt");
+    let mut text = "a".repeat(Encoding::AUTO_BYTES - 1);
+    text.push_str("é and more\n");
+    std::fs::write(&cut, &text).unwrap();
+    assert_eq!(read(&cut, &auto), [(text.clone(), None)]);
+    // ... but one cut by the end of a short file is no UTF-8.
+    let short = dir.path().join("short.txt");
+    std::fs::write(&short, b"caf\xE9").unwrap();
+    assert_eq!(read(&short, &auto), [("café".to_owned(), None)]);
+}
+
+#[test]
+fn auto_reads_gzip_compressed_windows_1252() {
+    let dir = tempfile::tempdir().unwrap();
+    let want = WINDOWS_TEXT.replace("\r\n", "\n");
+    let auto = with_encoding(Encoding::Auto, SourceOptions::default());
+    // Compression told by the extension, and by the first bytes.
+    for name in ["notes.txt.gz", "notes-gz"] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, gzip(&windows_1252(WINDOWS_TEXT))).unwrap();
+        assert_eq!(read(&path, &auto), [(want.clone(), None)], "{name}");
+        let source = Source::open(&path, &auto).unwrap();
+        assert_eq!(
+            source.encodings_chosen().unwrap(),
+            [(path.clone(), Encoding::Windows1252)]
+        );
+    }
+}
+
+#[test]
+fn auto_csv_and_json_lines_read_right_and_parquet_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [("“Curly quotes”, 5 €", 1), ("naïve café – ™", 2)];
+    let want: Vec<(String, Option<i64>)> = rows
+        .iter()
+        .map(|(t, l)| ((*t).to_owned(), Some(*l)))
+        .collect();
+    let mut csv = "text,label\r\n".to_owned();
+    let mut jsonl = String::new();
+    for (t, label) in rows {
+        csv.push_str(&format!("{},{label}\r\n", quote(t)));
+        jsonl.push_str(&serde_json::json!({"text": t, "label": label}).to_string());
+        jsonl.push('\n');
+    }
+    let opts = SourceOptions {
+        text_columns: vec!["text".into()],
+        label_column: Some("label".into()),
+        encoding: Encoding::Auto,
+        ..SourceOptions::default()
+    };
+    for (name, encoding, bytes) in [
+        ("utf8.csv", Encoding::Utf8, csv.as_bytes().to_vec()),
+        ("windows.csv", Encoding::Windows1252, windows_1252(&csv)),
+        ("utf8.jsonl", Encoding::Utf8, jsonl.as_bytes().to_vec()),
+        ("windows.jsonl", Encoding::Windows1252, windows_1252(&jsonl)),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(read(&path, &opts), want, "{name}");
+        let source = Source::open(&path, &opts).unwrap();
+        assert_eq!(
+            source.encodings_chosen().unwrap(),
+            [(path.clone(), encoding)],
+            "{name}"
+        );
+        if name.ends_with(".csv") {
+            assert_eq!(
+                CsvHeader::detect(&path, &opts).unwrap(),
+                CsvHeader::FromFile
+            );
+            let pq = dir.path().join(format!("{name}.parquet"));
+            let convert = CsvOptions {
+                header: CsvHeader::FromFile,
+                encoding: Encoding::Auto,
+                ..CsvOptions::default()
+            };
+            assert_eq!(csv_to_parquet(&path, &pq, &convert).unwrap().rows, 2);
+            let texts: Vec<String> = read_texts(&pq, &ReadOptions::text("text"))
+                .unwrap()
+                .into_iter()
+                .map(|r| r.text)
+                .collect();
+            assert_eq!(texts, rows.map(|(t, _)| t.to_owned()), "{name}");
+        }
+    }
+    // Without an extension, JSON Lines in UTF-16 without a mark is told from text once auto
+    // has decoded its first bytes.
+    let bare = dir.path().join("records");
+    std::fs::write(&bare, utf16(&jsonl, true, false)).unwrap();
+    let source = Source::open(&bare, &opts).unwrap();
+    assert_eq!(source.format(), Format::Jsonl);
+    assert_eq!(read(&bare, &opts), want);
+    // Parquet is UTF-8 by format: auto is accepted (and chooses UTF-8), another is refused.
+    let pq = dir.path().join("titles.parquet");
+    write_parquet(&pq, vec![("text", strings(&[Some("“a” é")]))], 10);
+    let auto = with_encoding(Encoding::Auto, SourceOptions::default());
+    let source = Source::open(&pq, &auto).unwrap();
+    assert_eq!(
+        source.encodings_chosen().unwrap(),
+        [(pq.clone(), Encoding::Utf8)]
+    );
+    assert!(source.encoding_doubts().unwrap().is_empty());
+    assert_eq!(read(&pq, &auto), [("“a” é".to_owned(), None)]);
+    let windows = with_encoding(Encoding::Windows1252, SourceOptions::default());
+    assert!(Source::open(&pq, &windows).is_err());
+}
+
+#[test]
+fn auto_is_named_auto_and_chooses_from_the_first_bytes() {
+    assert_eq!("auto".parse::<Encoding>(), Ok(Encoding::Auto));
+    assert_eq!("AUTO".parse::<Encoding>(), Ok(Encoding::Auto));
+    assert_eq!(Encoding::Auto.name(), "auto");
+    assert_eq!(Encoding::Auto.to_string().parse(), Ok(Encoding::Auto));
+    assert!(Encoding::ALL.contains(&Encoding::Auto));
+    assert_eq!(Encoding::default(), Encoding::Utf8);
+    let err = "koi8-r".parse::<Encoding>().unwrap_err();
+    assert!(err.contains("auto"), "{err}");
+    // What it chooses, in order: a mark, UTF-16 without one, UTF-8, else Windows-1252.
+    let text = "It was the best of times, café\n";
+    for (bytes, whole, chosen) in [
+        (utf16(text, false, true), true, Encoding::Utf16Le),
+        (utf16(text, true, true), true, Encoding::Utf16Be),
+        (utf16(text, false, false), true, Encoding::Utf16Le),
+        (utf16(text, true, false), true, Encoding::Utf16Be),
+        (b"\xEF\xBB\xBFcaf\xE9".to_vec(), true, Encoding::Utf8),
+        (text.as_bytes().to_vec(), true, Encoding::Utf8),
+        (Vec::new(), true, Encoding::Utf8),
+        (b"caf\xC3".to_vec(), false, Encoding::Utf8),
+        (b"caf\xC3".to_vec(), true, Encoding::Windows1252),
+        (windows_1252(WINDOWS_TEXT), false, Encoding::Windows1252),
+        (latin1(LATIN_TEXT), false, Encoding::Windows1252),
+    ] {
+        let shown = String::from_utf8_lossy(&bytes).into_owned();
+        assert_eq!(Encoding::Auto.resolve(&bytes, whole), chosen, "{shown:?}");
+        // Another encoding is itself, whatever the bytes.
+        assert_eq!(Encoding::Latin1.resolve(&bytes, whole), Encoding::Latin1);
+    }
+    // It doubts nothing: it chose.
+    assert_eq!(Encoding::Auto.doubt(text.as_bytes()), None);
+    // `decode` chooses too, however the bytes are handed out.
+    for sizes in [&[1][..], &[3], &[4096]] {
+        let got = decode(windows_1252(WINDOWS_TEXT), Encoding::Auto, sizes).unwrap();
+        assert_eq!(got, WINDOWS_TEXT);
+        let got = decode(utf16(text, true, false), Encoding::Auto, sizes).unwrap();
+        assert_eq!(got, text);
+        let got = decode(utf16(text, false, true), Encoding::Auto, sizes).unwrap();
+        assert_eq!(got, text);
+    }
+}

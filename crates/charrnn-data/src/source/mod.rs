@@ -6,7 +6,8 @@
 //! size) or as whole [`TextRecord`]s. Text inputs are decoded from their
 //! [`Encoding`](crate::Encoding) as they stream out of the decompressor, before any parsing;
 //! [`Source::encoding_doubts`] says which files' first bytes look like UTF-8 read in another
-//! encoding.
+//! encoding; with [`Encoding::Auto`](crate::Encoding::Auto), [`Source::encodings_chosen`] says
+//! which encoding each file is read in.
 mod csv;
 mod detect;
 mod jsonl;
@@ -19,7 +20,7 @@ use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::encoding::decoding;
+use crate::encoding::{auto_head, decoding};
 use crate::labels::{Distinct, LabelNames, LabelValues};
 use crate::{DataError, Encoding, EncodingDoubt, TextRecord};
 
@@ -101,8 +102,8 @@ impl Source {
     /// # Errors
     /// [`DataError::Options`] when [`SourceOptions::label_names`] gives a name twice;
     /// [`DataError::Input`] when nothing matches, the format cannot be told, the files of a
-    /// directory have different formats or [`SourceOptions::encoding`] is not UTF-8 for
-    /// Parquet; [`DataError::Io`]; for Parquet, the errors of
+    /// directory have different formats or [`SourceOptions::encoding`] is neither UTF-8 nor
+    /// [`Encoding::Auto`] for Parquet; [`DataError::Io`]; for Parquet, the errors of
     /// [`TextReader::open`](crate::TextReader::open) and [`DataError::SchemaMismatch`].
     pub fn open(path: &Path, opts: &SourceOptions) -> Result<Source, DataError> {
         let label_names = match &opts.label_names {
@@ -158,7 +159,8 @@ impl Source {
                 message,
             });
         };
-        if format == Format::Parquet && opts.encoding != Encoding::Utf8 {
+        // Auto reads each file in what it is, and Parquet is UTF-8.
+        if format == Format::Parquet && !matches!(opts.encoding, Encoding::Utf8 | Encoding::Auto) {
             return Err(DataError::Input {
                 path: path.to_owned(),
                 message: format!(
@@ -289,14 +291,15 @@ impl Source {
     /// reading order, its first [`EncodingDoubt::CHECKED_BYTES`] bytes after decompression
     /// (and no more: a file of gigabytes is not read whole) asked [`Encoding::doubt`], with
     /// the doubts found. UTF-8 in a Latin-1 or Windows-1252 source, for instance, would read as
-    /// mojibake (`é` as `Ã©`) without an error. Empty for the default encoding, UTF-8, and for
+    /// mojibake (`é` as `Ã©`) without an error. Empty for the default encoding, UTF-8, for
+    /// [`Encoding::Auto`] (which chooses per file; see [`Source::encodings_chosen`]) and for
     /// Parquet (whose strings are UTF-8 by format); nothing is read then.
     ///
     /// # Errors
     /// [`DataError::Io`] when a file cannot be opened, read or decompressed.
     pub fn encoding_doubts(&self) -> Result<Vec<(PathBuf, EncodingDoubt)>, DataError> {
         let encoding = self.opts.encoding;
-        if encoding == Encoding::Utf8 || self.format == Format::Parquet {
+        if matches!(encoding, Encoding::Utf8 | Encoding::Auto) || self.format == Format::Parquet {
             return Ok(Vec::new());
         }
         let mut doubts = Vec::new();
@@ -312,6 +315,40 @@ impl Source {
             }
         }
         Ok(doubts)
+    }
+
+    /// The encoding each file is read in, in reading order: with [`Encoding::Auto`], the one it
+    /// chooses for the file ([`Encoding::resolve`]; never `Auto`) from its first
+    /// [`Encoding::AUTO_BYTES`] bytes after decompression, and no more (a file of gigabytes is
+    /// not read whole). Nothing is read for Parquet, whose files are all [`Encoding::Utf8`] (its
+    /// strings are UTF-8 by format), nor for an encoding named: every file is in it as named
+    /// (the UTF-16 byte-order mark that [`Encoding::Utf8`] and [`Encoding::Utf16`] obey is not
+    /// looked for).
+    ///
+    /// What a command line prints after choosing, such as "3 files read as utf-8, 2 as
+    /// windows-1252: a.txt, b.txt".
+    ///
+    /// # Errors
+    /// [`DataError::Io`] when a file cannot be opened, read or decompressed.
+    pub fn encodings_chosen(&self) -> Result<Vec<(PathBuf, Encoding)>, DataError> {
+        let encoding = match (self.format, self.opts.encoding) {
+            (Format::Parquet, _) => Some(Encoding::Utf8),
+            (_, Encoding::Auto) => None,
+            (_, named) => Some(named),
+        };
+        let mut chosen = Vec::with_capacity(self.files.len());
+        for f in &self.files {
+            let encoding = match encoding {
+                Some(encoding) => encoding,
+                None => {
+                    let (mut reader, _) = types::open_stream(f)?;
+                    let (head, whole) = auto_head(&mut reader).map_err(|e| io(&f.path, e))?;
+                    Encoding::Auto.resolve(&head, whole)
+                }
+            };
+            chosen.push((f.path.clone(), encoding));
+        }
+        Ok(chosen)
     }
 
     /// A 128-bit fingerprint of everything that decides the documents: the format and options

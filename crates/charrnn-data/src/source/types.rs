@@ -160,8 +160,8 @@ pub struct SourceOptions {
     /// AG News layout (three fields, the first an integer).
     pub csv_header: Option<CsvHeader>,
     /// The encoding of plain text, CSV and JSON Lines files (default UTF-8, a UTF-16
-    /// byte-order mark read as UTF-16). Parquet's strings are UTF-8 by format: another
-    /// encoding is refused there.
+    /// byte-order mark read as UTF-16), or [`Encoding::Auto`] to choose per file. Parquet's
+    /// strings are UTF-8 by format: another encoding is refused there (`Auto` is accepted).
     pub encoding: Encoding,
 }
 
