@@ -1,13 +1,14 @@
 //! Inputs to token stores: opening a source with the flags, building (or reusing) the
 //! vocabulary and the store, with progress bars.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use charrnn_data::{
-    BuildOptions, CsvHeader, DataError, Format, LabelValues, NullPolicy, Source, SourceOptions,
-    Store, StoreStatus, store_key,
+    BuildOptions, CsvHeader, DataError, Encoding, Format, LabelValues, NullPolicy, Source,
+    SourceOptions, Store, StoreStatus, store_key,
 };
 use charrnn_vocab::{Unknown, Vocab, VocabBuilder, VocabOptions};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -286,14 +287,53 @@ pub fn describe(what: &str, built: &Built, source: &Source) -> String {
         ),
     };
     format!(
-        "{what}: {} documents, {} characters ({}) from {} {} file(s); <unk> {unk:.3}% of ids; store {} ({how})",
+        "{what}: {} documents, {} characters ({}) from {} {} file(s){}; <unk> {unk:.3}% of ids; store {} ({how})",
         s.docs(),
         s.chars(),
         size(s.text_bytes()),
         source.files().len(),
         source.format(),
+        chosen_encodings(source),
         s.path().display(),
     )
+}
+
+/// With `--encoding auto`, what each file was read as: ` read as utf-8 (3), windows-1252 (2:
+/// notes/old.txt, notes/older.txt)`, the files named for all but the most common encoding (at
+/// most three each). Empty for a named encoding.
+fn chosen_encodings(source: &Source) -> String {
+    if source.options().encoding != Encoding::Auto {
+        return String::new();
+    }
+    let Ok(chosen) = source.encodings_chosen() else {
+        return String::new();
+    };
+    let mut by: BTreeMap<&str, Vec<&Path>> = BTreeMap::new();
+    for (path, encoding) in &chosen {
+        by.entry(encoding.name()).or_default().push(path);
+    }
+    let most = by.values().map(Vec::len).max().unwrap_or(0);
+    let mut named_most = false;
+    let parts: Vec<String> = by
+        .iter()
+        .map(|(name, files)| {
+            if files.len() == most && !named_most {
+                named_most = true;
+                return format!("{name} ({})", files.len());
+            }
+            let shown: Vec<String> = files
+                .iter()
+                .take(3)
+                .map(|p| p.display().to_string())
+                .collect();
+            let more = match files.len() {
+                n if n > 3 => format!(" and {} more", n - 3),
+                _ => String::new(),
+            };
+            format!("{name} ({}: {}{more})", files.len(), shown.join(", "))
+        })
+        .collect();
+    format!(" read as {}", parts.join(", "))
 }
 
 /// A size in bytes for people: `480 B`, `48.0 kB`, `4.8 MB`, `4.8 GB`.

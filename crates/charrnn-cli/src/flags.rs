@@ -53,6 +53,10 @@ fn encoding_parser() -> impl TypedValueParser<Value = Encoding> {
         PossibleValue::new("windows-1252").alias("cp1252").help(
             "Windows \"ANSI\", Excel's CSV (also: cp1252): Latin-1 with € and “curly quotes”",
         ),
+        PossibleValue::new("auto").help(
+            "each file its own, from its first 64 KiB: a byte-order mark, UTF-16, else UTF-8 if \
+             they are, else windows-1252",
+        ),
     ])
     .try_map(|s| s.parse::<Encoding>())
 }
@@ -215,8 +219,9 @@ pub struct TextColumns {
     pub text_unit: Option<TextUnit>,
     /// The text's encoding (plain text, CSV, JSON Lines), decoded after decompression.
     /// Default: utf-8, and a file that starts with a UTF-16 byte-order mark is read as UTF-16;
-    /// a resume, and eval of a model: the run's. Parquet ignores it: its strings are UTF-8 by format (another
-    /// encoding named for Parquet is refused).
+    /// a resume, and eval of a model: the run's. `auto` decides per file (a folder of mixed
+    /// encodings). Parquet's strings are UTF-8 by format (another encoding named for Parquet,
+    /// but auto, is refused).
     #[arg(long, value_name = "NAME", ignore_case = true, value_parser = encoding_parser())]
     pub encoding: Option<Encoding>,
 }

@@ -1363,3 +1363,51 @@ fn utf8_text_read_as_latin_1_is_warned_about() {
         }
     }
 }
+
+/// `--encoding auto` reads a folder of mixed encodings, each file in its own, and says which
+/// was read as what; the default refuses the Windows-1252 file.
+#[test]
+fn a_folder_of_mixed_encodings_trains_with_encoding_auto() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::write(notes.join("new.txt"), "the café opens\n".repeat(20)).unwrap();
+    std::fs::write(
+        notes.join("old.txt"),
+        windows_1252("a “quoted” naïve line\n").repeat(20),
+    )
+    .unwrap();
+    let utf16: Vec<u8> = [0xFEFF_u16]
+        .into_iter()
+        .chain("notepad unicode ÿ\n".repeat(20).encode_utf16())
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    std::fs::write(notes.join("pad.txt"), utf16).unwrap();
+    let run = dir.path().join("run");
+    let (notes_s, run_s) = (s(&notes), s(&run));
+    let mut args = vec!["train", "--train", &notes_s, "--out", &run_s];
+    args.extend_from_slice(SMALL_MODEL);
+    args.extend(["--max-steps", "1"]);
+    let refused = charrnn(&args);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("old.txt"));
+    args.extend(["--encoding", "auto"]);
+    let out = charrnn(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("read as utf-16le (1"), "{stderr}");
+    assert!(stderr.contains("utf-8 (1"), "{stderr}");
+    assert!(stderr.contains("windows-1252 (1"), "{stderr}");
+    assert!(stderr.contains("old.txt"), "{stderr}");
+    let vocab = ok(&["vocab", "show", &run_s, "--json"]);
+    let tokens: Vec<&str> = vocab[0]["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["token"].as_str())
+        .collect();
+    for c in ["é", "“", "ï", "ÿ"] {
+        assert!(tokens.contains(&c), "{c} in {tokens:?}");
+    }
+    assert!(!tokens.contains(&"Ã"), "no mojibake: {tokens:?}");
+}
