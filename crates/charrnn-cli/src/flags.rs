@@ -428,7 +428,7 @@ pub struct TrainArgs {
     /// Arithmetic of training: fp32, or bf16 mixed precision (the forward pass under autocast to
     /// bfloat16, with loss scaling; weights, optimizer state, checkpoints, validation and
     /// generation stay float32). On a CPU with AVX-512 BF16, bf16 trained 1.65× faster at batch
-    /// 256 but slower at batch 8 (default: fp32).
+    /// 256 but slower at batch 8; without AVX-512 or AMX, an LSTM is refused (default: fp32).
     #[arg(long, value_parser = library::<Precision>(&["fp32", "bf16"]))]
     pub precision: Option<Precision>,
     /// On the CPU, keep all freed tensor memory for reuse instead of returning large blocks to

@@ -126,7 +126,7 @@ pub fn one_line(err: &anyhow::Error) -> String {
 
 /// What the libraries name as a call or an option of their own, and the flag that does it
 /// here.
-const LIBRARY_TO_FLAGS: [(&str, &str); 5] = [
+const LIBRARY_TO_FLAGS: [(&str, &str); 6] = [
     (
         "name its encoding (SourceOptions::encoding): utf-16le",
         "name it: --encoding utf-16le",
@@ -147,6 +147,7 @@ const LIBRARY_TO_FLAGS: [(&str, &str); 5] = [
         "`divergence_factor: None` in the `TrainConfig` turns the bound off",
         "--divergence-factor 0 turns the bound off",
     ),
+    ("use Precision::Fp32", "use --precision fp32"),
 ];
 
 /// `text` with the libraries' names for their calls and options replaced by the flags.

@@ -773,13 +773,36 @@ fn local_groups_of_one_and_two_train_as_one_process() {
 }
 
 /// `--precision bf16` trains within a hundredth of a bit of fp32 without being fp32 (autocast
-/// ran), and the run's configuration records it.
+/// ran), and the run's configuration records it. A GRU: libtorch runs it in bf16 on every
+/// CPU; an LSTM it cannot run (oneDNN without AVX-512 or AMX) is one `error:` line up front.
 #[test]
 fn bf16_trains_within_a_hundredth_of_a_bit_of_fp32() {
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("titles.txt");
     write_titles(&text);
-    let common = ["--text-unit", "line"];
+    let (text_s, lstm) = (s(&text), s(&dir.path().join("lstm")));
+    let mut args = vec![
+        "train",
+        "--train",
+        &text_s,
+        "--out",
+        &lstm,
+        "--text-unit",
+        "line",
+    ];
+    args.extend_from_slice(SMALL_MODEL);
+    args.extend(["--max-steps", "1", "--precision", "bf16", "--quiet"]);
+    let out = charrnn(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("cannot run the lstm on cpu") && stderr.contains("--precision fp32"),
+            "{stderr}"
+        );
+    }
+    let common = ["--text-unit", "line", "--cell", "gru"];
     let fp32 = train(&text, &dir.path().join("fp32"), &common);
     let mut mixed = common.to_vec();
     mixed.extend(["--precision", "bf16"]);

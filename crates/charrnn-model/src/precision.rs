@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::error::{ModelError, Result};
+use crate::network::CharRnn;
 #[cfg(charrnn_autocast)]
 use crate::shim::ErrBuf;
 
@@ -48,6 +49,38 @@ impl Precision {
             Precision::Fp32 => Ok(None),
             Precision::Bf16 => Autocast::enter(device).map(Some),
         }
+    }
+}
+
+/// Refuses mixed precision that libtorch cannot run for `model` on its device, before any
+/// training: one forward step of one id under autocast. On a CPU, oneDNN's recurrent kernels
+/// run bf16 only with AVX-512 (or AMX), and otherwise fail at the first step with "could not
+/// create a primitive descriptor". Nothing of the model changes: no gradient is taken and
+/// dropout is off.
+///
+/// # Errors
+/// [`ModelError::InvalidTrainConfig`] naming the precision, the cell, the device and
+/// libtorch's reason; the errors of [`Precision::autocast`].
+pub(crate) fn check_runs(precision: Precision, model: &CharRnn) -> Result<()> {
+    let Some(_autocast) = precision.autocast(model.device())? else {
+        return Ok(());
+    };
+    let _no_grad = tch::no_grad_guard();
+    let device = model.device();
+    let input = Tensor::f_zeros([1, 1], (Kind::Int64, device))?;
+    let labels = match model.config().num_labels {
+        Some(_) => Some(Tensor::f_zeros([1], (Kind::Int64, device))?),
+        None => None,
+    };
+    match model.forward_unchecked(&input, labels.as_ref(), None, false) {
+        Ok(_) => Ok(()),
+        Err(e @ ModelError::Torch(_)) => Err(ModelError::InvalidTrainConfig(format!(
+            "mixed precision ({precision}) cannot run the {} on {} here ({e}; on a CPU, bf16 \
+             recurrent layers need AVX-512 or AMX): use Precision::Fp32",
+            model.config().cell,
+            crate::device::device_name(device)
+        ))),
+        Err(e) => Err(e),
     }
 }
 

@@ -341,8 +341,8 @@ impl Trainer {
             Optimizer::new(&config.optimizer, &model)?.with_average(&model, config.ema)?;
         let scaler = match config.precision.is_mixed() {
             true => {
-                // Refuses a device or a build without autocast now, not at the first step.
-                drop(config.precision.autocast(model.device())?);
+                // Refuses a device, a build or a CPU without it now, not at the first step.
+                crate::precision::check_runs(config.precision, &model)?;
                 Some(LossScaler::new(model.device())?)
             }
             false => None,

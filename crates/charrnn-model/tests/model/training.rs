@@ -219,16 +219,13 @@ fn same_seed_same_losses_and_resume_is_exact() {
 
 /// bf16 mixed precision: the validation bits per character stay within 0.01 of float32's,
 /// the losses are not float32's (autocast ran), the checkpoint is float32, and a resumed run
-/// is exact (the loss scale is a power of two, so it changes no bit in bfloat16).
+/// is exact (the loss scale is a power of two, so it changes no bit in bfloat16). A GRU, which
+/// libtorch runs in bf16 on every CPU (its LSTM only with AVX-512 or AMX: see below).
 #[test]
 fn mixed_precision_follows_float32_and_resumes_exactly() {
     let _lock = rng_lock();
     let data = Data::new(false);
-    let cfg = config(
-        data.vocab.len(),
-        Cell::Lstm,
-        InputMode::Embedding { dim: 8 },
-    );
+    let cfg = config(data.vocab.len(), Cell::Gru, InputMode::Embedding { dim: 8 });
     let run = |precision| {
         let (summary, _, dir) = train_run(&data, &cfg, Device::Cpu, 9, 12, precision);
         assert_float32_checkpoint(dir.path());
@@ -259,6 +256,45 @@ fn mixed_precision_follows_float32_and_resumes_exactly() {
         Trainer::resume(dir.path(), Device::Cpu, Some(config(12, Precision::Bf16))).unwrap();
     losses.extend(resumed.fit(&data.borrow(), &mut ()).unwrap().losses);
     assert_eq!(losses, bf16.losses);
+}
+
+/// A bf16 LSTM on a CPU whose oneDNN cannot run it (no AVX-512 or AMX) is refused when the
+/// trainer is made, naming the cell and the way out, instead of failing at the first step;
+/// where it can, it trains.
+#[test]
+fn mixed_precision_libtorch_cannot_run_is_refused_up_front() {
+    let _lock = rng_lock();
+    let data = Data::new(false);
+    let cfg = config(
+        data.vocab.len(),
+        Cell::Lstm,
+        InputMode::Embedding { dim: 8 },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let model = CharRnn::new(&cfg, Device::Cpu, 9).unwrap();
+    let config = TrainConfig {
+        precision: Precision::Bf16,
+        ..train_config(2)
+    };
+    match Trainer::new(model, config, dir.path()) {
+        Ok(mut trainer) => {
+            let summary = trainer.fit(&data.borrow(), &mut ()).unwrap();
+            assert!(summary.last.val_bpc.unwrap().is_finite());
+        }
+        Err(err) => {
+            let text = err.to_string();
+            assert!(matches!(err, ModelError::InvalidTrainConfig(_)), "{text}");
+            assert!(
+                text.contains("cannot run the lstm on cpu") && text.contains("Precision::Fp32"),
+                "{text}"
+            );
+            assert_eq!(
+                std::fs::read_dir(dir.path()).unwrap().count(),
+                0,
+                "nothing written"
+            );
+        }
+    }
 }
 
 /// Weight averaging: validation, `best/` and the model handed over are the average, `last/`
