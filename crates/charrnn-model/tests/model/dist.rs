@@ -329,8 +329,11 @@ fn two_ranks_with_half_batches_train_as_one_process_with_the_whole() {
         assert!(wrote);
         let results = on_two_ranks(|rank, port| train(Some((rank, 2, port)), 20, stateful));
         assert_eq!(results[0].0, results[1].0, "the ranks' parameters differ");
+        // Gradients summed over two ranks are added in another order than over one batch:
+        // after 20 steps, logits of about 0.5 differ by 1e-5 on an AVX2 CPU. A wrong average
+        // or a dropped row moves them by 1e-2 and more.
         for (a, b) in alone.iter().zip(&results[0].0) {
-            assert!((a - b).abs() < 1e-5, "{stateful:?}: {a} vs {b}");
+            assert!((a - b).abs() < 1e-4, "{stateful:?}: {a} vs {b}");
         }
         assert!(results[0].1, "rank 0 writes the run");
         assert!(!results[1].1, "rank 1 writes nothing");
