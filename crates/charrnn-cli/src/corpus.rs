@@ -103,20 +103,11 @@ pub fn open_source(path: &Path, text: &TextColumns) -> Result<Source> {
     }
     let skipped = source.skipped();
     if !skipped.is_empty() {
-        let shown: Vec<String> = skipped
-            .iter()
-            .take(3)
-            .map(|p| p.display().to_string())
-            .collect();
-        let more = match skipped.len() {
-            n if n > 3 => format!(" and {} more", n - 3),
-            _ => String::new(),
-        };
         eprintln!(
-            "warning: {}: left out {} binary file(s) (NUL bytes): {}{more}",
+            "warning: {}: left out {} binary file(s) (NUL bytes): {}",
             path.display(),
             skipped.len(),
-            shown.join(", ")
+            first_three(skipped)
         );
     }
     // A file that reads as UTF-8 under another --encoding would train on mojibake.
@@ -321,19 +312,23 @@ fn chosen_encodings(source: &Source) -> String {
                 named_most = true;
                 return format!("{name} ({})", files.len());
             }
-            let shown: Vec<String> = files
-                .iter()
-                .take(3)
-                .map(|p| p.display().to_string())
-                .collect();
-            let more = match files.len() {
-                n if n > 3 => format!(" and {} more", n - 3),
-                _ => String::new(),
-            };
-            format!("{name} ({}: {}{more})", files.len(), shown.join(", "))
+            format!("{name} ({}: {})", files.len(), first_three(files))
         })
         .collect();
     format!(" read as {}", parts.join(", "))
+}
+
+/// The first three of `paths` and how many more: `a.txt, b.txt, c.txt and 4 more`.
+fn first_three(paths: &[impl AsRef<Path>]) -> String {
+    let shown: Vec<String> = paths
+        .iter()
+        .take(3)
+        .map(|p| p.as_ref().display().to_string())
+        .collect();
+    match paths.len() {
+        n if n > 3 => format!("{} and {} more", shown.join(", "), n - 3),
+        _ => shown.join(", "),
+    }
 }
 
 /// A size in bytes for people: `480 B`, `48.0 kB`, `4.8 MB`, `4.8 GB`.

@@ -87,6 +87,23 @@ fn windows_1252(text: &str) -> Vec<u8> {
         .collect()
 }
 
+/// The `text` column of the CSV file at `path` (a header, `rows` rows) in `encoding`,
+/// converted to Parquet beside it: Parquet's strings are UTF-8 whatever the CSV's encoding.
+fn via_parquet(path: &Path, encoding: Encoding, rows: u64) -> Vec<String> {
+    let pq = path.with_extension("csv.parquet");
+    let convert = CsvOptions {
+        header: CsvHeader::FromFile,
+        encoding,
+        ..CsvOptions::default()
+    };
+    assert_eq!(csv_to_parquet(path, &pq, &convert).unwrap().rows, rows);
+    read_texts(&pq, &ReadOptions::text("text"))
+        .unwrap()
+        .into_iter()
+        .map(|r| r.text)
+        .collect()
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(bytes).unwrap();
@@ -194,18 +211,7 @@ fn csv_with_a_header_in_every_encoding_reads_back_the_same_rows() {
         );
         assert_eq!(read(&path, &opts), want, "{name}");
         // Converted to Parquet, the strings are UTF-8.
-        let pq = dir.path().join(format!("{name}.parquet"));
-        let convert = CsvOptions {
-            header: CsvHeader::FromFile,
-            encoding,
-            ..CsvOptions::default()
-        };
-        assert_eq!(csv_to_parquet(&path, &pq, &convert).unwrap().rows, 3);
-        let texts: Vec<String> = read_texts(&pq, &ReadOptions::text("text"))
-            .unwrap()
-            .into_iter()
-            .map(|r| r.text)
-            .collect();
+        let texts = via_parquet(&path, encoding, 3);
         assert_eq!(texts, rows.map(|(t, _)| t.to_owned()), "{name}");
     }
 }
@@ -1094,18 +1100,7 @@ fn auto_csv_and_json_lines_read_right_and_parquet_is_accepted() {
                 CsvHeader::detect(&path, &opts).unwrap(),
                 CsvHeader::FromFile
             );
-            let pq = dir.path().join(format!("{name}.parquet"));
-            let convert = CsvOptions {
-                header: CsvHeader::FromFile,
-                encoding: Encoding::Auto,
-                ..CsvOptions::default()
-            };
-            assert_eq!(csv_to_parquet(&path, &pq, &convert).unwrap().rows, 2);
-            let texts: Vec<String> = read_texts(&pq, &ReadOptions::text("text"))
-                .unwrap()
-                .into_iter()
-                .map(|r| r.text)
-                .collect();
+            let texts = via_parquet(&path, Encoding::Auto, 2);
             assert_eq!(texts, rows.map(|(t, _)| t.to_owned()), "{name}");
         }
     }
