@@ -795,19 +795,56 @@ fn check_run_dir(args: &TrainArgs) -> Result<()> {
             );
         }
     }
-    // A run inside a directory it reads would be read, checkpoints and all, by its resume.
+    // A run or a store inside a directory it reads would be read, checkpoints and all, by the
+    // next training on it.
+    let outputs = [
+        ("--out", Some(args.out_dir())),
+        ("--store-dir", args.store_dir.as_deref()),
+    ];
     for (flag, input) in [
         ("--train", Some(args.train_path())),
         ("--valid", args.valid.as_deref()),
     ] {
-        if let Some(input) = input
-            && input.is_dir()
-            && paths::inside(args.out_dir(), input)
+        let Some(input) = input.filter(|i| i.is_dir()) else {
+            continue;
+        };
+        for (out_flag, output) in outputs {
+            if let Some(output) = output
+                && paths::inside(output, input)
+            {
+                bail!(
+                    "{out_flag} {} lies inside {flag} {}: what is written there would be read \
+                     as training data next time; put it elsewhere",
+                    output.display(),
+                    input.display()
+                );
+            }
+        }
+    }
+    // A checkpoint directory, or a directory inside another run, is no run directory: the
+    // other run's next save or resume would replace this one whole.
+    let out = resume::absolute(args.out_dir());
+    if out.join("config.json").is_file() && args.resume.is_none() {
+        bail!(
+            "--out {} is a checkpoint directory (it holds config.json), not a run directory: \
+             give a new directory",
+            args.out_dir().display()
+        );
+    }
+    for (flag, output) in outputs {
+        let Some(output) = output else { continue };
+        let absolute = resume::absolute(output);
+        // (A store in its own run's directory is that run's.)
+        if let Some(run) = absolute
+            .ancestors()
+            .skip(1)
+            .find(|a| *a != out && run_holds_model(a))
         {
             bail!(
-                "--out {} lies inside {flag} {}: its checkpoints and logs would be read as                  training data next time; put the run elsewhere",
-                args.out_dir().display(),
-                input.display()
+                "{flag} {} lies inside {}, which holds a trained model whose next training or \
+                 resume would replace what is written there: put it elsewhere",
+                output.display(),
+                run.display()
             );
         }
     }

@@ -383,6 +383,32 @@ fn a_directory_that_is_not_a_run_is_not_overwritten() {
     assert!(!proj.join("notes").exists());
 }
 
+/// A run written into another run's checkpoint directory, or anywhere inside another run,
+/// would be replaced whole by that run's next save: refused, even with --overwrite; so is a
+/// --store-dir inside the training folder, which the next training would read.
+#[test]
+fn runs_and_stores_are_not_written_inside_runs_or_inputs() {
+    fn data_dir(dir: &Path) {
+        std::fs::create_dir(dir.join("texts")).unwrap();
+        std::fs::write(dir.join("texts/a.txt"), "some text to learn\n").unwrap();
+    }
+    for out in ["run/best", "run/last"] {
+        let mut case = train_case(&["--overwrite"]);
+        case[4] = out;
+        check(&case, nothing, Expect::Refused("is a checkpoint directory"));
+    }
+    let mut case = train_case(&[]);
+    case[4] = "run/nested";
+    check(&case, nothing, Expect::Refused("lies inside"));
+    let mut case = train_case(&["--store-dir", "texts/store"]);
+    case[2] = "texts";
+    check(
+        &case,
+        data_dir,
+        Expect::Refused("--store-dir texts/store lies inside --train texts"),
+    );
+}
+
 /// Inputs without a character of text: one line naming the input and why, not "empty
 /// vocabulary".
 #[test]
