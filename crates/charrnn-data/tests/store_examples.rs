@@ -175,6 +175,55 @@ fn view_as_memory(view: &StoreExamples<'_>) -> Vec<Example> {
         .collect()
 }
 
+/// How many tokens of `store` a selection holds.
+fn tokens_in(store: &Store, selection: &Selection) -> u64 {
+    match selection {
+        Selection::All => store.tokens(),
+        Selection::Docs(docs) => docs
+            .iter()
+            .map(|&d| {
+                let r = store.doc_range(d as usize);
+                r.end - r.start
+            })
+            .sum(),
+        Selection::Head(cut) => *cut,
+        Selection::Tail(cut) => store.tokens() - cut,
+    }
+}
+
+#[test]
+fn validation_holds_about_its_fraction_of_the_text_not_of_the_documents() {
+    // 39 short lines and one long paragraph of 90% of the text: drawn by documents, the long
+    // one would be all of validation or none of it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut docs: Vec<String> = (0..39).map(|_| "abcdefghij".to_owned()).collect();
+    docs.insert(17, "k".repeat(3510));
+    let store = store_of(dir.path(), &docs, None);
+    for seed in 0..40 {
+        let (train, valid) = split_store(&store, 0.05, seed);
+        let share = tokens_in(&store, &valid) as f64 / store.tokens() as f64;
+        assert!(
+            (share - 0.05).abs() <= 0.025,
+            "seed {seed}: {share} of the text held out"
+        );
+        assert_eq!(
+            tokens_in(&store, &train) + tokens_in(&store, &valid),
+            store.tokens()
+        );
+    }
+    // Documents of like sizes are still held out whole, by document.
+    let dir = tempfile::tempdir().unwrap();
+    let docs: Vec<String> = (0..40)
+        .map(|i| "abcdefghij"[..5 + i % 6].to_owned())
+        .collect();
+    let store = store_of(dir.path(), &docs, None);
+    let (_, valid) = split_store(&store, 0.1, 3);
+    assert!(
+        matches!(&valid, Selection::Docs(d) if d.len() == 4),
+        "{valid:?}"
+    );
+}
+
 #[test]
 fn a_single_stream_gives_up_its_tail_for_validation() {
     let dir = tempfile::tempdir().unwrap();

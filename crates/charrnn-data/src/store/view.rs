@@ -22,11 +22,16 @@ pub enum Selection {
 }
 
 /// A deterministic (train, validation) split of a store: by document, seeded, as
-/// [`holdout_split`] draws them, when there are at least two documents and `fraction` of them
-/// rounds to at least one; otherwise (a single stream, a few long documents) the validation
-/// part is the last `fraction` of the tokens. `fraction` is clamped to `[0, 1]`; 0 gives no
-/// validation. For ids in memory, [`split_tail`](crate::split_tail) cuts one sequence at the
-/// same place.
+/// [`holdout_split`] draws them, when there are at least two documents, `fraction` of them
+/// rounds to at least one, and the documents drawn hold about `fraction` of the text (within
+/// half of it either way); otherwise (a single stream, a few long
+/// documents, one document much longer than the rest) the validation part is the last
+/// `fraction` of the tokens. `fraction` is clamped to `[0, 1]`; 0 gives no validation. For ids
+/// in memory, [`split_tail`](crate::split_tail) cuts one sequence at the same place.
+///
+/// The share is checked because a split by documents holds out documents, not text: a corpus
+/// of a few huge paragraphs among many short ones could otherwise lose most of its text to
+/// validation, or validate on a few lines.
 pub fn split_store(store: &Store, fraction: f64, seed: u64) -> (Selection, Selection) {
     let fraction = clamp_fraction(fraction);
     if fraction == 0.0 {
@@ -36,11 +41,30 @@ pub fn split_store(store: &Store, fraction: f64, seed: u64) -> (Selection, Selec
     let k = (n as f64 * fraction).round() as usize;
     if n >= 2 && k >= 1 {
         let (train, valid) = holdout_split(n, fraction, seed);
-        let ids = |v: Vec<usize>| Selection::Docs(v.into_iter().map(|d| d as u32).collect());
-        return (ids(train), ids(valid));
+        let held: u64 = valid
+            .iter()
+            .map(|&d| {
+                let r = store.doc_range(d);
+                r.end - r.start
+            })
+            .sum();
+        if balanced_share(held, store.tokens(), fraction) {
+            let ids = |v: Vec<usize>| Selection::Docs(v.into_iter().map(|d| d as u32).collect());
+            return (ids(train), ids(valid));
+        }
     }
     let cut = tail_cut(store.tokens(), fraction);
     (Selection::Head(cut), Selection::Tail(cut))
+}
+
+/// Whether `held` of `total` tokens is close enough to `fraction` of them for a split by
+/// documents: within `fraction / 2` of it, either way.
+fn balanced_share(held: u64, total: u64, fraction: f64) -> bool {
+    if total == 0 {
+        return true;
+    }
+    let share = held as f64 / total as f64;
+    (share - fraction).abs() <= fraction / 2.0
 }
 
 /// The examples of part of a [`Store`], exactly those [`make_examples`](crate::make_examples)
