@@ -231,7 +231,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let kind = match self.status {
-            StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => "invalid_request_error",
+            StatusCode::BAD_REQUEST
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::METHOD_NOT_ALLOWED => "invalid_request_error",
             StatusCode::UNAUTHORIZED => "authentication_error",
             StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
             StatusCode::NOT_FOUND => "not_found_error",
@@ -512,7 +514,7 @@ pub(crate) async fn completions(
             } else {
                 StatusCode::BAD_REQUEST
             },
-            message: e.body_text(),
+            message: plain_words(&e.body_text()),
             param,
             retry_after: None,
         }
@@ -808,6 +810,55 @@ pub(crate) async fn playground(State(shared): State<Arc<Shared>>) -> Html<String
 }
 
 /// Any other path.
+/// A method an endpoint does not take: 405, with the `Allow` header and a message naming the
+/// method it takes.
+pub(crate) fn wrong_method(allow: &'static str, path: &'static str) -> Response {
+    let mut response = ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        message: format!("{path} takes {allow} requests only"),
+        param: None,
+        retry_after: None,
+    }
+    .into_response();
+    response
+        .headers_mut()
+        .insert(axum::http::header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// serde's words for a request body that does not parse, as a client's programmer reads them:
+/// the types are the API's (a whole number, a string or an array of strings), not Rust's,
+/// and axum's preamble goes.
+fn plain_words(text: &str) -> String {
+    const WORDS: [(&str, &str); 10] = [
+        (
+            "Failed to deserialize the JSON body into the target type: ",
+            "",
+        ),
+        (
+            "Failed to parse the request body as JSON: ",
+            "the body is not valid JSON: ",
+        ),
+        (
+            "data did not match any variant of untagged enum Prompts",
+            "expected a string or an array of strings",
+        ),
+        (
+            "data did not match any variant of untagged enum Label",
+            "expected a class name (a string) or a class index (a whole number from 0)",
+        ),
+        ("expected usize", "expected a whole number from 0"),
+        ("expected u64", "expected a whole number from 0"),
+        ("expected u32", "expected a whole number from 0"),
+        ("expected i64", "expected a whole number"),
+        ("expected f32", "expected a number"),
+        ("expected f64", "expected a number"),
+    ];
+    WORDS
+        .iter()
+        .fold(text.to_owned(), |t, (from, to)| t.replace(from, to))
+}
+
 pub(crate) async fn not_found() -> ApiError {
     ApiError::status(
         StatusCode::NOT_FOUND,

@@ -179,10 +179,23 @@ pub fn serve(
         next_id: AtomicU64::new(1),
     });
     let app = Router::new()
-        .route("/", get(api::playground))
-        .route("/health", get(api::health))
-        .route("/v1/models", get(api::models))
-        .route("/v1/completions", post(api::completions))
+        .route(
+            "/",
+            get(api::playground).fallback(|| async { api::wrong_method("GET", "/") }),
+        )
+        .route(
+            "/health",
+            get(api::health).fallback(|| async { api::wrong_method("GET", "/health") }),
+        )
+        .route(
+            "/v1/models",
+            get(api::models).fallback(|| async { api::wrong_method("GET", "/v1/models") }),
+        )
+        .route(
+            "/v1/completions",
+            post(api::completions)
+                .fallback(|| async { api::wrong_method("POST", "/v1/completions") }),
+        )
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(Arc::clone(&shared));

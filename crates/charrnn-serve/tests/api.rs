@@ -442,16 +442,48 @@ fn bad_requests_get_their_status_and_an_openai_error() {
         (json!("the"), 400, "the request body must be a JSON object"),
         (json!(null), 400, "the request body must be a JSON object"),
         (json!(3), 400, "the request body must be a JSON object"),
+        // A wrong type is told in the API's words, not Rust's.
+        (
+            json!({"prompt": 3, "label": "class0"}),
+            400,
+            "prompt: expected a string or an array of strings",
+        ),
+        (
+            json!({"prompt": "the", "label": [1]}),
+            400,
+            "label: expected a class name (a string) or a class index",
+        ),
+        (
+            json!({"prompt": "the", "label": "class0", "max_tokens": "a"}),
+            400,
+            "expected a whole number from 0",
+        ),
     ];
     for (body, status, needle) in cases {
         let reply = server.post(&body);
         assert_eq!(reply.status, status, "{body}: {reply:?}");
         let error = &reply.json()["error"];
-        assert!(
-            error["message"].as_str().unwrap().contains(needle),
-            "{body}: {error}"
-        );
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{body}: {error}");
+        for jargon in ["untagged", "usize", "Failed to deserialize"] {
+            assert!(!message.contains(jargon), "{body}: {error}");
+        }
         assert!(error["type"].is_string());
+    }
+    // A method an endpoint does not take: 405, an error body and the method it takes.
+    for (method, path, allow) in [
+        ("GET", "/v1/completions", "POST"),
+        ("POST", "/v1/models", "GET"),
+        ("DELETE", "/health", "GET"),
+    ] {
+        let reply = http(server.addr, method, path, &[], "");
+        assert_eq!(reply.status, 405, "{method} {path}: {reply:?}");
+        assert_eq!(reply.header("allow"), Some(allow), "{method} {path}");
+        let message = reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(message.contains(&format!("takes {allow}")), "{message}");
     }
     // Malformed JSON is a syntax error even where it is not an object; a field given twice is
     // still refused.
