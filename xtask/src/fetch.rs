@@ -170,7 +170,8 @@ impl Convert for Prepare {
             .arg("prepare")
             .arg(csv)
             .arg(parquet)
-            .args(["--json", "--quiet"])
+            // data/ is xtask's own: a fetch (--force) converts again over its last output.
+            .args(["--overwrite", "--json", "--quiet"])
             .stdin(Stdio::null())
             .output()
             .with_context(|| format!("cannot run {}", self.bin.display()))?;

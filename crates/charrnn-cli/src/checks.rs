@@ -135,14 +135,54 @@ pub fn seed(s: &str) -> Result<u64, String> {
         .map_err(|_| format!("must be a whole number from 0 to {}", u64::MAX))
 }
 
+/// An address to listen on: `ip:port`, or `host:port` with the host resolved (its first IPv4
+/// address, else its first address).
+pub fn socket_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let expected = "expected host:port, as 127.0.0.1:8080, [::1]:8080 or localhost:8080";
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!("no port: {expected}"));
+    };
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(expected.to_owned());
+    }
+    let addrs: Vec<_> = s
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {host:?}: {e}"))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| format!("{host:?} has no address"))
+}
+
+/// A CSV delimiter: one ASCII character other than `"` and line breaks, or `tab` / `\t`.
+pub fn delimiter(s: &str) -> Result<u8, String> {
+    let byte = match s {
+        "tab" | "\\t" | "\t" => b'\t',
+        _ if s.len() == 1 && s.is_ascii() => s.as_bytes()[0],
+        _ => return Err("expected one ASCII character (`;`, `|`), or `tab`".into()),
+    };
+    if matches!(byte, b'"' | b'\n' | b'\r') {
+        return Err("a quote or a line break cannot separate fields".into());
+    }
+    Ok(byte)
+}
+
 /// One temperature of a schedule, by charrnn-sampling's rule.
 pub fn schedule_temperature(s: &str) -> Result<f32, String> {
+    // Each value is checked alone, so it is checked as a single temperature (a schedule's own
+    // rule would call every value its entry 0); clap names the value at fault.
     let t: f32 = number(s, "a number")?;
-    let config = SamplingConfig {
-        temperature: charrnn_sampling::Temperature::Schedule(vec![t]),
-        ..SamplingConfig::greedy()
-    };
-    sampling_rule(s, config).map(|()| t)
+    if t == 0.0 {
+        return Err("temperature 0 is not a distribution: every entry must be above 0".into());
+    }
+    sampling_rule(s, SamplingConfig::with_temperature(t)).map(|()| t)
 }
 
 /// top-k, by charrnn-sampling's rule (at least 1).
@@ -238,8 +278,35 @@ mod tests {
         assert!(seed("18446744073709551616").is_err() && seed("abc").is_err());
         assert_eq!(seed("18446744073709551615"), Ok(u64::MAX));
         assert!(schedule_temperature("0").is_err() && schedule_temperature("1").is_ok());
+        // A schedule's values are checked one by one: no message calls a value "entry 0".
+        for bad in ["0", "-2", "inf"] {
+            let e = schedule_temperature(bad).unwrap_err();
+            assert!(!e.contains("entry 0"), "{bad}: {e}");
+        }
         assert!(top_k("0").is_err() && top_k("5").is_ok());
         assert!(top_p("0").is_err() && top_p("1").is_ok());
         assert!(min_p("1").is_err() && min_p("0.1").is_ok());
+    }
+
+    #[test]
+    fn delimiters_are_one_ascii_character_or_a_tab() {
+        assert_eq!(delimiter(";"), Ok(b';'));
+        assert_eq!(delimiter("tab"), Ok(b'\t'));
+        assert_eq!(delimiter("\\t"), Ok(b'\t'));
+        for bad in ["", ";;", "é", "\"", "\n"] {
+            assert!(delimiter(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_are_ip_or_resolved_host_names() {
+        let ip: std::net::SocketAddr = "127.0.0.1:8089".parse().unwrap();
+        assert_eq!(socket_addr("127.0.0.1:8089"), Ok(ip));
+        assert_eq!(socket_addr("[::1]:0").map(|a| a.port()), Ok(0));
+        // localhost resolves without a network; its IPv4 address comes first.
+        assert_eq!(socket_addr("localhost:8089"), Ok(ip));
+        for bad in ["localhost", "localhost:", ":8080", "localhost:99999", "x:y"] {
+            assert!(socket_addr(bad).unwrap_err().contains("host:port"), "{bad}");
+        }
     }
 }

@@ -46,13 +46,24 @@ pub fn source_options(path: &Path, text: &TextColumns) -> Result<SourceOptions> 
         csv_header: None,
         label_names: text.label_names.clone(),
         encoding: text.encoding.unwrap_or_default(),
+        delimiter: text.delimiter,
     })
 }
 
-/// Whether `e` is a missing column of a CSV whose header is one column holding `;` or a tab.
-fn one_column_with_other_delimiter(e: &DataError) -> bool {
-    matches!(e, DataError::MissingColumn { available, .. }
-        if available.len() == 1 && available[0].contains([';', '\t']))
+/// The delimiter a CSV header of one column seems to use, when `e` is a missing column there
+/// and the library found no column under another delimiter to point to.
+fn other_delimiter(e: &DataError) -> Option<&'static str> {
+    match e {
+        DataError::MissingColumn {
+            available,
+            hint: None,
+            ..
+        } if available.len() == 1 => [(';', ";"), ('\t', "\\t"), ('|', "|")]
+            .into_iter()
+            .find(|(c, _)| available[0].contains(*c))
+            .map(|(_, name)| name),
+        _ => None,
+    }
 }
 
 /// The most classes a label column of text may name: more is a column of free text.
@@ -73,11 +84,13 @@ pub fn open_source(path: &Path, text: &TextColumns) -> Result<Source> {
             options.text_columns = vec!["text".to_owned()];
             Source::open(path, &options)?
         }
-        // A header of one column holding `;` or a tab: a CSV with another delimiter.
-        Err(e @ DataError::MissingColumn { .. }) if one_column_with_other_delimiter(&e) => {
+        // A header of one column holding `;`, a tab or `|`: a CSV with another delimiter.
+        Err(e @ DataError::MissingColumn { .. }) if other_delimiter(&e).is_some() => {
             bail!(
-                "{e} (the header is one column: this CSV's fields are separated by `;` or a \
-                 tab, and charrnn reads commas; save it as comma-separated CSV)"
+                "{e} (the header is one column: its fields look separated by `{}`: give \
+                 --delimiter '{}')",
+                other_delimiter(&e).unwrap_or_default(),
+                other_delimiter(&e).unwrap_or_default()
             );
         }
         Err(e @ DataError::MissingColumn { .. }) if text.columns.is_empty() => {
@@ -277,8 +290,13 @@ pub fn describe(what: &str, built: &Built, source: &Source) -> String {
             source.total_bytes() as f64 / 1e6 / built.secs.max(1e-9)
         ),
     };
+    // Known when the store was built now (a reused one does not keep the count).
+    let skipped = match s.skipped_rows() {
+        Some(n) if n > 0 => format!(" ({n} row(s) with a null or missing text or label skipped)"),
+        _ => String::new(),
+    };
     format!(
-        "{what}: {} documents, {} characters ({}) from {} {} file(s){}; <unk> {unk:.3}% of ids; store {} ({how})",
+        "{what}: {} documents{skipped}, {} characters ({}) from {} {} file(s){}; <unk> {unk:.3}% of ids; store {} ({how})",
         s.docs(),
         s.chars(),
         size(s.text_bytes()),

@@ -126,8 +126,9 @@ pub enum Command {
 pub struct ServeArgs {
     /// A run directory (its best checkpoint) or a checkpoint directory.
     pub checkpoint: PathBuf,
-    /// Address to listen on, host:port (port 0 picks a free one).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on, host:port: an IP address or a host name (localhost:8080; a name
+    /// is resolved, its first IPv4 address preferred). Port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = checks::socket_addr)]
     pub addr: std::net::SocketAddr,
     /// Bearer token required on /v1/* (default: the CHARRNN_API_KEY environment variable;
     /// neither: no authentication).
@@ -172,8 +173,11 @@ pub struct PrepareArgs {
     /// The input: a file, a directory or a glob pattern. A CSV file is converted whole (every
     /// column); anything else becomes a `text` column (and `label` with --label-column).
     pub input: PathBuf,
-    /// Where to write the Parquet file.
+    /// Where to write the Parquet file (a new file; an existing one only with --overwrite).
     pub output: PathBuf,
+    /// Replace OUTPUT if it exists (it is replaced whole, once the new file is complete).
+    #[arg(long)]
+    pub overwrite: bool,
     /// The CSV has a header row naming its columns (otherwise: AG News, label,title,description).
     #[arg(long)]
     pub header: bool,
@@ -224,6 +228,11 @@ pub struct TextColumns {
     /// but auto, is refused).
     #[arg(long, value_name = "NAME", ignore_case = true, value_parser = encoding_parser())]
     pub encoding: Option<Encoding>,
+    /// CSV: the character between fields, one ASCII character (`;`, `|`; `tab` or `\t` for a
+    /// tab). Default: `,`, a tab for `.tsv` and `.tab` files; a resume, and eval of a model:
+    /// the run's.
+    #[arg(long, value_name = "CHAR", value_parser = checks::delimiter)]
+    pub delimiter: Option<u8>,
 }
 
 #[derive(Args, Debug)]
@@ -246,9 +255,13 @@ pub struct VocabBuildArgs {
     #[arg(long, value_parser = checks::count, allow_negative_numbers = true)]
     pub max_size: Option<usize>,
     /// Where to write the tokenizer.json; the token counts go beside it, in NAME.counts.json
-    /// (tokenizer.json's own format has no place for them).
+    /// (tokenizer.json's own format has no place for them). Existing files are replaced only
+    /// with --overwrite.
     #[arg(long, short)]
     pub output: PathBuf,
+    /// Replace --output and its counts file if they exist (each replaced whole, once written).
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -475,7 +488,9 @@ pub struct RunArgs {
 pub struct GenerateArgs {
     /// A run directory (its best checkpoint) or a checkpoint directory.
     pub checkpoint: PathBuf,
-    /// Prompt(s) to continue; may be empty. Repeat for several.
+    /// Prompt(s) to continue; may be empty. Repeat for several. Taken as given: a backslash is
+    /// a backslash (a line break is one in the argument, as bash's $'Dear Sir,\n' makes it;
+    /// --prompt-file undoes escapes).
     #[arg(long = "prompt", default_values_t = [String::new()])]
     pub prompts: Vec<String>,
     /// Also continue every line of this file as a prompt (`-`: standard input, read to its

@@ -457,12 +457,26 @@ fn shown(number: usize, total: usize, tags: &[String], prompt: &str, text: &str)
         };
     }
     let mut how = tags.to_vec();
-    how.push(format!("prompt {prompt:?}"));
+    how.push(format!("prompt {}", prompt_label(prompt)));
     let gap = if number > 1 { "\n" } else { "" };
     format!(
         "{gap}--- sample {number} of {total} ({}) ---\n{text}",
         how.join(", ")
     )
+}
+
+/// How many characters of a prompt a sample's header quotes.
+const PROMPT_SHOWN: usize = 60;
+
+/// A prompt as a sample's header names it: quoted whole, or, past [`PROMPT_SHOWN`]
+/// characters, its start and its length (the sample below holds it whole).
+fn prompt_label(prompt: &str) -> String {
+    let chars = prompt.chars().count();
+    if chars <= PROMPT_SHOWN {
+        return format!("{prompt:?}");
+    }
+    let start: String = prompt.chars().take(PROMPT_SHOWN).collect();
+    format!("{start:?}… ({chars} characters)")
 }
 
 pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
@@ -494,6 +508,13 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
             .encoding
             .as_deref()
             .and_then(|name| name.parse().ok());
+    }
+    if text.delimiter.is_none() {
+        // The CSV delimiter the model's data were read with.
+        text.delimiter = settings
+            .delimiter
+            .as_deref()
+            .and_then(|name| crate::checks::delimiter(name).ok());
     }
     // A text label column reads each label as its class's index among the model's names.
     if settings.label_text && text.label_column.is_some() {

@@ -1,6 +1,9 @@
 //! Ctrl-C during training. The first SIGINT (or SIGTERM) asks the trainer to stop before its
 //! next step, validate and save `last/`, as a spent budget would; a second one quits at once,
 //! without saving (the checkpoints already written stay whole: they are replaced by rename).
+//! Before training (reading the data, building the vocabulary and the token store), Ctrl-C
+//! quits at once, after the clean-ups registered with [`on_quit`]: a run directory this
+//! process made is not left behind empty or holding half a store.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -45,16 +48,64 @@ impl Drop for Watch {
     }
 }
 
+/// A clean-up to run if Ctrl-C ends the process, registered by [`on_quit`].
+type CleanUp = Box<dyn Fn() + Send>;
+
+/// The clean-ups to run before quitting, by registration number.
+static CLEAN_UPS: Mutex<Vec<(u64, CleanUp)>> = Mutex::new(Vec::new());
+
+/// Runs `clean_up` if Ctrl-C (or SIGTERM) ends the process while the returned guard lives;
+/// the guard's drop unregisters it. Listening starts here, if it had not: from now on Ctrl-C
+/// no longer kills the process before the clean-up.
+pub fn on_quit(clean_up: impl Fn() + Send + 'static) -> QuitGuard {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut list) = CLEAN_UPS.lock() {
+        list.push((id, Box::new(clean_up)));
+    }
+    install();
+    QuitGuard { id }
+}
+
+/// A clean-up registered by [`on_quit`], for as long as this lives.
+pub struct QuitGuard {
+    id: u64,
+}
+
+impl Drop for QuitGuard {
+    fn drop(&mut self) {
+        if let Ok(mut list) = CLEAN_UPS.lock() {
+            list.retain(|(id, _)| *id != self.id);
+        }
+    }
+}
+
+/// Runs the registered clean-ups (once: they are taken out of the list).
+fn clean_up() {
+    let taken = match CLEAN_UPS.lock() {
+        Ok(mut list) => std::mem::take(&mut *list),
+        Err(_) => return,
+    };
+    for (_, f) in taken {
+        f();
+    }
+}
+
+/// Installs the signal listener, once.
+fn install() {
+    static LISTENER: OnceLock<()> = OnceLock::new();
+    LISTENER.get_or_init(listen);
+}
+
 /// Starts watching for Ctrl-C on behalf of a training: the first one raises the returned
 /// watch's flag; another one, or one while no training is watched, ends the process with
 /// [`EXIT_INTERRUPTED`].
 pub fn watch() -> Watch {
-    static LISTENER: OnceLock<()> = OnceLock::new();
     let flag = Arc::new(AtomicBool::new(false));
     if let Ok(mut active) = ACTIVE.lock() {
         *active = Some(Arc::clone(&flag));
     }
-    LISTENER.get_or_init(listen);
+    install();
     Watch { flag }
 }
 
@@ -86,14 +137,34 @@ fn listen() {
                     ),
                     Some(_) => {
                         eprintln!("error: interrupted again: quitting without saving this step");
-                        std::process::exit(i32::from(EXIT_INTERRUPTED));
+                        clean_up();
+                        quit_now();
                     }
-                    None => std::process::exit(i32::from(EXIT_INTERRUPTED)),
+                    None => {
+                        eprintln!("error: interrupted");
+                        clean_up();
+                        quit_now();
+                    }
                 }
             }
         });
     });
     let _ = listening.recv();
+}
+
+/// Ends the process at once with [`EXIT_INTERRUPTED`], from the signal thread, while the
+/// main thread may be inside libtorch: `_exit` runs no exit handlers and no static destructors.
+/// (`std::process::exit` ran libtorch's destructors under its running kernels: a segmentation
+/// fault, exit 139, in most tries.) Files are written to a temporary name and renamed, so
+/// nothing is left half-written.
+fn quit_now() -> ! {
+    use std::io::Write;
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` only ends the process; it touches no memory of this one.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::_exit(i32::from(EXIT_INTERRUPTED))
+    }
 }
 
 /// SIGINT and SIGTERM, listened to from their creation on.

@@ -126,7 +126,12 @@ pub fn one_line(err: &anyhow::Error) -> String {
 
 /// What the libraries name as a call or an option of their own, and the flag that does it
 /// here.
-const LIBRARY_TO_FLAGS: [(&str, &str); 6] = [
+const LIBRARY_TO_FLAGS: [(&str, &str); 8] = [
+    (
+        "name the delimiter (SourceOptions::delimiter): ",
+        "give --delimiter ",
+    ),
+    ("(SourceOptions::delimiter)", "(--delimiter)"),
     (
         "name its encoding (SourceOptions::encoding): utf-16le",
         "name it: --encoding utf-16le",

@@ -2,6 +2,7 @@
 //! inputs, whatever the spelling (relative, `..`, symbolic or hard links).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Result, bail};
 
@@ -85,23 +86,58 @@ pub fn output_file(output: &Path, flag: &str) -> Result<PathBuf> {
     Ok(target)
 }
 
+/// Refuses an output file that exists already, unless `overwrite` (the command's
+/// --overwrite): a user's file is replaced only when they say so.
+pub fn refuse_existing(output: &Path, flag: &str, overwrite: bool) -> Result<()> {
+    if !overwrite && std::fs::symlink_metadata(output).is_ok() {
+        bail!(
+            "{flag} {} exists already: give --overwrite to replace it, or choose another path",
+            output.display()
+        );
+    }
+    Ok(())
+}
+
 /// Takes the run directory `dir` (made if missing) for this process alone, for as long as the
 /// returned handle lives: a second training into the same directory is refused at once,
 /// instead of racing the first for its checkpoints. (An advisory lock on the directory itself:
 /// nothing is written in it.)
 pub fn lock_run_dir(dir: &Path) -> Result<RunLock> {
     let created = !dir.exists();
+    let leftovers = Arc::new(Mutex::new(Leftovers {
+        dir: created.then(|| dir.to_owned()),
+        store: None,
+    }));
+    // Ctrl-C is listened to before the directory is made: from then on it is removed again.
+    let on_quit = {
+        let leftovers = Arc::clone(&leftovers);
+        crate::interrupt::on_quit(move || clean(&leftovers))
+    };
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
     let handle = std::fs::File::open(dir)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", dir.display()))?;
     let lock = RunLock {
         handle,
-        dir: created.then(|| dir.to_owned()),
-        store: None,
+        leftovers,
+        _on_quit: on_quit,
     };
     match lock.handle.try_lock() {
-        Ok(()) => Ok(lock),
+        Ok(()) => {
+            // Checkpoints are written there under temporary names: a directory that refuses
+            // them is found now, not after training.
+            tempfile::Builder::new()
+                .prefix(".charrnn-write-test")
+                .tempfile_in(dir)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "--out {} cannot be written ({}): checkpoints could not be saved there",
+                        dir.display(),
+                        io_reason(&e)
+                    )
+                })?;
+            Ok(lock)
+        }
         Err(std::fs::TryLockError::WouldBlock) => bail!(
             "--out {} is in use by another charrnn training: wait for it to end, or choose \
              another directory",
@@ -116,36 +152,70 @@ pub fn lock_run_dir(dir: &Path) -> Result<RunLock> {
 /// A run directory held by [`lock_run_dir`]. If this process made the directory and it is
 /// still empty when the lock goes (a refusal before anything was written), it goes too; so
 /// does a token store it made there, when the run saved no model (data refused after the
-/// store was built).
+/// store was built). Ctrl-C before training does the same clean-up before it quits.
 pub struct RunLock {
     handle: std::fs::File,
+    leftovers: Arc<Mutex<Leftovers>>,
+    _on_quit: crate::interrupt::QuitGuard,
+}
+
+/// What a [`RunLock`] removes when it goes.
+struct Leftovers {
+    /// The run directory, made by this process: removed if empty.
     dir: Option<PathBuf>,
+    /// The run directory and a store made in it: the store is removed if the run holds no
+    /// model.
     store: Option<(PathBuf, PathBuf)>,
 }
 
 impl RunLock {
     /// Removes `store`, made by this process inside the run directory `run`, when the lock
     /// goes and `run` holds no model. A store that exists already is left alone.
-    pub fn store_made_here(mut self, run: &Path, store: &Path) -> Self {
-        if !store.exists() {
-            self.store = Some((run.to_owned(), store.to_owned()));
+    pub fn store_made_here(self, run: &Path, store: &Path) -> Self {
+        if !store.exists()
+            && let Ok(mut leftovers) = self.leftovers.lock()
+        {
+            leftovers.store = Some((run.to_owned(), store.to_owned()));
         }
         self
     }
 }
 
+/// Removes what `leftovers` names, as [`RunLock`] says.
+fn clean(leftovers: &Mutex<Leftovers>) {
+    let Ok(leftovers) = leftovers.lock() else {
+        return;
+    };
+    if let Some((run, store)) = &leftovers.store
+        && !charrnn_model::run_holds_model(run)
+    {
+        // Another thread may still be writing there (Ctrl-C): a file made during the
+        // removal makes it fail, so it is tried again.
+        for _ in 0..3 {
+            if std::fs::remove_dir_all(store).is_ok() || !store.exists() {
+                break;
+            }
+        }
+    }
+    if let Some(dir) = &leftovers.dir
+        && std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
+    {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
 impl Drop for RunLock {
     fn drop(&mut self) {
-        if let Some((run, store)) = &self.store
-            && !charrnn_model::run_holds_model(run)
-        {
-            let _ = std::fs::remove_dir_all(store);
-        }
-        if let Some(dir) = &self.dir
-            && std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none())
-        {
-            let _ = std::fs::remove_dir(dir);
-        }
+        clean(&self.leftovers);
+    }
+}
+
+/// An I/O error's reason without Rust's " (os error N)" suffix: "Permission denied".
+pub fn io_reason(err: &std::io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error ") {
+        Some(at) if text.ends_with(')') => text[..at].to_owned(),
+        _ => text,
     }
 }
 

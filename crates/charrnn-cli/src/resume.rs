@@ -98,6 +98,24 @@ pub fn fill_in(args: &TrainArgs, dir: &Path, saved: &CheckpointConfig) -> Result
         ),
         _ => a.text.encoding = Some(encoding),
     }
+    let delimiter = match d.delimiter.as_deref() {
+        None => None,
+        Some(name) => Some(crate::checks::delimiter(name).map_err(|e| {
+            anyhow::anyhow!(
+                "--resume {}: the run's CSV delimiter {name:?} is not one: {e}",
+                dir.display()
+            )
+        })?),
+    };
+    match (args.text.delimiter, delimiter) {
+        (Some(given), theirs) if Some(given) != theirs => bail!(
+            "--delimiter {:?} is not the run's ({}): a resume reads the data as the run did \
+             (leave --delimiter out)",
+            char::from(given),
+            theirs.map_or("the default".to_owned(), |d| format!("{:?}", char::from(d)))
+        ),
+        _ => a.text.delimiter = delimiter,
+    }
     a.text.skip_nulls |= d.skip_nulls;
     if args.extra_columns.is_empty() {
         a.extra_columns = d.extra_columns.clone();

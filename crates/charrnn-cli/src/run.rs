@@ -35,12 +35,14 @@ fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
     let output = paths::output_file(&args.output, "the output")?;
     paths::refuse_input_as_output(&output, "the output", &[&args.input])?;
     let stats = if corpus::is_csv(&args.input, &args.text)? && args.input.is_file() {
+        paths::refuse_existing(&args.output, "the output", args.overwrite)?;
         csv_to_parquet(
             &args.input,
             &output,
             &CsvOptions {
                 header: corpus::csv_header(&args.input, &args.text, args.header)?,
                 encoding: args.text.encoding.unwrap_or_default(),
+                delimiter: args.text.delimiter,
                 ..CsvOptions::default()
             },
         )?
@@ -48,6 +50,7 @@ fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
         let source = corpus::open_source(&args.input, &args.text)?;
         let files: Vec<&Path> = source.files().iter().map(|f| f.path.as_path()).collect();
         paths::refuse_input_as_output(&output, "the output", &files)?;
+        paths::refuse_existing(&args.output, "the output", args.overwrite)?;
         records_to_parquet(&source, &output)?
     };
     let event = Event::Prepared(Prepared {
@@ -81,6 +84,8 @@ fn vocab_build(args: &VocabBuildArgs, out: &Output) -> Result<()> {
     inputs.push(&args.data);
     paths::refuse_input_as_output(&output, "--output", &inputs)?;
     paths::refuse_input_as_output(&counts_file, "--output's counts file", &inputs)?;
+    paths::refuse_existing(&args.output, "--output", args.overwrite)?;
+    paths::refuse_existing(&counts_file, "--output's counts file", args.overwrite)?;
     let opts = VocabOptions {
         level: args.level,
         lowercase: args.lowercase,
@@ -256,16 +261,20 @@ fn info(path: &Path, out: &Output) -> Result<()> {
                 (None, Some(f)) => format!("validated on a held-out {}%", f * 100.0),
                 (None, None) => "no validation data".to_owned(),
             };
-            let columns = d.columns.iter().chain(&d.extra_columns).cloned();
+            let columns: Vec<String> = d.columns.iter().chain(&d.extra_columns).cloned().collect();
             let encoding = match d.encoding.as_deref() {
                 Some(e) if e != "utf-8" => format!(", {e}"),
                 _ => String::new(),
             };
+            // Plain text has no columns: its unit is what it is read by.
+            let read_as = match (d.format.as_deref(), d.text_unit.as_deref()) {
+                (Some("text"), unit) => format!("one document a {}", unit.unwrap_or("file")),
+                _ => format!("column(s) {}", columns.join(", ")),
+            };
             lines.push(format!(
-                "data: {} ({}{encoding}, column(s) {}), {valid}{}{}{}",
+                "data: {} ({}{encoding}, {read_as}), {valid}{}{}{}",
                 train.display(),
                 d.format.as_deref().unwrap_or("?"),
-                columns.collect::<Vec<_>>().join(", "),
                 d.window
                     .map_or(String::new(), |w| format!(", windows of {w}")),
                 if d.stateful { ", stateful" } else { "" },

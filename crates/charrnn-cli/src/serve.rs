@@ -75,7 +75,13 @@ pub fn serve(args: &ServeArgs, out: &Output) -> Result<()> {
             // Always said, even with --quiet: a script waits for this line to know the port.
             eprintln!("listening on http://{addr}");
         },
-        shutdown_signal(),
+        async {
+            shutdown_signal().await;
+            eprintln!(
+                "interrupted: taking no new requests; finishing those under way (at most \
+                 --shutdown-grace)"
+            );
+        },
     )?;
     Ok(())
 }

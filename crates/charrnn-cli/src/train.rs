@@ -490,6 +490,13 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
                 p.step,
                 crate::progress::position(p)
             ));
+            if let Some(note) = saved
+                .as_ref()
+                .and_then(|s| s.training.as_ref())
+                .and_then(|before| rescheduled(before, &train))
+            {
+                out.note(note);
+            }
             trainer
         }
         None => {
@@ -568,6 +575,7 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         format: Some(train_source.format().name().to_owned()),
         text_unit: Some(train_source.options().text_unit.name().to_owned()),
         encoding: Some(train_source.options().encoding.name().to_owned()),
+        delimiter: args.text.delimiter.map(|d| char::from(d).to_string()),
         stateful: args.stateful,
         skip_nulls: args.text.skip_nulls,
         min_freq: Some(args.min_freq),
@@ -717,6 +725,37 @@ fn extra_selection(
             Selection::Docs((0..first_held.unwrap_or(main.docs()) as u32).collect())
         }
         Selection::All | Selection::Tail(_) => Selection::All,
+    })
+}
+
+/// The note for a resume whose budget differs from the run's, under a schedule that spans
+/// the budget (cosine): the rate does not go on as before, it is recomputed for the new budget.
+fn rescheduled(before: &TrainConfig, now: &TrainConfig) -> Option<String> {
+    if !matches!(now.lr_schedule, LrSchedule::Cosine { .. }) {
+        return None;
+    }
+    let budget = |t: &TrainConfig| {
+        let mut parts = Vec::new();
+        if let Some(e) = t.epochs {
+            parts.push(format!("{e} epoch(s)"));
+        }
+        if let Some(s) = t.max_steps {
+            parts.push(format!("{s} steps"));
+        }
+        if let Some(s) = t.max_seconds {
+            parts.push(format!("{s} s"));
+        }
+        match parts.is_empty() {
+            true => "no limit".to_owned(),
+            false => parts.join(" or "),
+        }
+    };
+    let (then, now) = (budget(before), budget(now));
+    (then != now).then(|| {
+        format!(
+            "the cosine learning-rate schedule now spans {now}, not the run's {then}: the rate \
+             from here on follows the new budget"
+        )
     })
 }
 

@@ -905,6 +905,29 @@ fn generate_numbers_several_samples_under_a_header_each() {
     );
     assert!(expected.contains("--- sample 8 of 8 (T=1.5, prompt \"\") ---\n"));
     assert_eq!(generate(&[]), expected);
+    // A long prompt is named by its start and length: the sample below holds it whole.
+    let long = "Oil prices ".repeat(20);
+    let shown = ok(&[
+        "generate",
+        f.s("run"),
+        "--prompt",
+        &long,
+        "-n",
+        "2",
+        "--max-len",
+        "3",
+        "--device",
+        "cpu",
+    ]);
+    let header = shown.lines().next().unwrap();
+    assert_eq!(
+        header,
+        format!(
+            "--- sample 1 of 2 (T=1, prompt {:?}… (220 characters)) ---",
+            &long[..60]
+        )
+    );
+    assert!(shown.contains(&format!("---\n{long}")), "{shown}");
 }
 
 /// Without --column, a CSV with no `title` column reads its `text` column (and its validation
@@ -979,7 +1002,7 @@ fn a_csv_without_title_reads_its_text_column() {
     let semi = csv("semi.csv", "label;text;note");
     args[2] = &semi;
     args[4] = &semi;
-    check_error(&args, "separated by `;` or a tab");
+    check_error(&args, "separated by `;`: give --delimiter ';'");
 }
 
 /// `--interactive` answers each line of standard input before it reads the next: a program

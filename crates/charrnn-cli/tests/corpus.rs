@@ -182,6 +182,80 @@ fn a_plain_text_file_trains_in_two_commands_and_its_store_is_reused() {
 /// `--init-from` fine-tunes a trained model on another text: its weights, shape and vocabulary
 /// (new characters count as <unk>), a new run; what would break it is refused.
 #[test]
+fn a_semicolon_csv_trains_resumes_and_evaluates_with_its_delimiter() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("notes.csv");
+    let mut rows: Vec<String> = (0..24)
+        .map(|i| {
+            format!(
+                "\"note {i}, about ham; or spam\";{}",
+                ["ham", "spam"][i % 2]
+            )
+        })
+        .collect();
+    // A row without a label, left out with --skip-nulls and counted.
+    rows.push("\"a note without a class\";".to_owned());
+    write_csv(&csv, "text;label", rows);
+    let run = dir.path().join("run");
+    // Read with commas, the header is one column: the error names the delimiter to give.
+    let vocab = dir.path().join("v.json");
+    let out = charrnn(&[
+        "vocab",
+        "build",
+        &s(&csv),
+        "--column",
+        "text",
+        "--output",
+        &s(&vocab),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--delimiter"), "{stderr}");
+    let read = [
+        "--column",
+        "text",
+        "--label-column",
+        "label",
+        "--skip-nulls",
+    ];
+    let mut args = vec!["--delimiter", ";"];
+    args.extend(read);
+    let done = train(&csv, &run, &args);
+    assert_eq!(done["event"], "done", "{done}");
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("last/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["data"]["delimiter"], ";");
+    assert_eq!(
+        config["data"]["label_names"],
+        serde_json::json!(["ham", "spam"])
+    );
+    // The resume reads the data as the run did, semicolons included; a comma is refused.
+    let out = charrnn(&["train", "--resume", &s(&run), "--max-steps", "4", "--quiet"]);
+    assert!(out.status.success(), "{out:?}");
+    let out = charrnn(&[
+        "train",
+        "--resume",
+        &s(&run),
+        "--delimiter",
+        ",",
+        "--max-steps",
+        "5",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--delimiter ','"), "{stderr}");
+    // eval reads the run's delimiter, and says how many rows it left out.
+    let out = charrnn(&["eval", &s(&run), "--data", &s(&csv), "--skip-nulls"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("24 documents (1 row(s) with a null"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn fine_tuning_starts_from_the_trained_model() {
     let dir = tempfile::tempdir().unwrap();
     let novel = dir.path().join("novel.txt");

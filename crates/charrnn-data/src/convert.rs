@@ -30,6 +30,9 @@ pub struct CsvOptions {
     /// [`Encoding::Auto`], chosen from the file's first bytes); the Parquet file's strings are
     /// UTF-8.
     pub encoding: Encoding,
+    /// The character between fields; `None`: `,`, or a tab for a `.tsv` or `.tab` file (as
+    /// [`SourceOptions::csv_delimiter`](crate::SourceOptions::csv_delimiter) reads it).
+    pub delimiter: Option<u8>,
 }
 
 impl Default for CsvOptions {
@@ -38,6 +41,7 @@ impl Default for CsvOptions {
             header: CsvHeader::AgNews,
             row_group_rows: 65_536,
             encoding: Encoding::Utf8,
+            delimiter: None,
         }
     }
 }
@@ -82,12 +86,18 @@ pub fn csv_to_parquet(
             "row_group_rows must be at least 1".into(),
         ));
     }
+    let reading = crate::SourceOptions {
+        delimiter: opts.delimiter,
+        ..crate::SourceOptions::default()
+    };
+    reading.check_delimiter()?;
+    let delimiter = reading.csv_delimiter(csv);
     let (names, has_header) = match opts.header {
         CsvHeader::AgNews => (
             vec!["label".to_string(), "title".into(), "description".into()],
             false,
         ),
-        CsvHeader::FromFile => (read_header(csv, opts.encoding)?, true),
+        CsvHeader::FromFile => (read_header(csv, opts.encoding, delimiter)?, true),
     };
     let label_column = matches!(opts.header, CsvHeader::AgNews).then_some(0);
 
@@ -114,6 +124,7 @@ pub fn csv_to_parquet(
 
     let reader = ReaderBuilder::new(read_schema)
         .with_header(has_header)
+        .with_delimiter(delimiter)
         .with_batch_size(CSV_BATCH_ROWS)
         .build_buffered(open_csv(csv, opts.encoding)?)
         .map_err(|e| csv_error(csv, None, &e))?;
@@ -176,10 +187,11 @@ pub fn csv_to_parquet(
 }
 
 /// Reads the header record of a CSV file: the column names.
-fn read_header(csv: &Path, encoding: Encoding) -> Result<Vec<String>, DataError> {
+fn read_header(csv: &Path, encoding: Encoding, delimiter: u8) -> Result<Vec<String>, DataError> {
     let mut reader = Watched::new(open_csv(csv, encoding)?);
     let (schema, _) = Format::default()
         .with_header(true)
+        .with_delimiter(delimiter)
         .infer_schema(&mut reader, Some(0))
         .map_err(|e| match reader.failure() {
             Some(failure) => decoding_error(csv, failure),

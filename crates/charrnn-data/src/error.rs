@@ -58,7 +58,12 @@ pub enum DataError {
         message: String,
     },
     /// A requested column does not exist.
-    #[error("{}: no column `{column}`; the columns are: {}", path.display(), available.join(", "))]
+    #[error(
+        "{}: no column `{column}`; the columns are: {}{}",
+        path.display(),
+        available.join(", "),
+        hint.as_ref().map(|h| format!(": {h}")).unwrap_or_default()
+    )]
     MissingColumn {
         /// The file.
         path: PathBuf,
@@ -66,6 +71,10 @@ pub enum DataError {
         column: String,
         /// The columns the file does have.
         available: Vec<String>,
+        /// What would find it, when something would: for a CSV header that another delimiter
+        /// splits into the columns asked for, `the header looks ;-separated: name the delimiter
+        /// (SourceOptions::delimiter): ;`.
+        hint: Option<String>,
     },
     /// A column exists but its type cannot be used for what it was asked for.
     #[error("{}: column `{column}` has type {found}, expected {expected}", path.display())]
@@ -101,14 +110,18 @@ pub enum DataError {
         /// The offending value.
         value: String,
     },
-    /// The options make no sense (no text column, the same column twice, a zero row count).
+    /// The options make no sense (no text column, the same column twice, a zero row count, a
+    /// CSV delimiter that cannot separate fields).
     #[error("invalid options: {0}")]
     Options(String),
     /// A line of a text or JSON Lines file cannot be used: bytes that are not UTF-8, a line
-    /// that is not a JSON object, a missing field or one of the wrong type, a label that is the
-    /// lowest i64 (which the token store reserves). Also, in any text input (CSV too), bytes
-    /// that are not text in the [`Encoding`](crate::Encoding) read: the message names their
-    /// byte offset in the (decompressed) file.
+    /// that is not a JSON object (or a string left open on it), a missing field or one of the
+    /// wrong type, a label that is the lowest i64 (which the token store reserves). In a file
+    /// holding one JSON array, the line an element starts on, the message naming the element
+    /// (`element 3: ...`), or a truncated array. In CSV, the line a quoted field that is never
+    /// closed opens on. Also, in any text input (CSV too), bytes that are not text in the
+    /// [`Encoding`](crate::Encoding) read: the message names their byte offset in the
+    /// (decompressed) file.
     #[error("{}: line {line}: {message}", path.display())]
     Line {
         /// The file (for a compressed file, the compressed file).

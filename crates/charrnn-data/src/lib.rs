@@ -4,10 +4,15 @@
 //!
 //! What this crate knows:
 //! - Inputs ([`Source`]): Parquet (a file, or a directory or glob of shards sharing a schema),
-//!   CSV (with a header, or AG News), JSON Lines (named fields) and plain text (a file, a
-//!   line or a paragraph per document, [`TextUnit`]), each possibly gzip or zstd compressed,
-//!   detected from the extension or the first bytes ([`Format`]). Read as bounded [`Piece`]s
-//!   or whole [`TextRecord`]s, streaming: errors name the file and the row or line. Labels
+//!   CSV (with a header, or AG News; `,`, a tab for `.tsv`/`.tab`, or any
+//!   [`SourceOptions::delimiter`]), JSON Lines (named fields, nested ones as `meta.title`; a
+//!   `.json` file holding one array of objects reads the same, streaming) and plain text (a
+//!   file, a line or a paragraph per document, [`TextUnit`]), each possibly gzip or zstd
+//!   compressed, detected from the extension or the first bytes ([`Format`]). Read as bounded
+//!   [`Piece`]s or whole [`TextRecord`]s, streaming: errors name the file and the row or line
+//!   (a CSV quote or a JSON string left open, by the line it opens on); the rows
+//!   [`NullPolicy::Skip`] leaves out are counted ([`Pieces::skipped_rows`],
+//!   [`Store::skipped_rows`]). Labels
 //!   are integers, or text read through a list of names ([`SourceOptions::label_names`]) that
 //!   [`Source::label_values`] finds. Text is UTF-8 by default (a file that starts with a
 //!   UTF-16 byte-order mark is read as UTF-16); [`SourceOptions::encoding`] names another

@@ -510,6 +510,7 @@ fn column_index(schema: &Schema, path: &Path, column: &str) -> Result<usize, Dat
             path: path.to_path_buf(),
             column: column.to_string(),
             available: schema.fields().iter().map(|f| f.name().clone()).collect(),
+            hint: None,
         })
 }
 

@@ -97,6 +97,51 @@ fn ag_news_round_trip_is_byte_for_byte() {
 }
 
 #[test]
+fn other_delimiters_convert_the_same_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [("héllo, world", "0"), ("a;b|c", "12")];
+    let mut expected = Vec::new();
+    for (name, delimiter, given) in [
+        ("semi.csv", ';', Some(b';')),
+        ("pipe.csv", '|', Some(b'|')),
+        ("tabs.tsv", '\t', None),
+    ] {
+        let csv = dir.path().join(name);
+        let mut text = format!("text{delimiter}label\n");
+        for (t, l) in rows {
+            text.push_str(&format!("{}{delimiter}{l}\n", quote(t)));
+        }
+        std::fs::write(&csv, text).unwrap();
+        let pq = dir.path().join(format!("{name}.parquet"));
+        let opts = CsvOptions {
+            header: CsvHeader::FromFile,
+            delimiter: given,
+            ..CsvOptions::default()
+        };
+        let stats = csv_to_parquet(&csv, &pq, &opts).unwrap();
+        assert_eq!(stats.columns, ["text", "label"], "{name}");
+        let got = read_all(&pq, &ReadOptions::text("text").with_label("label"));
+        if expected.is_empty() {
+            expected = got.clone();
+            assert_eq!(got[1].text, "a;b|c");
+        }
+        assert_eq!(got, expected, "{name}");
+    }
+    // Read with commas, the semicolon file is one column.
+    let opts = CsvOptions {
+        header: CsvHeader::FromFile,
+        ..CsvOptions::default()
+    };
+    let one = csv_to_parquet(
+        &dir.path().join("semi.csv"),
+        &dir.path().join("x.parquet"),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(one.columns, ["text;label"]);
+}
+
+#[test]
 fn header_csv_keeps_names_and_text() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("h.csv");

@@ -59,7 +59,8 @@ impl<'a> Commands<'a> {
         for c in columns {
             args.extend([s("--column"), c.clone()]);
         }
-        args.extend([s("--output"), path(output)]);
+        // The experiment's own directory: a rerun replaces its vocabulary.
+        args.extend([s("--output"), path(output), s("--overwrite")]);
         self.run(&args)?;
         if !output.is_file() {
             return Err(ExperimentError::MissingOutput {

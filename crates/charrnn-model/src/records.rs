@@ -110,6 +110,9 @@ pub struct DataSettings {
     /// The encoding the text inputs were read in (`utf-8`, `utf-16`, `utf-16le`, `utf-16be`,
     /// `latin-1`, `windows-1252`); `None` (runs from before it was recorded): `utf-8`.
     pub encoding: Option<String>,
+    /// The CSV delimiter named for the inputs (`;`, `\t`); `None`: the default (`,`, or a tab
+    /// for `.tsv` files).
+    pub delimiter: Option<String>,
     /// Whether training carried the state across windows (truncated BPTT).
     pub stateful: bool,
     /// Whether rows with a null text were skipped.
@@ -156,6 +159,7 @@ impl Default for DataSettings {
             format: None,
             text_unit: None,
             encoding: None,
+            delimiter: None,
             stateful: false,
             skip_nulls: false,
             min_freq: None,

@@ -51,6 +51,41 @@ fn no_command_writes_over_its_input() {
         link_csv,
         Expect::Refused("is a directory"),
     );
+    // A file that is there already is the user's: replaced only with --overwrite.
+    fn own_files(dir: &Path) {
+        std::fs::write(dir.join("mine.parquet"), "my notes").unwrap();
+        std::fs::write(dir.join("mine.json"), "{}").unwrap();
+        std::fs::write(dir.join("only.counts.json"), "[]").unwrap();
+    }
+    check(
+        &["prepare", "train.csv", "mine.parquet"],
+        own_files,
+        Expect::Refused("the output mine.parquet exists already: give --overwrite"),
+    );
+    check(
+        &[
+            "prepare",
+            "foreign.parquet",
+            "mine.parquet",
+            "--column",
+            "title",
+        ],
+        own_files,
+        Expect::Refused("the output mine.parquet exists already: give --overwrite"),
+    );
+    for (output, culprit) in [
+        ("mine.json", "--output mine.json exists already"),
+        (
+            "only.json",
+            "--output's counts file only.counts.json exists already",
+        ),
+    ] {
+        check(
+            &["vocab", "build", "train.parquet", "--output", output],
+            own_files,
+            Expect::Refused(culprit),
+        );
+    }
     check(
         &[
             "vocab",
@@ -127,8 +162,8 @@ fn no_command_writes_over_its_input() {
     );
 }
 
-/// An output path that is not a plain file: a symbolic link is written through (the link
-/// stays, its target gets the data); a FIFO is refused, not replaced by a file; a counts file
+/// An output path that is not a plain file: a symbolic link is written through with
+/// --overwrite (the link stays, its target gets the data); a FIFO is refused, not replaced by a file; a counts file
 /// that cannot be written stops `vocab build` before its --output is touched.
 #[cfg(unix)]
 #[test]
@@ -140,7 +175,13 @@ fn outputs_that_are_not_plain_files() {
     std::os::unix::fs::symlink("target.parquet", dir.join("link.parquet")).unwrap();
     let out = charrnn(
         dir,
-        &args(&["prepare", "train.csv", "link.parquet", "--quiet"]),
+        &args(&[
+            "prepare",
+            "train.csv",
+            "link.parquet",
+            "--quiet",
+            "--overwrite",
+        ]),
     );
     assert!(out.status.success(), "{out:?}");
     let link = std::fs::symlink_metadata(dir.join("link.parquet")).unwrap();

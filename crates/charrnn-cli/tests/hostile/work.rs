@@ -128,6 +128,76 @@ fn a_resume_alone_reads_the_data_as_the_run_did() {
 }
 
 #[test]
+fn ctrl_c_while_the_data_are_read_leaves_no_run_directory_behind() {
+    use std::io::Write;
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    // 1.4 GB of lines, little on disk: one gzip member of 1.4 MB of text, written 1,000 times
+    // (members are read one after the other). Reading it takes long enough to interrupt.
+    let mut member = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for _ in 0..20_000 {
+        member
+            .write_all(b"the quick brown fox jumps over the lazy dog, and the dog sleeps on\n")
+            .unwrap();
+    }
+    let member = member.finish().unwrap();
+    let mut file = std::fs::File::create(dir.join("big.txt.gz")).unwrap();
+    for _ in 0..1000 {
+        file.write_all(&member).unwrap();
+    }
+    drop(file);
+    let run = dir.join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_charrnn"))
+        .args([
+            "train",
+            "--train",
+            "big.txt.gz",
+            "--text-unit",
+            "line",
+            "--out",
+            "run",
+        ])
+        .args(["--max-steps", "1"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The run directory exists once Ctrl-C is listened to; the store is made after the
+    // vocabulary, a pass over the whole text later.
+    let started = std::time::Instant::now();
+    while !run.join("store").exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended before it was interrupted"
+        );
+        assert!(
+            started.elapsed().as_secs() < 600,
+            "no store after 10 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("error: interrupted"), "{stderr}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(
+        !run.exists(),
+        "the run directory it made, half a store inside, is left: {:?}",
+        std::fs::read_dir(&run).map(|d| d.map(|e| e.unwrap().path()).collect::<Vec<_>>())
+    );
+}
+
+#[test]
 fn ctrl_c_saves_the_training_and_it_resumes() {
     let scratch = scratch_world();
     let dir = scratch.path();

@@ -1,6 +1,7 @@
 //! CSV read directly (streaming), with a header or in the AG News layout.
-use std::cell::Cell;
-use std::path::PathBuf;
+use std::cell::{Cell, RefCell};
+use std::io::{BufRead, Read};
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -21,17 +22,24 @@ pub(crate) struct Layout {
     has_header: bool,
 }
 
-/// The fields of the first record of `file`, as a header would name the columns.
-fn first_record(file: &SourceFile, opts: &SourceOptions) -> Result<Vec<String>, DataError> {
-    let (header, _) = infer(file, opts, true, 0)?;
+/// The fields of the first record of `file` split at `delimiter`, as a header would name the
+/// columns.
+fn first_record(
+    file: &SourceFile,
+    opts: &SourceOptions,
+    delimiter: u8,
+) -> Result<Vec<String>, DataError> {
+    let (header, _) = infer(file, opts, delimiter, true, 0)?;
     Ok(header.fields().iter().map(|f| f.name().clone()).collect())
 }
 
-/// The schema Arrow infers from the first `records` records of `file` (after its header, when
-/// `header`); text that is not valid in its encoding is named as such, not as a CSV error.
+/// The schema Arrow infers from the first `records` records of `file` split at `delimiter`
+/// (after its header, when `header`); text that is not valid in its encoding is named as such,
+/// not as a CSV error.
 fn infer(
     file: &SourceFile,
     opts: &SourceOptions,
+    delimiter: u8,
     header: bool,
     records: usize,
 ) -> Result<(Schema, usize), DataError> {
@@ -39,6 +47,7 @@ fn infer(
     let mut reader = Watched::new(reader);
     CsvFormat::default()
         .with_header(header)
+        .with_delimiter(delimiter)
         .infer_schema(&mut reader, Some(records))
         .map_err(|e| match reader.failure() {
             Some(failure) => decoding_error(&file.path, failure),
@@ -58,7 +67,7 @@ pub(crate) fn detect_header(
     if wanted.all(|w| first.contains(&w)) {
         return Ok(CsvHeader::FromFile);
     }
-    let (record, _) = infer(file, opts, false, 1)?;
+    let (record, _) = infer(file, opts, opts.csv_delimiter(&file.path), false, 1)?;
     let integer_first = record
         .fields()
         .first()
@@ -75,14 +84,42 @@ pub(crate) fn detect_header(
 pub(crate) fn header(file: &SourceFile, opts: &SourceOptions) -> Result<CsvHeader, DataError> {
     match opts.csv_header {
         Some(header) => Ok(header),
-        None => detect_header(file, opts, &first_record(file, opts)?),
+        None => {
+            let first = first_record(file, opts, opts.csv_delimiter(&file.path))?;
+            detect_header(file, opts, &first)
+        }
     }
+}
+
+/// The other delimiters a header may be written with, as messages name them and as
+/// [`SourceOptions::delimiter`] is given.
+const OTHER_DELIMITERS: [(u8, &str, &str); 4] = [
+    (b';', ";", ";"),
+    (b'\t', "tab", "\\t"),
+    (b'|', "|", "|"),
+    (b',', ",", ","),
+];
+
+/// When the header of `file` does not name `column` but split at `;`, a tab, `|` or `,` (other
+/// than the delimiter read with) it would, the hint that says so.
+fn delimiter_hint(file: &SourceFile, opts: &SourceOptions, column: &String) -> Option<String> {
+    let current = opts.csv_delimiter(&file.path);
+    OTHER_DELIMITERS
+        .iter()
+        .filter(|(d, _, _)| *d != current)
+        .find(|(d, _, _)| first_record(file, opts, *d).is_ok_and(|names| names.contains(column)))
+        .map(|(_, looks, given)| {
+            format!(
+                "the header looks {looks}-separated: name the delimiter \
+                 (SourceOptions::delimiter): {given}"
+            )
+        })
 }
 
 /// Decides the layout of `file` for the options (see [`SourceOptions::csv_header`]); a header
 /// naming a column twice is refused.
 pub(crate) fn layout(file: &SourceFile, opts: &SourceOptions) -> Result<Layout, DataError> {
-    let names = first_record(file, opts)?;
+    let names = first_record(file, opts, opts.csv_delimiter(&file.path))?;
     let header = match opts.csv_header {
         Some(header) => header,
         None => detect_header(file, opts, &names)?,
@@ -112,18 +149,169 @@ pub(crate) fn layout(file: &SourceFile, opts: &SourceOptions) -> Result<Layout, 
     }
     for column in opts.columns().iter().chain(opts.label_column.iter()) {
         if !layout.names.contains(column) {
+            let hint = if layout.has_header {
+                delimiter_hint(file, opts, column)
+            } else {
+                None
+            };
             return Err(DataError::MissingColumn {
                 path: file.path.clone(),
                 column: column.clone(),
                 available: layout.names.clone(),
+                hint,
             });
         }
     }
     Ok(layout)
 }
 
-/// The record batches of a CSV file, read as they are decompressed.
-type Batches = CsvBatches<Box<dyn std::io::BufRead>>;
+/// Where the CSV reader stands among quotes, from the bytes it has consumed: csv-core's rules
+/// (a field is quoted when its first byte is `"`; in it, `""` is a quote and a lone `"` closes
+/// it), so that a quote never closed, which swallows the rest of the file into one field, is
+/// told by the line it opens on rather than by a field count further on.
+#[derive(Debug)]
+struct Quotes {
+    delimiter: u8,
+    /// The line (1-based) of the next byte.
+    line: u64,
+    /// The next byte starts a field.
+    field_start: bool,
+    /// Inside a quoted field.
+    quoted: bool,
+    /// Inside a quoted field, just after a `"` (which closes it unless a `"` follows).
+    after_quote: bool,
+    /// The line the quoted field began on.
+    opened: u64,
+    /// The reader met the end of the file.
+    eof: bool,
+}
+
+impl Quotes {
+    fn new(delimiter: u8) -> Self {
+        Self {
+            delimiter,
+            line: 1,
+            field_start: true,
+            quoted: false,
+            after_quote: false,
+            opened: 0,
+            eof: false,
+        }
+    }
+
+    fn scan(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\n' {
+                self.line += 1;
+            }
+            if self.quoted {
+                if self.after_quote {
+                    self.after_quote = false;
+                    if b == b'"' {
+                        continue;
+                    }
+                    self.quoted = false;
+                } else {
+                    self.after_quote = b == b'"';
+                    continue;
+                }
+            }
+            if b == self.delimiter || b == b'\n' || b == b'\r' {
+                self.field_start = true;
+            } else if self.field_start && b == b'"' {
+                self.quoted = true;
+                self.opened = self.line;
+                self.field_start = false;
+            } else {
+                self.field_start = false;
+            }
+        }
+    }
+
+    /// The line of a quote still open at the end of the file.
+    fn unclosed(&self) -> Option<u64> {
+        (self.eof && self.quoted && !self.after_quote).then_some(self.opened)
+    }
+}
+
+/// A reader that follows the [`Quotes`] of what its consumer consumes.
+struct QuoteWatch {
+    inner: Box<dyn BufRead>,
+    quotes: Rc<RefCell<Quotes>>,
+}
+
+impl Read for QuoteWatch {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let buf = self.fill_buf()?;
+        let n = buf.len().min(out.len());
+        out[..n].copy_from_slice(&buf[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for QuoteWatch {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        let buf = self.inner.fill_buf()?;
+        if buf.is_empty() {
+            self.quotes.borrow_mut().eof = true;
+        }
+        Ok(buf)
+    }
+
+    fn consume(&mut self, amount: usize) {
+        // The buffer is not empty when something is consumed: this hands back the bytes the
+        // consumer was given, without reading.
+        if amount > 0
+            && let Ok(buf) = self.inner.fill_buf()
+        {
+            self.quotes.borrow_mut().scan(&buf[..amount.min(buf.len())]);
+        }
+        self.inner.consume(amount);
+    }
+}
+
+/// The error of a quoted field opened on `line` of `path` and never closed.
+fn unclosed_quote(path: &Path, line: u64) -> DataError {
+    DataError::Line {
+        path: path.to_owned(),
+        line,
+        message: "a quoted field opened here is never closed (a `\"` inside a field is written \
+                  `\"\"`)"
+            .into(),
+    }
+}
+
+/// The record batches of a CSV file, read as they are decompressed, with the quotes they
+/// were read through.
+struct Batches {
+    path: PathBuf,
+    inner: CsvBatches<QuoteWatch>,
+    quotes: Rc<RefCell<Quotes>>,
+}
+
+impl Batches {
+    /// The error of a quote never closed, once the file is read to its end with one open.
+    fn unclosed(&self) -> Option<DataError> {
+        self.quotes
+            .borrow()
+            .unclosed()
+            .map(|line| unclosed_quote(&self.path, line))
+    }
+
+    /// The next batch: `Ok(None)` at the end of the file. A CSV error, or the end, met with a
+    /// quote open is that quote's error.
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, DataError> {
+        match self.inner.next() {
+            // arrow numbers the records of the whole file, a header included.
+            Some(Err(e)) => Err(self
+                .unclosed()
+                .unwrap_or_else(|| csv_error(&self.path, None, &e))),
+            Some(Ok(batch)) => Ok(Some(batch)),
+            None => self.unclosed().map_or(Ok(None), Err),
+        }
+    }
+}
 
 /// The record batches of `file` holding the columns `wanted` (all read as strings), its byte
 /// counter, and the number of its first data record (2 after a header, else 1).
@@ -146,12 +334,24 @@ fn batches<'a>(
     projection.sort_unstable();
     projection.dedup();
     let (reader, counter) = open_decoded(file, opts.encoding)?;
-    let batches = arrow::csv::ReaderBuilder::new(schema)
+    let delimiter = opts.csv_delimiter(&file.path);
+    let quotes = Rc::new(RefCell::new(Quotes::new(delimiter)));
+    let reader = QuoteWatch {
+        inner: reader,
+        quotes: quotes.clone(),
+    };
+    let inner = arrow::csv::ReaderBuilder::new(schema)
         .with_header(layout.has_header)
+        .with_delimiter(delimiter)
         .with_batch_size(4096)
         .with_projection(projection)
         .build_buffered(reader)
         .map_err(|e| csv_error(&file.path, None, &e))?;
+    let batches = Batches {
+        path: file.path.clone(),
+        inner,
+        quotes,
+    };
     Ok((batches, counter, 1 + u64::from(layout.has_header)))
 }
 
@@ -164,10 +364,9 @@ pub(crate) fn labels(
     column: &String,
     out: &mut Distinct,
 ) -> Result<(), DataError> {
-    let (batches, _, first_data_record) = batches(file, opts, std::iter::once(column))?;
+    let (mut batches, _, first_data_record) = batches(file, opts, std::iter::once(column))?;
     let mut rows_before = 0u64;
-    for batch in batches {
-        let batch = batch.map_err(|e| csv_error(&file.path, None, &e))?;
+    while let Some(batch) = batches.next_batch()? {
         let strings = batch
             .column_by_name(column)
             .and_then(|c| c.as_string_opt::<i32>())
@@ -203,6 +402,8 @@ pub(crate) struct CsvFileReader {
     first_data_record: u64,
     rows_before: u64,
     current: Option<(RecordBatch, usize)>,
+    /// Rows left out for a null label ([`NullPolicy::Skip`]).
+    skipped: u64,
     done: bool,
 }
 
@@ -227,6 +428,7 @@ impl CsvFileReader {
             first_data_record,
             rows_before: 0,
             current: None,
+            skipped: 0,
             done: false,
         })
     }
@@ -297,20 +499,25 @@ impl CsvFileReader {
         loop {
             if let Some((batch, next)) = self.current.take() {
                 if next < batch.num_rows() {
-                    let piece = self.row(&batch, next)?;
+                    // A quote never closed makes a field of the rest of the file: a label that
+                    // is no integer, say. The quote is the error then.
+                    let piece = self
+                        .row(&batch, next)
+                        .map_err(|e| self.batches.unclosed().unwrap_or(e))?;
                     self.current = Some((batch, next + 1));
                     match piece {
                         Some(p) => return Ok(Some(p)),
-                        None => continue,
+                        None => {
+                            self.skipped += 1;
+                            continue;
+                        }
                     }
                 }
                 self.rows_before += batch.num_rows() as u64;
             }
-            match self.batches.next() {
+            match self.batches.next_batch()? {
                 None => return Ok(None),
-                // arrow numbers the records of the whole file, a header included.
-                Some(Err(e)) => return Err(csv_error(&self.path, None, &e)),
-                Some(Ok(batch)) => self.current = Some((batch, 0)),
+                Some(batch) => self.current = Some((batch, 0)),
             }
         }
     }
@@ -334,5 +541,9 @@ impl Iterator for CsvFileReader {
 impl FileReader for CsvFileReader {
     fn bytes_read(&self) -> u64 {
         self.counter.get()
+    }
+
+    fn skipped_rows(&self) -> u64 {
+        self.skipped
     }
 }

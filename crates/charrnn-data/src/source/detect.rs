@@ -105,8 +105,8 @@ fn walk(dir: &Path, seen: &mut HashSet<FileId>, out: &mut Vec<PathBuf>) -> Resul
 }
 
 /// The compression and the format of one file: from its extensions (`.jsonl.gz`), else from its
-/// first bytes after a byte-order mark (Parquet's `PAR1`, a JSON object's `{` once decoded from
-/// `encoding`, otherwise text).
+/// first bytes after a byte-order mark (Parquet's `PAR1`, a JSON object's `{` or an array of
+/// objects' `[` then `{` once decoded from `encoding`, otherwise text).
 pub(crate) fn detect(path: &Path, encoding: Encoding) -> Result<(Compression, Format), DataError> {
     let name = path
         .file_name()
@@ -137,7 +137,7 @@ pub(crate) fn detect(path: &Path, encoding: Encoding) -> Result<(Compression, Fo
     let compression = compression.unwrap_or(Compression::None);
     let by_extension = match inner.rsplit_once('.').map(|(_, ext)| ext) {
         Some("parquet" | "pq") => Some(Format::Parquet),
-        Some("csv") => Some(Format::Csv),
+        Some("csv" | "tsv" | "tab") => Some(Format::Csv),
         Some("jsonl" | "ndjson" | "json") => Some(Format::Jsonl),
         Some("txt" | "text" | "md") => Some(Format::Text),
         _ => None,
@@ -165,16 +165,23 @@ pub(crate) fn detect(path: &Path, encoding: Encoding) -> Result<(Compression, Fo
     let text = decoded_head(first, encoding);
     let format = if first.starts_with(b"PAR1") {
         Format::Parquet
-    } else if text
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|&b| b == b'{')
-    {
+    } else if starts_json(&text) {
         Format::Jsonl
     } else {
         Format::Text
     };
     Ok((compression, format))
+}
+
+/// Whether text starts (after whitespace) with a JSON object, or an array whose first element
+/// is an object (`[{`): not `[section]`, nor a Markdown link.
+fn starts_json(text: &[u8]) -> bool {
+    let mut rest = text.iter().skip_while(|b| b.is_ascii_whitespace());
+    match rest.next() {
+        Some(b'{') => true,
+        Some(b'[') => rest.find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+        _ => false,
+    }
 }
 
 /// What the first bytes of a file `head` read as in `encoding`, as far as they decode (the

@@ -72,9 +72,11 @@ impl CsvHeader {
     /// the first an integer; else a header.
     ///
     /// # Errors
+    /// [`DataError::Options`] for a [`SourceOptions::delimiter`] that cannot be one;
     /// [`DataError::Io`] when the file cannot be read, [`DataError::Csv`] when its first record
     /// cannot be parsed.
     pub fn detect(path: &Path, opts: &SourceOptions) -> Result<CsvHeader, DataError> {
+        opts.check_delimiter()?;
         csv::header(&single_file(path)?, opts)
     }
 }
@@ -100,12 +102,14 @@ impl Source {
     /// file named on its own is always read.
     ///
     /// # Errors
-    /// [`DataError::Options`] when [`SourceOptions::label_names`] gives a name twice;
+    /// [`DataError::Options`] when [`SourceOptions::label_names`] gives a name twice, or
+    /// [`SourceOptions::delimiter`] is `"`, `\n`, `\r` or not ASCII;
     /// [`DataError::Input`] when nothing matches, the format cannot be told, the files of a
     /// directory have different formats or [`SourceOptions::encoding`] is neither UTF-8 nor
     /// [`Encoding::Auto`] for Parquet; [`DataError::Io`]; for Parquet, the errors of
     /// [`TextReader::open`](crate::TextReader::open) and [`DataError::SchemaMismatch`].
     pub fn open(path: &Path, opts: &SourceOptions) -> Result<Source, DataError> {
+        opts.check_delimiter()?;
         let label_names = match &opts.label_names {
             None => None,
             Some(names) => Some(Arc::new(
@@ -228,6 +232,7 @@ impl Source {
             next_file: 0,
             current: None,
             bytes_before: 0,
+            skipped_before: 0,
             finished: false,
         }
     }
@@ -352,7 +357,8 @@ impl Source {
     }
 
     /// A 128-bit fingerprint of everything that decides the documents: the format and options
-    /// (the [`SourceOptions::encoding`] among them), the size and content of every file
+    /// (the [`SourceOptions::encoding`] among them, and for CSV the delimiter each file is read
+    /// with, [`SourceOptions::csv_delimiter`]), the size and content of every file
     /// (xxh3-128 over the bytes on disk; the names do not count, so moving the files keeps it),
     /// and for plain text holding a `\r` (or compressed) that its line endings are read as
     /// `\n`.
@@ -397,6 +403,13 @@ impl Source {
         for f in &self.files {
             let text = self.format == Format::Text;
             newlines_translated |= text && f.compression != Compression::None;
+            // Another delimiter cuts the same bytes into other fields; a comma leaves the
+            // fingerprint what it always was.
+            let delimiter = o.csv_delimiter(&f.path);
+            if self.format == Format::Csv && delimiter != b',' {
+                h.write(b"|delimiter|");
+                h.write(&[delimiter]);
+            }
             let mut file = File::open(&f.path).map_err(|e| io(&f.path, e))?;
             let mut n = 0u64;
             loop {
@@ -425,6 +438,7 @@ pub struct Pieces<'a> {
     next_file: usize,
     current: Option<Box<dyn FileReader + 'a>>,
     bytes_before: u64,
+    skipped_before: u64,
     finished: bool,
 }
 
@@ -441,6 +455,15 @@ impl Pieces<'_> {
     /// Bytes of the source's files on disk read so far, for progress and throughput.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_before + self.current.as_ref().map_or(0, |c| c.bytes_read())
+    }
+
+    /// Rows left out so far with [`NullPolicy::Skip`](crate::NullPolicy::Skip) because their
+    /// text or label is null (in JSON Lines, also missing; in CSV, where an empty text field
+    /// reads as empty text, the label alone), in every file read so far. Once the iteration
+    /// has ended, the rows of the whole source: what a command line reports as "skipped N rows
+    /// with a null". Always 0 for plain text and with [`NullPolicy::Fail`](crate::NullPolicy::Fail).
+    pub fn skipped_rows(&self) -> u64 {
+        self.skipped_before + self.current.as_ref().map_or(0, |c| c.skipped_rows())
     }
 
     fn open_next(&mut self) -> Result<bool, DataError> {
@@ -483,6 +506,7 @@ impl Iterator for Pieces<'_> {
                         if let Some(f) = self.source.files.get(self.next_file - 1) {
                             self.bytes_before += f.bytes;
                         }
+                        self.skipped_before += current.skipped_rows();
                         self.current = None;
                     }
                 }
@@ -512,6 +536,11 @@ impl Records<'_> {
     /// Bytes of the source's files on disk read so far.
     pub fn bytes_read(&self) -> u64 {
         self.pieces.bytes_read()
+    }
+
+    /// Rows left out so far for a null (see [`Pieces::skipped_rows`]).
+    pub fn skipped_rows(&self) -> u64 {
+        self.pieces.skipped_rows()
     }
 }
 

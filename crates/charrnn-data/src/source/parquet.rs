@@ -146,4 +146,8 @@ impl FileReader for ShardReader {
         (u128::from(self.bytes) * u128::from(self.inner.rows_read().min(total)) / u128::from(total))
             as u64
     }
+
+    fn skipped_rows(&self) -> u64 {
+        self.inner.skipped_nulls()
+    }
 }

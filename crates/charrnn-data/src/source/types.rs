@@ -35,7 +35,9 @@ pub enum Format {
     /// CSV with a header naming the columns, or in the AG News layout (no header;
     /// `label,title,description`).
     Csv,
-    /// JSON Lines: one JSON object per line.
+    /// JSON Lines: one JSON object per line. A file whose first character (after a byte-order
+    /// mark and whitespace) is `[` is read as one JSON array of objects instead, each element
+    /// a record as one line would be (streaming: the file is never held whole).
     Jsonl,
     /// Plain text (UTF-8, or the [`SourceOptions::encoding`]); [`TextUnit`] says what one
     /// document is.
@@ -62,11 +64,12 @@ impl fmt::Display for Format {
 impl FromStr for Format {
     type Err = String;
 
-    /// `parquet`, `csv`, `jsonl` (or `json`, `ndjson`), `text` (or `txt`), any case.
+    /// `parquet`, `csv` (or `tsv`), `jsonl` (or `json`, `ndjson`: JSON Lines, or a JSON
+    /// array of objects), `text` (or `txt`), any case.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "parquet" | "pq" => Ok(Format::Parquet),
-            "csv" => Ok(Format::Csv),
+            "csv" | "tsv" => Ok(Format::Csv),
             "jsonl" | "json" | "ndjson" => Ok(Format::Jsonl),
             "text" | "txt" => Ok(Format::Text),
             _ => Err(format!(
@@ -136,11 +139,12 @@ pub struct SourceOptions {
     /// The format; `None`: detected from the extension, else from the first bytes.
     pub format: Option<Format>,
     /// Text columns (Parquet, CSV) or fields (JSON Lines), joined by single spaces; empty:
-    /// `text`. Ignored for plain text.
+    /// `text`. Ignored for plain text. A JSON field named with dots, `a.b`, is the key `a.b`
+    /// when the object has one, else the field `b` of the object under `a` (and so on down).
     pub text_columns: Vec<String>,
     /// An integer label column or field (strings holding integers are accepted; the lowest i64,
     /// which the token store reserves, is an error), or with [`SourceOptions::label_names`] a
-    /// column of text. Ignored for plain text.
+    /// column of text. Ignored for plain text. A JSON field may be nested, as the text fields.
     pub label_column: Option<String>,
     /// Classes of a label column that holds text: a label is read as its index in this list
     /// (0, 1, ...); a label not in the list is an error naming it and the list. `None`: labels
@@ -163,6 +167,11 @@ pub struct SourceOptions {
     /// byte-order mark read as UTF-16), or [`Encoding::Auto`] to choose per file. Parquet's
     /// strings are UTF-8 by format: another encoding is refused there (`Auto` is accepted).
     pub encoding: Encoding,
+    /// CSV only: the byte that separates fields, an ASCII character other than `"`, `\n` and
+    /// `\r` (another is an error of [`Source::open`](crate::Source::open)). `None`: `,`, but a
+    /// tab for files named `.tsv` or `.tab` (also `.tsv.gz`, `.tab.zst`, ...); see
+    /// [`SourceOptions::csv_delimiter`].
+    pub delimiter: Option<u8>,
 }
 
 impl Default for SourceOptions {
@@ -176,6 +185,7 @@ impl Default for SourceOptions {
             text_unit: TextUnit::File,
             csv_header: None,
             encoding: Encoding::Utf8,
+            delimiter: None,
         }
     }
 }
@@ -188,6 +198,52 @@ impl SourceOptions {
         } else {
             self.text_columns.clone()
         }
+    }
+
+    /// The delimiter the CSV file `path` is read with: [`SourceOptions::delimiter`] when it is
+    /// given, else a tab when the name ends in `.tsv` or `.tab` (before a `.gz`, `.gzip`, `.zst`
+    /// or `.zstd`), else `,`.
+    pub fn csv_delimiter(&self, path: &Path) -> u8 {
+        if let Some(d) = self.delimiter {
+            return d;
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let inner = [".gz", ".gzip", ".zst", ".zstd"]
+            .iter()
+            .find_map(|c| name.strip_suffix(c))
+            .unwrap_or(&name);
+        if inner.ends_with(".tsv") || inner.ends_with(".tab") {
+            b'\t'
+        } else {
+            b','
+        }
+    }
+
+    /// [`DataError::Options`] when [`SourceOptions::delimiter`] cannot separate CSV fields.
+    pub(crate) fn check_delimiter(&self) -> Result<(), DataError> {
+        match self.delimiter {
+            Some(d @ (b'"' | b'\n' | b'\r' | 0x80..)) => Err(DataError::Options(format!(
+                "the CSV delimiter {} cannot separate fields: name an ASCII character other than \
+                 `\"`, `\\n` and `\\r` (SourceOptions::delimiter)",
+                delimiter_name(d)
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A delimiter as messages show it: the character in backquotes, `\t` for a tab, the byte in
+/// hexadecimal when it is not a printable ASCII character.
+pub(crate) fn delimiter_name(d: u8) -> String {
+    match d {
+        b'\t' => "`\\t`".to_owned(),
+        b'\n' => "`\\n`".to_owned(),
+        b'\r' => "`\\r`".to_owned(),
+        0x21..=0x7e | b' ' => format!("`{}`", d as char),
+        _ => format!("byte 0x{d:02x}"),
     }
 }
 
@@ -219,6 +275,11 @@ pub struct Piece {
 pub(crate) trait FileReader: Iterator<Item = Result<Piece, DataError>> {
     /// Bytes of the file on disk consumed so far (an estimate for Parquet).
     fn bytes_read(&self) -> u64;
+
+    /// Rows left out so far for a null or missing text or label ([`NullPolicy::Skip`]).
+    fn skipped_rows(&self) -> u64 {
+        0
+    }
 }
 /// An I/O error of reading `path`; text that is not valid in its encoding is a
 /// [`DataError::Line`] naming the line and the byte.

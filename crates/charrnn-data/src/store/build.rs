@@ -30,7 +30,8 @@ impl Store {
     /// `path` only when complete (and synced), so an interrupted build never leaves a store
     /// under its final name. Memory holds one piece of text, its ids and 8 bytes per document
     /// (offsets), 16 with labels; never the corpus. `progress` is called with the bytes of the
-    /// source read so far, about every MiB of text.
+    /// source read so far, about every MiB of text. The store returned tells how many rows the
+    /// source left out for a null ([`Store::skipped_rows`]; the file does not keep it).
     ///
     /// # Errors
     /// The source's errors; [`DataError::Encode`] when the encoder fails or returns an id
@@ -152,6 +153,8 @@ impl Store {
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         file.write_all(&header.encode()).map_err(io)?;
         out.commit()?;
-        Store::open(path, key, opts.vocab_size)
+        let mut store = Store::open(path, key, opts.vocab_size)?;
+        store.skipped_rows = Some(pieces.skipped_rows());
+        Ok(store)
     }
 }

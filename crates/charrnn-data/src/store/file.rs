@@ -17,6 +17,8 @@ pub struct Store {
     header: Header,
     offsets_at: usize,
     labels_at: usize,
+    /// Rows the source left out for a null, when this value built the store.
+    pub(super) skipped_rows: Option<u64>,
 }
 
 impl Store {
@@ -100,6 +102,7 @@ impl Store {
             header,
             offsets_at,
             labels_at,
+            skipped_rows: None,
         };
         let mut previous = 0;
         for d in 0..=store.header.docs {
@@ -135,6 +138,15 @@ impl Store {
     /// Where the store is.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The rows of the source that [`Store::build`] left out because their text or label is
+    /// null ([`NullPolicy::Skip`](crate::NullPolicy::Skip); see
+    /// [`Pieces::skipped_rows`](crate::Pieces::skipped_rows)): `Some` for a store that
+    /// [`Store::build`] (or [`Store::open_or_build`], when it built) returned, `None` for one
+    /// opened from its file, which does not keep the count.
+    pub fn skipped_rows(&self) -> Option<u64> {
+        self.skipped_rows
     }
 
     /// The key it was built for.

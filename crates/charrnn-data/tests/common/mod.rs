@@ -81,3 +81,37 @@ pub fn read_error(path: &Path, opts: &SourceOptions) -> String {
         .unwrap()
         .to_string()
 }
+
+/// Writes `bytes` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write test file");
+    path
+}
+
+/// `bytes` gzip-compressed.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// `bytes` zstd-compressed.
+pub fn zstd(bytes: &[u8]) -> Vec<u8> {
+    zstd::encode_all(bytes, 3).expect("zstd")
+}
+
+/// The error of opening `path` with `opts`.
+pub fn open_error(path: &Path, opts: &SourceOptions) -> charrnn_data::DataError {
+    Source::open(path, opts).unwrap_err()
+}
+
+/// The rows of `path` that reading with `opts` skips for a null, as the pieces count them
+/// once the iteration has ended, with the documents read.
+pub fn read_counting_skips(path: &Path, opts: &SourceOptions) -> (Vec<String>, u64) {
+    let source = Source::open(path, opts).unwrap();
+    let mut pieces = source.pieces();
+    let texts = pieces.by_ref().map(|p| p.unwrap().text).collect();
+    (texts, pieces.skipped_rows())
+}

@@ -316,7 +316,7 @@ fn experiment_drives_the_cli_by_its_contract() {
         .collect();
     assert_eq!(vocab_builds.len(), 2);
     assert!(vocab_builds[0].ends_with(&format!(
-        "--column title --output {}",
+        "--column title --output {} --overwrite",
         exp.join("tokenizer.json").display()
     )));
     let evals: Vec<&String> = calls.iter().filter(|c| c.starts_with("eval ")).collect();
