@@ -62,7 +62,28 @@ impl Labels {
     pub fn is_some(&self) -> bool {
         !self.values.is_empty()
     }
+
+    /// What to warn of when the label `column` of `docs` documents looks like no label: more
+    /// than [`MANY_CLASSES`] classes with fewer than [`FEW_PER_CLASS`] documents each on
+    /// average (a year, an id or a score column: each value becomes a class the model must
+    /// be told).
+    pub fn doubtful(&self, column: &str, docs: usize) -> Option<String> {
+        let classes = self.values.len();
+        (classes > MANY_CLASSES && docs < classes * FEW_PER_CLASS).then(|| {
+            format!(
+                "--label-column {column}: {classes} classes from {docs} documents ({:.1} a \
+                 class): is it a label? Each value is a class the model is conditioned on",
+                docs as f64 / classes as f64
+            )
+        })
+    }
 }
+
+/// More classes than this in a label column, few documents each, are warned of.
+const MANY_CLASSES: usize = 100;
+
+/// Fewer documents than this per class, on average, with many classes, are warned of.
+const FEW_PER_CLASS: usize = 10;
 
 /// How much of some text the vocabulary covers: characters (tokens) encoded, how many of them
 /// became `<unk>`, and a few of the characters that did.
@@ -140,5 +161,28 @@ impl Coverage {
         }
         eprintln!("warning: {text}; they count as <unk> (--strict refuses such input)");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_classes_of_few_documents_are_doubted() {
+        let labels = |n: i64| Labels {
+            values: (0..n).collect(),
+            names: Vec::new(),
+        };
+        // 297 years from 1,000 rows: doubted, naming the column and the counts.
+        let doubt = labels(297).doubtful("year", 1000).unwrap();
+        assert!(
+            doubt.starts_with("--label-column year: 297 classes from 1000 documents (3.4 a class)"),
+            "{doubt}"
+        );
+        // Four classes, or many classes of many documents each, are labels.
+        assert_eq!(labels(4).doubtful("label", 12), None);
+        assert_eq!(labels(297).doubtful("author", 29_700), None);
+        assert_eq!(labels(100).doubtful("x", 100), None);
     }
 }

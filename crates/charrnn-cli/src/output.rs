@@ -121,7 +121,27 @@ pub fn one_line(err: &anyhow::Error) -> String {
         }
         line.push_str(text.trim());
     }
-    line.replace('\n', " ")
+    without_os_error_numbers(&line.replace('\n', " "))
+}
+
+/// `text` without Rust's " (os error N)" after an I/O error's reason: "No such file or
+/// directory (os error 2)" reads "No such file or directory".
+fn without_os_error_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(" (os error ") {
+        let after = &rest[at + " (os error ".len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(&rest[..at]);
+        if digits > 0 && after[digits..].starts_with(')') {
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str(" (os error ");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// What the libraries name as a call or an option of their own, and the flag that does it
@@ -142,7 +162,7 @@ const LIBRARY_TO_FLAGS: [(&str, &str); 8] = [
     ),
     (
         "name it (SourceOptions::encoding): windows-1252 or latin-1",
-        "name it: --encoding windows-1252 (or latin-1)",
+        "name it: --encoding windows-1252 (or latin-1; --encoding auto chooses per file)",
     ),
     (
         "use parse_device(\"cpu\") or parse_device(\"auto\")",
@@ -304,6 +324,26 @@ mod tests {
             one_line(&chained),
             "cannot serve: invalid value '9' for '--max-queue <MAX_QUEUE>': too many"
         );
+    }
+
+    #[test]
+    fn os_error_numbers_are_left_out() {
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let err = anyhow::Error::new(std::io::Error::from_raw_os_error(2))
+            .context("cannot read data/x.csv");
+        assert_eq!(
+            one_line(&err),
+            "cannot read data/x.csv: No such file or directory"
+        );
+        assert!(!one_line(&anyhow::Error::new(missing)).contains("os error"));
+        // Only the number in parentheses goes; text that only looks like it stays.
+        for (text, kept) in [
+            ("a (os error 13) b (os error 2)", "a b"),
+            ("title (os error x)", "title (os error x)"),
+            ("ends (os error 7", "ends (os error 7"),
+        ] {
+            assert_eq!(without_os_error_numbers(text), kept);
+        }
     }
 
     /// The model library names its own calls in its errors; here they name the flags.

@@ -282,6 +282,12 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         args.text.label_column.as_deref(),
         text_labels.as_deref(),
     )?;
+    if let Some(text) = labels.doubtful(
+        args.text.label_column.as_deref().unwrap_or_default(),
+        train_built.store.docs(),
+    ) {
+        eprintln!("warning: {text}");
+    }
     let label_values = labels.is_some().then_some(labels.values.as_slice());
     let valid_built = match (&args.valid, &valid_source) {
         (Some(path), Some(source)) => {

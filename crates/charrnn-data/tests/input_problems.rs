@@ -386,7 +386,7 @@ fn a_broken_json_array_is_a_one_line_error_naming_the_element_and_its_line() {
         ),
         (
             "[\n  {\"text\": \"a\"},\n  {\"txt\": \"b\"}\n]",
-            "line 3: element 2: no field `text`",
+            "line 3: element 2: no field `text` (its fields: txt)",
         ),
         (
             "[{\"text\": \"a\"},\n]",

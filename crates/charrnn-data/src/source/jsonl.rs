@@ -432,11 +432,12 @@ impl JsonlReader {
 
     /// The text and label of one object; `Ok(None)` when it is skipped for a null.
     fn record(&self, object: &mut Map<String, Value>) -> Result<Option<Piece>, DataError> {
-        let null = |field: &str, missing: bool| {
+        // `missing`: the object that lacks the field (named in the error with its fields).
+        let null = |field: &str, missing: Option<&Map<String, Value>>| {
             if self.nulls == NullPolicy::Skip {
                 Ok(None)
-            } else if missing {
-                Err(self.error(format!("no field `{field}`")))
+            } else if let Some(object) = missing {
+                Err(self.error(format!("no field `{field}`{}", fields_of(object))))
             } else {
                 Err(self.error(format!("field `{field}` is null")))
             }
@@ -445,8 +446,8 @@ impl JsonlReader {
             (None, _) => None,
             (Some(field), Some(names)) => {
                 let value = match get_field(object, field) {
-                    None => return null(field, true),
-                    Some(Value::Null) => return null(field, false),
+                    None => return null(field, Some(object)),
+                    Some(Value::Null) => return null(field, None),
                     Some(Value::String(s)) => std::borrow::Cow::Borrowed(s.as_str()),
                     Some(Value::Number(n)) => n.to_string().into(),
                     Some(Value::Bool(b)) => b.to_string().into(),
@@ -459,8 +460,8 @@ impl JsonlReader {
             }
             (Some(field), None) => {
                 let label = match get_field(object, field) {
-                    None => return null(field, true),
-                    Some(Value::Null) => return null(field, false),
+                    None => return null(field, Some(object)),
+                    Some(Value::Null) => return null(field, None),
                     Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
                         self.error(format!("label `{n}` in field `{field}` is not an integer"))
                     })?,
@@ -480,8 +481,8 @@ impl JsonlReader {
         let mut text = String::new();
         for (k, field) in self.fields.iter().enumerate() {
             let value = match take_field(object, field) {
-                None => return null(field, true),
-                Some(Value::Null) => return null(field, false),
+                None => return null(field, Some(object)),
+                Some(Value::Null) => return null(field, None),
                 Some(Value::String(s)) => s,
                 Some(other) => return Err(self.error(holds(field, &other, "text", false))),
             };
@@ -499,6 +500,26 @@ impl JsonlReader {
         }))
     }
 }
+
+/// How an error names the fields of an object that lacks the one asked for: ` (its fields:
+/// title, body)`, at most [`FIELDS_NAMED`] of them.
+fn fields_of(object: &Map<String, Value>) -> String {
+    if object.is_empty() {
+        return " (an empty object)".to_owned();
+    }
+    let mut names: Vec<&str> = object
+        .keys()
+        .take(FIELDS_NAMED)
+        .map(String::as_str)
+        .collect();
+    if object.len() > FIELDS_NAMED {
+        names.push("...");
+    }
+    format!(" (its fields: {})", names.join(", "))
+}
+
+/// The most fields an error about a missing one lists.
+const FIELDS_NAMED: usize = 8;
 
 /// The number of line breaks in `bytes`.
 fn newlines(bytes: &[u8]) -> u64 {
