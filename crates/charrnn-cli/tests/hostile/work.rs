@@ -127,6 +127,13 @@ fn a_resume_alone_reads_the_data_as_the_run_did() {
     );
 }
 
+/// Sends `child` SIGINT, as Ctrl-C in its terminal would.
+fn ctrl_c(child: &std::process::Child) {
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success(), "kill -INT {pid}");
+}
+
 #[test]
 fn ctrl_c_while_the_data_are_read_leaves_no_run_directory_behind() {
     use std::io::Write;
@@ -177,14 +184,7 @@ fn ctrl_c_while_the_data_are_read_leaves_no_run_directory_behind() {
         );
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    ctrl_c(&child);
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
@@ -231,14 +231,7 @@ fn ctrl_c_saves_the_training_and_it_resumes() {
             break;
         }
     }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    ctrl_c(&child);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let out = child.wait_with_output().unwrap();
