@@ -299,6 +299,8 @@ pub(crate) fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiE
 /// The checked request: its rows, and how to answer.
 struct Checked {
     rows: Vec<RowRequest>,
+    /// Samples per prompt (`n`).
+    per_prompt: usize,
     stream: bool,
     /// A stream ends with a chunk of `usage` and no choices (`stream_options.include_usage`).
     include_usage: bool,
@@ -433,13 +435,15 @@ fn check(shared: &Shared, req: CompletionRequest) -> Result<Checked, ApiError> {
         .unwrap_or_else(|| shared.next_id.load(Ordering::Relaxed));
     let mut rows = Vec::with_capacity(prompts.len() * n);
     for prompt in &prompts {
-        for k in 0..n {
+        for _ in 0..n {
             rows.push(RowRequest {
                 prompt: prompt.clone(),
                 label,
                 sampling: sampling.clone(),
                 seed,
-                stream: k,
+                // The sample's index in the whole request, as `charrnn generate` numbers
+                // its samples: every prompt's samples draw streams of their own.
+                stream: rows.len(),
                 max_len: max_tokens,
                 stop_strings: stop.clone(),
                 unknown: Unknown::Error,
@@ -451,6 +455,7 @@ fn check(shared: &Shared, req: CompletionRequest) -> Result<Checked, ApiError> {
     let _ = req.user;
     Ok(Checked {
         choices: rows.len(),
+        per_prompt: n,
         rows,
         stream: req.stream.unwrap_or(false),
         include_usage: req
@@ -535,6 +540,7 @@ pub(crate) async fn completions(
     let (reply, mut updates) = unbounded_channel();
     let job = Job {
         rows: checked.rows,
+        per_prompt: checked.per_prompt,
         reply,
         deadline: Instant::now() + shared.request_timeout,
     };

@@ -16,6 +16,8 @@ use tokio::sync::mpsc::UnboundedSender;
 pub(crate) struct Job {
     /// One row request per choice, in choice order (prompt-major, then sample).
     pub rows: Vec<RowRequest>,
+    /// Rows per prompt (the request's `n`): a prompt's tokens are counted once.
+    pub per_prompt: usize,
     /// Where the job's updates go.
     pub reply: UnboundedSender<Update>,
     /// When its rows are ended, finished or not.
@@ -171,10 +173,12 @@ fn admit(
     job: Job,
 ) {
     let mut prompt_tokens = 0;
-    for row in &job.rows {
+    for (i, row) in job.rows.iter().enumerate() {
         match batcher.check(row) {
             // Prompts are counted once, not once per sample; `<bos>` is not counted.
-            Ok(ids) if row.stream == 0 => prompt_tokens += ids.len() - usize::from(row.prepend_bos),
+            Ok(ids) if i % job.per_prompt.max(1) == 0 => {
+                prompt_tokens += ids.len() - usize::from(row.prepend_bos)
+            }
             Ok(_) => {}
             Err(e) => {
                 let _ = job.reply.send(Update::Refused(refusal(&e)));

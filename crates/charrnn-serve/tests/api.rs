@@ -283,6 +283,23 @@ fn completions_streams_seeds_and_match_offline_generation() {
         .map(|c| c["index"].as_u64().unwrap())
         .collect();
     assert_eq!(indices, [0, 1, 2, 3, 4, 5]);
+    // Each choice draws the stream of its index in the request, as `charrnn generate` draws
+    // sample K's: the second prompt's samples are not the first one's streams again.
+    let each = ["the ", "the ", "the ", "a", "a", "a"];
+    let offline = generate(
+        &ckpt.model,
+        &ckpt.vocab,
+        &each,
+        &GenerateOptions {
+            sampling: SamplingConfig::with_temperature(0.9),
+            max_len: 12,
+            seed: 7,
+            ..GenerateOptions::default()
+        },
+    )
+    .unwrap();
+    let offline: Vec<String> = offline.into_iter().map(|s| s.text).collect();
+    assert_eq!(texts, offline);
 
     // A server sampling on the device (CPU tensors here, the CUDA default) answers the same.
     let on_device = Server::start(
