@@ -50,6 +50,22 @@ pub fn source_options(path: &Path, text: &TextColumns) -> Result<SourceOptions> 
     })
 }
 
+/// The warning for a CSV converted into one column named like a header of several (`id;title`):
+/// its fields were separated by another delimiter than the one read with.
+pub fn one_column_warning(columns: &[String], output: &Path) -> Option<String> {
+    let [only] = columns else { return None };
+    let d = [(';', ";"), ('\t', "\\t"), ('|', "|")]
+        .into_iter()
+        .find(|(c, _)| only.contains(*c))
+        .map(|(_, name)| name)?;
+    Some(format!(
+        "{}: one column, `{}`: if the CSV's fields are separated by `{d}`, convert it again with \
+         --delimiter '{d}' --overwrite",
+        output.display(),
+        only.escape_debug()
+    ))
+}
+
 /// The delimiter a CSV header of one column seems to use, when `e` is a missing column there
 /// and the library found no column under another delimiter to point to.
 fn other_delimiter(e: &DataError) -> Option<&'static str> {
@@ -86,12 +102,19 @@ pub fn open_source(path: &Path, text: &TextColumns) -> Result<Source> {
         }
         // A header of one column holding `;`, a tab or `|`: a CSV with another delimiter.
         Err(e @ DataError::MissingColumn { .. }) if other_delimiter(&e).is_some() => {
-            bail!(
-                "{e} (the header is one column: its fields look separated by `{}`: give \
-                 --delimiter '{}')",
-                other_delimiter(&e).unwrap_or_default(),
-                other_delimiter(&e).unwrap_or_default()
-            );
+            let d = other_delimiter(&e).unwrap_or_default();
+            match is_csv(path, text)? {
+                true => bail!(
+                    "{e} (the header is one column: its fields look separated by `{d}`: give \
+                     --delimiter '{d}')"
+                ),
+                // A Parquet (or JSON) column named like a CSV header: converted wrongly.
+                false => bail!(
+                    "{e} (that one column looks like a CSV header whose fields are separated \
+                     by `{d}`: convert the CSV again with `charrnn prepare --delimiter '{d}'`, \
+                     or train on the CSV itself)"
+                ),
+            }
         }
         Err(e @ DataError::MissingColumn { .. }) if text.columns.is_empty() => {
             bail!("{e} (--column NAME names the text column; the default is `title`, else `text`)");
@@ -287,7 +310,8 @@ pub fn describe(what: &str, built: &Built, source: &Source) -> String {
         StoreStatus::Built { reason } => format!(
             "built in {:.1} s, {:.0} MB/s ({reason})",
             built.secs,
-            source.total_bytes() as f64 / 1e6 / built.secs.max(1e-9)
+            // Text read, after decompression and decoding (not the files' bytes).
+            s.text_bytes() as f64 / 1e6 / built.secs.max(1e-9)
         ),
     };
     // Known when the store was built now (a reused one does not keep the count).

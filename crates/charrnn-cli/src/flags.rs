@@ -212,13 +212,15 @@ pub struct TextColumns {
     /// validation data or eval); otherwise read from the data.
     #[arg(skip)]
     pub label_names: Option<Vec<String>>,
-    /// Skip rows whose text is null instead of failing.
+    /// Skip rows whose text or label is null (or, in JSON, missing) instead of failing; the
+    /// data note counts them.
     #[arg(long)]
     pub skip_nulls: bool,
     /// The input format (default: from the extension, else from the first bytes).
     #[arg(long, value_parser = library::<Format>(&["parquet", "csv", "jsonl", "text"]))]
     pub format: Option<Format>,
-    /// Plain text: what one document is (default: file; a resume: the run's).
+    /// Plain text: what one document is (default: file; a resume, and eval of a model: the
+    /// run's).
     #[arg(long, value_parser = text_unit_parser())]
     pub text_unit: Option<TextUnit>,
     /// The text's encoding (plain text, CSV, JSON Lines), decoded after decompression.
@@ -570,6 +572,8 @@ pub struct EvalArgs {
     /// A run directory (its best checkpoint) or a checkpoint directory.
     pub checkpoint: PathBuf,
     /// The data to score: a file, a directory or a glob pattern, in any supported format.
+    /// It is read as the model's training data were (columns, text unit, encoding, delimiter,
+    /// --skip-nulls) unless the flags below say otherwise.
     #[arg(long)]
     pub data: PathBuf,
     #[command(flatten)]

@@ -509,6 +509,15 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
             .as_deref()
             .and_then(|name| name.parse().ok());
     }
+    if text.text_unit.is_none() {
+        // What one document of plain text was for the model (None: a whole file).
+        text.text_unit = settings
+            .text_unit
+            .as_deref()
+            .and_then(|name| name.parse().ok());
+    }
+    // Rows the training left out for a null are left out here too.
+    text.skip_nulls |= settings.skip_nulls;
     if text.delimiter.is_none() {
         // The CSV delimiter the model's data were read with.
         text.delimiter = settings

@@ -121,7 +121,12 @@ pub fn one_line(err: &anyhow::Error) -> String {
         }
         line.push_str(text.trim());
     }
-    without_os_error_numbers(&line.replace('\n', " "))
+    let mut line = without_os_error_numbers(&line.replace('\n', " "));
+    // A null in the data: the flag that leaves such rows out.
+    if line.contains("` is null") && !line.contains("--skip-nulls") {
+        line.push_str(" (--skip-nulls leaves such rows out)");
+    }
+    line
 }
 
 /// `text` without Rust's " (os error N)" after an I/O error's reason: "No such file or
@@ -324,6 +329,17 @@ mod tests {
             one_line(&chained),
             "cannot serve: invalid value '9' for '--max-queue <MAX_QUEUE>': too many"
         );
+    }
+
+    #[test]
+    fn a_null_in_the_data_points_to_skip_nulls() {
+        let err = anyhow::anyhow!("d.jsonl: line 3: field `text` is null");
+        assert_eq!(
+            one_line(&err),
+            "d.jsonl: line 3: field `text` is null (--skip-nulls leaves such rows out)"
+        );
+        let other = anyhow::anyhow!("d.jsonl: line 3: no field `text`");
+        assert!(!one_line(&other).contains("--skip-nulls"));
     }
 
     #[test]

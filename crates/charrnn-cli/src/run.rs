@@ -34,7 +34,14 @@ pub fn dispatch(command: Command, out: &Output) -> Result<()> {
 fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
     let output = paths::output_file(&args.output, "the output")?;
     paths::refuse_input_as_output(&output, "the output", &[&args.input])?;
-    let stats = if corpus::is_csv(&args.input, &args.text)? && args.input.is_file() {
+    let csv = corpus::is_csv(&args.input, &args.text)? && args.input.is_file();
+    if csv && (!args.text.columns.is_empty() || args.text.label_column.is_some()) {
+        bail!(
+            "--column and --label-column do not apply to a CSV file, which prepare converts \
+             whole (every column): name the columns when you train"
+        );
+    }
+    let stats = if csv {
         paths::refuse_existing(&args.output, "the output", args.overwrite)?;
         csv_to_parquet(
             &args.input,
@@ -53,6 +60,9 @@ fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
         paths::refuse_existing(&args.output, "the output", args.overwrite)?;
         records_to_parquet(&source, &output)?
     };
+    if csv && let Some(warning) = corpus::one_column_warning(&stats.columns, &args.output) {
+        eprintln!("warning: {warning}");
+    }
     let event = Event::Prepared(Prepared {
         rows: stats.rows,
         columns: stats.columns.clone(),

@@ -43,6 +43,21 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     } = args.preset.recipe();
     // A resume starts from the run's own settings (not the preset's): its flags change only
     // what they name.
+    if let Some(dir) = &args.resume {
+        if !dir.exists() {
+            bail!("--resume {}: no such run directory", dir.display());
+        }
+        if dir.join("config.json").is_file() {
+            let run = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            bail!(
+                "--resume {} is a checkpoint, not a run: resume its run ({})",
+                dir.display(),
+                run.map_or("the directory that holds it".to_owned(), |p| p
+                    .display()
+                    .to_string())
+            );
+        }
+    }
     let saved = match &args.resume {
         Some(dir) => Some(
             CheckpointConfig::read(&dir.join("last"))
@@ -158,6 +173,15 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         .clone()
         .unwrap_or_else(|| corpus::default_store_dir(args.out_dir()));
     refuse_store_over_inputs(args, &store_dir, &train_source)?;
+    if let Some(valid) = &args.valid
+        && paths::same_file(valid, args.train_path())
+    {
+        bail!(
+            "--valid {} is the --train data: validation would score the text it trains on \
+             (leave --valid out: --valid-fraction holds part of it out)",
+            valid.display()
+        );
+    }
     // Every input opens (files there, columns known) before anything is written.
     let valid_source = match &args.valid {
         Some(valid) => Some(open_source(valid, text_opts)?),
@@ -194,6 +218,26 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
     if let Some(saved) = &saved {
         let key = format!("xxh3-128:{fingerprint:032x}");
         let recorded = saved.data_checksums.values().any(|v| *v == key);
+        let d = &saved.data;
+        let named = |given: Option<&str>, theirs: &Option<String>| {
+            given.is_none_or(|g| theirs.as_deref() == Some(g))
+        };
+        // The run's file, read as the run read it: then its content is what changed.
+        let same_reading = d
+            .train
+            .as_deref()
+            .is_some_and(|p| paths::same_file(p, args.train_path()))
+            && args.text.columns == d.columns
+            && args.text.label_column == d.label_column
+            && named(args.text.format.map(|f| f.name()), &d.format)
+            && named(args.text.text_unit.map(|u| u.name()), &d.text_unit);
+        if !saved.data_checksums.is_empty() && !recorded && same_reading {
+            bail!(
+                "--train {} has changed since this run trained on it: a resume continues on the \
+                 same data (a new run can start from this one's model: --init-from)",
+                args.train_path().display()
+            );
+        }
         if !saved.data_checksums.is_empty() && !recorded {
             bail!(
                 "--train {} (with these columns and reading options) is not the data this run \

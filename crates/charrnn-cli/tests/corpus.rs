@@ -256,6 +256,31 @@ fn a_semicolon_csv_trains_resumes_and_evaluates_with_its_delimiter() {
 }
 
 #[test]
+fn eval_reads_text_as_the_model_was_trained_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("book.txt");
+    std::fs::write(&book, NOVEL.replace(", it", ".\n\nIt")).unwrap();
+    let paragraphs = NOVEL.matches(", it").count() + 1;
+    let run = dir.path().join("run");
+    train(&book, &run, &["--text-unit", "paragraph"]);
+    // Without --text-unit, eval reads paragraphs, as training did; a flag still says otherwise.
+    for (extra, documents) in [(None, paragraphs), (Some("file"), 1)] {
+        let mut args = vec![
+            "eval",
+            run.to_str().unwrap(),
+            "--data",
+            book.to_str().unwrap(),
+        ];
+        args.extend(["--json", "--device", "cpu"]);
+        if let Some(unit) = extra {
+            args.extend(["--text-unit", unit]);
+        }
+        let score = ok(&args).pop().unwrap();
+        assert_eq!(score["examples"], documents, "{extra:?}: {score}");
+    }
+}
+
+#[test]
 fn fine_tuning_starts_from_the_trained_model() {
     let dir = tempfile::tempdir().unwrap();
     let novel = dir.path().join("novel.txt");

@@ -73,6 +73,35 @@ fn no_command_writes_over_its_input() {
         own_files,
         Expect::Refused("the output mine.parquet exists already: give --overwrite"),
     );
+    // prepare converts a CSV whole: a column named for it would be ignored, so it is refused;
+    // a CSV read with the wrong delimiter is converted, but warned of.
+    fn semicolons(dir: &Path) {
+        std::fs::write(dir.join("semi.csv"), "id;title\n1;Stocks up\n2;Oil down\n").unwrap();
+    }
+    check(
+        &["prepare", "semi.csv", "s.parquet", "--column", "nope"],
+        semicolons,
+        Expect::Refused("--column and --label-column do not apply to a CSV file"),
+    );
+    check(
+        &["prepare", "semi.csv", "s.parquet"],
+        semicolons,
+        Expect::Warns("one column, `id;title`: if the CSV's fields are separated by `;`"),
+    );
+    // Validating on the training data would score what it trained on.
+    check(
+        &[
+            "train",
+            "--train",
+            "train.parquet",
+            "--valid",
+            "./train.parquet",
+            "--out",
+            "new",
+        ],
+        nothing,
+        Expect::Refused("--valid ./train.parquet is the --train data"),
+    );
     for (output, culprit) in [
         ("mine.json", "--output mine.json exists already"),
         (
@@ -243,6 +272,17 @@ fn a_trained_run_is_never_replaced_silently() {
     resume.extend(TINY);
     resume.extend(["--max-steps", "4"]);
     check(&resume, nothing, Expect::Refused("budget is already spent"));
+    // What is not a run is named for what it is.
+    check(
+        &["train", "--resume", "nope"],
+        nothing,
+        Expect::Refused("--resume nope: no such run directory"),
+    );
+    check(
+        &["train", "--resume", "run/best"],
+        nothing,
+        Expect::Refused("--resume run/best is a checkpoint, not a run: resume its run (run)"),
+    );
     // A resume that names another shape, seed or data is refused (they were ignored or
     // silently trained on).
     let run = [

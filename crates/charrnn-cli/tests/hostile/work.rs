@@ -127,6 +127,52 @@ fn a_resume_alone_reads_the_data_as_the_run_did() {
     );
 }
 
+#[test]
+fn a_resume_on_data_changed_since_says_so() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    let text: String = TITLES.iter().map(|(_, t)| format!("{t}\n")).collect();
+    std::fs::write(dir.join("book.txt"), &text).unwrap();
+    let mut first = vec![
+        "train",
+        "--train",
+        "book.txt",
+        "--out",
+        "r",
+        "--max-steps",
+        "2",
+    ];
+    first.extend(["--json"]);
+    first.extend(TINY);
+    run_ok(dir, &first);
+    std::fs::write(dir.join("book.txt"), format!("{text}One more line.\n")).unwrap();
+    let out = charrnn(dir, &args(&["train", "--resume", "r", "--max-steps", "4"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("book.txt has changed since this run trained on it"),
+        "{stderr}"
+    );
+    // Read another way, the same file is other data, as before.
+    let out = charrnn(
+        dir,
+        &args(&[
+            "train",
+            "--resume",
+            "r",
+            "--text-unit",
+            "line",
+            "--max-steps",
+            "4",
+        ]),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is not the data this run trained on"),
+        "{stderr}"
+    );
+}
+
 /// Sends `child` SIGINT, as Ctrl-C in its terminal would.
 fn ctrl_c(child: &std::process::Child) {
     let pid = child.id().to_string();
