@@ -41,6 +41,9 @@ pub(crate) struct ExperimentArgs {
     /// tabulate them.
     #[arg(long)]
     sweep: bool,
+    /// Replace an earlier experiment of the same name (passed to charrnn).
+    #[arg(long)]
+    overwrite: bool,
     /// auto, cpu, cuda or cuda:N (passed to charrnn) [default: auto].
     #[arg(long)]
     device: Option<String>,
@@ -97,6 +100,7 @@ pub(crate) fn charrnn_args(args: &ExperimentArgs, data: &Path, out: &Path) -> Ve
         (args.sweep, "--sweep"),
         (args.no_labels, "--no-labels"),
         (args.quiet, "--quiet"),
+        (args.overwrite, "--overwrite"),
     ] {
         if set {
             line.push(flag.into());

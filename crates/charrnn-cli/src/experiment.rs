@@ -51,6 +51,7 @@ fn options(args: &ExperimentArgs, quiet: bool) -> Options {
     opts.samples_per_prompt = args.samples;
     opts.train_args = args.train_args.clone();
     opts.quiet = quiet;
+    opts.overwrite = args.overwrite;
     opts
 }
 

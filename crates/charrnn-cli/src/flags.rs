@@ -614,6 +614,10 @@ pub struct ExperimentArgs {
     /// The training recipe of the main run and of the sweep's variants.
     #[arg(long, default_value = "default", value_parser = preset_parser())]
     pub preset: Preset,
+    /// Replace an earlier experiment of the same name in OUT (its model is replaced as the new
+    /// run saves, so a run that fails leaves it whole).
+    #[arg(long)]
+    pub overwrite: bool,
     /// The experiment's name, a plain directory name (default: the preset's name).
     #[arg(long)]
     pub name: Option<String>,

@@ -79,8 +79,20 @@ pub fn run_experiment(opts: &Options, runner: &mut dyn Runner) -> Result<Outcome
         }
     }
     let exp_dir = opts.out_root.join(&opts.name);
-    fs::create_dir_all(&exp_dir).map_err(|e| ExperimentError::io(&exp_dir, e))?;
     let run_dir = exp_dir.join(RUN_DIR);
+    let earlier = [
+        run_dir.clone(),
+        exp_dir.join(SWEEP_DIR),
+        exp_dir.join(crate::report::REPORT_FILE),
+    ];
+    if !opts.overwrite && earlier.iter().any(|p| p.exists()) {
+        return Err(ExperimentError::InvalidOptions(format!(
+            "{} holds an earlier experiment (its model and report): give --overwrite to \
+             replace it, or --name another",
+            exp_dir.display()
+        )));
+    }
+    fs::create_dir_all(&exp_dir).map_err(|e| ExperimentError::io(&exp_dir, e))?;
     // A previous run is replaced only as `train --overwrite` replaces one: checkpoint by
     // checkpoint, as the new run saves its own, so a run that fails (a mistyped flag, a
     // diverged loss) leaves the previous model whole.

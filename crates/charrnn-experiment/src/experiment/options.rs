@@ -67,6 +67,8 @@ pub struct Options {
     pub max_len: usize,
     /// Print no progress.
     pub quiet: bool,
+    /// Replace an earlier experiment of the same name (otherwise it is refused).
+    pub overwrite: bool,
 }
 
 impl Options {
@@ -91,6 +93,7 @@ impl Options {
             samples_per_prompt: 4,
             max_len: 300,
             quiet: false,
+            overwrite: false,
         }
     }
 }

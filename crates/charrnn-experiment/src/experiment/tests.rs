@@ -422,6 +422,16 @@ fn experiment_without_labels_reruns_and_reports_failures() {
     let first = run_experiment(&opts, &mut Fake::default()).unwrap();
     let stale = first.run_dir.join("stale.txt");
     fs::write(&stale, "from the first run").unwrap();
+    // Without --overwrite, the earlier experiment is kept and the rerun refused at once.
+    let mut refused = Fake::default();
+    let err = run_experiment(&opts, &mut refused).unwrap_err().to_string();
+    assert!(err.contains("holds an earlier experiment"), "{err}");
+    assert!(err.contains("--overwrite"), "{err}");
+    assert!(refused.calls.is_empty(), "{:?}", refused.calls);
+    let opts = Options {
+        overwrite: true,
+        ..opts
+    };
     let mut fake = Fake::default();
     let second = run_experiment(&opts, &mut fake).unwrap();
     // A rerun deletes nothing itself: its training replaces the run's checkpoints as it
