@@ -510,7 +510,8 @@ pub struct GenerateArgs {
     /// mark is dropped.
     #[arg(long, value_name = "NAME", ignore_case = true, value_parser = encoding_parser())]
     pub encoding: Option<Encoding>,
-    /// Samples per prompt and temperature, 1 to 65,536.
+    /// Samples per prompt and temperature, 1 to 65,536 (and 65,536 in all: prompts × -n ×
+    /// temperatures × classes).
     #[arg(short = 'n', long = "num-samples", default_value_t = 1, value_parser = checks::samples, allow_negative_numbers = true)]
     pub num_samples: usize,
     /// Always pick the most likely next character.

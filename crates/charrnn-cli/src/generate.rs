@@ -121,25 +121,26 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
     }
     let given = all_prompts(args)?;
     let samples = given.len() * job.samples_per_prompt();
-    if let Some(file) = &args.prompt_file
-        && samples > crate::checks::MAX_SAMPLES
-    {
+    if samples > crate::checks::MAX_SAMPLES {
         let reason = format!(
-            "{} prompts × -n {} × {} temperature(s) × {} class(es) is {samples} samples, more \
-             than {}: split the file",
+            "{} prompt(s) × -n {} × {} temperature(s) × {} class(es) is {samples} samples, more \
+             than {}: {}",
             given.len(),
             args.num_samples,
             job.configs.len(),
             job.labels.len(),
-            crate::checks::MAX_SAMPLES
+            crate::checks::MAX_SAMPLES,
+            match args.prompt_file {
+                Some(_) => "split the file",
+                None => "ask for fewer and run again",
+            }
         );
-        return Err(invalid_value(
-            "generate",
-            "prompt_file",
-            &file.display().to_string(),
-            &reason,
-        )
-        .into());
+        // The flag named is the file's when there is one, else -n.
+        let (flag, value) = match &args.prompt_file {
+            Some(file) => ("prompt_file", file.display().to_string()),
+            None => ("num_samples", args.num_samples.to_string()),
+        };
+        return Err(invalid_value("generate", flag, &value, &reason).into());
     }
     // Everything is checked before anything is printed: prompts outside the vocabulary are
     // refused (--strict) or warned about here, not after the first sample went out.

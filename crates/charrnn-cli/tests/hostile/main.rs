@@ -619,6 +619,19 @@ fn meaningless_numbers_are_usage_errors_naming_the_flag() {
             Expect::Usage(flag),
         );
     }
+    // At most 65,536 samples in all, however they are asked for.
+    for case in [
+        &["--prompt", "a", "--prompt", "b", "-n", "40000"][..],
+        &["--temperature", "0.5,1", "-n", "40000"][..],
+    ] {
+        let mut line = vec!["generate", "run"];
+        line.extend(case);
+        check(
+            &line,
+            nothing,
+            Expect::Usage("is 80000 samples, more than 65536"),
+        );
+    }
     check(
         &["serve", "run", "--max-n", "65537"],
         nothing,
