@@ -141,7 +141,14 @@ fn listen() {
                         quit_now();
                     }
                     None => {
-                        eprintln!("error: interrupted");
+                        // Clean-ups are registered by a training that has not started.
+                        let before_training = CLEAN_UPS.lock().is_ok_and(|l| !l.is_empty());
+                        match before_training {
+                            true => eprintln!(
+                                "error: interrupted before training started: nothing was saved"
+                            ),
+                            false => eprintln!("error: interrupted"),
+                        }
                         clean_up();
                         quit_now();
                     }

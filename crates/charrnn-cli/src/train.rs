@@ -315,6 +315,14 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
         &train_built,
         &train_source,
     ));
+    // A vocabulary not built from this text (--vocab, --init-from --keep-vocab, a resume):
+    // its characters that it lacks train as <unk>, which is worth knowing before training.
+    if !matches!(vocab_how.as_str(), "built" | "reused")
+        && let Some(text) = Coverage::of_store(&train_built.store)
+            .outside(&format!("--train {}", args.train_path().display()))
+    {
+        eprintln!("warning: {text}; they train as <unk>");
+    }
     out.note(format!(
         "vocabulary: {} ids ({vocab_how}; min frequency {}, max size {})",
         vocab.len(),

@@ -351,7 +351,17 @@ fn fine_tuning_starts_from_the_trained_model() {
     let tokenizer = |run: &Path| std::fs::read(run.join("best/tokenizer.json")).unwrap();
     // --keep-vocab: the model's vocabulary, the new characters as <unk>, the same scores.
     let kept = dir.path().join("kept");
-    let done = tune(&kept, &["--init-from", &s(&base), "--keep-vocab"]);
+    let run = tune_raw(&kept, &["--init-from", &s(&base), "--keep-vocab"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    // ... and a warning that they train as <unk>, before training.
+    assert!(
+        stderr.contains("(60 of 1650) are outside the vocabulary; they train as <unk>"),
+        "{stderr}"
+    );
+    let done = json_lines(&String::from_utf8(run.stdout).unwrap())
+        .pop()
+        .unwrap();
     assert_eq!(done["vocab_size"], trained["vocab_size"]);
     assert!(
         done["train_data"]["unk"].as_u64().unwrap() > 0,
