@@ -22,6 +22,15 @@ where
         .try_map(|s| s.parse::<T>())
 }
 
+/// `--sampler`: host or device (`cpu` and `gpu` are accepted too, unlisted), in any case.
+fn sampler_parser() -> impl TypedValueParser<Value = charrnn_model::SampleOn> {
+    PossibleValuesParser::new([
+        PossibleValue::new("host").alias("cpu"),
+        PossibleValue::new("device").alias("gpu"),
+    ])
+    .try_map(|s| s.parse::<charrnn_model::SampleOn>())
+}
+
 /// `--preset`: notebook, default or gpu; `seed`, the notebook's old name, still works but is not
 /// listed.
 fn preset_parser() -> impl TypedValueParser<Value = Preset> {
@@ -162,7 +171,7 @@ pub struct ServeArgs {
     /// Where characters are drawn: host (the logits copied back every step) or device
     /// (tensor ops on the model's device); both give the same samples. Default: device on
     /// CUDA, host on the CPU.
-    #[arg(long, value_name = "host|device")]
+    #[arg(long, value_name = "host|device", ignore_case = true, value_parser = sampler_parser())]
     pub sampler: Option<charrnn_model::SampleOn>,
     #[command(flatten)]
     pub run: RunArgs,
@@ -549,7 +558,7 @@ pub struct GenerateArgs {
     /// Where characters are drawn: host (the logits copied back every step; exact, the same
     /// on every platform) or device (tensor ops on the model's device, the same random
     /// streams). Default: device on CUDA, host on the CPU.
-    #[arg(long, value_name = "host|device")]
+    #[arg(long, value_name = "host|device", ignore_case = true, value_parser = sampler_parser())]
     pub sampler: Option<charrnn_model::SampleOn>,
     /// With --sampler device, steps between two copies of the characters to the host, at
     /// least 1; changes no sample. Default: adaptive, 4 doubling up to 64 while few samples
