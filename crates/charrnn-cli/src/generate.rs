@@ -552,9 +552,21 @@ pub fn eval(args: &EvalArgs, out: &Output) -> Result<()> {
             tmp.path()
         }
     };
+    // Ctrl-C while the store is built: its temporary file goes, or the whole temporary
+    // directory when it is eval's own.
+    let store_path = store_dir.join("eval.store");
+    let _clean = {
+        let (path, own) = (store_path.clone(), args.store_dir.is_none());
+        crate::interrupt::on_quit("interrupted", move || match (own, path.parent()) {
+            (true, Some(dir)) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            _ => crate::paths::remove_temporaries(&path),
+        })
+    };
     let mut coverage = Coverage::default();
     let built = corpus::store(
-        &store_dir.join("eval.store"),
+        &store_path,
         &source,
         fingerprint,
         &ckpt.vocab,

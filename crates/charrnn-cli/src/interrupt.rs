@@ -51,17 +51,18 @@ impl Drop for Watch {
 /// A clean-up to run if Ctrl-C ends the process, registered by [`on_quit`].
 type CleanUp = Box<dyn Fn() + Send>;
 
-/// The clean-ups to run before quitting, by registration number.
-static CLEAN_UPS: Mutex<Vec<(u64, CleanUp)>> = Mutex::new(Vec::new());
+/// The clean-ups to run before quitting, by registration number, with what to say then.
+static CLEAN_UPS: Mutex<Vec<(u64, &'static str, CleanUp)>> = Mutex::new(Vec::new());
 
-/// Runs `clean_up` if Ctrl-C (or SIGTERM) ends the process while the returned guard lives;
-/// the guard's drop unregisters it. Listening starts here, if it had not: from now on Ctrl-C
-/// no longer kills the process before the clean-up.
-pub fn on_quit(clean_up: impl Fn() + Send + 'static) -> QuitGuard {
+/// Runs `clean_up` if Ctrl-C (or SIGTERM) ends the process while the returned guard lives,
+/// and says `said` (the newest registration's words: "interrupted: ..."); the guard's drop
+/// unregisters it. Listening starts here, if it had not: from now on Ctrl-C no longer kills
+/// the process before the clean-up.
+pub fn on_quit(said: &'static str, clean_up: impl Fn() + Send + 'static) -> QuitGuard {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     if let Ok(mut list) = CLEAN_UPS.lock() {
-        list.push((id, Box::new(clean_up)));
+        list.push((id, said, Box::new(clean_up)));
     }
     install();
     QuitGuard { id }
@@ -75,7 +76,7 @@ pub struct QuitGuard {
 impl Drop for QuitGuard {
     fn drop(&mut self) {
         if let Ok(mut list) = CLEAN_UPS.lock() {
-            list.retain(|(id, _)| *id != self.id);
+            list.retain(|(id, _, _)| *id != self.id);
         }
     }
 }
@@ -86,7 +87,7 @@ fn clean_up() {
         Ok(mut list) => std::mem::take(&mut *list),
         Err(_) => return,
     };
-    for (_, f) in taken {
+    for (_, _, f) in taken {
         f();
     }
 }
@@ -141,14 +142,12 @@ fn listen() {
                         quit_now();
                     }
                     None => {
-                        // Clean-ups are registered by a training that has not started.
-                        let before_training = CLEAN_UPS.lock().is_ok_and(|l| !l.is_empty());
-                        match before_training {
-                            true => eprintln!(
-                                "error: interrupted before training started: nothing was saved"
-                            ),
-                            false => eprintln!("error: interrupted"),
-                        }
+                        let said = CLEAN_UPS
+                            .lock()
+                            .ok()
+                            .and_then(|l| l.last().map(|(_, said, _)| *said))
+                            .unwrap_or("interrupted");
+                        eprintln!("error: {said}");
                         clean_up();
                         quit_now();
                     }

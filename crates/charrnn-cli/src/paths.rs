@@ -111,7 +111,10 @@ pub fn lock_run_dir(dir: &Path) -> Result<RunLock> {
     // Ctrl-C is listened to before the directory is made: from then on it is removed again.
     let on_quit = {
         let leftovers = Arc::clone(&leftovers);
-        crate::interrupt::on_quit(move || clean(&leftovers))
+        crate::interrupt::on_quit(
+            "interrupted before training started: nothing was saved",
+            move || clean(&leftovers),
+        )
     };
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
@@ -207,6 +210,40 @@ fn clean(leftovers: &Mutex<Leftovers>) {
 impl Drop for RunLock {
     fn drop(&mut self) {
         clean(&self.leftovers);
+    }
+}
+
+/// While the returned guard lives, Ctrl-C removes the temporary files of the `outputs` being
+/// written (`.NAME.*.tmp` beside each: the libraries write there, then rename) before it
+/// quits, and says the outputs are left as they were.
+pub fn temporaries_on_quit(outputs: &[&Path]) -> crate::interrupt::QuitGuard {
+    let outputs: Vec<PathBuf> = outputs.iter().map(|p| p.to_path_buf()).collect();
+    crate::interrupt::on_quit("interrupted: nothing was written", move || {
+        for output in &outputs {
+            remove_temporaries(output);
+        }
+    })
+}
+
+/// Removes `.NAME.*.tmp` beside `output` (NAME its file name).
+pub fn remove_temporaries(output: &Path) {
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Some(name) = output.file_name() else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -34,6 +34,7 @@ pub fn dispatch(command: Command, out: &Output) -> Result<()> {
 fn prepare(args: &PrepareArgs, out: &Output) -> Result<()> {
     let output = paths::output_file(&args.output, "the output")?;
     paths::refuse_input_as_output(&output, "the output", &[&args.input])?;
+    let _clean = paths::temporaries_on_quit(&[&output]);
     let csv = corpus::is_csv(&args.input, &args.text)? && args.input.is_file();
     if csv && (!args.text.columns.is_empty() || args.text.label_column.is_some()) {
         bail!(
@@ -96,6 +97,7 @@ fn vocab_build(args: &VocabBuildArgs, out: &Output) -> Result<()> {
     paths::refuse_input_as_output(&counts_file, "--output's counts file", &inputs)?;
     paths::refuse_existing(&args.output, "--output", args.overwrite)?;
     paths::refuse_existing(&counts_file, "--output's counts file", args.overwrite)?;
+    let _clean = paths::temporaries_on_quit(&[&output, &counts_file]);
     let opts = VocabOptions {
         level: args.level,
         lowercase: args.lowercase,

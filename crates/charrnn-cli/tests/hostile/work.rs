@@ -180,10 +180,30 @@ fn ctrl_c(child: &std::process::Child) {
     assert!(sent.success(), "kill -INT {pid}");
 }
 
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            match path.is_dir() {
+                true => todo.push(path.clone()),
+                false => found.push(path.strip_prefix(dir).unwrap().display().to_string()),
+            }
+        }
+        if d != dir {
+            found.push(format!("{}/", d.strip_prefix(dir).unwrap().display()));
+        }
+    }
+    found.sort();
+    found
+}
+
 #[test]
-fn ctrl_c_while_the_data_are_read_leaves_no_run_directory_behind() {
+fn ctrl_c_while_the_data_are_read_leaves_nothing_half_written() {
     use std::io::Write;
-    let scratch = tempfile::tempdir().unwrap();
+    let scratch = scratch_world();
     let dir = scratch.path();
     // 0.7 GB of lines, little on disk: one gzip member of 1.4 MB of text, written 500 times
     // (members are read one after the other). Reading it takes long enough to interrupt.
@@ -199,51 +219,72 @@ fn ctrl_c_while_the_data_are_read_leaves_no_run_directory_behind() {
         file.write_all(&member).unwrap();
     }
     drop(file);
-    let run = dir.join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_charrnn"))
-        .args([
-            "train",
-            "--train",
-            "big.txt.gz",
-            "--text-unit",
-            "line",
-            "--out",
-            "run",
-        ])
-        .args(["--max-steps", "1"])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The run directory exists once Ctrl-C is listened to; the store is made after the
-    // vocabulary, a pass over the whole text later.
-    let started = std::time::Instant::now();
-    while !run.join("store").exists() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "ended before it was interrupted"
-        );
-        assert!(
-            started.elapsed().as_secs() < 600,
-            "no store after 10 minutes"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    std::fs::create_dir(dir.join("stores")).unwrap();
+    let before = files_under(dir);
+    // (command, a path whose appearance says the output is being written, what is said)
+    let cases: [(&[&str], &str, &str); 3] = [
+        (
+            &[
+                "train",
+                "--train",
+                "big.txt.gz",
+                "--out",
+                "fresh",
+                "--max-steps",
+                "1",
+            ],
+            "fresh/store",
+            "error: interrupted before training started: nothing was saved",
+        ),
+        (
+            &["prepare", "big.txt.gz", "big.parquet"],
+            ".big.parquet.",
+            "error: interrupted: nothing was written",
+        ),
+        (
+            &[
+                "eval",
+                "run",
+                "--data",
+                "big.txt.gz",
+                "--store-dir",
+                "stores",
+            ],
+            "stores/.eval.store.",
+            "error: interrupted",
+        ),
+    ];
+    for (command, writing, said) in cases {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_charrnn"))
+            .args(command)
+            .args(["--text-unit", "line"])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Ctrl-C is listened to before the first output is made.
+        let started = std::time::Instant::now();
+        while !files_under(dir).iter().any(|f| f.starts_with(writing)) {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "{command:?} ended before it was interrupted"
+            );
+            assert!(
+                started.elapsed().as_secs() < 600,
+                "{command:?}: nothing written"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        ctrl_c(&child);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(130), "{command:?}: {stderr}");
+        assert!(stderr.contains(said), "{command:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{out:?}");
+        // No run directory, half a store, or temporary file is left behind.
+        assert_eq!(files_under(dir), before, "{command:?}");
     }
-    ctrl_c(&child);
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains("error: interrupted before training started: nothing was saved"),
-        "{stderr}"
-    );
-    assert!(out.stdout.is_empty(), "{out:?}");
-    assert!(
-        !run.exists(),
-        "the run directory it made, half a store inside, is left: {:?}",
-        std::fs::read_dir(&run).map(|d| d.map(|e| e.unwrap().path()).collect::<Vec<_>>())
-    );
 }
 
 #[test]
