@@ -555,6 +555,14 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
             {
                 out.note(note);
             }
+            if let Some(before) = saved.as_ref().and_then(|s| s.training.as_ref())
+                && before.learning_rate != train.learning_rate
+            {
+                out.note(format!(
+                    "--lr {}: the learning rate from here on, not the run's {}",
+                    train.learning_rate, before.learning_rate
+                ));
+            }
             trainer
         }
         None => {

@@ -513,13 +513,21 @@ pub(crate) async fn completions(
                 .map(Cow::Owned),
             _ => None,
         };
+        // A body over the limit is 413 however axum noticed it (a declared length, or one
+        // found while reading a chunked body).
+        let text = e.body_text();
+        let too_large = status == StatusCode::PAYLOAD_TOO_LARGE || text.contains("length limit");
         ApiError {
-            status: if status == StatusCode::PAYLOAD_TOO_LARGE {
-                status
+            status: if too_large {
+                StatusCode::PAYLOAD_TOO_LARGE
             } else {
                 StatusCode::BAD_REQUEST
             },
-            message: plain_words(&e.body_text()),
+            message: match too_large {
+                true => "the request body is larger than the server takes (its --max-body-kib)"
+                    .to_owned(),
+                false => plain_words(&text),
+            },
             param,
             retry_after: None,
         }

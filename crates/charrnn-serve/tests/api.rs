@@ -434,7 +434,7 @@ fn bad_requests_get_their_status_and_an_openai_error() {
         (
             json!({"prompt": "x".repeat(3000), "label": "class0"}),
             413,
-            "",
+            "larger than the server takes (its --max-body-kib)",
         ),
         // Only an object is a request: an array would fill the fields in order (model,
         // prompt, max_tokens, ..., label), the last one a request that was answered.
@@ -487,6 +487,21 @@ fn bad_requests_get_their_status_and_an_openai_error() {
         }
         assert!(error["type"].is_string());
     }
+    // A chunked body, whose length is found over the limit only while it is read: 413 too.
+    let body = json!({"prompt": "x".repeat(3000), "label": "class0"}).to_string();
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    let request = format!(
+        "POST /v1/completions HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{body}\r\n0\r\n\r\n",
+        server.addr,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(reply.contains("--max-body-kib"), "{reply}");
     // A method an endpoint does not take: 405, an error body and the method it takes.
     for (method, path, allow) in [
         ("GET", "/v1/completions", "POST"),

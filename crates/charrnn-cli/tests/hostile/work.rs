@@ -171,6 +171,18 @@ fn a_resume_on_data_changed_since_says_so() {
         stderr.contains("is not the data this run trained on"),
         "{stderr}"
     );
+    // On its own data, a resume with another rate says so.
+    std::fs::write(dir.join("book.txt"), &text).unwrap();
+    let out = charrnn(
+        dir,
+        &args(&["train", "--resume", "r", "--lr", "0.5", "--max-steps", "3"]),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("--lr 0.5: the learning rate from here on, not the run's"),
+        "{stderr}"
+    );
 }
 
 /// Sends `child` SIGINT, as Ctrl-C in its terminal would.
