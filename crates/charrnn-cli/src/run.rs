@@ -283,6 +283,17 @@ fn info(path: &Path, out: &Output) -> Result<()> {
                 (Some("text"), unit) => format!("one document a {}", unit.unwrap_or("file")),
                 _ => format!("column(s) {}", columns.join(", ")),
             };
+            // How the rows were read, beyond the columns: what a resume and eval read alike.
+            let mut read_as = read_as;
+            if let Some(column) = &d.label_column {
+                read_as.push_str(&format!(", label column {column}"));
+            }
+            if let Some(delimiter) = &d.delimiter {
+                read_as.push_str(&format!(", delimiter {delimiter:?}"));
+            }
+            if d.skip_nulls {
+                read_as.push_str(", rows with nulls skipped");
+            }
             lines.push(format!(
                 "data: {} ({}{encoding}, {read_as}), {valid}{}{}{}",
                 train.display(),

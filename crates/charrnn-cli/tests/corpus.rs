@@ -226,6 +226,14 @@ fn a_semicolon_csv_trains_resumes_and_evaluates_with_its_delimiter() {
         serde_json::from_str(&std::fs::read_to_string(run.join("last/config.json")).unwrap())
             .unwrap();
     assert_eq!(config["data"]["delimiter"], ";");
+    // info says how the rows were read.
+    let info = String::from_utf8(charrnn(&["info", &s(&run)]).stdout).unwrap();
+    assert!(
+        info.contains(
+            "column(s) text, label column label, delimiter \";\", rows with nulls skipped"
+        ),
+        "{info}"
+    );
     assert_eq!(
         config["data"]["label_names"],
         serde_json::json!(["ham", "spam"])
