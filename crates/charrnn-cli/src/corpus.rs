@@ -54,10 +54,7 @@ pub fn source_options(path: &Path, text: &TextColumns) -> Result<SourceOptions> 
 /// its fields were separated by another delimiter than the one read with.
 pub fn one_column_warning(columns: &[String], output: &Path) -> Option<String> {
     let [only] = columns else { return None };
-    let d = [(';', ";"), ('\t', "\\t"), ('|', "|")]
-        .into_iter()
-        .find(|(c, _)| only.contains(*c))
-        .map(|(_, name)| name)?;
+    let d = delimiter_in(only)?;
     Some(format!(
         "{}: one column, `{}`: if the CSV's fields are separated by `{d}`, convert it again with \
          --delimiter '{d}' --overwrite",
@@ -74,12 +71,17 @@ fn other_delimiter(e: &DataError) -> Option<&'static str> {
             available,
             hint: None,
             ..
-        } if available.len() == 1 => [(';', ";"), ('\t', "\\t"), ('|', "|")]
-            .into_iter()
-            .find(|(c, _)| available[0].contains(*c))
-            .map(|(_, name)| name),
+        } if available.len() == 1 => delimiter_in(&available[0]),
         _ => None,
     }
+}
+
+/// The other delimiter a one-column header holds, as `--delimiter` takes it: `;`, `\t` or `|`.
+fn delimiter_in(header: &str) -> Option<&'static str> {
+    [(';', ";"), ('\t', "\\t"), ('|', "|")]
+        .into_iter()
+        .find(|(c, _)| header.contains(*c))
+        .map(|(_, name)| name)
 }
 
 /// The most classes a label column of text may name: more is a column of free text.

@@ -122,24 +122,24 @@ pub fn generate(args: &GenerateArgs, out: &Output) -> Result<()> {
     let given = all_prompts(args)?;
     let samples = given.len() * job.samples_per_prompt();
     if samples > crate::checks::MAX_SAMPLES {
+        // The flag named is the file's when there is one, else -n.
+        let (flag, value, advice) = match &args.prompt_file {
+            Some(file) => ("prompt_file", file.display().to_string(), "split the file"),
+            None => (
+                "num_samples",
+                args.num_samples.to_string(),
+                "ask for fewer and run again",
+            ),
+        };
         let reason = format!(
             "{} prompt(s) × -n {} × {} temperature(s) × {} class(es) is {samples} samples, more \
-             than {}: {}",
+             than {}: {advice}",
             given.len(),
             args.num_samples,
             job.configs.len(),
             job.labels.len(),
             crate::checks::MAX_SAMPLES,
-            match args.prompt_file {
-                Some(_) => "split the file",
-                None => "ask for fewer and run again",
-            }
         );
-        // The flag named is the file's when there is one, else -n.
-        let (flag, value) = match &args.prompt_file {
-            Some(file) => ("prompt_file", file.display().to_string()),
-            None => ("num_samples", args.num_samples.to_string()),
-        };
         return Err(invalid_value("generate", flag, &value, &reason).into());
     }
     // Everything is checked before anything is printed: prompts outside the vocabulary are

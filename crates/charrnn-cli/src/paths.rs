@@ -133,10 +133,10 @@ pub fn lock_run_dir(dir: &Path) -> Result<RunLock> {
                 .prefix(".charrnn-write-test")
                 .tempfile_in(dir)
                 .map_err(|e| {
+                    // (The error line drops the reason's "(os error N)": output::one_line.)
                     anyhow::anyhow!(
-                        "--out {} cannot be written ({}): checkpoints could not be saved there",
+                        "--out {} cannot be written ({e}): checkpoints could not be saved there",
                         dir.display(),
-                        io_reason(&e)
                     )
                 })?;
             Ok(lock)
@@ -244,15 +244,6 @@ pub fn remove_temporaries(output: &Path) {
         if file.starts_with(&prefix) && file.ends_with(".tmp") {
             let _ = std::fs::remove_file(entry.path());
         }
-    }
-}
-
-/// An I/O error's reason without Rust's " (os error N)" suffix: "Permission denied".
-pub fn io_reason(err: &std::io::Error) -> String {
-    let text = err.to_string();
-    match text.find(" (os error ") {
-        Some(at) if text.ends_with(')') => text[..at].to_owned(),
-        _ => text,
     }
 }
 

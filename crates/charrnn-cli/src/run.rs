@@ -279,12 +279,11 @@ fn info(path: &Path, out: &Output) -> Result<()> {
                 _ => String::new(),
             };
             // Plain text has no columns: its unit is what it is read by.
-            let read_as = match (d.format.as_deref(), d.text_unit.as_deref()) {
+            let mut read_as = match (d.format.as_deref(), d.text_unit.as_deref()) {
                 (Some("text"), unit) => format!("one document a {}", unit.unwrap_or("file")),
                 _ => format!("column(s) {}", columns.join(", ")),
             };
             // How the rows were read, beyond the columns: what a resume and eval read alike.
-            let mut read_as = read_as;
             if let Some(column) = &d.label_column {
                 read_as.push_str(&format!(", label column {column}"));
             }

@@ -231,14 +231,14 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
             && args.text.label_column == d.label_column
             && named(args.text.format.map(|f| f.name()), &d.format)
             && named(args.text.text_unit.map(|u| u.name()), &d.text_unit);
-        if !saved.data_checksums.is_empty() && !recorded && same_reading {
-            bail!(
-                "--train {} has changed since this run trained on it: a resume continues on the \
-                 same data (a new run can start from this one's model: --init-from)",
-                args.train_path().display()
-            );
-        }
         if !saved.data_checksums.is_empty() && !recorded {
+            if same_reading {
+                bail!(
+                    "--train {} has changed since this run trained on it: a resume continues on \
+                     the same data (a new run can start from this one's model: --init-from)",
+                    args.train_path().display()
+                );
+            }
             bail!(
                 "--train {} (with these columns and reading options) is not the data this run \
                  trained on: a resume continues on the same data",
@@ -548,20 +548,16 @@ pub fn train(args: &TrainArgs, out: &Output) -> Result<()> {
                 p.step,
                 crate::progress::position(p)
             ));
-            if let Some(note) = saved
-                .as_ref()
-                .and_then(|s| s.training.as_ref())
-                .and_then(|before| rescheduled(before, &train))
-            {
-                out.note(note);
-            }
-            if let Some(before) = saved.as_ref().and_then(|s| s.training.as_ref())
-                && before.learning_rate != train.learning_rate
-            {
-                out.note(format!(
-                    "--lr {}: the learning rate from here on, not the run's {}",
-                    train.learning_rate, before.learning_rate
-                ));
+            if let Some(before) = saved.as_ref().and_then(|s| s.training.as_ref()) {
+                if let Some(note) = rescheduled(before, &train) {
+                    out.note(note);
+                }
+                if before.learning_rate != train.learning_rate {
+                    out.note(format!(
+                        "--lr {}: the learning rate from here on, not the run's {}",
+                        train.learning_rate, before.learning_rate
+                    ));
+                }
             }
             trainer
         }
